@@ -1,0 +1,131 @@
+# cerebro-ds top-level Makefile.
+#
+#   make            binaries in build/bin/
+#   make deps       install the Debian packages the build and tests need (idempotent)
+#   make check      deps + build + C unit tests + bats integration tests
+#   make unit       C unit tests only          make bats   integration tests only
+#   make asan       build with ASan+UBSan into build/asan and run the unit tests there
+#   make fuzz       libFuzzer targets (clang), each run FUZZ_SECONDS (default 60)
+#   make bench      benchmarks in bench/ (figures as ratios against a peer)
+#   make clean
+#
+# Switches: SAN=1 (sanitizers), OPT=0 (no optimisation), BUILD=dir.
+
+SHELL := /bin/bash
+SAN ?= 0
+OPT ?= 1
+ifeq ($(filter $(SAN),0 1),)
+$(error SAN must be 0 or 1, not '$(SAN)')
+endif
+ifeq ($(filter $(OPT),0 1),)
+$(error OPT must be 0 or 1, not '$(OPT)')
+endif
+
+BUILD ?= build
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+FUZZ_SECONDS ?= 60
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
+
+PKGS := libpq liblz4 inih
+HAVE_PKGS := $(shell $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && echo yes)
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+	-MMD -MP -Icommon -Ifuse -DCD_VERSION='"$(VERSION)"'
+ifeq ($(OPT),1)
+CFLAGS_BASE += -O2
+else
+CFLAGS_BASE += -O0
+endif
+ifeq ($(SAN),1)
+CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS_SAN := -fsanitize=address,undefined
+endif
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS := $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
+LIBS := $(PKG_LIBS) -lpthread -lm $(LDFLAGS_SAN) $(LDFLAGS)
+
+LIB_SRC := $(wildcard common/*.c) $(filter-out fuse/main_%.c,$(wildcard fuse/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+LIB_A := $(BUILD)/libcerebro.a
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+BINS := $(BUILD)/bin/cerebro-ds
+
+.PHONY: all deps check unit bats asan fuzz bench clean format found
+all: found $(BINS)
+
+found:
+ifneq ($(HAVE_PKGS),yes)
+	@echo "missing build dependencies ($(PKGS) via pkg-config): run 'make deps'" >&2; exit 1
+endif
+	@echo "found: $(PKGS) ($(shell $(PKG_CONFIG) --modversion $(PKGS) 2>/dev/null | tr '\n' ' '))"
+
+# Rebuild everything when the switches change.
+FLAGS_FILE := $(BUILD)/.flags
+$(shell mkdir -p $(BUILD) && echo '$(ALL_CFLAGS) $(LIBS)' > $(FLAGS_FILE).new && \
+	(cmp -s $(FLAGS_FILE).new $(FLAGS_FILE) || mv $(FLAGS_FILE).new $(FLAGS_FILE)); rm -f $(FLAGS_FILE).new)
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_FILE)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/cerebro-ds: $(BUILD)/obj/fuse/main_cerebro_ds.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LIBS)
+
+unit: found $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do \
+		echo "== $$t"; $$t || { echo "FAILED: $$t"; fail=1; }; done; \
+	exit $$fail
+
+bats: all
+	bats --timing tests/
+
+deps:
+	@tests/lib/deps.sh
+
+check: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) bats
+
+asan:
+	$(MAKE) BUILD=build/asan SAN=1 unit
+
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon -Ifuse $(PKG_CFLAGS) \
+	-fsanitize=fuzzer,address,undefined
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(FLAGS_FILE)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lpthread -lm
+
+fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do n=$$(basename $$f); \
+		mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		echo "== $$n for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			$(BUILD)/fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>&1 | \
+			grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' ; \
+		test $${PIPESTATUS[0]} -eq 0 || exit 1; done
+
+bench: all
+	bench/run.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,59 @@
+/*
+ * unit.h: a tiny unit-test harness. CHECK(cond) records a failure with file:line and goes
+ * on; CHECK_EQ_INT / CHECK_CODE print both values. UNIT_MAIN runs the listed tests and
+ * returns non-zero when any check failed.
+ */
+#ifndef CD_UNIT_H
+#define CD_UNIT_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static int unit_failures;
+static int unit_checks;
+
+#define CHECK(cond)                                                                          \
+    do {                                                                                     \
+        unit_checks++;                                                                       \
+        if (!(cond)) {                                                                       \
+            unit_failures++;                                                                 \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);         \
+        }                                                                                    \
+    } while (0)
+
+#define CHECK_EQ_INT(a, b)                                                                   \
+    do {                                                                                     \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                  \
+        unit_checks++;                                                                       \
+        if (a_ != b_) {                                                                      \
+            unit_failures++;                                                                 \
+            fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__,  \
+                    #a, a_, #b, b_);                                                         \
+        }                                                                                    \
+    } while (0)
+
+/* Check a cd_code result; prints the error message on mismatch. */
+#define CHECK_CODE(expr, want, errp)                                                         \
+    do {                                                                                     \
+        int got_ = (int)(expr);                                                              \
+        unit_checks++;                                                                       \
+        if (got_ != (int)(want)) {                                                           \
+            unit_failures++;                                                                 \
+            fprintf(stderr, "%s:%d: %s returned %d, expected %d (%s | %s)\n", __FILE__,      \
+                    __LINE__, #expr, got_, (int)(want), (errp)->msg, (errp)->detail);        \
+        }                                                                                    \
+    } while (0)
+
+#define RUN(test)                                                                            \
+    do {                                                                                     \
+        int before_ = unit_failures;                                                         \
+        test();                                                                              \
+        fprintf(stderr, "%s %s\n", unit_failures == before_ ? "ok  " : "FAIL", #test);       \
+    } while (0)
+
+#define UNIT_DONE()                                                                          \
+    (fprintf(stderr, "%d checks, %d failures\n", unit_checks, unit_failures),                \
+     unit_failures ? 1 : 0)
+
+#endif
