@@ -30,7 +30,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 PKGS := libpq liblz4 inih
 HAVE_PKGS := $(shell $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && echo yes)
 
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
 	-MMD -MP -Icommon -Ifuse -DCD_VERSION='"$(VERSION)"'
 ifeq ($(OPT),1)
 CFLAGS_BASE += -O2

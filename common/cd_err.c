@@ -28,7 +28,7 @@ cd_code cd_fail(cd_err *err, cd_code code, const char *fmt, ...)
 cd_code cd_detail(cd_err *err, const char *fmt, ...)
 {
     if (err == NULL)
-        return CD_OK;
+        return CD_EINVAL; /* a failure path never returns CD_OK, even without err */
     va_list ap;
     va_start(ap, fmt);
     vset(err->detail, sizeof err->detail, fmt, ap);
@@ -39,7 +39,7 @@ cd_code cd_detail(cd_err *err, const char *fmt, ...)
 cd_code cd_context(cd_err *err, const char *fmt, ...)
 {
     if (err == NULL)
-        return CD_OK;
+        return CD_EINVAL; /* a failure path never returns CD_OK, even without err */
     char prefix[384];
     char old[sizeof err->detail];
     va_list ap;
@@ -57,7 +57,7 @@ cd_code cd_context(cd_err *err, const char *fmt, ...)
 cd_code cd_hint(cd_err *err, const char *fmt, ...)
 {
     if (err == NULL)
-        return CD_OK;
+        return CD_EINVAL; /* a failure path never returns CD_OK, even without err */
     va_list ap;
     va_start(ap, fmt);
     vset(err->hint, sizeof err->hint, fmt, ap);

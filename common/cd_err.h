@@ -38,7 +38,7 @@ typedef struct cd_err {
 /* Set code and primary message; clears detail and hint. Returns code. err may be NULL. */
 cd_code cd_fail(cd_err *err, cd_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Set (replace) the detail line. Returns err->code (CD_OK when err is NULL). */
+/* Set (replace) the detail line. Returns err->code (CD_EINVAL when err is NULL). */
 cd_code cd_detail(cd_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prefix the detail line with more context ("file base/5/16384, block 7: " + old detail). */
 cd_code cd_context(cd_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

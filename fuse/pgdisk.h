@@ -81,7 +81,7 @@
 
 /* ---- varlena ---- */
 #define PGD_VARTAG_ONDISK 18
-#define PGD_TOAST_POINTER_SIZE 18 /* varatt_external, after the 2-byte header */
+#define PGD_TOAST_POINTER_SIZE 16 /* varatt_external, after the 2-byte header */
 #define PGD_VARLENA_EXTSIZE_MASK 0x3FFFFFFFu
 #define PGD_CMP_PGLZ 0
 #define PGD_CMP_LZ4 1

@@ -1,0 +1,37 @@
+/*
+ * admin.h: the commands of the cerebro-ds admin tool: inspect, export, verify.
+ * Each pins the table (catalog.h), works, and releases the pin. Output on stdout; errors
+ * returned in cd_err for main() to print.
+ */
+#ifndef CD_ADMIN_H
+#define CD_ADMIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "catalog.h"
+#include "shard.h"
+
+typedef struct cd_admin_opts {
+    cd_pin_opts pin;
+    int jobs;          /* export: shards decoded in parallel */
+    bool verify_count; /* check each shard's rows against count(*) in the snapshot */
+    bool progress;     /* progress lines on stderr */
+} cd_admin_opts;
+
+cd_code cd_cmd_inspect(const cd_admin_opts *o, const char *table, FILE *out, cd_err *err);
+cd_code cd_cmd_export(const cd_admin_opts *o, const char *table, const char *outdir,
+                      cd_err *err);
+/* Prints mismatches and "rows=N mismatches=M"; *mismatches > 0 is not an error code. */
+cd_code cd_cmd_verify(const cd_admin_opts *o, const char *table, FILE *out,
+                      uint64_t *mismatches, cd_err *err);
+
+/* Shared by the commands: the decoded row count against count(*) (want < 0: unchecked). */
+cd_code cd_check_count(const cd_pin *p, const cd_shard *s, uint64_t decoded, int64_t want,
+                       cd_err *err);
+
+/* Per-row shape of a column as text ("784", "28,28", "" for scalars, "ragged"). */
+void cd_column_shape_text(const cd_column *c, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,95 @@
+/*
+ * catalog.h: a table resolved to shards and files, pinned to one MVCC snapshot (libpq).
+ *
+ * Pinning, in this order: resolve the name and refuse what cannot be read from heap files
+ * (views, foreign, temporary, unlogged, non-heap tables; no SELECT privilege); BEGIN
+ * ISOLATION LEVEL REPEATABLE READ; LOCK TABLE ... IN ACCESS SHARE MODE (before any snapshot
+ * is taken, so the files resolved next are the ones the snapshot sees); the transaction's
+ * snapshot (pg_current_snapshot); CHECKPOINT, so every page and commit-log page the
+ * snapshot needs is on disk; cluster geometry from pg_control_init(); attributes, TOAST
+ * relation and files of every shard; every relation file opened (TOAST included: it cannot
+ * be locked). The transaction stays open until cd_pin_close: it holds back VACUUM.
+ * Does not: decode pages (shard.h).
+ */
+#ifndef CD_CATALOG_H
+#define CD_CATALOG_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cd_err.h"
+#include "relfile.h"
+#include "toast.h"
+#include "tuple.h"
+#include "xact.h"
+
+typedef struct cd_shard {
+    char name[64];     /* directory name: part<k> or the partition's name */
+    uint32_t reloid;   /* the heap relation (the table or a partition) */
+    char relsql[320];  /* its name as regclass prints it, for SQL */
+    char relpath[512]; /* pg_relation_filepath */
+    uint32_t blk_start, blk_end; /* block range [start, end) */
+    bool block_range;            /* one of N block ranges (count with a ctid range) */
+    cd_attr *attrs;              /* [natts] physical attributes, dropped included */
+    int natts;
+    int *colmap; /* [table ncols]: index into attrs of each output column */
+    uint32_t toastoid;
+    char toastpath[512];
+    cd_relfile rel;
+    cd_relfile toastrel;
+    cd_toast *toast;
+} cd_shard;
+
+typedef struct cd_table {
+    char qualname[320]; /* schema.table as regclass prints it */
+    char schema[64];
+    char name[64];
+    uint32_t oid;
+    char relkind;
+    cd_attr *cols; /* [ncols] output columns (supported types, or those asked for) */
+    int ncols;
+    cd_attr *skipped; /* [nskipped] columns of unsupported types not asked for */
+    int nskipped;
+    cd_shard *shards;
+    int nshards;
+} cd_table;
+
+typedef struct cd_pin {
+    PGconn *conn;
+    char datadir[1024];
+    char dbname[64];
+    uint32_t blcksz;
+    uint32_t blocks_per_seg;
+    uint32_t toast_chunk;
+    bool checksums;
+    char snaptext[1024]; /* pg_current_snapshot() as text, possibly truncated for display */
+    cd_snapshot snap;
+    cd_xact *xact;
+} cd_pin;
+
+typedef struct cd_pin_opts {
+    const char *conninfo; /* libpq conninfo ("" = environment defaults) */
+    const char *datadir;  /* override of SHOW data_directory, or NULL */
+    int block_shards;     /* > 0: split a plain table into N block ranges */
+    const char *columns;  /* comma-separated output columns, or NULL for all supported */
+} cd_pin_opts;
+
+cd_code cd_pin_table(const cd_pin_opts *o, const char *table, cd_pin **pin, cd_table **tab,
+                     cd_err *err);
+void cd_table_free(cd_table **t);
+void cd_pin_close(cd_pin **p);
+
+/* count(*) of the shard's rows in the pinned snapshot. */
+cd_code cd_shard_count(cd_pin *p, const cd_shard *s, int64_t *n, cd_err *err);
+
+/* SQL selecting ctid and the output columns of a shard in physical order; caller frees. */
+char *cd_shard_select_sql(const cd_table *t, const cd_shard *s);
+
+/* Run one SQL command that returns no rows (or ignore them); errors from the server. */
+cd_code cd_pg_exec(PGconn *conn, const char *sql, cd_err *err);
+
+/* Classify a type (base type oid, element oid, element length) into kind and dtype. */
+void cd_attr_classify(cd_attr *a, uint32_t basetype, uint32_t elemoid);
+
+#endif

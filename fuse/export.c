@@ -1,0 +1,288 @@
+/*
+ * export.c: cerebro-ds export: every shard of a table decoded into OUTDIR/<shard>/ in the
+ * mount layout (DESIGN.md section 3), shards in parallel with --jobs.
+ *
+ * A shard is written into OUTDIR/.<shard>.partial and renamed when complete, so an
+ * interrupted export never leaves a shard directory that looks whole. OUTDIR/meta is
+ * written last. Row counts are checked against count(*) in the pinned snapshot (queried
+ * before the workers start: one connection is not shared between threads).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "admin.h"
+
+cd_code cd_check_count(const cd_pin *p, const cd_shard *s, uint64_t decoded, int64_t want,
+                       cd_err *err)
+{
+    if (want < 0 || (uint64_t)want == decoded)
+        return CD_OK;
+    cd_fail(err, CD_EMISMATCH, "shard %s: decoded %llu rows, the database counts %lld", s->name,
+            (unsigned long long)decoded, (long long)want);
+    cd_detail(err, "relation %s, file %s, snapshot %s", s->relsql, s->relpath, p->snaptext);
+    return cd_hint(err, "this is a bug or an unsupported on-disk state; please report it");
+}
+
+void cd_column_shape_text(const cd_column *c, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (c->attr->kind != CD_KIND_ARRAY)
+        return;
+    if (c->ragged) {
+        snprintf(buf, size, "ragged");
+        return;
+    }
+    uint64_t shape[PGD_MAXDIM + 1];
+    int nd = cd_column_shape(c, shape);
+    size_t len = 0;
+    for (int i = 1; i < nd && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%llu", i > 1 ? "," : "",
+                                (unsigned long long)shape[i]);
+}
+
+static cd_code mkdir_p(const char *path, cd_err *err)
+{
+    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+        return CD_OK;
+    return cd_fail(err, CD_EIO, "could not create directory \"%s\": %s", path, strerror(errno));
+}
+
+static cd_code write_text(const char *path, const char *text, cd_err *err)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return cd_fail(err, CD_EIO, "could not create file \"%s\": %s", path, strerror(errno));
+    bool ok = fputs(text, f) >= 0;
+    ok = (fclose(f) == 0) && ok;
+    return ok ? CD_OK : cd_fail(err, CD_EIO, "could not write file \"%s\"", path);
+}
+
+static void meta_columns(char *buf, size_t size, size_t *len, const cd_decoded *d)
+{
+    for (int k = 0; k < d->ncols; k++) {
+        const cd_column *c = &d->cols[k];
+        char shape[128];
+        cd_column_shape_text(c, shape, sizeof shape);
+        *len += (size_t)snprintf(buf + *len, size - *len,
+                                 "\n[column %s]\ntype = %s\ndtype = %s\nshape = %s\nfile = %s%s\n"
+                                 "nulls = %llu\nnull_elements = %llu\n",
+                                 c->attr->name, c->attr->typname,
+                                 cd_column_is_var(c) ? "bin" : c->attr->dtype, shape,
+                                 c->attr->name, cd_column_is_var(c) ? ".bin" : ".npy",
+                                 (unsigned long long)c->nnull,
+                                 (unsigned long long)c->null_elems);
+        if (*len >= size)
+            return;
+    }
+}
+
+static cd_code write_shard_meta(const cd_pin *p, const cd_shard *s, const cd_decoded *d,
+                                const char *dir, cd_err *err)
+{
+    size_t size = 4096 + (size_t)d->ncols * 512, len = 0;
+    char *buf = malloc(size);
+    if (buf == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    len += (size_t)snprintf(buf, size,
+                            "[shard]\nname = %s\nrows = %llu\nrelation = %s\nrelation_file = %s\n"
+                            "segments = %d\nblocks = %u-%u\ntoast_file = %s\nsnapshot = %s\n",
+                            s->name, (unsigned long long)d->nrows, s->relsql, s->relpath,
+                            s->rel.nseg, s->blk_start, s->blk_end,
+                            s->toastoid ? s->toastpath : "", p->snaptext);
+    meta_columns(buf, size, &len, d);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/meta", dir);
+    cd_code rc = write_text(path, buf, err);
+    free(buf);
+    return rc;
+}
+
+/* One shard: decode, check, write into OUTDIR/.<name>.partial, rename. */
+static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int64_t want,
+                            const char *outdir, cd_decoded *d, cd_err *err)
+{
+    char tmp[4200], final[4200];
+    snprintf(tmp, sizeof tmp, "%s/.%s.partial", outdir, s->name);
+    snprintf(final, sizeof final, "%s/%s", outdir, s->name);
+    cd_code rc = cd_shard_decode(p, t, s, d, err);
+    if (rc == CD_OK)
+        rc = cd_check_count(p, s, d->nrows, want, err);
+    if (rc == CD_OK)
+        rc = mkdir_p(tmp, err);
+    for (int k = 0; k < d->ncols && rc == CD_OK; k++)
+        rc = cd_column_write(&d->cols[k], tmp, err);
+    if (rc == CD_OK)
+        rc = write_shard_meta(p, s, d, tmp, err);
+    if (rc == CD_OK && rename(tmp, final) != 0)
+        rc = cd_fail(err, CD_EIO, "could not rename \"%s\" to \"%s\": %s", tmp, final,
+                     strerror(errno));
+    return rc;
+}
+
+typedef struct export_job {
+    cd_pin *p;
+    const cd_table *t;
+    const char *outdir;
+    const int64_t *want; /* [nshards] count(*), -1 when not checked */
+    uint64_t *rows;      /* [nshards] decoded rows */
+    char (*shapes)[128]; /* [nshards * ncols] per-row shapes, for the table meta */
+    pthread_mutex_t lock;
+    int next;
+    bool failed;
+    cd_err err;
+    bool progress;
+    int done;
+} export_job;
+
+static void record_shapes(export_job *j, int i, const cd_decoded *d)
+{
+    for (int k = 0; k < d->ncols; k++)
+        cd_column_shape_text(&d->cols[k], j->shapes[(size_t)i * (size_t)d->ncols + (size_t)k],
+                             128);
+}
+
+static void *export_worker(void *arg)
+{
+    export_job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        int i = j->failed ? j->t->nshards : j->next++;
+        pthread_mutex_unlock(&j->lock);
+        if (i >= j->t->nshards)
+            return NULL;
+        cd_err err = {0};
+        cd_decoded d;
+        cd_code rc = export_shard(j->p, j->t, &j->t->shards[i], j->want[i], j->outdir, &d, &err);
+        pthread_mutex_lock(&j->lock);
+        if (rc == CD_OK) {
+            j->rows[i] = d.nrows;
+            record_shapes(j, i, &d);
+            j->done++;
+            if (j->progress)
+                fprintf(stderr, "cerebro-ds: exported shard %s (%llu rows, %d of %d)\n",
+                        j->t->shards[i].name, (unsigned long long)d.nrows, j->done,
+                        j->t->nshards);
+        } else if (!j->failed) {
+            j->failed = true;
+            j->err = err;
+        }
+        pthread_mutex_unlock(&j->lock);
+        cd_decoded_free(&d);
+    }
+}
+
+static cd_code write_table_meta(const export_job *j, cd_err *err)
+{
+    const cd_table *t = j->t;
+    size_t size = 4096 + (size_t)t->nshards * 80 + (size_t)t->ncols * 512, len = 0;
+    char *buf = malloc(size);
+    if (buf == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    uint64_t total = 0;
+    for (int i = 0; i < t->nshards; i++)
+        total += j->rows[i];
+    len += (size_t)snprintf(buf, size,
+                            "[table]\ndatabase = %s\ntable = %s\nsnapshot = %s\nblock_size = %u\n"
+                            "rows = %llu\nshards = ",
+                            j->p->dbname, t->qualname, j->p->snaptext, j->p->blcksz,
+                            (unsigned long long)total);
+    for (int i = 0; i < t->nshards && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", t->shards[i].name);
+    for (int k = 0; k < t->ncols && len < size; k++) {
+        const cd_attr *a = &t->cols[k];
+        const char *shape = t->nshards > 0 ? j->shapes[k] : "";
+        for (int i = 1; i < t->nshards; i++)
+            if (strcmp(j->shapes[(size_t)i * (size_t)t->ncols + (size_t)k], shape) != 0)
+                shape = "ragged";
+        bool var = a->kind == CD_KIND_VARLENA || strcmp(shape, "ragged") == 0;
+        len += (size_t)snprintf(buf + len, size - len,
+                                "\n\n[column %s]\ntype = %s\ndtype = %s\nshape = %s", a->name,
+                                a->typname, var ? "bin" : a->dtype, shape);
+    }
+    if (len < size)
+        snprintf(buf + len, size - len, "\n");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/meta", j->outdir);
+    cd_code rc = write_text(path, buf, err);
+    free(buf);
+    return rc;
+}
+
+static cd_code check_outdir(const char *outdir, const cd_table *t, cd_err *err)
+{
+    cd_code rc = mkdir_p(outdir, err);
+    for (int i = 0; i < t->nshards && rc == CD_OK; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", outdir, t->shards[i].name);
+        if (access(path, F_OK) == 0) {
+            cd_fail(err, CD_EINVAL, "shard directory \"%s\" already exists", path);
+            rc = cd_hint(err, "remove it, or export into another directory");
+        }
+    }
+    return rc;
+}
+
+static cd_code run_workers(export_job *j, int jobs, cd_err *err)
+{
+    pthread_t *tids = calloc((size_t)jobs, sizeof *tids);
+    if (tids == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    int started = 0;
+    for (; started < jobs; started++)
+        if (pthread_create(&tids[started], NULL, export_worker, j) != 0)
+            break;
+    if (started == 0)
+        export_worker(j);
+    for (int i = started - 1; i >= 0; i--)
+        pthread_join(tids[i], NULL);
+    free(tids);
+    if (j->failed && err != NULL)
+        *err = j->err;
+    return j->failed ? j->err.code : CD_OK;
+}
+
+static cd_code export_pinned(const cd_admin_opts *o, cd_pin *p, const cd_table *t,
+                             const char *outdir, cd_err *err)
+{
+    export_job j = {.p = p, .t = t, .outdir = outdir, .progress = o->progress};
+    int64_t *want = calloc((size_t)t->nshards + 1, sizeof *want);
+    j.rows = calloc((size_t)t->nshards + 1, sizeof *j.rows);
+    j.shapes = calloc((size_t)t->nshards * (size_t)t->ncols + 1, sizeof *j.shapes);
+    j.want = want;
+    cd_code rc = (want && j.rows && j.shapes) ? check_outdir(outdir, t, err)
+                                               : cd_fail(err, CD_ENOMEM, "out of memory");
+    for (int i = 0; i < t->nshards && rc == CD_OK; i++) {
+        want[i] = -1;
+        if (o->verify_count)
+            rc = cd_shard_count(p, &t->shards[i], &want[i], err);
+    }
+    pthread_mutex_init(&j.lock, NULL);
+    int jobs = o->jobs < 1 ? 1 : o->jobs > t->nshards ? (t->nshards ? t->nshards : 1) : o->jobs;
+    if (rc == CD_OK)
+        rc = run_workers(&j, jobs, err);
+    if (rc == CD_OK)
+        rc = write_table_meta(&j, err);
+    pthread_mutex_destroy(&j.lock);
+    free(j.shapes);
+    free(j.rows);
+    free(want);
+    return rc;
+}
+
+cd_code cd_cmd_export(const cd_admin_opts *o, const char *table, const char *outdir,
+                      cd_err *err)
+{
+    cd_pin *p;
+    cd_table *t;
+    cd_code rc = cd_pin_table(&o->pin, table, &p, &t, err);
+    if (rc == CD_OK)
+        rc = export_pinned(o, p, t, outdir, err);
+    cd_table_free(&t);
+    cd_pin_close(&p);
+    return rc;
+}

@@ -1,0 +1,178 @@
+/*
+ * main_cerebro_ds.c: the cerebro-ds admin tool: argument parsing and exit codes only.
+ * The commands live in inspect.c, export.c and verify.c.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "config.h"
+
+#define PROG "cerebro-ds"
+
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_MISMATCH = 3 };
+
+static const char usage_text[] =
+    "Usage: " PROG " [OPTIONS] COMMAND ARGS...\n"
+    "\n"
+    "Decode PostgreSQL tables straight from their heap files under one pinned snapshot.\n"
+    "\n"
+    "Commands:\n"
+    "  inspect TABLE          shards, files, columns, dtypes, block size, snapshot, rows\n"
+    "  export TABLE OUTDIR    write OUTDIR/<shard>/<column>.npy (mount layout) and meta\n"
+    "  verify TABLE           compare every decoded value with PostgreSQL in the same\n"
+    "                         snapshot; last line rows=N mismatches=M\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE      configuration file ([database] conninfo, datadir)\n"
+    "      --conninfo C       libpq connection string (overrides the file)\n"
+    "      --datadir DIR      data directory (default: SHOW data_directory)\n"
+    "      --shards N         split a plain table into N block ranges part0..part<N-1>\n"
+    "      --columns a,b      only these columns (default: every supported column)\n"
+    "  -j, --jobs J           export: decode J shards in parallel (default 1)\n"
+    "      --verify MODE      count (default): check rows against count(*); none\n"
+    "  -q, --quiet            no progress lines on stderr\n"
+    "  -h, --help             this help\n"
+    "  -V, --version          version\n"
+    "\n"
+    "Exit status: 0 success, 1 error, 2 usage error, 3 verify found mismatches.\n"
+    "The role needs SELECT on the table, CHECKPOINT (superuser or pg_checkpoint), read access\n"
+    "to pg_control_init()/pg_control_checkpoint(), and the OS user read access to the data\n"
+    "directory.\n";
+
+typedef struct cli {
+    const char *config;
+    const char *conninfo;
+    const char *datadir;
+    const char *columns;
+    const char *verify;
+    int shards;
+    int jobs;
+    bool quiet;
+} cli;
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, PROG ": ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry '" PROG " --help' for more information.\n");
+    return EXIT_USAGE;
+}
+
+static int parse_int(const char *s, const char *opt, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < 1 || v > 65536)
+        return usage_error("invalid value for %s: expected a positive integer", opt);
+    *out = (int)v;
+    return EXIT_OK;
+}
+
+static int parse_cli(int argc, char **argv, cli *c)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"conninfo", required_argument, NULL, 'C'},
+        {"datadir", required_argument, NULL, 'D'}, {"shards", required_argument, NULL, 's'},
+        {"columns", required_argument, NULL, 'l'}, {"jobs", required_argument, NULL, 'j'},
+        {"verify", required_argument, NULL, 'v'},  {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    int ch, rc = EXIT_OK;
+    while (rc == EXIT_OK && (ch = getopt_long(argc, argv, "+c:j:qhV", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': c->config = optarg; break;
+        case 'C': c->conninfo = optarg; break;
+        case 'D': c->datadir = optarg; break;
+        case 'l': c->columns = optarg; break;
+        case 'v': c->verify = optarg; break;
+        case 'q': c->quiet = true; break;
+        case 's': rc = parse_int(optarg, "--shards", &c->shards); break;
+        case 'j': rc = parse_int(optarg, "--jobs", &c->jobs); break;
+        case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
+        case 'V': printf(PROG " %s\n", CD_VERSION); exit(EXIT_OK);
+        default: return usage_error("%s", "invalid option");
+        }
+    }
+    return rc;
+}
+
+/* Options after the command are accepted too: parse argv again from the command on. */
+static int parse_all(int argc, char **argv, cli *c, char **pos, int *npos)
+{
+    *npos = 0;
+    optind = 1;
+    while (optind < argc) {
+        int rc = parse_cli(argc, argv, c);
+        if (rc != EXIT_OK)
+            return rc;
+        while (optind < argc && argv[optind][0] != '-') {
+            if (*npos >= 4)
+                return usage_error("too many arguments: %s", argv[optind]);
+            pos[(*npos)++] = argv[optind++];
+        }
+    }
+    return EXIT_OK;
+}
+
+static int settle(const cli *c, cd_config *cfg, cd_admin_opts *o, cd_err *err)
+{
+    if (cd_config_init(cfg, err) != CD_OK)
+        return EXIT_ERROR;
+    if (c->config != NULL && cd_config_load(cfg, c->config, err) != CD_OK)
+        return EXIT_ERROR;
+    const char *verify = c->verify ? c->verify : cfg->database_verify;
+    if (strcmp(verify, "count") != 0 && strcmp(verify, "none") != 0)
+        return usage_error("invalid value for --verify: %s (expected count or none)", verify);
+    o->pin.conninfo = c->conninfo ? c->conninfo : cfg->database_conninfo;
+    o->pin.datadir = c->datadir ? c->datadir : cfg->database_datadir[0] ? cfg->database_datadir
+                                                                         : NULL;
+    o->pin.block_shards = c->shards;
+    o->pin.columns = c->columns;
+    o->jobs = c->jobs > 0 ? c->jobs : 1;
+    o->verify_count = strcmp(verify, "count") == 0;
+    o->progress = !c->quiet;
+    return EXIT_OK;
+}
+
+static int run(const char *cmd, char **pos, int npos, const cd_admin_opts *o, cd_err *err)
+{
+    if (strcmp(cmd, "inspect") == 0 && npos == 2)
+        return cd_cmd_inspect(o, pos[1], stdout, err) == CD_OK ? EXIT_OK : EXIT_ERROR;
+    if (strcmp(cmd, "export") == 0 && npos == 3)
+        return cd_cmd_export(o, pos[1], pos[2], err) == CD_OK ? EXIT_OK : EXIT_ERROR;
+    if (strcmp(cmd, "verify") == 0 && npos == 2) {
+        uint64_t mismatches = 0;
+        if (cd_cmd_verify(o, pos[1], stdout, &mismatches, err) != CD_OK)
+            return EXIT_ERROR;
+        return mismatches > 0 ? EXIT_MISMATCH : EXIT_OK;
+    }
+    if (strcmp(cmd, "inspect") == 0 || strcmp(cmd, "export") == 0 || strcmp(cmd, "verify") == 0)
+        return usage_error("wrong number of arguments for %s", cmd);
+    return usage_error("unknown command \"%s\"", cmd);
+}
+
+int main(int argc, char **argv)
+{
+    cli c = {0};
+    char *pos[4];
+    int npos;
+    int rc = parse_all(argc, argv, &c, pos, &npos);
+    if (rc != EXIT_OK)
+        return rc;
+    if (npos == 0)
+        return usage_error("%s", "missing command");
+    cd_config cfg;
+    cd_admin_opts o = {0};
+    cd_err err = {0};
+    rc = settle(&c, &cfg, &o, &err);
+    if (rc == EXIT_OK)
+        rc = run(pos[0], pos, npos, &o, &err);
+    if (rc == EXIT_ERROR)
+        cd_err_print(stderr, PROG, &err);
+    cd_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,188 @@
+/*
+ * pglz.c: decoder for PostgreSQL's pglz stream (src/common/pg_lzcompress.c format).
+ *
+ * Format (reference/pg-format.md section 3): a control byte governs the next 8 items, least
+ * significant bit first. Bit 0: one literal byte. Bit 1: a tag T1 T2 [T3] with
+ * len = (T1 & 0x0F) + 3 and off = ((T1 & 0xF0) << 4) | T2; len 18 means "add T3" (max 273).
+ * A tag copies len bytes starting off bytes back in the output; source and destination may
+ * overlap (a run), so the copy has forward, byte-by-byte semantics.
+ *
+ * Does: decode a whole stream into an exactly sized buffer, rejecting every malformed tag.
+ * Does not: read varlena or va_tcinfo headers, compress, or decode lz4. This is the hot
+ * path of the product: literal groups are copied 8 at a time and matches with
+ * non-overlapping source use fixed-size or libc copies; runs use pattern doubling.
+ */
+#include "pglz.h"
+
+#include <string.h>
+
+#define PGLZ_MAX_LEN_SHORT 18 /* a 2-byte tag's largest length; 18 means a T3 byte follows */
+
+/* Where the decoder stands; only for error details. */
+typedef struct pglz_pos {
+    size_t in;  /* input bytes consumed */
+    size_t out; /* output bytes produced */
+} pglz_pos;
+
+static cd_code fail_at(cd_err *err, const char *msg, pglz_pos pos, size_t srclen, size_t rawlen)
+{
+    cd_fail(err, CD_ECORRUPT, "%s", msg);
+    cd_detail(err, "at input byte %zu of %zu, output byte %zu of %zu", pos.in, srclen, pos.out,
+              rawlen);
+    return CD_ECORRUPT;
+}
+
+static cd_code fail_offset(cd_err *err, size_t off, pglz_pos pos, size_t srclen, size_t rawlen)
+{
+    cd_fail(err, CD_ECORRUPT, "pglz stream offset out of range");
+    cd_detail(err,
+              "offset %zu with %zu bytes produced, at input byte %zu of %zu "
+              "(raw size %zu)",
+              off, pos.out, pos.in, srclen, rawlen);
+    return CD_ECORRUPT;
+}
+
+/* Copy len bytes whose source lies off >= len bytes back: no overlap, fixed-size pieces. */
+static inline void copy_disjoint(uint8_t *d, const uint8_t *s, size_t len)
+{
+    if (len >= 8 && len <= 16) {
+        memcpy(d, s, 8);
+        memcpy(d + len - 8, s + len - 8, 8);
+    } else if (len >= 4 && len < 8) {
+        memcpy(d, s, 4);
+        memcpy(d + len - 4, s + len - 4, 4);
+    } else if (len == 3) {
+        d[0] = s[0];
+        d[1] = s[1];
+        d[2] = s[2];
+    } else {
+        memcpy(d, s, len);
+    }
+}
+
+/*
+ * Copy len bytes from off bytes back with forward semantics. When off < len the source
+ * overlaps the destination and the result repeats the last off bytes: copy them once, then
+ * keep copying the (growing, still period-off) region behind d without overlap.
+ */
+static inline void copy_match(uint8_t *d, size_t off, size_t len)
+{
+    const uint8_t *s = d - off;
+    if (off >= len) {
+        copy_disjoint(d, s, len);
+        return;
+    }
+    if (off == 1) {
+        memset(d, s[0], len);
+        return;
+    }
+    size_t span = off; /* bytes in [s, d), always a multiple of off */
+    while (len > span) {
+        memcpy(d, s, span);
+        d += span;
+        len -= span;
+        span *= 2;
+    }
+    memcpy(d, s, len);
+}
+
+/* Read one tag at *spp (the control bit said "tag"). Returns 0, or -1 when truncated. */
+static inline int read_tag(const uint8_t **spp, const uint8_t *send, size_t *off, size_t *len)
+{
+    const uint8_t *sp = *spp;
+    if (send - sp < 2)
+        return -1;
+    *len = (size_t)(sp[0] & 0x0F) + 3;
+    *off = ((size_t)(sp[0] & 0xF0) << 4) | sp[1];
+    sp += 2;
+    if (*len == PGLZ_MAX_LEN_SHORT) {
+        if (sp == send)
+            return -1;
+        *len += *sp++;
+    }
+    *spp = sp;
+    return 0;
+}
+
+typedef struct pglz_run {
+    const uint8_t *src, *sp, *send;
+    uint8_t *dst, *dp, *dend;
+    cd_err *err;
+} pglz_run;
+
+static cd_code run_fail(const pglz_run *r, const char *msg)
+{
+    pglz_pos pos = {(size_t)(r->sp - r->src), (size_t)(r->dp - r->dst)};
+    return fail_at(r->err, msg, pos, (size_t)(r->send - r->src), (size_t)(r->dend - r->dst));
+}
+
+/* Decode one tag item at r->sp into r->dp, fully checked. */
+static inline cd_code do_tag(pglz_run *r)
+{
+    size_t off, len;
+    const uint8_t *tag = r->sp;
+    if (read_tag(&r->sp, r->send, &off, &len) != 0)
+        return run_fail(r, "pglz stream truncated inside a tag");
+    size_t produced = (size_t)(r->dp - r->dst);
+    if (off == 0 || off > produced) {
+        pglz_pos pos = {(size_t)(tag - r->src), produced};
+        return fail_offset(r->err, off, pos, (size_t)(r->send - r->src),
+                           (size_t)(r->dend - r->dst));
+    }
+    if (len > (size_t)(r->dend - r->dp)) {
+        r->sp = tag;
+        return run_fail(r, "pglz stream overruns the output");
+    }
+    copy_match(r->dp, off, len);
+    r->dp += len;
+    return CD_OK;
+}
+
+/* Decode the up to 8 items governed by one control byte (already consumed). */
+static inline cd_code do_group(pglz_run *r, unsigned ctrl)
+{
+    if (ctrl == 0 && r->send - r->sp >= 8 && r->dend - r->dp >= 8) {
+        memcpy(r->dp, r->sp, 8); /* eight literals */
+        r->dp += 8;
+        r->sp += 8;
+        return CD_OK;
+    }
+    for (int i = 0; i < 8 && r->dp < r->dend; i++, ctrl >>= 1) {
+        if (r->sp == r->send)
+            return run_fail(r, "pglz stream ends before the output is complete");
+        if ((ctrl & 1) == 0) {
+            *r->dp++ = *r->sp++;
+            continue;
+        }
+        cd_code rc = do_tag(r);
+        if (rc != CD_OK)
+            return rc;
+    }
+    return CD_OK;
+}
+
+cd_code cd_pglz_decompress(const uint8_t *src, size_t srclen, uint8_t *dst, size_t rawlen,
+                           cd_err *err)
+{
+    if ((src == NULL && srclen > 0) || (dst == NULL && rawlen > 0))
+        return cd_fail(err, CD_EINVAL, "pglz decoder called with a null buffer");
+    pglz_pos none = {0, 0};
+    if (rawlen == 0)
+        return srclen == 0 ? CD_OK
+                           : fail_at(err, "pglz stream has trailing input", none, srclen, 0);
+    if (srclen == 0)
+        return fail_at(err, "pglz stream ends before the output is complete", none, 0, rawlen);
+
+    pglz_run r = {src, src, src + srclen, dst, dst, dst + rawlen, err};
+    while (r.dp < r.dend) {
+        if (r.sp == r.send)
+            return run_fail(&r, "pglz stream ends before the output is complete");
+        unsigned ctrl = *r.sp++;
+        cd_code rc = do_group(&r, ctrl);
+        if (rc != CD_OK)
+            return rc;
+    }
+    if (r.sp != r.send)
+        return run_fail(&r, "pglz stream has trailing input");
+    return CD_OK;
+}

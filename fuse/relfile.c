@@ -1,0 +1,162 @@
+/*
+ * relfile.c: segment files of a relation and validated block reads (see relfile.h).
+ */
+#include "relfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "page.h"
+
+void cd_relfile_locate(uint32_t blkno, uint32_t blcksz, uint32_t blocks_per_seg, int *segno,
+                       uint64_t *offset)
+{
+    *segno = (int)(blkno / blocks_per_seg);
+    *offset = (uint64_t)(blkno % blocks_per_seg) * blcksz;
+}
+
+static void seg_name(char *buf, size_t size, const char *base, int segno)
+{
+    if (segno == 0)
+        snprintf(buf, size, "%s", base);
+    else
+        snprintf(buf, size, "%s.%d", base, segno);
+}
+
+static cd_code add_segment(cd_relfile *rf, int fd, cd_err *err)
+{
+    int *fds = realloc(rf->fds, (size_t)(rf->nseg + 1) * sizeof *fds);
+    if (fds == NULL) {
+        close(fd);
+        return cd_fail(err, CD_ENOMEM, "out of memory opening relation %s", rf->path);
+    }
+    rf->fds = fds;
+    rf->fds[rf->nseg++] = fd;
+    return CD_OK;
+}
+
+/* Size check of segment segno: all but the last hold exactly blocks_per_seg blocks. */
+static cd_code segment_blocks(cd_relfile *rf, int fd, const char *name, uint32_t *blocks,
+                              cd_err *err)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return cd_fail(err, CD_EIO, "could not stat file \"%s\": %s", name, strerror(errno));
+    if (st.st_size % rf->blcksz != 0) {
+        cd_fail(err, CD_ECORRUPT, "file \"%s\" is not a whole number of blocks", name);
+        return cd_detail(err, "size %lld, block size %u", (long long)st.st_size, rf->blcksz);
+    }
+    uint64_t n = (uint64_t)st.st_size / rf->blcksz;
+    if (n > rf->blocks_per_seg) {
+        cd_fail(err, CD_ECORRUPT, "file \"%s\" is larger than a segment", name);
+        return cd_detail(err, "%llu blocks, a segment holds %u", (unsigned long long)n,
+                         rf->blocks_per_seg);
+    }
+    *blocks = (uint32_t)n;
+    return CD_OK;
+}
+
+cd_code cd_relfile_open(cd_relfile *rf, const char *datadir, const char *relpath,
+                        uint32_t blcksz, uint32_t blocks_per_seg, bool checksums, cd_err *err)
+{
+    memset(rf, 0, sizeof *rf);
+    snprintf(rf->path, sizeof rf->path, "%s", relpath);
+    rf->blcksz = blcksz;
+    rf->blocks_per_seg = blocks_per_seg;
+    rf->checksums = checksums;
+    if (blcksz == 0 || blcksz % 1024 != 0 || blocks_per_seg == 0)
+        return cd_fail(err, CD_EINVAL, "invalid relation geometry: block size %u, %u blocks per segment",
+                       blcksz, blocks_per_seg);
+    char base[1024], name[1100];
+    snprintf(base, sizeof base, "%s/%s", datadir, relpath);
+    for (int segno = 0;; segno++) {
+        seg_name(name, sizeof name, base, segno);
+        int fd = open(name, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno == ENOENT && segno > 0)
+                break;
+            cd_fail(err, errno == ENOENT ? CD_EREWRITTEN : CD_EIO, "could not open file \"%s\": %s",
+                    name, strerror(errno));
+            return cd_hint(err, errno == ENOENT ? "the relation was rewritten; take a new snapshot"
+                                                : "check that the data directory is readable");
+        }
+        cd_code rc = add_segment(rf, fd, err);
+        uint32_t blocks = 0;
+        if (rc == CD_OK)
+            rc = segment_blocks(rf, fd, name, &blocks, err);
+        if (rc != CD_OK)
+            return rc;
+        rf->nblocks += blocks;
+        if (blocks < blocks_per_seg)
+            break;
+    }
+    return CD_OK;
+}
+
+static cd_code read_raw(const cd_relfile *rf, uint32_t blkno, uint8_t *buf, cd_err *err)
+{
+    int segno;
+    uint64_t off;
+    cd_relfile_locate(blkno, rf->blcksz, rf->blocks_per_seg, &segno, &off);
+    if (segno >= rf->nseg) {
+        cd_fail(err, CD_EREWRITTEN, "block %u of relation file \"%s\" is beyond its end", blkno,
+                rf->path);
+        return cd_hint(err, "the relation was rewritten or truncated; take a new snapshot");
+    }
+    size_t done = 0;
+    while (done < rf->blcksz) {
+        ssize_t n = pread(rf->fds[segno], buf + done, rf->blcksz - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return cd_fail(err, CD_EIO, "could not read block %u of relation file \"%s\": %s",
+                           blkno, rf->path, strerror(errno));
+        if (n == 0) {
+            cd_fail(err, CD_EREWRITTEN, "short read of block %u of relation file \"%s\"", blkno,
+                    rf->path);
+            cd_detail(err, "read %zu of %u bytes", done, rf->blcksz);
+            return cd_hint(err, "the relation was rewritten (VACUUM FULL, CLUSTER or TRUNCATE) "
+                                "since the snapshot was pinned; take a new snapshot");
+        }
+        done += (size_t)n;
+    }
+    return CD_OK;
+}
+
+cd_code cd_relfile_read(const cd_relfile *rf, uint32_t blkno, uint8_t *buf, cd_err *err)
+{
+    cd_code rc = CD_OK;
+    if (blkno >= rf->nblocks)
+        return cd_fail(err, CD_EINVAL, "block %u is beyond the %u blocks of relation file \"%s\"",
+                       blkno, rf->nblocks, rf->path);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = read_raw(rf, blkno, buf, err);
+        if (rc != CD_OK)
+            return rc;
+        rc = cd_page_validate(buf, rf->blcksz, blkno, rf->checksums, err);
+        if (rc == CD_OK)
+            return CD_OK;
+    }
+    int segno;
+    uint64_t off;
+    cd_relfile_locate(blkno, rf->blcksz, rf->blocks_per_seg, &segno, &off);
+    if (segno == 0)
+        return cd_context(err, "file \"%s\", block %u", rf->path, blkno);
+    return cd_context(err, "file \"%s.%d\", block %u (block %u of the relation)", rf->path, segno,
+                      (uint32_t)(off / rf->blcksz), blkno);
+}
+
+void cd_relfile_close(cd_relfile *rf)
+{
+    for (int i = rf->nseg - 1; i >= 0; i--)
+        close(rf->fds[i]);
+    free(rf->fds);
+    rf->fds = NULL;
+    rf->nseg = 0;
+    rf->nblocks = 0;
+}

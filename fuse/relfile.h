@@ -1,0 +1,41 @@
+/*
+ * relfile.h: one relation's main fork, opened at pin time, read block by block.
+ *
+ * Does: opens every 1 GB segment file (path, path.1, path.2, ...) O_RDONLY and keeps the
+ * descriptors, so a later rewrite (VACUUM FULL of a TOAST table) cannot swap the files
+ * underneath; reads and validates pages (header, checksum with one re-read on mismatch: a
+ * torn read). A short read or a vanished file is CD_EREWRITTEN, never fewer rows.
+ * Does not: decode tuples or cache pages. Thread-safe for concurrent cd_relfile_read.
+ */
+#ifndef CD_RELFILE_H
+#define CD_RELFILE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cd_err.h"
+
+typedef struct cd_relfile {
+    char path[512];          /* relative to the data directory, e.g. base/5/16384 */
+    int nseg;                /* segment files opened */
+    int *fds;                /* [nseg] */
+    uint32_t nblocks;        /* blocks at open time */
+    uint32_t blcksz;         /* cluster block size */
+    uint32_t blocks_per_seg; /* RELSEG_SIZE */
+    bool checksums;          /* cluster has data checksums */
+} cd_relfile;
+
+/* Open datadir/relpath and its segments. rf is zeroed first; close it even on error. */
+cd_code cd_relfile_open(cd_relfile *rf, const char *datadir, const char *relpath,
+                        uint32_t blcksz, uint32_t blocks_per_seg, bool checksums, cd_err *err);
+
+/* Read and validate block blkno (< nblocks) into buf (blcksz bytes). */
+cd_code cd_relfile_read(const cd_relfile *rf, uint32_t blkno, uint8_t *buf, cd_err *err);
+
+/* Segment number and byte offset of a block (exposed for tests). */
+void cd_relfile_locate(uint32_t blkno, uint32_t blcksz, uint32_t blocks_per_seg, int *segno,
+                       uint64_t *offset);
+
+void cd_relfile_close(cd_relfile *rf);
+
+#endif

@@ -1,0 +1,102 @@
+/*
+ * shard.c: block scan with visibility, and decoding into columns (see shard.h).
+ */
+#include "shard.h"
+
+#include <stdlib.h>
+
+#include "page.h"
+#include "pgdisk.h"
+
+static cd_code scan_page(cd_pin *p, const cd_shard *s, const uint8_t *page, uint32_t blkno,
+                         cd_datum *datums, cd_tuple_fn fn, void *arg, cd_err *err)
+{
+    unsigned n = cd_page_nitems(page);
+    int all_visible = cd_page_all_visible(page);
+    for (unsigned i = 1; i <= n; i++) {
+        unsigned flags;
+        const uint8_t *tup;
+        uint32_t len;
+        int visible = 0;
+        cd_code rc = cd_page_item(page, p->blcksz, i, &flags, &tup, &len, err);
+        if (rc == CD_OK && flags == PGD_LP_NORMAL)
+            rc = cd_tuple_visible(p->xact, &p->snap, tup, len, all_visible, &visible, err);
+        if (rc == CD_OK && visible)
+            rc = cd_tuple_deform(tup, len, s->attrs, s->natts, datums, err);
+        if (rc == CD_OK && visible)
+            rc = fn(arg, blkno, (uint16_t)i, tup, len, datums, err);
+        if (rc != CD_OK)
+            return cd_context(err, "relation file \"%s\", block %u, item %u", s->relpath, blkno,
+                              i);
+    }
+    return CD_OK;
+}
+
+cd_code cd_shard_scan(cd_pin *p, const cd_shard *s, uint32_t blk_start, uint32_t blk_end,
+                      cd_tuple_fn fn, void *arg, cd_err *err)
+{
+    uint8_t *page = malloc(p->blcksz);
+    cd_datum *datums = calloc((size_t)s->natts + 1, sizeof *datums);
+    cd_code rc = CD_OK;
+    if (page == NULL || datums == NULL)
+        rc = cd_fail(err, CD_ENOMEM, "out of memory");
+    for (uint32_t b = blk_start; b < blk_end && rc == CD_OK; b++) {
+        rc = cd_relfile_read(&s->rel, b, page, err);
+        if (rc == CD_OK)
+            rc = scan_page(p, s, page, b, datums, fn, arg, err);
+    }
+    free(datums);
+    free(page);
+    return rc;
+}
+
+typedef struct decode_state {
+    const cd_table *t;
+    const cd_shard *s;
+    cd_decoded *out;
+    cd_valctx ctx;
+} decode_state;
+
+static cd_code decode_tuple(void *arg, uint32_t blkno, uint16_t item, const uint8_t *tup,
+                            uint32_t len, const cd_datum *datums, cd_err *err)
+{
+    decode_state *st = arg;
+    for (int k = 0; k < st->t->ncols; k++) {
+        int ai = st->s->colmap[k];
+        cd_value v;
+        cd_code rc = cd_value_from_datum(&st->ctx, &st->s->attrs[ai], &datums[ai], &v, err);
+        if (rc == CD_OK)
+            rc = cd_column_append(&st->out->cols[k], &v, err);
+        if (rc != CD_OK)
+            return rc;
+    }
+    uint64_t ctid = (uint64_t)blkno << 16 | item;
+    st->out->nrows++;
+    return cd_bytes_append(&st->out->ctids, &ctid, sizeof ctid, err);
+}
+
+cd_code cd_shard_decode(cd_pin *p, const cd_table *t, const cd_shard *s, cd_decoded *out,
+                        cd_err *err)
+{
+    memset(out, 0, sizeof *out);
+    out->cols = calloc((size_t)t->ncols + 1, sizeof *out->cols);
+    if (out->cols == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    out->ncols = t->ncols;
+    for (int k = 0; k < t->ncols; k++)
+        cd_column_init(&out->cols[k], &t->cols[k]);
+    decode_state st = {.t = t, .s = s, .out = out, .ctx = {.toast = s->toast}};
+    cd_code rc = cd_shard_scan(p, s, s->blk_start, s->blk_end, decode_tuple, &st, err);
+    cd_valctx_free(&st.ctx);
+    return rc;
+}
+
+void cd_decoded_free(cd_decoded *d)
+{
+    cd_bytes_free(&d->ctids);
+    for (int k = d->ncols - 1; k >= 0; k--)
+        cd_column_free(&d->cols[k]);
+    free(d->cols);
+    d->cols = NULL;
+    d->ncols = 0;
+}

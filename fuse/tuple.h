@@ -1,0 +1,62 @@
+/*
+ * tuple.h: attribute descriptors and heap tuple deforming.
+ *
+ * Does: walks a heap tuple's null bitmap and attributes (alignment, fixed and varlena
+ * lengths, dropped columns, attributes missing from old tuples) and returns, for each
+ * attribute, where its bytes are. Requires the tuple to be consumed exactly.
+ * Does not: decide visibility, detoast or convert values (value.h).
+ */
+#ifndef CD_TUPLE_H
+#define CD_TUPLE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cd_err.h"
+
+/* Output kinds of a column (DESIGN.md section 3). */
+typedef enum cd_kind {
+    CD_KIND_UNSUPPORTED = 0,
+    CD_KIND_SCALAR,  /* bool, int2/4/8, float4/8: fixed-width .npy */
+    CD_KIND_NUMERIC, /* numeric -> <f8 */
+    CD_KIND_VARLENA, /* bytea, text, varchar, bpchar: .bin + .offsets.npy */
+    CD_KIND_ARRAY,   /* int2/4/8[], float4/8[]: .npy (N, dims...) or ragged .bin */
+} cd_kind;
+
+typedef struct cd_attr {
+    char name[64];      /* attname */
+    char typname[64];   /* format_type() */
+    int attnum;         /* 1-based */
+    uint32_t typoid;    /* 0 for dropped columns */
+    int16_t attlen;     /* > 0 fixed, -1 varlena, -2 cstring */
+    char attalign;      /* c s i d */
+    bool dropped;
+    cd_kind kind;
+    uint32_t elemoid;   /* arrays: element type */
+    int16_t elemlen;    /* scalar or array element size in bytes */
+    char dtype[8];      /* numpy descr of the .npy elements, "" for .bin columns */
+    bool has_missing;   /* attribute added with a default: value of older tuples */
+    bool missing_null;
+    uint8_t *missing;   /* array_send() of attmissingval: the value in COPY BINARY form */
+    uint32_t missing_len;
+} cd_attr;
+
+/* Where one attribute of a tuple is. */
+typedef struct cd_datum {
+    const uint8_t *p; /* first byte (varlena: its header); NULL when null or missing */
+    uint32_t len;     /* bytes, varlena header included */
+    bool isnull;
+    bool missing;     /* beyond the tuple's natts: take attr->missing */
+} cd_datum;
+
+/*
+ * Deform the tuple tup[0..len) against attrs[0..natts) (every attribute of the relation,
+ * dropped ones included, in attnum order). out has natts entries.
+ */
+cd_code cd_tuple_deform(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
+                        cd_datum *out, cd_err *err);
+
+/* Total size of the varlena at p (header included), checked against avail. */
+cd_code cd_varsize_any(const uint8_t *p, uint32_t avail, uint32_t *size, cd_err *err);
+
+#endif
