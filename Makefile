@@ -53,10 +53,12 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+TOOL_SRC := $(wildcard tests/tools/*.c) $(wildcard bench/*.c)
+TOOL_BIN := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRC)))
 BINS := $(BUILD)/bin/cerebro-ds
 
 .PHONY: all deps check unit bats asan fuzz bench clean format found
-all: found $(BINS)
+all: found $(BINS) $(TOOL_BIN)
 
 found:
 ifneq ($(HAVE_PKGS),yes)
@@ -82,6 +84,14 @@ $(BUILD)/bin/cerebro-ds: $(BUILD)/obj/fuse/main_cerebro_ds.o $(LIB_A)
 	$(CC) -o $@ $^ $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LIBS)
+
+$(BUILD)/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LIBS)
+
+$(BUILD)/tools/%: $(BUILD)/obj/bench/%.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LIBS)
 

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# bench/decode.sh: decoding throughput of cerebro-ds export against its peers, one run.
+#
+# Loads Fashion-MNIST's train table (60000 rows, x real[784], y int) into a throwaway
+# PostgreSQL 15, VACUUMs it (hint bits set, as on a table at rest), then times:
+#   export_1job     cerebro-ds export, one shard, one job
+#   export_all      cerebro-ds export --shards N --jobs N, N = all cores
+#   copy            COPY (SELECT x ...) TO STDOUT (FORMAT binary) through libpq, every row
+#                   parsed into a float32 array (bench/copybench.c)
+#   detoast         SELECT sum(array_length(x, 1)): the server's own decompression of x
+# Exports write to tmpfs (/dev/shm) so the figure is decoding, not the disk.
+# Each timing is the best of REPEAT runs (default 3). Last line: ratio=COPY/export_1job.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$REPO/tests/lib/pg.bash"
+source "$REPO/tests/lib/fashion.bash"
+pg_cleanup_on_exit
+REPEAT=${REPEAT:-3}
+CORES=$(nproc)
+BIN=$REPO/build/bin
+TOOLS=$REPO/build/tools
+
+pg_start bench shared_buffers=256MB >/dev/null
+CONN=$(pg_conninfo bench)
+load_fashion bench fashion --split train >/dev/null
+pg_psql bench -c "VACUUM ANALYZE fashion" -c "CHECKPOINT"
+OUT=$(mktemp -d /dev/shm/cd-bench.XXXXXX)
+trap 'rm -rf "$OUT"; pg_stop_all' EXIT
+
+now() { date +%s.%N; }
+best() { # command... -> best wall seconds over REPEAT runs
+    local b="" t0 t1 s
+    for _ in $(seq "$REPEAT"); do
+        rm -rf "$OUT"/*
+        t0=$(now)
+        "$@" >/dev/null
+        t1=$(now)
+        s=$(echo "$t1 - $t0" | bc -l)
+        if [[ -z $b ]] || (($(echo "$s < $b" | bc -l))); then b=$s; fi
+    done
+    printf '%.3f\n' "$b"
+}
+best_field() { # command... -> best "seconds=" reported by copybench
+    local b="" s
+    for _ in $(seq "$REPEAT"); do
+        s=$("$@" | sed -n 's/^seconds=\([0-9.]*\).*/\1/p')
+        if [[ -z $b ]] || (($(echo "$s < $b" | bc -l))); then b=$s; fi
+    done
+    printf '%.3f\n' "$b"
+}
+
+e1=$(best "$BIN/cerebro-ds" -q --conninfo "$CONN" export fashion "$OUT/e1")
+en=$(best "$BIN/cerebro-ds" -q --conninfo "$CONN" export --shards "$CORES" --jobs "$CORES" fashion "$OUT/en")
+cp=$(best_field "$TOOLS/copybench" copy "$CONN" fashion x)
+dt=$(best_field "$TOOLS/copybench" detoast "$CONN" fashion x)
+rows=$(pg_psql bench -At -c "SELECT count(*) FROM fashion")
+echo "rows=$rows cores=$CORES repeat=$REPEAT"
+echo "export_1job_s=$e1 export_all_cores_s=$en copy_binary_s=$cp server_detoast_s=$dt"
+echo "copy_over_export_1job=$(printf '%.2f' "$(echo "$cp / $e1" | bc -l)") (target >= 6)"
+echo "copy_over_export_all=$(printf '%.2f' "$(echo "$cp / $en" | bc -l)") (target >= 10)"
+echo "export_1job_over_detoast=$(printf '%.2f' "$(echo "$e1 / $dt" | bc -l)") (target <= 1.5)"
+echo "ratio=$(printf '%.2f' "$(echo "$cp / $e1" | bc -l)")"

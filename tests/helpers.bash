@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+#
+# tests/helpers.bash: loaded by every bats file with `load helpers`.
+#
+# Sets REPO (the top of the work tree), puts build/bin first in PATH, and loads the
+# PostgreSQL harness (tests/lib/pg.bash: pg_start, pg_psql, pg_bg_psql, pg_stop_all, ...) and
+# the Fashion-MNIST loader (tests/lib/fashion.bash: load_fashion).
+#
+# A bats file starts its clusters once and always stops them:
+#
+#     load helpers
+#     setup_file()    { pg_start seg0; load_fashion seg0 fm --limit 1000; }
+#     teardown_file() { pg_stop_all; }
+#
+# Start daemons of your own with 3>&- (bats waits for fd 3 to close), and use cd_skip rather
+# than skip: a skip is a failure under CI.
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export REPO
+PATH=$REPO/build/bin:$PATH
+# The system Python has NumPy and PyTorch (Debian packages); a pyenv shim may not.
+PYTHON=${PYTHON:-/usr/bin/python3}
+
+source "$REPO/tests/lib/pg.bash"
+source "$REPO/tests/lib/fashion.bash"
+
+# cd_skip REASON: skip the test; under CI (CI set) fail instead.
+cd_skip() {
+    if [[ -n ${CI:-} ]]; then
+        echo "skipped under CI, which counts as a failure: $*" >&2
+        return 1
+    fi
+    skip "$@"
+}
