@@ -45,11 +45,23 @@ void cd_column_shape_text(const cd_column *c, char *buf, size_t size)
                                 (unsigned long long)shape[i]);
 }
 
+/* mkdir -p: create path and any missing parents. */
 static cd_code mkdir_p(const char *path, cd_err *err)
 {
-    if (mkdir(path, 0755) == 0 || errno == EEXIST)
-        return CD_OK;
-    return cd_fail(err, CD_EIO, "could not create directory \"%s\": %s", path, strerror(errno));
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        bool last = *p == '\0';
+        if (*p != '/' && !last)
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return cd_fail(err, CD_EIO, "could not create directory \"%s\": %s", buf,
+                           strerror(errno));
+        if (last)
+            return CD_OK;
+        *p = '/';
+    }
 }
 
 static cd_code write_text(const char *path, const char *text, cd_err *err)

@@ -44,7 +44,7 @@ teardown_file() {
 import sys, numpy as np
 d = sys.argv[1]
 want = {"b": ("|b1", (302,)), "i2": ("<i2", (302,)), "i8": ("<i8", (302,)),
-        "f4": ("<f4", (302,)), "n": ("<f8", (302,)), "m2": ("<f4", (302, 2, 2)),
+        "f4": ("<f4", (302,)), "n": ("<f8", (302,)),
         "d_int": ("<i4", (302,))}
 for c, (dt, shape) in want.items():
     a = np.load("%s/%s.npy" % (d, c), mmap_mode="r")
@@ -59,6 +59,27 @@ assert a[0] == 42 and a[300] == 7 and a[301] == 0   # missing value, set value, 
 print("ok")
 PY
     echo "$output"
+    [ "$status" -eq 0 ]
+}
+
+@test "arrays with the same dimensions in every row are (N, d1, d2) with NULL rows as NaN" {
+    run cerebro-ds -q --conninfo "$CONN" export public.grid "$OUT/grid"
+    [ "$status" -eq 0 ]
+    run "$PYTHON" - "$OUT/grid/part0" <<'PY'
+import sys, numpy as np
+d = sys.argv[1]
+g = np.load(d + "/g.npy", mmap_mode="r"); h = np.load(d + "/h.npy")
+assert g.dtype.str == "<f4" and g.shape == (50, 2, 3), (g.dtype, g.shape)
+assert h.dtype.str == "<i8" and h.shape == (50, 2) and h[6, 1] == -7
+v = np.load(d + "/g.valid.npy")
+assert not v[4] and np.isnan(g[4]).all() and v[0]          # row k=5 is NULL
+assert g[0, 0, 1] == 2 and np.isnan(g[0, 1, 1])            # NULL element -> NaN
+print("ok")
+PY
+    echo "$output"
+    [ "$status" -eq 0 ]
+    grep -q 'null_elements = 40' "$OUT/grid/part0/meta"
+    run "$PYTHON" "$REPO/tests/lib/oracle.py" "$CONN" public.grid "$OUT/grid/part0"
     [ "$status" -eq 0 ]
 }
 

@@ -49,3 +49,10 @@ SELECT g,
        ARRAY[g::real, 0.5],
        (SELECT array_agg(k) FROM generate_series(1, g % 5) k)
 FROM generate_series(1, 40) g;
+
+-- Fixed-shape arrays (N, 2, 3) with NULL rows and NULL elements.
+CREATE TABLE grid (id int, g real[], h int8[]);
+INSERT INTO grid
+SELECT k, CASE WHEN k % 5 = 0 THEN NULL ELSE ARRAY[[k, k + 1, k + 2], [k + 3, NULL, k + 5]]::real[] END,
+       ARRAY[k, -k]
+FROM generate_series(1, 50) k;
