@@ -27,6 +27,9 @@ cd_code cd_cmd_export(const cd_admin_opts *o, const char *table, const char *out
 cd_code cd_cmd_verify(const cd_admin_opts *o, const char *table, FILE *out,
                       uint64_t *mismatches, cd_err *err);
 
+/* Page headers, line pointers and tuple headers of every block, with visibility. */
+cd_code cd_cmd_pages(const cd_admin_opts *o, const char *table, FILE *out, cd_err *err);
+
 /* Shared by the commands: the decoded row count against count(*) (want < 0: unchecked). */
 cd_code cd_check_count(const cd_pin *p, const cd_shard *s, uint64_t decoded, int64_t want,
                        cd_err *err);

@@ -25,6 +25,8 @@ static const char usage_text[] =
     "  export TABLE OUTDIR    write OUTDIR/<shard>/<column>.npy (mount layout) and meta\n"
     "  verify TABLE           compare every decoded value with PostgreSQL in the same\n"
     "                         snapshot; last line rows=N mismatches=M\n"
+    "  pages TABLE            page headers, line pointers and tuple headers of every block,\n"
+    "                         with each tuple's visibility in the snapshot\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE      configuration file ([database] conninfo, datadir)\n"
@@ -144,13 +146,16 @@ static int run(const char *cmd, char **pos, int npos, const cd_admin_opts *o, cd
         return cd_cmd_inspect(o, pos[1], stdout, err) == CD_OK ? EXIT_OK : EXIT_ERROR;
     if (strcmp(cmd, "export") == 0 && npos == 3)
         return cd_cmd_export(o, pos[1], pos[2], err) == CD_OK ? EXIT_OK : EXIT_ERROR;
+    if (strcmp(cmd, "pages") == 0 && npos == 2)
+        return cd_cmd_pages(o, pos[1], stdout, err) == CD_OK ? EXIT_OK : EXIT_ERROR;
     if (strcmp(cmd, "verify") == 0 && npos == 2) {
         uint64_t mismatches = 0;
         if (cd_cmd_verify(o, pos[1], stdout, &mismatches, err) != CD_OK)
             return EXIT_ERROR;
         return mismatches > 0 ? EXIT_MISMATCH : EXIT_OK;
     }
-    if (strcmp(cmd, "inspect") == 0 || strcmp(cmd, "export") == 0 || strcmp(cmd, "verify") == 0)
+    if (strcmp(cmd, "inspect") == 0 || strcmp(cmd, "export") == 0 || strcmp(cmd, "verify") == 0 ||
+        strcmp(cmd, "pages") == 0)
         return usage_error("wrong number of arguments for %s", cmd);
     return usage_error("unknown command \"%s\"", cmd);
 }

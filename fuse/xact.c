@@ -31,9 +31,7 @@
 #define HINT_CHECKPOINT "run CHECKPOINT, reopen the commit-log reader and retry"
 #define HINT_REFRESH "if the file was removed by the server, refresh the snapshot"
 
-/* ======================================================================================
- * Snapshot text
- * ====================================================================================== */
+/* ---- Snapshot text ---- */
 
 /* Parse a decimal uint64 at *p (at least one digit, no sign, no overflow). 0 on error. */
 static int parse_u64(const char **p, uint64_t *v)
@@ -93,6 +91,8 @@ static cd_code parse_xips(const char *text, const char *p, uint64_t xmin, uint64
             return snap_bad(err, text, "an xip entry is not a decimal number");
         if (v < xmin || v >= xmax)
             return snap_bad(err, text, "an xip entry is outside [xmin, xmax)");
+        if ((uint32_t)v < PGD_FIRST_NORMAL_XID)
+            return snap_bad(err, text, "an xip entry is not a normal transaction id");
         if (out->nxip > 0 && v < last)
             return snap_bad(err, text, "xip entries are not ascending");
         if (out->nxip == 0 || v != last)
@@ -106,11 +106,6 @@ static cd_code parse_xips(const char *text, const char *p, uint64_t xmin, uint64
         return snap_bad(err, text, "expected ',' between xip entries");
     qsort(out->xip, out->nxip, sizeof *out->xip, cmp_u32);
     return CD_OK;
-}
-
-static int special_xid(uint64_t v)
-{
-    return (uint32_t)v < PGD_FIRST_NORMAL_XID;
 }
 
 cd_code cd_snapshot_parse(const char *text, cd_snapshot *out, cd_err *err)
@@ -128,13 +123,9 @@ cd_code cd_snapshot_parse(const char *text, cd_snapshot *out, cd_err *err)
         return snap_bad(err, text, "xmin is greater than xmax");
     if (xmax - xmin >= (UINT64_C(1) << 31))
         return snap_bad(err, text, "the snapshot spans 2^31 transactions or more");
-    if (special_xid(xmin) || special_xid(xmax))
+    if ((uint32_t)xmin < PGD_FIRST_NORMAL_XID || (uint32_t)xmax < PGD_FIRST_NORMAL_XID)
         return snap_bad(err, text, "xmin or xmax is not a normal transaction id");
     cd_code rc = parse_xips(text, p, xmin, xmax, out, err);
-    if (rc == CD_OK)
-        for (size_t i = 0; i < out->nxip && rc == CD_OK; i++)
-            if (out->xip[i] < PGD_FIRST_NORMAL_XID)
-                rc = snap_bad(err, text, "an xip entry is not a normal transaction id");
     if (rc != CD_OK) {
         cd_snapshot_free(out);
         return rc;
@@ -167,9 +158,7 @@ static int xip_contains(const cd_snapshot *s, uint32_t xid)
     return 0;
 }
 
-/* ======================================================================================
- * Reader: open files and the page cache
- * ====================================================================================== */
+/* ---- Reader: open files and the page cache ---- */
 
 enum slru_kind { SLRU_XACT, SLRU_SUBTRANS, SLRU_MXOFF, SLRU_MXMEM, SLRU_NKINDS };
 
@@ -299,23 +288,17 @@ static int seg_open(cd_xact *x, int kind, uint32_t segno, int *owned)
     return nfd;
 }
 
-/* What a page of kind is needed for, for messages. */
-static void subject_text(int kind, uint32_t subject, char *buf, size_t n)
-{
-    static const char *const fmt[SLRU_NKINDS] = {
-        "commit status of transaction %u", "parent of transaction %u", "offsets of multixact %u",
-        "members of multixact %u"};
-    snprintf(buf, n, fmt[kind], subject);
-}
+/* What a page of kind is needed for, for messages ("<what> <xid or multixact>"). */
+static const char *const slru_subject[SLRU_NKINDS] = {
+    "commit status of transaction", "parent of transaction", "offsets of multixact",
+    "members of multixact"};
 
 static cd_code not_on_disk(const cd_xact *x, int kind, uint32_t pageno, uint32_t subject,
                            long long have, cd_err *err)
 {
-    char what[96];
     uint32_t segno = pageno / PGD_SLRU_PAGES_PER_SEGMENT;
     long long start = (long long)(pageno % PGD_SLRU_PAGES_PER_SEGMENT) * x->cfg.blcksz;
-    subject_text(kind, subject, what, sizeof what);
-    cd_fail(err, CD_EUNDECIDED, "%s is not on disk", what);
+    cd_fail(err, CD_EUNDECIDED, "%s %u is not on disk", slru_subject[kind], subject);
     if (have < 0)
         cd_detail(err, "file %s/%s/%04X does not exist", x->datadir, slru_dir[kind], segno);
     else
@@ -470,9 +453,7 @@ cd_code cd_xact_hold(cd_xact *x, const cd_snapshot *snap, cd_err *err)
     return CD_OK;
 }
 
-/* ======================================================================================
- * SLRU lookups
- * ====================================================================================== */
+/* ---- SLRU lookups ---- */
 
 cd_code cd_xact_clog_status(cd_xact *x, uint32_t xid, int *status, cd_err *err)
 {
@@ -599,7 +580,7 @@ cd_code cd_xact_multi_updater(cd_xact *x, uint32_t multi, uint32_t *updater, cd_
                   x->cfg.next_multi);
         return cd_hint(err, HINT_CHECKPOINT " with the new next_multixact_id");
     }
-    uint32_t moff, count;
+    uint32_t moff = 0, count = 0;
     cd_code rc = multi_range(x, multi, &moff, &count, err);
     for (uint32_t i = 0; rc == CD_OK && i < count; i++, moff++) {
         uint8_t status;
@@ -611,7 +592,8 @@ cd_code cd_xact_multi_updater(cd_xact *x, uint32_t multi, uint32_t *updater, cd_
             continue; /* member offset 0 is never used; a multixact may span it */
         if (xid == PGD_INVALID_XID) {
             uint32_t per_page = x->cfg.blcksz / PGD_MXACT_GROUP_SIZE * PGD_MXACT_MEMBERS_PER_GROUP;
-            return multi_unwritten(x, SLRU_MXMEM, moff / per_page, multi, "a member xid", err);
+            rc = multi_unwritten(x, SLRU_MXMEM, moff / per_page, multi, "a member xid", err);
+            break;
         }
         rc = take_member(x, multi, status, xid, updater, err);
     }
@@ -620,9 +602,7 @@ cd_code cd_xact_multi_updater(cd_xact *x, uint32_t multi, uint32_t *updater, cd_
     return rc;
 }
 
-/* ======================================================================================
- * Transaction status against the snapshot
- * ====================================================================================== */
+/* ---- Transaction status against the snapshot ---- */
 
 /*
  * SubTransGetTopmostTransaction with the snapshot's xmin as TransactionXmin: follow
@@ -667,7 +647,7 @@ static cd_code xid_in_snapshot(cd_xact *x, const cd_snapshot *s, uint32_t xid, i
         *in = 1;
         return CD_OK;
     }
-    uint32_t top;
+    uint32_t top = xid;
     cd_code rc = topmost_xid(x, s, xid, &top, err);
     if (rc == CD_OK && top != xid && !cd_xid_precedes(top, s->xmin))
         *in = xip_contains(s, top);
@@ -744,9 +724,7 @@ static cd_code xid_committed_for(cd_xact *x, const cd_snapshot *s, uint32_t xid,
     return xid_did_commit(x, s, xid, yes, err);
 }
 
-/* ======================================================================================
- * HeapTupleSatisfiesMVCC
- * ====================================================================================== */
+/* ---- HeapTupleSatisfiesMVCC ---- */
 
 static cd_code xmin_visible(cd_xact *x, const cd_snapshot *s, uint32_t xmin, uint16_t im, int *ok,
                             cd_err *err)

@@ -197,9 +197,7 @@ static cd_xact *open_x(const fixture *f, uint32_t next_multi, uint32_t next_off,
     return x;
 }
 
-/* ======================================================================================
- * The main 8 KB fixture: snapshot 1000:1100:1005,1010, oldest_xid 900
- * ====================================================================================== */
+/* ---- The main 8 KB fixture: snapshot 1000:1100:1005,1010, oldest_xid 900 ---- */
 
 static fixture F8;
 
