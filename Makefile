@@ -111,8 +111,13 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) bats
 
+# Unit tests, then the decoder's integration tests (corrupt input included) on the
+# sanitized binaries; any ASan/UBSan report fails the run.
+ASAN_BATS := tests/10-types.bats tests/20-mvcc.bats tests/30-corrupt.bats
 asan:
-	$(MAKE) BUILD=build/asan SAN=1 unit
+	$(MAKE) BUILD=build/asan SAN=1 all unit
+	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		CD_BIN_DIR=$(CURDIR)/build/asan/bin bats $(ASAN_BATS)
 
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon -Ifuse $(PKG_CFLAGS) \
 	-fsanitize=fuzzer,address,undefined

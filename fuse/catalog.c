@@ -232,7 +232,19 @@ static cd_code open_xact(cd_pin *p, cd_err *err)
         .oldest_xid = u32(r, 0, 2),
     };
     PQclear(r);
-    return cd_xact_open(&p->xact, &cfg, err);
+    rc = cd_xact_open(&p->xact, &cfg, err);
+    if (rc == CD_OK)
+        rc = cd_xact_hold(p->xact, &p->snap, err);
+    return rc;
+}
+
+cd_code cd_pin_recheckpoint(cd_pin *p, cd_err *err)
+{
+    cd_xact_close(&p->xact);
+    cd_code rc = checkpoint(p->conn, err);
+    if (rc == CD_OK)
+        rc = open_xact(p, err);
+    return rc;
 }
 
 static cd_code take_snapshot(cd_pin *p, cd_err *err)

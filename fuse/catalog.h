@@ -80,6 +80,13 @@ cd_code cd_pin_table(const cd_pin_opts *o, const char *table, cd_pin **pin, cd_t
 void cd_table_free(cd_table **t);
 void cd_pin_close(cd_pin **p);
 
+/*
+ * CHECKPOINT again and reopen the commit-log readers with the new checkpoint's state, for a
+ * decode that met a multixact newer than the first checkpoint (CD_EUNDECIDED). No decoding
+ * may run on p while this runs.
+ */
+cd_code cd_pin_recheckpoint(cd_pin *p, cd_err *err);
+
 /* count(*) of the shard's rows in the pinned snapshot. */
 cd_code cd_shard_count(cd_pin *p, const cd_shard *s, int64_t *n, cd_err *err);
 

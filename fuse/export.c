@@ -142,6 +142,7 @@ typedef struct export_job {
     const char *outdir;
     const int64_t *want; /* [nshards] count(*), -1 when not checked */
     uint64_t *rows;      /* [nshards] decoded rows */
+    bool *exported;      /* [nshards] written */
     char (*shapes)[128]; /* [nshards * ncols] per-row shapes, for the table meta */
     pthread_mutex_t lock;
     int next;
@@ -164,6 +165,8 @@ static void *export_worker(void *arg)
     for (;;) {
         pthread_mutex_lock(&j->lock);
         int i = j->failed ? j->t->nshards : j->next++;
+        while (i < j->t->nshards && j->exported[i])
+            i = j->next++;
         pthread_mutex_unlock(&j->lock);
         if (i >= j->t->nshards)
             return NULL;
@@ -172,6 +175,7 @@ static void *export_worker(void *arg)
         cd_code rc = export_shard(j->p, j->t, &j->t->shards[i], j->want[i], j->outdir, &d, &err);
         pthread_mutex_lock(&j->lock);
         if (rc == CD_OK) {
+            j->exported[i] = true;
             j->rows[i] = d.nrows;
             record_shapes(j, i, &d);
             j->done++;
@@ -265,8 +269,9 @@ static cd_code export_pinned(const cd_admin_opts *o, cd_pin *p, const cd_table *
     int64_t *want = calloc((size_t)t->nshards + 1, sizeof *want);
     j.rows = calloc((size_t)t->nshards + 1, sizeof *j.rows);
     j.shapes = calloc((size_t)t->nshards * (size_t)t->ncols + 1, sizeof *j.shapes);
+    j.exported = calloc((size_t)t->nshards + 1, sizeof *j.exported);
     j.want = want;
-    cd_code rc = (want && j.rows && j.shapes) ? check_outdir(outdir, t, err)
+    cd_code rc = (want && j.rows && j.shapes && j.exported) ? check_outdir(outdir, t, err)
                                                : cd_fail(err, CD_ENOMEM, "out of memory");
     for (int i = 0; i < t->nshards && rc == CD_OK; i++) {
         want[i] = -1;
@@ -277,9 +282,17 @@ static cd_code export_pinned(const cd_admin_opts *o, cd_pin *p, const cd_table *
     int jobs = o->jobs < 1 ? 1 : o->jobs > t->nshards ? (t->nshards ? t->nshards : 1) : o->jobs;
     if (rc == CD_OK)
         rc = run_workers(&j, jobs, err);
+    if (rc == CD_EUNDECIDED) { /* a multixact newer than the checkpoint: once more */
+        j.next = 0;
+        j.failed = false;
+        rc = cd_pin_recheckpoint(p, err);
+        if (rc == CD_OK)
+            rc = run_workers(&j, jobs, err);
+    }
     if (rc == CD_OK)
         rc = write_table_meta(&j, err);
     pthread_mutex_destroy(&j.lock);
+    free(j.exported);
     free(j.shapes);
     free(j.rows);
     free(want);

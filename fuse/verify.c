@@ -171,6 +171,11 @@ cd_code cd_cmd_verify(const cd_admin_opts *o, const char *table, FILE *out,
         rc = cd_fail(err, CD_EDB, "could not set the client encoding to the server's");
     for (int i = 0; rc == CD_OK && t != NULL && i < t->nshards; i++) {
         rc = verify_shard(p, t, &t->shards[i], out, &rows, mismatches, &reported, err);
+        if (rc == CD_EUNDECIDED) { /* a multixact newer than the checkpoint: once more */
+            rc = cd_pin_recheckpoint(p, err);
+            if (rc == CD_OK)
+                rc = verify_shard(p, t, &t->shards[i], out, &rows, mismatches, &reported, err);
+        }
         if (rc == CD_OK && o->progress)
             fprintf(stderr, "cerebro-ds: verified shard %s\n", t->shards[i].name);
     }

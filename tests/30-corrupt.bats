@@ -3,13 +3,13 @@
 # lp_len, a pglz stream with an out-of-range offset, a TOAST chunk missing. Each is a clean
 # error that names file and block, with exit status 1; never a crash, never fewer rows.
 # The server answers the catalog; the pages come from a copy of its data directory
-# (--datadir), which the test corrupts. CEREBRO_DS selects the binary (make asan runs this
-# file with the ASan+UBSan build).
+# (--datadir), which the test corrupts. `make asan` runs this file with the ASan+UBSan
+# build (CD_BIN_DIR, tests/helpers.bash).
 
 load helpers
 
-CD=${CEREBRO_DS:-cerebro-ds}
-PAGEFIX=${PAGEFIX:-$REPO/build/tools/pagefix}
+CD=cerebro-ds
+PAGEFIX=${CD_BIN_DIR:-$REPO/build/bin}/../tools/pagefix
 
 setup_file() {
     pg_start corrupt

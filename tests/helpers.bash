@@ -17,7 +17,7 @@
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export REPO
-PATH=$REPO/build/bin:$PATH
+PATH=${CD_BIN_DIR:-$REPO/build/bin}:$PATH
 # The system Python has NumPy and PyTorch (Debian packages); a pyenv shim may not.
 PYTHON=${PYTHON:-/usr/bin/python3}
 
