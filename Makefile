@@ -129,9 +129,10 @@ fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do n=$$(basename $$f); \
 		mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 		echo "== $$n for $(FUZZ_SECONDS)s"; \
+		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 			$(BUILD)/fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>&1 | \
-			grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' ; \
+			grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|runtime error|Done' ; \
 		test $${PIPESTATUS[0]} -eq 0 || exit 1; done
 
 bench: all
