@@ -34,7 +34,4 @@ cd_code cd_cmd_pages(const cd_admin_opts *o, const char *table, FILE *out, cd_er
 cd_code cd_check_count(const cd_pin *p, const cd_shard *s, uint64_t decoded, int64_t want,
                        cd_err *err);
 
-/* Per-row shape of a column as text ("784", "28,28", "" for scalars, "ragged"). */
-void cd_column_shape_text(const cd_column *c, char *buf, size_t size);
-
 #endif

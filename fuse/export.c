@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "colfile.h"
 
 cd_code cd_check_count(const cd_pin *p, const cd_shard *s, uint64_t decoded, int64_t want,
                        cd_err *err)
@@ -26,23 +27,6 @@ cd_code cd_check_count(const cd_pin *p, const cd_shard *s, uint64_t decoded, int
             (unsigned long long)decoded, (long long)want);
     cd_detail(err, "relation %s, file %s, snapshot %s", s->relsql, s->relpath, p->snaptext);
     return cd_hint(err, "this is a bug or an unsupported on-disk state; please report it");
-}
-
-void cd_column_shape_text(const cd_column *c, char *buf, size_t size)
-{
-    buf[0] = '\0';
-    if (c->attr->kind != CD_KIND_ARRAY)
-        return;
-    if (c->ragged) {
-        snprintf(buf, size, "ragged");
-        return;
-    }
-    uint64_t shape[PGD_MAXDIM + 1];
-    int nd = cd_column_shape(c, shape);
-    size_t len = 0;
-    for (int i = 1; i < nd && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%llu", i > 1 ? "," : "",
-                                (unsigned long long)shape[i]);
 }
 
 /* mkdir -p: create path and any missing parents. */
@@ -74,39 +58,35 @@ static cd_code write_text(const char *path, const char *text, cd_err *err)
     return ok ? CD_OK : cd_fail(err, CD_EIO, "could not write file \"%s\"", path);
 }
 
-static void meta_columns(char *buf, size_t size, size_t *len, const cd_decoded *d)
+static void meta_columns(char *buf, size_t size, size_t *len, const cd_colfile *cols, int n)
 {
-    for (int k = 0; k < d->ncols; k++) {
-        const cd_column *c = &d->cols[k];
+    for (int k = 0; k < n && *len < size; k++) {
+        const cd_colfile *c = &cols[k];
         char shape[128];
-        cd_column_shape_text(c, shape, sizeof shape);
+        cd_colfile_shape_text(c, shape, sizeof shape);
         *len += (size_t)snprintf(buf + *len, size - *len,
                                  "\n[column %s]\ntype = %s\ndtype = %s\nshape = %s\nfile = %s%s\n"
                                  "nulls = %llu\nnull_elements = %llu\n",
-                                 c->attr->name, c->attr->typname,
-                                 cd_column_is_var(c) ? "bin" : c->attr->dtype, shape,
-                                 c->attr->name, cd_column_is_var(c) ? ".bin" : ".npy",
-                                 (unsigned long long)c->nnull,
-                                 (unsigned long long)c->null_elems);
-        if (*len >= size)
-            return;
+                                 c->attr->name, c->attr->typname, c->var ? "bin" : c->attr->dtype,
+                                 shape, c->attr->name, c->var ? ".bin" : ".npy",
+                                 (unsigned long long)c->nnull, (unsigned long long)c->null_elems);
     }
 }
 
-static cd_code write_shard_meta(const cd_pin *p, const cd_shard *s, const cd_decoded *d,
-                                const char *dir, cd_err *err)
+static cd_code write_shard_meta(const cd_pin *p, const cd_shard *s, const cd_colfile *cols,
+                                int ncols, uint64_t nrows, const char *dir, cd_err *err)
 {
-    size_t size = 4096 + (size_t)d->ncols * 512, len = 0;
+    size_t size = 4096 + (size_t)ncols * 512, len = 0;
     char *buf = malloc(size);
     if (buf == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     len += (size_t)snprintf(buf, size,
                             "[shard]\nname = %s\nrows = %llu\nrelation = %s\nrelation_file = %s\n"
                             "segments = %d\nblocks = %u-%u\ntoast_file = %s\nsnapshot = %s\n",
-                            s->name, (unsigned long long)d->nrows, s->relsql, s->relpath,
-                            s->rel.nseg, s->blk_start, s->blk_end,
-                            s->toastoid ? s->toastpath : "", p->snaptext);
-    meta_columns(buf, size, &len, d);
+                            s->name, (unsigned long long)nrows, s->relsql, s->relpath, s->rel.nseg,
+                            s->blk_start, s->blk_end, s->toastoid ? s->toastpath : "",
+                            p->snaptext);
+    meta_columns(buf, size, &len, cols, ncols);
     char path[4200];
     snprintf(path, sizeof path, "%s/meta", dir);
     cd_code rc = write_text(path, buf, err);
@@ -114,22 +94,71 @@ static cd_code write_shard_meta(const cd_pin *p, const cd_shard *s, const cd_dec
     return rc;
 }
 
-/* One shard: decode, check, write into OUTDIR/.<name>.partial, rename. */
+static cd_code file_value(void *arg, int col, const cd_value *v, cd_err *err)
+{
+    cd_colfile *cols = arg;
+    return cd_colfile_append(&cols[col], v, err);
+}
+
+static cd_code file_row_done(void *arg, uint32_t blkno, uint16_t item, cd_err *err)
+{
+    return CD_OK;
+}
+
+/* Decode the shard into its column files in dir; var[k]: column k is variable-width. */
+static cd_code decode_files(cd_pin *p, const cd_table *t, const cd_shard *s, const char *dir,
+                            const bool *var, cd_colfile *cols, uint64_t *nrows, cd_err *err)
+{
+    cd_code rc = CD_OK;
+    int opened = 0;
+    for (; opened < t->ncols && rc == CD_OK; opened++)
+        rc = cd_colfile_open(&cols[opened], &t->cols[opened], dir, var[opened], err);
+    cd_row_sink sink = {file_value, file_row_done, cols};
+    if (rc == CD_OK)
+        rc = cd_shard_decode_to(p, t, s, &sink, nrows, err);
+    for (int k = 0; k < opened && rc == CD_OK; k++)
+        rc = cd_colfile_close(&cols[k], err);
+    for (int k = opened - 1; rc != CD_OK && k >= 0; k--)
+        cd_colfile_abort(&cols[k]);
+    return rc;
+}
+
+/* Decode, and again while array columns turn out ragged (each pass makes one more var). */
+static cd_code decode_shard_files(cd_pin *p, const cd_table *t, const cd_shard *s,
+                                  const char *dir, cd_colfile *cols, uint64_t *nrows, cd_err *err)
+{
+    bool *var = calloc((size_t)t->ncols + 1, sizeof *var);
+    if (var == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    cd_code rc;
+    for (;;) {
+        rc = decode_files(p, t, s, dir, var, cols, nrows, err);
+        int ragged = -1;
+        for (int k = 0; k < t->ncols && rc == CD_EUNSUPPORTED; k++)
+            if (cols[k].ragged && !var[k])
+                ragged = k;
+        if (ragged < 0)
+            break;
+        var[ragged] = true;
+    }
+    free(var);
+    return rc;
+}
+
+/* One shard: decode into OUTDIR/.<name>.partial, check the count, write meta, rename. */
 static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int64_t want,
-                            const char *outdir, cd_decoded *d, cd_err *err)
+                            const char *outdir, cd_colfile *cols, uint64_t *nrows, cd_err *err)
 {
     char tmp[4200], final[4200];
     snprintf(tmp, sizeof tmp, "%s/.%s.partial", outdir, s->name);
     snprintf(final, sizeof final, "%s/%s", outdir, s->name);
-    cd_code rc = cd_shard_decode(p, t, s, d, err);
+    cd_code rc = mkdir_p(tmp, err);
     if (rc == CD_OK)
-        rc = cd_check_count(p, s, d->nrows, want, err);
+        rc = decode_shard_files(p, t, s, tmp, cols, nrows, err);
     if (rc == CD_OK)
-        rc = mkdir_p(tmp, err);
-    for (int k = 0; k < d->ncols && rc == CD_OK; k++)
-        rc = cd_column_write(&d->cols[k], tmp, err);
+        rc = cd_check_count(p, s, *nrows, want, err);
     if (rc == CD_OK)
-        rc = write_shard_meta(p, s, d, tmp, err);
+        rc = write_shard_meta(p, s, cols, t->ncols, *nrows, tmp, err);
     if (rc == CD_OK && rename(tmp, final) != 0)
         rc = cd_fail(err, CD_EIO, "could not rename \"%s\" to \"%s\": %s", tmp, final,
                      strerror(errno));
@@ -152,11 +181,11 @@ typedef struct export_job {
     int done;
 } export_job;
 
-static void record_shapes(export_job *j, int i, const cd_decoded *d)
+static void record_shapes(export_job *j, int i, const cd_colfile *cols)
 {
-    for (int k = 0; k < d->ncols; k++)
-        cd_column_shape_text(&d->cols[k], j->shapes[(size_t)i * (size_t)d->ncols + (size_t)k],
-                             128);
+    for (int k = 0; k < j->t->ncols; k++)
+        cd_colfile_shape_text(&cols[k], j->shapes[(size_t)i * (size_t)j->t->ncols + (size_t)k],
+                              128);
 }
 
 static void *export_worker(void *arg)
@@ -171,24 +200,27 @@ static void *export_worker(void *arg)
         if (i >= j->t->nshards)
             return NULL;
         cd_err err = {0};
-        cd_decoded d;
-        cd_code rc = export_shard(j->p, j->t, &j->t->shards[i], j->want[i], j->outdir, &d, &err);
+        uint64_t nrows = 0;
+        cd_colfile *cols = calloc((size_t)j->t->ncols + 1, sizeof *cols);
+        cd_code rc = cols ? export_shard(j->p, j->t, &j->t->shards[i], j->want[i], j->outdir,
+                                         cols, &nrows, &err)
+                          : cd_fail(&err, CD_ENOMEM, "out of memory");
         pthread_mutex_lock(&j->lock);
         if (rc == CD_OK) {
             j->exported[i] = true;
-            j->rows[i] = d.nrows;
-            record_shapes(j, i, &d);
+            j->rows[i] = nrows;
+            record_shapes(j, i, cols);
             j->done++;
             if (j->progress)
                 fprintf(stderr, "cerebro-ds: exported shard %s (%llu rows, %d of %d)\n",
-                        j->t->shards[i].name, (unsigned long long)d.nrows, j->done,
+                        j->t->shards[i].name, (unsigned long long)nrows, j->done,
                         j->t->nshards);
         } else if (!j->failed) {
             j->failed = true;
             j->err = err;
         }
         pthread_mutex_unlock(&j->lock);
-        cd_decoded_free(&d);
+        free(cols);
     }
 }
 

@@ -161,6 +161,74 @@ static inline cd_code do_group(pglz_run *r, unsigned ctrl)
     return CD_OK;
 }
 
+/*
+ * Fast path: decode whole groups while a group cannot run out of input (a control byte and
+ * 8 three-byte tags) and each item has room for the longest match plus 8 bytes of slack for
+ * the wide copies below. Near the end it returns at the start of the current group (bytes
+ * written in that group are written again, identically) and the checked path finishes.
+ * Locals instead of a struct: byte stores through dp may alias anything, so fields behind a
+ * pointer would be reloaded per byte. Only offsets still need checking here; on a bad one
+ * it returns CD_ECORRUPT without a message and the caller decodes again on the checked path.
+ */
+#define PGLZ_GROUP_IN (1 + 8 * 3)
+#define PGLZ_ITEM_ROOM (273 + 8)
+
+static inline void wild_copy8(uint8_t *d, const uint8_t *s, size_t len)
+{
+    uint8_t *end = d + len;
+    do {
+        memcpy(d, s, 8);
+        d += 8;
+        s += 8;
+    } while (d < end);
+}
+
+static cd_code fast_groups(const uint8_t **spp, uint8_t **dpp, const pglz_run *r)
+{
+    const uint8_t *sp = *spp, *const slimit = r->send - PGLZ_GROUP_IN - 8;
+    uint8_t *dp = *dpp, *const dlimit = r->dend - PGLZ_ITEM_ROOM;
+    uint8_t *const dst = r->dst;
+    while (sp <= slimit) {
+        const uint8_t *gsp = sp;
+        uint8_t *gdp = dp;
+        unsigned ctrl = *sp++, left = 8;
+        while (left > 0) {
+            if (dp > dlimit) {
+                *spp = gsp;
+                *dpp = gdp;
+                return CD_OK;
+            }
+            /* the literals before the next tag, copied 8 bytes wide */
+            unsigned n = ctrl ? (unsigned)__builtin_ctz(ctrl) : 8;
+            n = n < left ? n : left;
+            memcpy(dp, sp, 8);
+            dp += n;
+            sp += n;
+            ctrl >>= n;
+            left -= n;
+            if (left == 0)
+                break;
+            size_t len = (size_t)(sp[0] & 0x0F) + 3;
+            size_t off = ((size_t)(sp[0] & 0xF0) << 4) | sp[1];
+            sp += 2;
+            if (len == PGLZ_MAX_LEN_SHORT)
+                len += *sp++;
+            if (off == 0 || off > (size_t)(dp - dst))
+                return CD_ECORRUPT;
+            if (off >= 8)
+                wild_copy8(dp, dp - off, len);
+            else
+                copy_match(dp, off, len);
+            dp += len;
+            ctrl >>= 1;
+            left--;
+        }
+    }
+    *spp = sp;
+    *dpp = dp;
+    return CD_OK;
+}
+
 cd_code cd_pglz_decompress(const uint8_t *src, size_t srclen, uint8_t *dst, size_t rawlen,
                            cd_err *err)
 {
@@ -174,6 +242,15 @@ cd_code cd_pglz_decompress(const uint8_t *src, size_t srclen, uint8_t *dst, size
         return fail_at(err, "pglz stream ends before the output is complete", none, 0, rawlen);
 
     pglz_run r = {src, src, src + srclen, dst, dst, dst + rawlen, err};
+    if (srclen > PGLZ_GROUP_IN && rawlen > PGLZ_ITEM_ROOM) {
+        /* A bad offset: decode again from the start on the checked path, for the message. */
+        const uint8_t *sp = src;
+        uint8_t *dp = dst;
+        if (fast_groups(&sp, &dp, &r) == CD_OK) {
+            r.sp = sp;
+            r.dp = dp;
+        }
+    }
     while (r.dp < r.dend) {
         if (r.sp == r.send)
             return run_fail(&r, "pglz stream ends before the output is complete");

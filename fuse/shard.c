@@ -53,7 +53,8 @@ cd_code cd_shard_scan(cd_pin *p, const cd_shard *s, uint32_t blk_start, uint32_t
 typedef struct decode_state {
     const cd_table *t;
     const cd_shard *s;
-    cd_decoded *out;
+    const cd_row_sink *sink;
+    uint64_t nrows;
     cd_valctx ctx;
 } decode_state;
 
@@ -66,13 +67,35 @@ static cd_code decode_tuple(void *arg, uint32_t blkno, uint16_t item, const uint
         cd_value v;
         cd_code rc = cd_value_from_datum(&st->ctx, &st->s->attrs[ai], &datums[ai], &v, err);
         if (rc == CD_OK)
-            rc = cd_column_append(&st->out->cols[k], &v, err);
+            rc = st->sink->value(st->sink->arg, k, &v, err);
         if (rc != CD_OK)
             return rc;
     }
+    st->nrows++;
+    return st->sink->row_done(st->sink->arg, blkno, item, err);
+}
+
+cd_code cd_shard_decode_to(cd_pin *p, const cd_table *t, const cd_shard *s,
+                           const cd_row_sink *sink, uint64_t *nrows, cd_err *err)
+{
+    decode_state st = {.t = t, .s = s, .sink = sink, .ctx = {.toast = s->toast}};
+    cd_code rc = cd_shard_scan(p, s, s->blk_start, s->blk_end, decode_tuple, &st, err);
+    cd_valctx_free(&st.ctx);
+    *nrows = st.nrows;
+    return rc;
+}
+
+static cd_code memory_value(void *arg, int col, const cd_value *v, cd_err *err)
+{
+    cd_decoded *d = arg;
+    return cd_column_append(&d->cols[col], v, err);
+}
+
+static cd_code memory_row_done(void *arg, uint32_t blkno, uint16_t item, cd_err *err)
+{
+    cd_decoded *d = arg;
     uint64_t ctid = (uint64_t)blkno << 16 | item;
-    st->out->nrows++;
-    return cd_bytes_append(&st->out->ctids, &ctid, sizeof ctid, err);
+    return cd_bytes_append(&d->ctids, &ctid, sizeof ctid, err);
 }
 
 cd_code cd_shard_decode(cd_pin *p, const cd_table *t, const cd_shard *s, cd_decoded *out,
@@ -85,10 +108,8 @@ cd_code cd_shard_decode(cd_pin *p, const cd_table *t, const cd_shard *s, cd_deco
     out->ncols = t->ncols;
     for (int k = 0; k < t->ncols; k++)
         cd_column_init(&out->cols[k], &t->cols[k]);
-    decode_state st = {.t = t, .s = s, .out = out, .ctx = {.toast = s->toast}};
-    cd_code rc = cd_shard_scan(p, s, s->blk_start, s->blk_end, decode_tuple, &st, err);
-    cd_valctx_free(&st.ctx);
-    return rc;
+    cd_row_sink sink = {memory_value, memory_row_done, out};
+    return cd_shard_decode_to(p, t, s, &sink, &out->nrows, err);
 }
 
 void cd_decoded_free(cd_decoded *d)

@@ -20,13 +20,23 @@ typedef cd_code (*cd_tuple_fn)(void *arg, uint32_t blkno, uint16_t item, const u
 cd_code cd_shard_scan(cd_pin *p, const cd_shard *s, uint32_t blk_start, uint32_t blk_end,
                       cd_tuple_fn fn, void *arg, cd_err *err);
 
-/* The decoded shard: one column per table output column, plus the ctid of every row. */
+/* Where decoded rows go: each output column's value, then the end of the row. */
+typedef struct cd_row_sink {
+    cd_code (*value)(void *arg, int col, const cd_value *v, cd_err *err);
+    cd_code (*row_done)(void *arg, uint32_t blkno, uint16_t item, cd_err *err);
+    void *arg;
+} cd_row_sink;
+
+/* Decode the shard's visible rows into sink; *nrows counts them. */
+cd_code cd_shard_decode_to(cd_pin *p, const cd_table *t, const cd_shard *s,
+                           const cd_row_sink *sink, uint64_t *nrows, cd_err *err);
+
+/* The decoded shard in memory (for verify): one column per output column, and ctids. */
 typedef struct cd_decoded {
     int ncols;
     cd_column *cols; /* [ncols] */
     cd_bytes ctids;  /* uint64 per row: block << 16 | item */
     uint64_t nrows;
-    uint64_t tuples_seen; /* NORMAL tuples examined, visible or not */
 } cd_decoded;
 
 cd_code cd_shard_decode(cd_pin *p, const cd_table *t, const cd_shard *s, cd_decoded *out,

@@ -1,0 +1,227 @@
+/*
+ * colfile.c: streaming column files (see colfile.h).
+ */
+#include "colfile.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BIN_BUFFER (1 << 20)
+
+static void path_of(char *buf, size_t size, const cd_colfile *c, const char *suffix)
+{
+    snprintf(buf, size, "%s/%s%s", c->dir, c->attr->name, suffix);
+}
+
+static size_t elem_size(const cd_attr *a)
+{
+    return a->kind == CD_KIND_NUMERIC ? 8 : (size_t)a->elemlen;
+}
+
+static cd_code open_bin(cd_colfile *c, cd_err *err)
+{
+    char path[4200];
+    path_of(path, sizeof path, c, ".bin.tmp");
+    c->bin = fopen(path, "wb");
+    if (c->bin == NULL)
+        return cd_fail(err, CD_EIO, "could not create file \"%s\": %s", path, strerror(errno));
+    setvbuf(c->bin, NULL, _IOFBF, BIN_BUFFER);
+    uint64_t zero = 0;
+    path_of(path, sizeof path, c, ".offsets.npy");
+    cd_code rc = cd_npy_writer_open(&c->offsets, path, "<i8", 0, NULL, err);
+    if (rc == CD_OK)
+        rc = cd_npy_writer_append(c->offsets, &zero, sizeof zero, err);
+    return rc;
+}
+
+cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, bool var,
+                        cd_err *err)
+{
+    memset(c, 0, sizeof *c);
+    c->attr = attr;
+    snprintf(c->dir, sizeof c->dir, "%s", dir);
+    c->var = var || attr->kind == CD_KIND_VARLENA;
+    char path[4200];
+    path_of(path, sizeof path, c, ".valid.npy");
+    cd_code rc = cd_npy_writer_open(&c->valid, path, "|b1", 0, NULL, err);
+    if (rc == CD_OK && c->var)
+        rc = open_bin(c, err);
+    if (rc == CD_OK && !c->var && attr->kind != CD_KIND_ARRAY) {
+        c->dims_known = true;
+        c->rowbytes = elem_size(attr);
+        path_of(path, sizeof path, c, ".npy");
+        rc = cd_npy_writer_open(&c->data, path, attr->dtype, 0, NULL, err);
+    }
+    return rc;
+}
+
+/* NULL row of a fixed column: zeros, NaN for floats, in chunks. */
+static cd_code append_fill(cd_colfile *c, uint64_t rows, cd_err *err)
+{
+    uint8_t buf[4096];
+    size_t esz = elem_size(c->attr), per = sizeof buf / esz * esz;
+    memset(buf, 0, sizeof buf);
+    if (c->attr->dtype[1] == 'f') {
+        float f = NAN;
+        double d = NAN;
+        for (size_t k = 0; k < per; k += esz)
+            memcpy(buf + k, esz == 4 ? (void *)&f : (void *)&d, esz);
+    }
+    uint64_t left = rows * c->rowbytes;
+    cd_code rc = CD_OK;
+    while (left > 0 && rc == CD_OK) {
+        size_t n = left < per ? (size_t)left : per;
+        rc = cd_npy_writer_append(c->data, buf, n, err);
+        left -= n;
+    }
+    return rc;
+}
+
+/* First non-null row of a fixed array column: its dimensions fix the file's shape. */
+static cd_code open_array(cd_colfile *c, const cd_value *v, cd_err *err)
+{
+    uint64_t tail[PGD_MAXDIM];
+    c->dims_known = true;
+    c->ndim = v->ndim;
+    memcpy(c->dims, v->dims, sizeof c->dims);
+    c->rowbytes = elem_size(c->attr);
+    for (int i = 0; i < v->ndim; i++) {
+        tail[i] = (uint64_t)v->dims[i];
+        c->rowbytes *= tail[i];
+    }
+    char path[4200];
+    path_of(path, sizeof path, c, ".npy");
+    cd_code rc = cd_npy_writer_open(&c->data, path, c->attr->dtype, v->ndim, tail, err);
+    if (rc == CD_OK)
+        rc = append_fill(c, c->pending_nulls, err);
+    c->pending_nulls = 0;
+    return rc;
+}
+
+static bool same_dims(const cd_colfile *c, const cd_value *v)
+{
+    return v->ndim == c->ndim && memcmp(v->dims, c->dims, sizeof(int) * (size_t)c->ndim) == 0;
+}
+
+static cd_code append_fixed(cd_colfile *c, const cd_value *v, cd_err *err)
+{
+    if (v->isnull)
+        return c->dims_known ? append_fill(c, 1, err) : (c->pending_nulls++, CD_OK);
+    if (c->attr->kind == CD_KIND_ARRAY) {
+        if (!c->dims_known) {
+            cd_code rc = open_array(c, v, err);
+            if (rc != CD_OK)
+                return rc;
+        } else if (!same_dims(c, v)) {
+            c->ragged = true;
+            return cd_fail(err, CD_EUNSUPPORTED, "column \"%s\" is ragged", c->attr->name);
+        }
+    }
+    return cd_npy_writer_append(c->data, v->data, v->len, err);
+}
+
+static cd_code append_var(cd_colfile *c, const cd_value *v, cd_err *err)
+{
+    if (!v->isnull && v->len > 0 && fwrite(v->data, 1, v->len, c->bin) != v->len)
+        return cd_fail(err, CD_EIO, "could not write column \"%s\": %s", c->attr->name,
+                       strerror(errno));
+    c->bin_len += v->isnull ? 0 : v->len;
+    return cd_npy_writer_append(c->offsets, &c->bin_len, sizeof c->bin_len, err);
+}
+
+cd_code cd_colfile_append(cd_colfile *c, const cd_value *v, cd_err *err)
+{
+    uint8_t ok = !v->isnull;
+    cd_code rc = c->var ? append_var(c, v, err) : append_fixed(c, v, err);
+    if (rc == CD_OK)
+        rc = cd_npy_writer_append(c->valid, &ok, 1, err);
+    if (rc != CD_OK)
+        return rc;
+    c->nrows++;
+    c->nnull += v->isnull;
+    c->null_elems += v->null_elems;
+    return CD_OK;
+}
+
+static cd_code close_bin(cd_colfile *c, cd_err *err)
+{
+    char tmp[4200], path[4200];
+    path_of(tmp, sizeof tmp, c, ".bin.tmp");
+    path_of(path, sizeof path, c, ".bin");
+    bool ok = fflush(c->bin) == 0 && fsync(fileno(c->bin)) == 0;
+    ok = fclose(c->bin) == 0 && ok;
+    c->bin = NULL;
+    if (!ok || rename(tmp, path) != 0)
+        return cd_fail(err, CD_EIO, "could not write file \"%s\": %s", path, strerror(errno));
+    cd_npy_writer *w = c->offsets;
+    c->offsets = NULL;
+    return cd_npy_writer_close(w, c->nrows + 1, err);
+}
+
+/* A fixed array column whose rows were all NULL: shape (N, 0). */
+static cd_code close_all_null(cd_colfile *c, cd_err *err)
+{
+    char path[4200];
+    uint64_t shape[2] = {c->nrows, 0};
+    path_of(path, sizeof path, c, ".npy");
+    return cd_npy_write(path, c->attr->dtype, shape, 2, "", 0, err);
+}
+
+cd_code cd_colfile_close(cd_colfile *c, cd_err *err)
+{
+    cd_code rc = CD_OK;
+    if (c->var) {
+        rc = close_bin(c, err);
+    } else if (c->data != NULL) {
+        cd_npy_writer *w = c->data;
+        c->data = NULL;
+        rc = cd_npy_writer_close(w, c->nrows, err);
+    } else {
+        rc = close_all_null(c, err);
+    }
+    cd_npy_writer *v = c->valid;
+    c->valid = NULL;
+    if (rc == CD_OK && c->nnull > 0)
+        return cd_npy_writer_close(v, c->nrows, err);
+    cd_npy_writer_abort(v);
+    if (rc != CD_OK)
+        cd_colfile_abort(c);
+    return rc;
+}
+
+void cd_colfile_abort(cd_colfile *c)
+{
+    char tmp[4200];
+    if (c->bin != NULL) {
+        fclose(c->bin);
+        c->bin = NULL;
+        path_of(tmp, sizeof tmp, c, ".bin.tmp");
+        unlink(tmp);
+    }
+    cd_npy_writer *ws[3] = {c->data, c->offsets, c->valid};
+    for (int i = 2; i >= 0; i--)
+        if (ws[i] != NULL)
+            cd_npy_writer_abort(ws[i]);
+    c->data = c->offsets = c->valid = NULL;
+}
+
+void cd_colfile_shape_text(const cd_colfile *c, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (c->attr->kind != CD_KIND_ARRAY)
+        return;
+    if (c->var) {
+        snprintf(buf, size, "ragged");
+        return;
+    }
+    if (!c->dims_known) {
+        snprintf(buf, size, "0");
+        return;
+    }
+    size_t len = 0;
+    for (int i = 0; i < c->ndim && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%d", i ? "," : "", c->dims[i]);
+}

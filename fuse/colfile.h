@@ -1,0 +1,57 @@
+/*
+ * colfile.h: one output column of one shard, streamed to its files as rows are decoded
+ * (the export path; memory stays bounded by the write buffers, whatever the shard size).
+ *
+ * Layout (DESIGN.md section 3): fixed-width columns (scalars, numeric, arrays with the same
+ * dimensions in every row) go to <col>.npy with NULL rows as 0 / NaN; text, bytea and
+ * ragged arrays go to <col>.bin + <col>.offsets.npy; <col>.valid.npy is kept only when the
+ * shard has a NULL in the column. An array column starts fixed; when a row's dimensions
+ * * differ, cd_colfile_append sets c->ragged (CD_EUNSUPPORTED) and the caller decodes the shard again
+ * with that column opened as variable-width (ragged columns are rare; two passes keep the
+ * common case to one write of every byte).
+ * Does not: decode tuples; keep rows for reading back (column.h does, for verify).
+ */
+#ifndef CD_COLFILE_H
+#define CD_COLFILE_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "npy.h"
+#include "tuple.h"
+#include "value.h"
+
+typedef struct cd_colfile {
+    const cd_attr *attr;
+    char dir[4096];
+    bool var;            /* .bin + .offsets.npy */
+    uint64_t nrows;
+    uint64_t nnull;
+    uint64_t null_elems; /* NULL array elements written as 0 / NaN */
+    cd_npy_writer *data; /* fixed: <col>.npy (arrays: opened at the first non-null row) */
+    cd_npy_writer *offsets;
+    cd_npy_writer *valid;
+    FILE *bin;            /* var: <col>.bin.tmp */
+    uint64_t bin_len;
+    uint64_t pending_nulls; /* fixed arrays: NULL rows before the dimensions are known */
+    bool dims_known;
+    int ndim;
+    int dims[PGD_MAXDIM];
+    size_t rowbytes; /* fixed: bytes per row once known */
+    bool ragged;     /* a row's dimensions differed: the shard must be decoded again */
+} cd_colfile;
+
+/* Open the column's files in dir; var forces the .bin layout (for a ragged array column). */
+cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, bool var,
+                        cd_err *err);
+/* Append one row. Returns CD_EUNSUPPORTED with c->ragged set when the column must be var. */
+cd_code cd_colfile_append(cd_colfile *c, const cd_value *v, cd_err *err);
+/* Finish the files (rename into place); the colfile is closed in every case. */
+cd_code cd_colfile_close(cd_colfile *c, cd_err *err);
+/* Remove the temporary files. */
+void cd_colfile_abort(cd_colfile *c);
+
+/* Per-row shape as text for meta files ("784", "28,28", "" for scalars, "ragged"). */
+void cd_colfile_shape_text(const cd_colfile *c, char *buf, size_t size);
+
+#endif
