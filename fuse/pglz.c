@@ -14,6 +14,7 @@
  */
 #include "pglz.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #define PGLZ_MAX_LEN_SHORT 18 /* a 2-byte tag's largest length; 18 means a T3 byte follows */
@@ -215,10 +216,18 @@ static cd_code fast_groups(const uint8_t **spp, uint8_t **dpp, const pglz_run *r
                 len += *sp++;
             if (off == 0 || off > (size_t)(dp - dst))
                 return CD_ECORRUPT;
-            if (off >= 8)
+            if (off >= 8) {
                 wild_copy8(dp, dp - off, len);
-            else
-                copy_match(dp, off, len);
+            } else {
+                /* a run: 8 bytes one by one, then 8-byte copies from a whole number of
+                 * periods back, at least 8 bytes (p < off + 8, so it is written already) */
+                for (int k = 0; k < 8; k++)
+                    dp[k] = dp[k - (ptrdiff_t)off];
+                if (len > 8) {
+                    size_t period = off * ((8 + off - 1) / off);
+                    wild_copy8(dp + 8, dp + 8 - period, len - 8);
+                }
+            }
             dp += len;
             ctrl >>= 1;
             left--;
