@@ -43,8 +43,8 @@ static cd_code on_row(void *arg, int nfields, const uint8_t *const *field, const
         s->cap = (size_t)len[0];
         s->buf = realloc(s->buf, s->cap);
     }
-    cd_code rc = cd_copybin_array(field[0], len[0], PGD_FLOAT4OID, &ndim, dims, &has_null,
-                                  s->buf, s->cap, &bytes, err);
+    cd_code rc = cd_copybin_array(field[0], len[0], PGD_FLOAT4OID, &ndim, dims, &has_null, s->buf,
+                                  s->cap, &bytes, err);
     s->values += bytes / sizeof(float);
     return rc;
 }
@@ -115,7 +115,7 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc = strcmp(argv[1], "copy") == 0 ? run_copy(conn, argv[3], argv[4])
-                                           : run_detoast(conn, argv[3], argv[4]);
+                                          : run_detoast(conn, argv[3], argv[4]);
     PQfinish(conn);
     return rc;
 }

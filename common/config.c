@@ -23,8 +23,8 @@ cd_code cd_config_init(cd_config *c, cd_err *err)
 {
     memset(c, 0, sizeof *c);
     cd_code rc = CD_OK;
-#define CD_CONFIG_DEFAULT(section, key, def, desc)                                            \
-    if (rc == CD_OK)                                                                          \
+#define CD_CONFIG_DEFAULT(section, key, def, desc)                                                 \
+    if (rc == CD_OK)                                                                               \
         rc = set_field(&c->section##_##key, def, err);
     CD_CONFIG_KEYS(CD_CONFIG_DEFAULT)
 #undef CD_CONFIG_DEFAULT
@@ -35,11 +35,11 @@ cd_code cd_config_set(cd_config *c, const char *section, const char *key, const 
                       cd_err *err)
 {
     bool known_section = false;
-#define CD_CONFIG_MATCH(sec, k, def, desc)                                                    \
-    if (section == NULL || strcmp(section, #sec) == 0) {                                      \
-        known_section = true;                                                                 \
-        if (strcmp(key, #k) == 0)                                                             \
-            return set_field(&c->sec##_##k, value, err);                                      \
+#define CD_CONFIG_MATCH(sec, k, def, desc)                                                         \
+    if (section == NULL || strcmp(section, #sec) == 0) {                                           \
+        known_section = true;                                                                      \
+        if (strcmp(key, #k) == 0)                                                                  \
+            return set_field(&c->sec##_##k, value, err);                                           \
     }
     CD_CONFIG_KEYS(CD_CONFIG_MATCH)
 #undef CD_CONFIG_MATCH
@@ -87,11 +87,11 @@ cd_code cd_config_load(cd_config *c, const char *path, cd_err *err)
 void cd_config_print(FILE *f, const cd_config *c)
 {
     const char *last = "";
-#define CD_CONFIG_PRINT(sec, k, def, desc)                                                    \
-    if (strcmp(last, #sec) != 0) {                                                            \
-        fprintf(f, "%s[%s]\n", last[0] ? "\n" : "", #sec);                                    \
-        last = #sec;                                                                          \
-    }                                                                                         \
+#define CD_CONFIG_PRINT(sec, k, def, desc)                                                         \
+    if (strcmp(last, #sec) != 0) {                                                                 \
+        fprintf(f, "%s[%s]\n", last[0] ? "\n" : "", #sec);                                         \
+        last = #sec;                                                                               \
+    }                                                                                              \
     fprintf(f, "%s = %s\n", #k, c->sec##_##k);
     CD_CONFIG_KEYS(CD_CONFIG_PRINT)
 #undef CD_CONFIG_PRINT
@@ -99,8 +99,8 @@ void cd_config_print(FILE *f, const cd_config *c)
 
 void cd_config_free(cd_config *c)
 {
-#define CD_CONFIG_FREE(sec, k, def, desc)                                                     \
-    free(c->sec##_##k);                                                                       \
+#define CD_CONFIG_FREE(sec, k, def, desc)                                                          \
+    free(c->sec##_##k);                                                                            \
     c->sec##_##k = NULL;
     CD_CONFIG_KEYS(CD_CONFIG_FREE)
 #undef CD_CONFIG_FREE

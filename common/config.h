@@ -13,20 +13,21 @@
 #include "cd_err.h"
 
 /* X(section, key, default, description) */
-#define CD_CONFIG_KEYS(X)                                                                      \
-    X(database, conninfo, "", "libpq connection string of the database to serve")             \
-    X(database, databases, "", "more databases of the same server, comma-separated")          \
-    X(database, datadir, "", "data directory, when SHOW data_directory is not allowed")       \
-    X(database, verify, "count", "row check after decoding: count | none")                    \
-    X(mount, mountpoint, "/mnt/cerebro-ds", "where cerebro-ds-fuse mounts")                  \
-    X(mount, tables, "", "tables to serve, comma-separated schema.table")                     \
-    X(mount, schemas, "", "schemas whose tables are served, comma-separated")                 \
-    X(mount, shards, "", "default sharding: partitions | segments | blocks:N")                \
-    X(mount, cache_mb, "1024", "memory bound of the decoded-data cache, MiB")                  \
-    X(mount, cache_dir, "", "optional spill directory for the cache")                         \
-    X(mount, allow_other, "false", "let other users read the mount (database privileges "     \
-                                   "still apply)")                                            \
-    X(mount, role_map, "", "OS user to database role map, user:role comma-separated")         \
+#define CD_CONFIG_KEYS(X)                                                                          \
+    X(database, conninfo, "", "libpq connection string of the database to serve")                  \
+    X(database, databases, "", "more databases of the same server, comma-separated")               \
+    X(database, datadir, "", "data directory, when SHOW data_directory is not allowed")            \
+    X(database, verify, "count", "row check after decoding: count | none")                         \
+    X(mount, mountpoint, "/mnt/cerebro-ds", "where cerebro-ds-fuse mounts")                        \
+    X(mount, tables, "", "tables to serve, comma-separated schema.table")                          \
+    X(mount, schemas, "", "schemas whose tables are served, comma-separated")                      \
+    X(mount, shards, "", "default sharding: partitions | segments | blocks:N")                     \
+    X(mount, cache_mb, "1024", "memory bound of the decoded-data cache, MiB")                      \
+    X(mount, cache_dir, "", "optional spill directory for the cache")                              \
+    X(mount, allow_other, "false",                                                                 \
+      "let other users read the mount (database privileges "                                       \
+      "still apply)")                                                                              \
+    X(mount, role_map, "", "OS user to database role map, user:role comma-separated")              \
     X(mount, log_level, "info", "error | warning | info | debug")
 
 typedef struct cd_config {

@@ -21,11 +21,10 @@ typedef struct cd_admin_opts {
 } cd_admin_opts;
 
 cd_code cd_cmd_inspect(const cd_admin_opts *o, const char *table, FILE *out, cd_err *err);
-cd_code cd_cmd_export(const cd_admin_opts *o, const char *table, const char *outdir,
-                      cd_err *err);
+cd_code cd_cmd_export(const cd_admin_opts *o, const char *table, const char *outdir, cd_err *err);
 /* Prints mismatches and "rows=N mismatches=M"; *mismatches > 0 is not an error code. */
-cd_code cd_cmd_verify(const cd_admin_opts *o, const char *table, FILE *out,
-                      uint64_t *mismatches, cd_err *err);
+cd_code cd_cmd_verify(const cd_admin_opts *o, const char *table, FILE *out, uint64_t *mismatches,
+                      cd_err *err);
 
 /* Page headers, line pointers and tuple headers of every block, with visibility. */
 cd_code cd_cmd_pages(const cd_admin_opts *o, const char *table, FILE *out, cd_err *err);

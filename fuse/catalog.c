@@ -40,6 +40,16 @@ static cd_code query(PGconn *conn, const char *what, const char *sql, int nparam
     return CD_OK;
 }
 
+/* query() with one parameter: an OID. */
+static cd_code query_oid(PGconn *conn, const char *what, const char *sql, uint32_t oid,
+                         PGresult **out, cd_err *err)
+{
+    char text[16];
+    snprintf(text, sizeof text, "%u", oid);
+    const char *params[1] = {text};
+    return query(conn, what, sql, 1, params, out, err);
+}
+
 cd_code cd_pg_exec(PGconn *conn, const char *sql, cd_err *err)
 {
     PGresult *r;
@@ -74,13 +84,13 @@ static const struct {
     int16_t elemlen;
     const char *dtype;
 } type_map[] = {
-    {PGD_BOOLOID, CD_KIND_SCALAR, 1, "|b1"},      {PGD_INT2OID, CD_KIND_SCALAR, 2, "<i2"},
-    {PGD_INT4OID, CD_KIND_SCALAR, 4, "<i4"},      {PGD_INT8OID, CD_KIND_SCALAR, 8, "<i8"},
-    {PGD_FLOAT4OID, CD_KIND_SCALAR, 4, "<f4"},    {PGD_FLOAT8OID, CD_KIND_SCALAR, 8, "<f8"},
-    {PGD_NUMERICOID, CD_KIND_NUMERIC, 8, "<f8"},  {PGD_BYTEAOID, CD_KIND_VARLENA, 1, ""},
-    {PGD_TEXTOID, CD_KIND_VARLENA, 1, ""},        {PGD_VARCHAROID, CD_KIND_VARLENA, 1, ""},
-    {PGD_BPCHAROID, CD_KIND_VARLENA, 1, ""},      {PGD_INT2ARRAYOID, CD_KIND_ARRAY, 2, "<i2"},
-    {PGD_INT4ARRAYOID, CD_KIND_ARRAY, 4, "<i4"},  {PGD_INT8ARRAYOID, CD_KIND_ARRAY, 8, "<i8"},
+    {PGD_BOOLOID, CD_KIND_SCALAR, 1, "|b1"},       {PGD_INT2OID, CD_KIND_SCALAR, 2, "<i2"},
+    {PGD_INT4OID, CD_KIND_SCALAR, 4, "<i4"},       {PGD_INT8OID, CD_KIND_SCALAR, 8, "<i8"},
+    {PGD_FLOAT4OID, CD_KIND_SCALAR, 4, "<f4"},     {PGD_FLOAT8OID, CD_KIND_SCALAR, 8, "<f8"},
+    {PGD_NUMERICOID, CD_KIND_NUMERIC, 8, "<f8"},   {PGD_BYTEAOID, CD_KIND_VARLENA, 1, ""},
+    {PGD_TEXTOID, CD_KIND_VARLENA, 1, ""},         {PGD_VARCHAROID, CD_KIND_VARLENA, 1, ""},
+    {PGD_BPCHAROID, CD_KIND_VARLENA, 1, ""},       {PGD_INT2ARRAYOID, CD_KIND_ARRAY, 2, "<i2"},
+    {PGD_INT4ARRAYOID, CD_KIND_ARRAY, 4, "<i4"},   {PGD_INT8ARRAYOID, CD_KIND_ARRAY, 8, "<i8"},
     {PGD_FLOAT4ARRAYOID, CD_KIND_ARRAY, 4, "<f4"}, {PGD_FLOAT8ARRAYOID, CD_KIND_ARRAY, 8, "<f8"},
 };
 
@@ -131,7 +141,7 @@ static const char *refusal(char relkind, char persistence, const char *am)
         return "is an unlogged table (a checkpoint does not write its pages)";
     if (relkind != 'p' && am[0] != '\0' && strcmp(am, "heap") != 0)
         return strncmp(am, "ao", 2) == 0 ? "is an append-optimized table"
-                                          : "does not use the heap access method";
+                                         : "does not use the heap access method";
     return NULL;
 }
 
@@ -205,8 +215,8 @@ static cd_code read_geometry(cd_pin *p, const cd_pin_opts *o, cd_err *err)
         copy_str(p->datadir, sizeof p->datadir, o->datadir);
         return CD_OK;
     }
-    rc = query(p->conn, "read data_directory", "SELECT current_setting('data_directory')", 0,
-               NULL, &r, err);
+    rc = query(p->conn, "read data_directory", "SELECT current_setting('data_directory')", 0, NULL,
+               &r, err);
     if (rc != CD_OK)
         return cd_hint(err, "grant pg_read_all_settings to the role, or give the data "
                             "directory with --datadir");
@@ -250,8 +260,8 @@ cd_code cd_pin_recheckpoint(cd_pin *p, cd_err *err)
 static cd_code take_snapshot(cd_pin *p, cd_err *err)
 {
     PGresult *r;
-    cd_code rc = query(p->conn, "read the snapshot", "SELECT pg_current_snapshot()::text", 0, NULL,
-                       &r, err);
+    cd_code rc =
+        query(p->conn, "read the snapshot", "SELECT pg_current_snapshot()::text", 0, NULL, &r, err);
     if (rc != CD_OK)
         return rc;
     copy_str(p->snaptext, sizeof p->snaptext, PQgetvalue(r, 0, 0));
@@ -291,11 +301,8 @@ static cd_code read_attrs(PGconn *conn, uint32_t reloid, cd_attr **out, int *n, 
         "FROM pg_attribute a LEFT JOIN pg_type t ON t.oid = a.atttypid "
         "LEFT JOIN pg_type bt ON bt.oid = coalesce(nullif(t.typbasetype, 0), a.atttypid) "
         "WHERE a.attrelid = $1 AND a.attnum > 0 ORDER BY a.attnum";
-    char oid[16];
-    snprintf(oid, sizeof oid, "%u", reloid);
-    const char *params[1] = {oid};
     PGresult *r;
-    cd_code rc = query(conn, "read the attributes", sql, 1, params, &r, err);
+    cd_code rc = query_oid(conn, "read the attributes", sql, reloid, &r, err);
     if (rc != CD_OK)
         return rc;
     int rows = PQntuples(r);
@@ -398,15 +405,12 @@ static cd_code select_columns(cd_table *t, const cd_attr *attrs, int n, const ch
 
 static cd_code shard_files(cd_pin *p, cd_shard *s, cd_err *err)
 {
-    char oid[16];
-    snprintf(oid, sizeof oid, "%u", s->reloid);
-    const char *params[1] = {oid};
     PGresult *r;
-    cd_code rc = query(p->conn, "locate the relation files",
-                       "SELECT pg_relation_filepath(c.oid), c.reltoastrelid, "
-                       "pg_relation_filepath(nullif(c.reltoastrelid, 0)), c.oid::regclass::text "
-                       "FROM pg_class c WHERE c.oid = $1",
-                       1, params, &r, err);
+    cd_code rc = query_oid(p->conn, "locate the relation files",
+                           "SELECT pg_relation_filepath(c.oid), c.reltoastrelid, "
+                           "pg_relation_filepath(nullif(c.reltoastrelid, 0)), "
+                           "c.oid::regclass::text FROM pg_class c WHERE c.oid = $1",
+                           s->reloid, &r, err);
     if (rc != CD_OK)
         return rc;
     copy_str(s->relpath, sizeof s->relpath, PQgetvalue(r, 0, 0));
@@ -417,8 +421,8 @@ static cd_code shard_files(cd_pin *p, cd_shard *s, cd_err *err)
     rc = cd_relfile_open(&s->rel, p->datadir, s->relpath, p->blcksz, p->blocks_per_seg,
                          p->checksums, err);
     if (rc == CD_OK && s->toastoid != 0)
-        rc = cd_relfile_open(&s->toastrel, p->datadir, s->toastpath, p->blcksz,
-                             p->blocks_per_seg, p->checksums, err);
+        rc = cd_relfile_open(&s->toastrel, p->datadir, s->toastpath, p->blcksz, p->blocks_per_seg,
+                             p->checksums, err);
     if (rc == CD_OK && s->toastoid != 0)
         rc = cd_toast_new(&s->toast, &s->toastrel, s->toastoid, p->toast_chunk, err);
     s->blk_end = s->rel.nblocks;
@@ -457,16 +461,13 @@ static cd_code add_shards(cd_table *t, int n, cd_err *err)
 
 static cd_code partition_shards(cd_pin *p, cd_table *t, cd_err *err)
 {
-    char oid[16];
-    snprintf(oid, sizeof oid, "%u", t->oid);
-    const char *params[1] = {oid};
     PGresult *r;
-    cd_code rc = query(p->conn, "list the partitions",
-                       "SELECT c.oid, c.relname, c.relkind, coalesce(am.amname, '') "
-                       "FROM pg_partition_tree($1::regclass) pt "
-                       "JOIN pg_class c ON c.oid = pt.relid LEFT JOIN pg_am am ON am.oid = c.relam "
-                       "WHERE pt.isleaf ORDER BY c.relname",
-                       1, params, &r, err);
+    cd_code rc = query_oid(p->conn, "list the partitions",
+                           "SELECT c.oid, c.relname, c.relkind, coalesce(am.amname, '') "
+                           "FROM pg_partition_tree($1::regclass) pt JOIN pg_class c "
+                           "ON c.oid = pt.relid LEFT JOIN pg_am am ON am.oid = c.relam "
+                           "WHERE pt.isleaf ORDER BY c.relname",
+                           t->oid, &r, err);
     if (rc != CD_OK)
         return rc;
     int n = PQntuples(r);
@@ -516,7 +517,8 @@ static cd_code open_shards(cd_pin *p, const cd_pin_opts *o, cd_table *t, cd_err 
         rc = cd_fail(err, CD_EINVAL, "--shards applies to plain tables; %s is partitioned",
                      t->qualname);
     if (rc == CD_OK)
-        rc = t->relkind == 'p' ? partition_shards(p, t, err) : plain_shards(t, o->block_shards, err);
+        rc =
+            t->relkind == 'p' ? partition_shards(p, t, err) : plain_shards(t, o->block_shards, err);
     for (int i = 0; i < t->nshards && rc == CD_OK; i++) {
         rc = shard_attrs(p, t, &t->shards[i], err);
         if (rc == CD_OK)

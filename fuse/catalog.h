@@ -25,10 +25,10 @@
 #include "xact.h"
 
 typedef struct cd_shard {
-    char name[64];     /* directory name: part<k> or the partition's name */
-    uint32_t reloid;   /* the heap relation (the table or a partition) */
-    char relsql[320];  /* its name as regclass prints it, for SQL */
-    char relpath[512]; /* pg_relation_filepath */
+    char name[64];               /* directory name: part<k> or the partition's name */
+    uint32_t reloid;             /* the heap relation (the table or a partition) */
+    char relsql[320];            /* its name as regclass prints it, for SQL */
+    char relpath[512];           /* pg_relation_filepath */
     uint32_t blk_start, blk_end; /* block range [start, end) */
     bool block_range;            /* one of N block ranges (count with a ctid range) */
     cd_attr *attrs;              /* [natts] physical attributes, dropped included */

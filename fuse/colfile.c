@@ -37,8 +37,7 @@ static cd_code open_bin(cd_colfile *c, cd_err *err)
     return rc;
 }
 
-cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, bool var,
-                        cd_err *err)
+cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, bool var, cd_err *err)
 {
     memset(c, 0, sizeof *c);
     c->attr = attr;

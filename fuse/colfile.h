@@ -6,8 +6,8 @@
  * dimensions in every row) go to <col>.npy with NULL rows as 0 / NaN; text, bytea and
  * ragged arrays go to <col>.bin + <col>.offsets.npy; <col>.valid.npy is kept only when the
  * shard has a NULL in the column. An array column starts fixed; when a row's dimensions
- * * differ, cd_colfile_append sets c->ragged (CD_EUNSUPPORTED) and the caller decodes the shard again
- * with that column opened as variable-width (ragged columns are rare; two passes keep the
+ * * differ, cd_colfile_append sets c->ragged (CD_EUNSUPPORTED) and the caller decodes the shard
+ * again with that column opened as variable-width (ragged columns are rare; two passes keep the
  * common case to one write of every byte).
  * Does not: decode tuples; keep rows for reading back (column.h does, for verify).
  */
@@ -24,14 +24,14 @@
 typedef struct cd_colfile {
     const cd_attr *attr;
     char dir[4096];
-    bool var;            /* .bin + .offsets.npy */
+    bool var; /* .bin + .offsets.npy */
     uint64_t nrows;
     uint64_t nnull;
     uint64_t null_elems; /* NULL array elements written as 0 / NaN */
     cd_npy_writer *data; /* fixed: <col>.npy (arrays: opened at the first non-null row) */
     cd_npy_writer *offsets;
     cd_npy_writer *valid;
-    FILE *bin;            /* var: <col>.bin.tmp */
+    FILE *bin; /* var: <col>.bin.tmp */
     uint64_t bin_len;
     uint64_t pending_nulls; /* fixed arrays: NULL rows before the dimensions are known */
     bool dims_known;
@@ -42,8 +42,7 @@ typedef struct cd_colfile {
 } cd_colfile;
 
 /* Open the column's files in dir; var forces the .bin layout (for a ragged array column). */
-cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, bool var,
-                        cd_err *err);
+cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, bool var, cd_err *err);
 /* Append one row. Returns CD_EUNSUPPORTED with c->ragged set when the column must be var. */
 cd_code cd_colfile_append(cd_colfile *c, const cd_value *v, cd_err *err);
 /* Finish the files (rename into place); the colfile is closed in every case. */

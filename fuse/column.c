@@ -105,4 +105,3 @@ void cd_column_row(const cd_column *c, uint64_t i, cd_value *v)
     v->data = c->data.p + a;
     v->len = (size_t)(b - a);
 }
-

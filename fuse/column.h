@@ -38,7 +38,6 @@ void cd_column_init(cd_column *c, const cd_attr *attr);
 void cd_column_free(cd_column *c);
 cd_code cd_column_append(cd_column *c, const cd_value *v, cd_err *err);
 
-
 /* Row i as a value (data points into the column). */
 void cd_column_row(const cd_column *c, uint64_t i, cd_value *v);
 

@@ -84,8 +84,7 @@ static cd_code write_shard_meta(const cd_pin *p, const cd_shard *s, const cd_col
                             "[shard]\nname = %s\nrows = %llu\nrelation = %s\nrelation_file = %s\n"
                             "segments = %d\nblocks = %u-%u\ntoast_file = %s\nsnapshot = %s\n",
                             s->name, (unsigned long long)nrows, s->relsql, s->relpath, s->rel.nseg,
-                            s->blk_start, s->blk_end, s->toastoid ? s->toastpath : "",
-                            p->snaptext);
+                            s->blk_start, s->blk_end, s->toastoid ? s->toastpath : "", p->snaptext);
     meta_columns(buf, size, &len, cols, ncols);
     char path[4200];
     snprintf(path, sizeof path, "%s/meta", dir);
@@ -124,8 +123,8 @@ static cd_code decode_files(cd_pin *p, const cd_table *t, const cd_shard *s, con
 }
 
 /* Decode, and again while array columns turn out ragged (each pass makes one more var). */
-static cd_code decode_shard_files(cd_pin *p, const cd_table *t, const cd_shard *s,
-                                  const char *dir, cd_colfile *cols, uint64_t *nrows, cd_err *err)
+static cd_code decode_shard_files(cd_pin *p, const cd_table *t, const cd_shard *s, const char *dir,
+                                  cd_colfile *cols, uint64_t *nrows, cd_err *err)
 {
     bool *var = calloc((size_t)t->ncols + 1, sizeof *var);
     if (var == NULL)
@@ -202,8 +201,8 @@ static void *export_worker(void *arg)
         cd_err err = {0};
         uint64_t nrows = 0;
         cd_colfile *cols = calloc((size_t)j->t->ncols + 1, sizeof *cols);
-        cd_code rc = cols ? export_shard(j->p, j->t, &j->t->shards[i], j->want[i], j->outdir,
-                                         cols, &nrows, &err)
+        cd_code rc = cols ? export_shard(j->p, j->t, &j->t->shards[i], j->want[i], j->outdir, cols,
+                                         &nrows, &err)
                           : cd_fail(&err, CD_ENOMEM, "out of memory");
         pthread_mutex_lock(&j->lock);
         if (rc == CD_OK) {
@@ -213,8 +212,7 @@ static void *export_worker(void *arg)
             j->done++;
             if (j->progress)
                 fprintf(stderr, "cerebro-ds: exported shard %s (%llu rows, %d of %d)\n",
-                        j->t->shards[i].name, (unsigned long long)nrows, j->done,
-                        j->t->nshards);
+                        j->t->shards[i].name, (unsigned long long)nrows, j->done, j->t->nshards);
         } else if (!j->failed) {
             j->failed = true;
             j->err = err;
@@ -303,8 +301,9 @@ static cd_code export_pinned(const cd_admin_opts *o, cd_pin *p, const cd_table *
     j.shapes = calloc((size_t)t->nshards * (size_t)t->ncols + 1, sizeof *j.shapes);
     j.exported = calloc((size_t)t->nshards + 1, sizeof *j.exported);
     j.want = want;
-    cd_code rc = (want && j.rows && j.shapes && j.exported) ? check_outdir(outdir, t, err)
-                                               : cd_fail(err, CD_ENOMEM, "out of memory");
+    cd_code rc = (want && j.rows && j.shapes && j.exported)
+                     ? check_outdir(outdir, t, err)
+                     : cd_fail(err, CD_ENOMEM, "out of memory");
     for (int i = 0; i < t->nshards && rc == CD_OK; i++) {
         want[i] = -1;
         if (o->verify_count)
@@ -331,8 +330,7 @@ static cd_code export_pinned(const cd_admin_opts *o, cd_pin *p, const cd_table *
     return rc;
 }
 
-cd_code cd_cmd_export(const cd_admin_opts *o, const char *table, const char *outdir,
-                      cd_err *err)
+cd_code cd_cmd_export(const cd_admin_opts *o, const char *table, const char *outdir, cd_err *err)
 {
     cd_pin *p;
     cd_table *t;

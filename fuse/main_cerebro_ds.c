@@ -76,27 +76,52 @@ static int parse_int(const char *s, const char *opt, int *out)
 
 static int parse_cli(int argc, char **argv, cli *c)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"conninfo", required_argument, NULL, 'C'},
-        {"datadir", required_argument, NULL, 'D'}, {"shards", required_argument, NULL, 's'},
-        {"columns", required_argument, NULL, 'l'}, {"jobs", required_argument, NULL, 'j'},
-        {"verify", required_argument, NULL, 'v'},  {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},          {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"conninfo", required_argument, NULL, 'C'},
+                                         {"datadir", required_argument, NULL, 'D'},
+                                         {"shards", required_argument, NULL, 's'},
+                                         {"columns", required_argument, NULL, 'l'},
+                                         {"jobs", required_argument, NULL, 'j'},
+                                         {"verify", required_argument, NULL, 'v'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
     int ch, rc = EXIT_OK;
     while (rc == EXIT_OK && (ch = getopt_long(argc, argv, "+c:j:qhV", opts, NULL)) != -1) {
         switch (ch) {
-        case 'c': c->config = optarg; break;
-        case 'C': c->conninfo = optarg; break;
-        case 'D': c->datadir = optarg; break;
-        case 'l': c->columns = optarg; break;
-        case 'v': c->verify = optarg; break;
-        case 'q': c->quiet = true; break;
-        case 's': rc = parse_int(optarg, "--shards", &c->shards); break;
-        case 'j': rc = parse_int(optarg, "--jobs", &c->jobs); break;
-        case 'h': fputs(usage_text, stdout); exit(EXIT_OK);
-        case 'V': printf(PROG " %s\n", CD_VERSION); exit(EXIT_OK);
-        default: return usage_error("%s", "invalid option");
+        case 'c':
+            c->config = optarg;
+            break;
+        case 'C':
+            c->conninfo = optarg;
+            break;
+        case 'D':
+            c->datadir = optarg;
+            break;
+        case 'l':
+            c->columns = optarg;
+            break;
+        case 'v':
+            c->verify = optarg;
+            break;
+        case 'q':
+            c->quiet = true;
+            break;
+        case 's':
+            rc = parse_int(optarg, "--shards", &c->shards);
+            break;
+        case 'j':
+            rc = parse_int(optarg, "--jobs", &c->jobs);
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            exit(EXIT_OK);
+        case 'V':
+            printf(PROG " %s\n", CD_VERSION);
+            exit(EXIT_OK);
+        default:
+            return usage_error("%s", "invalid option");
         }
     }
     return rc;
@@ -130,8 +155,9 @@ static int settle(const cli *c, cd_config *cfg, cd_admin_opts *o, cd_err *err)
     if (strcmp(verify, "count") != 0 && strcmp(verify, "none") != 0)
         return usage_error("invalid value for --verify: %s (expected count or none)", verify);
     o->pin.conninfo = c->conninfo ? c->conninfo : cfg->database_conninfo;
-    o->pin.datadir = c->datadir ? c->datadir : cfg->database_datadir[0] ? cfg->database_datadir
-                                                                         : NULL;
+    o->pin.datadir = c->datadir                 ? c->datadir
+                     : cfg->database_datadir[0] ? cfg->database_datadir
+                                                : NULL;
     o->pin.block_shards = c->shards;
     o->pin.columns = c->columns;
     o->jobs = c->jobs > 0 ? c->jobs : 1;

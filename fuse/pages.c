@@ -31,8 +31,8 @@ static cd_code print_items(cd_pin *p, const uint8_t *page, FILE *out, cd_err *er
                 lp_name(flags));
         if (flags == PGD_LP_NORMAL) {
             int visible = 0;
-            rc = cd_tuple_visible(p->xact, &p->snap, tup, len, cd_page_all_visible(page),
-                                  &visible, err);
+            rc = cd_tuple_visible(p->xact, &p->snap, tup, len, cd_page_all_visible(page), &visible,
+                                  err);
             if (rc != CD_OK)
                 return cd_context(err, "item %u", i);
             fprintf(out, " xmin %u xmax %u infomask 0x%04x natts %u hoff %u visible %s",
@@ -52,14 +52,14 @@ static cd_code print_shard(cd_pin *p, const cd_shard *s, FILE *out, cd_err *err)
     if (page == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     cd_code rc = CD_OK;
-    fprintf(out, "shard %s file %s blocks %u-%u\n", s->name, s->relpath, s->blk_start,
-            s->blk_end);
+    fprintf(out, "shard %s file %s blocks %u-%u\n", s->name, s->relpath, s->blk_start, s->blk_end);
     for (uint32_t b = s->blk_start; b < s->blk_end && rc == CD_OK; b++) {
         rc = cd_relfile_read(&s->rel, b, page, err);
         if (rc != CD_OK)
             break;
-        fprintf(out, "block %u lower %u upper %u special %u flags 0x%04x checksum 0x%04x items %u\n",
-                b, cd_rd16(page + PGD_OFF_LOWER), cd_rd16(page + PGD_OFF_UPPER),
+        fprintf(out,
+                "block %u lower %u upper %u special %u flags 0x%04x checksum 0x%04x items %u\n", b,
+                cd_rd16(page + PGD_OFF_LOWER), cd_rd16(page + PGD_OFF_UPPER),
                 cd_rd16(page + PGD_OFF_SPECIAL), cd_rd16(page + PGD_OFF_FLAGS),
                 cd_rd16(page + PGD_OFF_CHECKSUM), cd_page_nitems(page));
         rc = print_items(p, page, out, err);

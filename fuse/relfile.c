@@ -61,8 +61,8 @@ static cd_code segment_blocks(cd_relfile *rf, int fd, const char *name, uint32_t
     return CD_OK;
 }
 
-cd_code cd_relfile_open(cd_relfile *rf, const char *datadir, const char *relpath,
-                        uint32_t blcksz, uint32_t blocks_per_seg, bool checksums, cd_err *err)
+cd_code cd_relfile_open(cd_relfile *rf, const char *datadir, const char *relpath, uint32_t blcksz,
+                        uint32_t blocks_per_seg, bool checksums, cd_err *err)
 {
     memset(rf, 0, sizeof *rf);
     snprintf(rf->path, sizeof rf->path, "%s", relpath);
@@ -70,8 +70,9 @@ cd_code cd_relfile_open(cd_relfile *rf, const char *datadir, const char *relpath
     rf->blocks_per_seg = blocks_per_seg;
     rf->checksums = checksums;
     if (blcksz == 0 || blcksz % 1024 != 0 || blocks_per_seg == 0)
-        return cd_fail(err, CD_EINVAL, "invalid relation geometry: block size %u, %u blocks per segment",
-                       blcksz, blocks_per_seg);
+        return cd_fail(err, CD_EINVAL,
+                       "invalid relation geometry: block size %u, %u blocks per segment", blcksz,
+                       blocks_per_seg);
     char base[1024], name[1100];
     snprintf(base, sizeof base, "%s/%s", datadir, relpath);
     for (int segno = 0;; segno++) {

@@ -26,8 +26,8 @@ typedef struct cd_relfile {
 } cd_relfile;
 
 /* Open datadir/relpath and its segments. rf is zeroed first; close it even on error. */
-cd_code cd_relfile_open(cd_relfile *rf, const char *datadir, const char *relpath,
-                        uint32_t blcksz, uint32_t blocks_per_seg, bool checksums, cd_err *err);
+cd_code cd_relfile_open(cd_relfile *rf, const char *datadir, const char *relpath, uint32_t blcksz,
+                        uint32_t blocks_per_seg, bool checksums, cd_err *err);
 
 /* Read and validate block blkno (< nblocks) into buf (blcksz bytes). */
 cd_code cd_relfile_read(const cd_relfile *rf, uint32_t blkno, uint8_t *buf, cd_err *err);

@@ -26,8 +26,7 @@ static cd_code scan_page(cd_pin *p, const cd_shard *s, const uint8_t *page, uint
         if (rc == CD_OK && visible)
             rc = fn(arg, blkno, (uint16_t)i, tup, len, datums, err);
         if (rc != CD_OK)
-            return cd_context(err, "relation file \"%s\", block %u, item %u", s->relpath, blkno,
-                              i);
+            return cd_context(err, "relation file \"%s\", block %u, item %u", s->relpath, blkno, i);
     }
     return CD_OK;
 }
@@ -75,8 +74,8 @@ static cd_code decode_tuple(void *arg, uint32_t blkno, uint16_t item, const uint
     return st->sink->row_done(st->sink->arg, blkno, item, err);
 }
 
-cd_code cd_shard_decode_to(cd_pin *p, const cd_table *t, const cd_shard *s,
-                           const cd_row_sink *sink, uint64_t *nrows, cd_err *err)
+cd_code cd_shard_decode_to(cd_pin *p, const cd_table *t, const cd_shard *s, const cd_row_sink *sink,
+                           uint64_t *nrows, cd_err *err)
 {
     decode_state st = {.t = t, .s = s, .sink = sink, .ctx = {.toast = s->toast}};
     cd_code rc = cd_shard_scan(p, s, s->blk_start, s->blk_end, decode_tuple, &st, err);

@@ -28,8 +28,8 @@ typedef struct cd_row_sink {
 } cd_row_sink;
 
 /* Decode the shard's visible rows into sink; *nrows counts them. */
-cd_code cd_shard_decode_to(cd_pin *p, const cd_table *t, const cd_shard *s,
-                           const cd_row_sink *sink, uint64_t *nrows, cd_err *err);
+cd_code cd_shard_decode_to(cd_pin *p, const cd_table *t, const cd_shard *s, const cd_row_sink *sink,
+                           uint64_t *nrows, cd_err *err);
 
 /* The decoded shard in memory (for verify): one column per output column, and ctids. */
 typedef struct cd_decoded {

@@ -36,8 +36,8 @@ static const cd_attr toast_attrs[3] = {
     {.name = "chunk_data", .attnum = 3, .attlen = -1, .attalign = 'i'},
 };
 
-cd_code cd_toast_new(cd_toast **out, const cd_relfile *rf, uint32_t toastrelid,
-                     uint32_t max_chunk, cd_err *err)
+cd_code cd_toast_new(cd_toast **out, const cd_relfile *rf, uint32_t toastrelid, uint32_t max_chunk,
+                     cd_err *err)
 {
     cd_toast *t = calloc(1, sizeof *t);
     if (t == NULL)
@@ -109,8 +109,9 @@ static cd_code check_unique(const cd_toast *t, cd_err *err)
     for (size_t i = 1; i < t->nrefs; i++)
         if (cmp_ref(&t->refs[i - 1], &t->refs[i]) == 0) {
             cd_fail(err, CD_EUNDECIDED, "duplicate toast chunk");
-            return cd_detail(err, "toast file \"%s\": value %u chunk %u appears twice (blocks %u "
-                                  "and %u)",
+            return cd_detail(err,
+                             "toast file \"%s\": value %u chunk %u appears twice (blocks %u "
+                             "and %u)",
                              t->rf->path, t->refs[i].valueid, t->refs[i].seq, t->refs[i - 1].blkno,
                              t->refs[i].blkno);
         }
@@ -166,8 +167,8 @@ static size_t find_first(const cd_toast *t, uint32_t valueid)
 }
 
 /* Copy chunk r's data into dst[pos..pos+want) after checking its size. */
-static cd_code copy_chunk(const cd_toast *t, const uint8_t *page, const chunk_ref *r,
-                          uint32_t want, uint8_t *dst, cd_err *err)
+static cd_code copy_chunk(const cd_toast *t, const uint8_t *page, const chunk_ref *r, uint32_t want,
+                          uint8_t *dst, cd_err *err)
 {
     unsigned flags;
     const uint8_t *tup;
@@ -226,8 +227,7 @@ static cd_code fetch_chunks(cd_toast *t, size_t first, uint32_t valueid, uint32_
     return CD_OK;
 }
 
-cd_code cd_toast_fetch(cd_toast *t, uint32_t valueid, uint32_t extsize, uint8_t *dst,
-                       cd_err *err)
+cd_code cd_toast_fetch(cd_toast *t, uint32_t valueid, uint32_t extsize, uint8_t *dst, cd_err *err)
 {
     cd_code rc = ensure_index(t, err);
     if (rc != CD_OK)

@@ -20,12 +20,11 @@
 typedef struct cd_toast cd_toast;
 
 /* rf must outlive the cd_toast. toastrelid: the TOAST table's OID (as in pointers). */
-cd_code cd_toast_new(cd_toast **out, const cd_relfile *rf, uint32_t toastrelid,
-                     uint32_t max_chunk, cd_err *err);
+cd_code cd_toast_new(cd_toast **out, const cd_relfile *rf, uint32_t toastrelid, uint32_t max_chunk,
+                     cd_err *err);
 
 /* Read value valueid of extsize stored bytes into dst (extsize bytes). */
-cd_code cd_toast_fetch(cd_toast *t, uint32_t valueid, uint32_t extsize, uint8_t *dst,
-                       cd_err *err);
+cd_code cd_toast_fetch(cd_toast *t, uint32_t valueid, uint32_t extsize, uint8_t *dst, cd_err *err);
 
 uint32_t cd_toast_relid(const cd_toast *t);
 

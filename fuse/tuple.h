@@ -24,20 +24,20 @@ typedef enum cd_kind {
 } cd_kind;
 
 typedef struct cd_attr {
-    char name[64];      /* attname */
-    char typname[64];   /* format_type() */
-    int attnum;         /* 1-based */
-    uint32_t typoid;    /* 0 for dropped columns */
-    int16_t attlen;     /* > 0 fixed, -1 varlena, -2 cstring */
-    char attalign;      /* c s i d */
+    char name[64];    /* attname */
+    char typname[64]; /* format_type() */
+    int attnum;       /* 1-based */
+    uint32_t typoid;  /* 0 for dropped columns */
+    int16_t attlen;   /* > 0 fixed, -1 varlena, -2 cstring */
+    char attalign;    /* c s i d */
     bool dropped;
     cd_kind kind;
-    uint32_t elemoid;   /* arrays: element type */
-    int16_t elemlen;    /* scalar or array element size in bytes */
-    char dtype[8];      /* numpy descr of the .npy elements, "" for .bin columns */
-    bool has_missing;   /* attribute added with a default: value of older tuples */
+    uint32_t elemoid; /* arrays: element type */
+    int16_t elemlen;  /* scalar or array element size in bytes */
+    char dtype[8];    /* numpy descr of the .npy elements, "" for .bin columns */
+    bool has_missing; /* attribute added with a default: value of older tuples */
     bool missing_null;
-    uint8_t *missing;   /* array_send() of attmissingval: the value in COPY BINARY form */
+    uint8_t *missing; /* array_send() of attmissingval: the value in COPY BINARY form */
     uint32_t missing_len;
 } cd_attr;
 
@@ -46,7 +46,7 @@ typedef struct cd_datum {
     const uint8_t *p; /* first byte (varlena: its header); NULL when null or missing */
     uint32_t len;     /* bytes, varlena header included */
     bool isnull;
-    bool missing;     /* beyond the tuple's natts: take attr->missing */
+    bool missing; /* beyond the tuple's natts: take attr->missing */
 } cd_datum;
 
 /*

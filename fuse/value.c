@@ -51,8 +51,7 @@ static cd_code decompress(cd_valctx *ctx, int method, const uint8_t *src, size_t
     } else if (method == PGD_CMP_LZ4) {
         if (srclen > INT32_MAX)
             return cd_fail(err, CD_ECORRUPT, "lz4 value too large");
-        int n = LZ4_decompress_safe((const char *)src, (char *)ctx->raw, (int)srclen,
-                                    (int)rawsize);
+        int n = LZ4_decompress_safe((const char *)src, (char *)ctx->raw, (int)srclen, (int)rawsize);
         if (n < 0 || (uint32_t)n != rawsize) {
             cd_fail(err, CD_ECORRUPT, "invalid lz4 compressed value");
             return cd_detail(err, "lz4 returned %d, expected %u bytes", n, rawsize);
@@ -96,8 +95,8 @@ static cd_code detoast_external(cd_valctx *ctx, const uint8_t *p, const uint8_t 
     uint32_t tcinfo = cd_rd32(ctx->ext), raw = tcinfo & PGD_VARLENA_EXTSIZE_MASK;
     if (raw != rawsize - 4) {
         cd_fail(err, CD_ECORRUPT, "compressed toast value has an inconsistent size");
-        return cd_detail(err, "value %u: pointer says %u bytes, data says %u", valueid,
-                         rawsize - 4, raw);
+        return cd_detail(err, "value %u: pointer says %u bytes, data says %u", valueid, rawsize - 4,
+                         raw);
     }
     *outlen = raw;
     return decompress(ctx, (int)(tcinfo >> 30), ctx->ext + 4, extsize - 4, raw, out, err);
@@ -179,7 +178,7 @@ static cd_code array_value(cd_valctx *ctx, const cd_attr *a, const uint8_t *pl, 
     if (rc != CD_OK)
         return rc;
     int32_t dataoffset = (int32_t)cd_rd32(pl + 4);
-    size_t hdr = 16 + 8 * (size_t)v->ndim;                /* with a virtual 4-byte header */
+    size_t hdr = 16 + 8 * (size_t)v->ndim; /* with a virtual 4-byte header */
     size_t nulls_at = hdr - 4, data_at = ((hdr + 7) & ~(size_t)7) - 4;
     if (dataoffset != 0) {
         if (dataoffset < 0 || (size_t)dataoffset < hdr + (n + 7) / 8 || dataoffset % 8 != 0 ||
@@ -299,8 +298,8 @@ cd_code cd_value_from_copybin(cd_valctx *ctx, const cd_attr *a, const uint8_t *p
         v->data = v->scalar;
         v->len = (size_t)a->elemlen;
         if ((int32_t)v->len != len)
-            return cd_fail(err, CD_ECORRUPT, "binary value of column \"%s\" has %d bytes",
-                           a->name, len);
+            return cd_fail(err, CD_ECORRUPT, "binary value of column \"%s\" has %d bytes", a->name,
+                           len);
         return cd_copybin_scalar(a->typoid, p, len, v->scalar, err);
     case CD_KIND_NUMERIC: {
         double x;

@@ -139,15 +139,14 @@ static cd_code verify_shard(cd_pin *p, const cd_table *t, const cd_shard *s, FIL
         rc = cd_fail(err, CD_ENOMEM, "out of memory");
     if (rc == CD_OK)
         rc = cd_copybin_new(&parser, err);
-    verify_state st = {.t = t, .s = s, .d = &d, .out = out, .reported = reported,
-                       .ctx = {.toast = s->toast}};
+    verify_state st = {
+        .t = t, .s = s, .d = &d, .out = out, .reported = reported, .ctx = {.toast = s->toast}};
     if (rc == CD_OK) {
         sprintf(sql, "COPY (%s) TO STDOUT (FORMAT binary)", select);
         rc = copy_out(p->conn, sql, parser, &st, err);
     }
     while (rc == CD_OK && st.next < d.nrows)
-        report(&st, decoded_ctid(&d, st.next++), "decoded row the database does not return",
-               NULL);
+        report(&st, decoded_ctid(&d, st.next++), "decoded row the database does not return", NULL);
     *rows += st.rows;
     *mismatches += st.mismatches;
     cd_valctx_free(&st.ctx);
@@ -158,8 +157,8 @@ static cd_code verify_shard(cd_pin *p, const cd_table *t, const cd_shard *s, FIL
     return rc;
 }
 
-cd_code cd_cmd_verify(const cd_admin_opts *o, const char *table, FILE *out,
-                      uint64_t *mismatches, cd_err *err)
+cd_code cd_cmd_verify(const cd_admin_opts *o, const char *table, FILE *out, uint64_t *mismatches,
+                      cd_err *err)
 {
     cd_pin *p;
     cd_table *t;

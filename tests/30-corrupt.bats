@@ -46,6 +46,13 @@ poke() { # FILE OFFSET HEXBYTES
     printf "$(echo "$3" | sed 's/../\\x&/g')" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
+set_lp() { # FILE BLOCK ITEM AWK-EXPR: rewrite line pointer ITEM of BLOCK as f(w)
+    local at=$(($2 * 8192 + 24 + ($3 - 1) * 4)) word new
+    word=$(od -An -tu4 -j "$at" -N4 "$1" | tr -d ' ')
+    new=$(awk -v w="$word" "BEGIN { printf \"%08x\", $4 }")
+    poke "$1" "$at" "$(echo "$new" | sed 's/\(..\)\(..\)\(..\)\(..\)/\4\3\2\1/')"
+}
+
 cd_export() {
     run "$CD" -q --conninfo "$CONN" --datadir "$COPY" export "$@" "$BATS_TEST_TMPDIR/out$RANDOM"
     echo "$output"
@@ -81,9 +88,7 @@ cd_export() {
 @test "a bogus lp_len is an error naming block and item" {
     f=$(relfile plain)
     # item 3 of block 1: keep offset and flags, length 8000 (past the page end)
-    word=$(od -An -tu4 -j $((8192 + 24 + 8)) -N4 "$f" | tr -d ' ')
-    new=$(( (word & 0x1FFFF) | (8000 << 17) ))
-    poke "$f" $((8192 + 24 + 8)) "$(printf '%08x' $new | sed 's/\(..\)\(..\)\(..\)\(..\)/\4\3\2\1/')"
+    set_lp "$f" 1 3 "w % 131072 + 8000 * 131072"
     "$PAGEFIX" "$f" 1
     cd_export plain
     [ "$status" -eq 1 ]
@@ -108,9 +113,7 @@ cd_export() {
     toast=$(pg_psql corrupt -At -c "SELECT reltoastrelid::regclass FROM pg_class WHERE relname = 'ext'")
     f=$(relfile "$toast")
     # chunk 1 of the first value is item 2 of block 0: mark its line pointer unused
-    word=$(od -An -tu4 -j $((24 + 4)) -N4 "$f" | tr -d ' ')
-    new=$(( word & ~(3 << 15) ))
-    poke "$f" $((24 + 4)) "$(printf '%08x' $new | sed 's/\(..\)\(..\)\(..\)\(..\)/\4\3\2\1/')"
+    set_lp "$f" 0 2 "w - (int(w / 32768) % 4) * 32768"
     "$PAGEFIX" "$f" 0
     cd_export ext
     [ "$status" -eq 1 ]

@@ -31,10 +31,9 @@ static void setup(void)
     static int done;
     if (done++)
         return;
-    static const uint32_t types[7][2] = {{PGD_INT4OID, 0},         {PGD_TEXTOID, 0},
-                                         {PGD_FLOAT4ARRAYOID, 700}, {PGD_NUMERICOID, 0},
-                                         {PGD_FLOAT8OID, 0},        {PGD_BOOLOID, 0},
-                                         {PGD_INT8ARRAYOID, 20}};
+    static const uint32_t types[7][2] = {
+        {PGD_INT4OID, 0},   {PGD_TEXTOID, 0}, {PGD_FLOAT4ARRAYOID, 700}, {PGD_NUMERICOID, 0},
+        {PGD_FLOAT8OID, 0}, {PGD_BOOLOID, 0}, {PGD_INT8ARRAYOID, 20}};
     for (int i = 0; i < 7; i++) {
         attrs[i].typoid = types[i][0];
         cd_attr_classify(&attrs[i], types[i][0], types[i][1]);

@@ -60,20 +60,6 @@ static int write_file(const char *path, const void *buf, size_t n)
     return fclose(f) == 0 && w == n ? 0 : -1;
 }
 
-static uint8_t *read_file(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)len + 1);
-    *n = b ? fread(b, 1, (size_t)len, f) : 0;
-    fclose(f);
-    return b;
-}
-
 static int exists(const char *path)
 {
     struct stat st;
@@ -139,7 +125,7 @@ static void check_numpy_loads(const char *path, const char *descr, const uint64_
     if (strcmp(out, want) != 0)
         fprintf(stderr, "  numpy says '%s', expected '%s'\n", out, want);
     size_t n = 0;
-    uint8_t *b = read_file(raw, &n);
+    uint8_t *b = unit_read_file(raw, &n);
     CHECK(b != NULL && n == nbytes && (nbytes == 0 || memcmp(b, data, nbytes) == 0));
     free(b);
 }
@@ -216,7 +202,7 @@ static void header_vs_numpy(const char *descr, const char *shape_text, const uin
     const char *p = in_dir("np_hdr.npy");
     CHECK_EQ_INT(run(out, sizeof out, ORACLE " save %s '%s' %s 1.0", p, descr, shape_text), 0);
     size_t hl = cd_npy_header(hdr, sizeof hdr, descr, shape, ndim), n = 0;
-    uint8_t *b = read_file(p, &n);
+    uint8_t *b = unit_read_file(p, &n);
     CHECK(b != NULL && hl > 0 && n >= hl && memcmp(b, hdr, hl) == 0);
     if (b != NULL && n >= hl && hl > 0 && memcmp(b, hdr, hl) != 0)
         fprintf(stderr, "  header of %s %s differs from numpy's\n", descr, shape_text);

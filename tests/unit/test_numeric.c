@@ -31,29 +31,6 @@ typedef struct row {
 static row rows[MAX_ROWS];
 static int nrows;
 
-static uint8_t *load(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "cannot open %s (run from the repository root)\n", path);
-        return NULL;
-    }
-    uint8_t *buf = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n + 1);
-        if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-    }
-    fclose(f);
-    if (buf != NULL)
-        buf[n] = 0;
-    *len = buf ? (size_t)n : 0;
-    return buf;
-}
-
 static int hexval(int c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
@@ -82,7 +59,7 @@ static int parse_row(char *line, row *r)
 static void load_rows(void)
 {
     size_t len;
-    char *text = (char *)load(DATA "numeric_disk.txt", &len);
+    char *text = (char *)unit_read_file(DATA "numeric_disk.txt", &len);
     if (text == NULL)
         return;
     char *rest = text, *line;
@@ -176,7 +153,7 @@ static int32_t be32(const uint8_t *p)
 static void test_copy_binary(void)
 {
     size_t len;
-    uint8_t *buf = load(DATA "numeric_copy.bin", &len);
+    uint8_t *buf = unit_read_file(DATA "numeric_copy.bin", &len);
     CHECK(buf != NULL && len >= 19 && memcmp(buf, "PGCOPY\n\377\r\n\0", 11) == 0);
     if (buf == NULL || len < 19) {
         free(buf);

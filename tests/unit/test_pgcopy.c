@@ -71,23 +71,6 @@ static cd_code collect(void *arg, int nf, const uint8_t *const *field, const int
     return CD_OK;
 }
 
-static uint8_t *load(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "cannot open %s (run from the repo root)\n", path);
-        *n = 0;
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc((size_t)len + 1);
-    *n = fread(b, 1, (size_t)len, f);
-    fclose(f);
-    return b;
-}
-
 enum feed_mode { WHOLE, BYTES, RANDOM };
 
 /* Parse d[n] fed in the given way, then finish; returns the first error. */
@@ -299,7 +282,7 @@ static void check_types(const rowset *rs)
 static void test_types(void)
 {
     size_t n = 0;
-    uint8_t *d = load(DATA "copy_types.bin", &n);
+    uint8_t *d = unit_read_file(DATA "copy_types.bin", &n);
     CHECK(d != NULL && n > 19);
     enum feed_mode modes[] = {WHOLE, BYTES, RANDOM, RANDOM, RANDOM, RANDOM};
     for (unsigned m = 0; m < sizeof modes / sizeof modes[0]; m++) {
@@ -333,7 +316,7 @@ static void check_series(const rowset *rs)
 static void test_series(void)
 {
     size_t n = 0;
-    uint8_t *d = load(DATA "copy_series.bin", &n);
+    uint8_t *d = unit_read_file(DATA "copy_series.bin", &n);
     CHECK(d != NULL && n > 19);
     enum feed_mode modes[] = {WHOLE, BYTES, RANDOM, RANDOM, RANDOM};
     for (unsigned m = 0; m < sizeof modes / sizeof modes[0]; m++) {
@@ -349,7 +332,7 @@ static void test_series(void)
 static void test_empty(void)
 {
     size_t n = 0;
-    uint8_t *d = load(DATA "copy_empty.bin", &n);
+    uint8_t *d = unit_read_file(DATA "copy_empty.bin", &n);
     CHECK_EQ_INT(n, 21);
     for (int m = WHOLE; m <= RANDOM; m++) {
         rowset rs = {0};
@@ -403,7 +386,7 @@ static void put32(uint8_t *p, uint32_t v)
 static void test_truncated(void)
 {
     size_t n = 0;
-    uint8_t *d = load(DATA "copy_types.bin", &n);
+    uint8_t *d = unit_read_file(DATA "copy_types.bin", &n);
     int bad = 0;
     for (size_t cut = 0; cut < n; cut++) {
         cd_err err = {0};
@@ -419,7 +402,7 @@ static void test_truncated(void)
 static void test_corrupt_header(void)
 {
     size_t n = 0;
-    uint8_t *d = load(DATA "copy_types.bin", &n);
+    uint8_t *d = unit_read_file(DATA "copy_types.bin", &n);
     uint8_t *b = malloc(n + 64);
     memcpy(b, d, n);
     b[0] = 'Q';
@@ -454,7 +437,7 @@ static void test_corrupt_header(void)
 static void test_corrupt_tuples(void)
 {
     size_t n = 0, t1, t2;
-    uint8_t *d = load(DATA "copy_types.bin", &n);
+    uint8_t *d = unit_read_file(DATA "copy_types.bin", &n);
     uint8_t *b = malloc(n + 64);
     tuple_offsets(d, &t1, &t2);
     CHECK_EQ_INT(t1, 19);
@@ -491,7 +474,7 @@ static void test_corrupt_tuples(void)
 static void test_parser_misuse(void)
 {
     size_t n = 0;
-    uint8_t *d = load(DATA "copy_types.bin", &n);
+    uint8_t *d = unit_read_file(DATA "copy_types.bin", &n);
     cd_copybin *p = NULL;
     cd_err err = {0};
     rowset rs = {.fail_at = 2};
@@ -542,7 +525,7 @@ static void test_scalar_errors(void)
 static uint8_t *fixture_array(int32_t *len)
 {
     size_t n = 0;
-    uint8_t *d = load(DATA "copy_types.bin", &n);
+    uint8_t *d = unit_read_file(DATA "copy_types.bin", &n);
     rowset rs = {0};
     cd_err err = {0};
     CHECK_CODE(parse(d, n, WHOLE, 0, &rs, &err), CD_OK, &err);
@@ -648,7 +631,7 @@ static cd_code fuzz_row(void *arg, int nf, const uint8_t *const *field, const in
 static void test_fuzz(void)
 {
     size_t n = 0;
-    uint8_t *d = load(DATA "copy_types.bin", &n);
+    uint8_t *d = unit_read_file(DATA "copy_types.bin", &n);
     uint8_t *b = malloc(n);
     srand(42);
     int ok = 0;

@@ -23,27 +23,6 @@ static const char *const samples[] = {"text_run",    "text_md5",   "text_words",
                                       "real_sparse", "real_cycle", "real_zeros"};
 #define N_SAMPLES (sizeof samples / sizeof samples[0])
 
-static uint8_t *load(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        fprintf(stderr, "cannot open %s (run from the repository root)\n", path);
-        return NULL;
-    }
-    uint8_t *buf = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-        buf = malloc((size_t)n + 1);
-        if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-            free(buf);
-            buf = NULL;
-        }
-    }
-    fclose(f);
-    *len = buf ? (size_t)n : 0;
-    return buf;
-}
-
 /* One real compressed value: the stream after the 8-byte header, and the raw bytes. */
 typedef struct sample {
     uint8_t *cmp, *raw;
@@ -56,9 +35,9 @@ static int load_sample(const char *name, sample *s)
 {
     char path[256];
     snprintf(path, sizeof path, DATA "pglz_%s.cmp", name);
-    s->cmp = load(path, &s->cmplen);
+    s->cmp = unit_read_file(path, &s->cmplen);
     snprintf(path, sizeof path, DATA "pglz_%s.raw", name);
-    s->raw = load(path, &s->rawlen);
+    s->raw = unit_read_file(path, &s->rawlen);
     if (s->cmp == NULL || s->raw == NULL || s->cmplen < 8)
         return -1;
     s->stream = s->cmp + 8;
