@@ -3,6 +3,8 @@
  */
 #include "colfile.h"
 
+#include "fsname.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -13,7 +15,7 @@
 
 static void path_of(char *buf, size_t size, const cd_colfile *c, const char *suffix)
 {
-    snprintf(buf, size, "%s/%s%s", c->dir, c->attr->name, suffix);
+    snprintf(buf, size, "%s/%s%s", c->dir, c->fname, suffix);
 }
 
 static size_t elem_size(const cd_attr *a)
@@ -42,6 +44,9 @@ cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, boo
     memset(c, 0, sizeof *c);
     c->attr = attr;
     snprintf(c->dir, sizeof c->dir, "%s", dir);
+    if (cd_fsname(attr->name, c->fname, sizeof c->fname) == 0)
+        return cd_fail(err, CD_EINVAL, "column name \"%s\" is too long for a file name",
+                       attr->name);
     c->var = var || attr->kind == CD_KIND_VARLENA;
     char path[4200];
     path_of(path, sizeof path, c, ".valid.npy");

@@ -24,7 +24,8 @@
 typedef struct cd_colfile {
     const cd_attr *attr;
     char dir[4096];
-    bool var; /* .bin + .offsets.npy */
+    char fname[256]; /* the column's name as a file name (fsname.h) */
+    bool var;        /* .bin + .offsets.npy */
     uint64_t nrows;
     uint64_t nnull;
     uint64_t null_elems; /* NULL array elements written as 0 / NaN */

@@ -17,6 +17,7 @@
 
 #include "admin.h"
 #include "colfile.h"
+#include "fsname.h"
 
 cd_code cd_check_count(const cd_pin *p, const cd_shard *s, uint64_t decoded, int64_t want,
                        cd_err *err)
@@ -68,7 +69,7 @@ static void meta_columns(char *buf, size_t size, size_t *len, const cd_colfile *
                                  "\n[column %s]\ntype = %s\ndtype = %s\nshape = %s\nfile = %s%s\n"
                                  "nulls = %llu\nnull_elements = %llu\n",
                                  c->attr->name, c->attr->typname, c->var ? "bin" : c->attr->dtype,
-                                 shape, c->attr->name, c->var ? ".bin" : ".npy",
+                                 shape, c->fname, c->var ? ".bin" : ".npy",
                                  (unsigned long long)c->nnull, (unsigned long long)c->null_elems);
     }
 }
@@ -148,9 +149,11 @@ static cd_code decode_shard_files(cd_pin *p, const cd_table *t, const cd_shard *
 static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int64_t want,
                             const char *outdir, cd_colfile *cols, uint64_t *nrows, cd_err *err)
 {
-    char tmp[4200], final[4200];
-    snprintf(tmp, sizeof tmp, "%s/.%s.partial", outdir, s->name);
-    snprintf(final, sizeof final, "%s/%s", outdir, s->name);
+    char tmp[4200], final[4200], dirname[256];
+    if (cd_fsname(s->name, dirname, sizeof dirname) == 0)
+        return cd_fail(err, CD_EINVAL, "shard name \"%s\" is too long for a file name", s->name);
+    snprintf(tmp, sizeof tmp, "%s/.%s.partial", outdir, dirname);
+    snprintf(final, sizeof final, "%s/%s", outdir, dirname);
     cd_code rc = mkdir_p(tmp, err);
     if (rc == CD_OK)
         rc = decode_shard_files(p, t, s, tmp, cols, nrows, err);
@@ -237,8 +240,11 @@ static cd_code write_table_meta(const export_job *j, cd_err *err)
                             "rows = %llu\nshards = ",
                             j->p->dbname, t->qualname, j->p->snaptext, j->p->blcksz,
                             (unsigned long long)total);
-    for (int i = 0; i < t->nshards && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", t->shards[i].name);
+    for (int i = 0; i < t->nshards && len < size; i++) {
+        char dirname[256];
+        cd_fsname(t->shards[i].name, dirname, sizeof dirname);
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", dirname);
+    }
     for (int k = 0; k < t->ncols && len < size; k++) {
         const cd_attr *a = &t->cols[k];
         const char *shape = t->nshards > 0 ? j->shapes[k] : "";
@@ -263,8 +269,9 @@ static cd_code check_outdir(const char *outdir, const cd_table *t, cd_err *err)
 {
     cd_code rc = mkdir_p(outdir, err);
     for (int i = 0; i < t->nshards && rc == CD_OK; i++) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/%s", outdir, t->shards[i].name);
+        char path[4200], dirname[256];
+        cd_fsname(t->shards[i].name, dirname, sizeof dirname);
+        snprintf(path, sizeof path, "%s/%s", outdir, dirname);
         if (access(path, F_OK) == 0) {
             cd_fail(err, CD_EINVAL, "shard directory \"%s\" already exists", path);
             rc = cd_hint(err, "remove it, or export into another directory");

@@ -149,3 +149,32 @@ print('ok')"
     [ "$status" -eq 0 ]
     [[ ${lines[-1]} == "rows=5000 mismatches=0" ]]
 }
+
+@test "column and partition names that are not file names are encoded, never paths" {
+    pg_psql types -c 'CREATE TABLE odd ("a/b" int, "../../evil" text, "100%" real, "." int) PARTITION BY LIST ("a/b")' \
+        -c 'CREATE TABLE "odd/one" PARTITION OF odd FOR VALUES IN (1)' \
+        -c 'CREATE TABLE ".." PARTITION OF odd FOR VALUES IN (2)' \
+        -c "INSERT INTO odd VALUES (1, 'x', 1.5, 7), (2, 'y', 2.5, 8)"
+    run cerebro-ds -q --conninfo "$CONN" export odd "$OUT/odd"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ -f "$OUT/odd/odd%2Fone/a%2Fb.npy" ]
+    [ -f "$OUT/odd/odd%2Fone/..%2F..%2Fevil.bin" ]
+    [ -f "$OUT/odd/odd%2Fone/100%25.npy" ]
+    [ -f "$OUT/odd/odd%2Fone/%2E.npy" ]
+    [ -f "$OUT/odd/%2E./a%2Fb.npy" ]
+    [ ! -e "$OUT/evil.bin" ] && [ ! -e "$BATS_FILE_TMPDIR/evil.bin" ]
+    grep -qx 'shards = %2E., odd%2Fone' "$OUT/odd/meta"
+    run "$PYTHON" "$REPO/tests/lib/oracle.py" "$CONN" '"odd/one"' "$OUT/odd/odd%2Fone"
+    echo "$output"
+    [ "$status" -eq 0 ]
+}
+
+@test "--verify none skips the row count check" {
+    run cerebro-ds -q --conninfo "$CONN" --verify none export public.types "$OUT/noverify"
+    [ "$status" -eq 0 ]
+    [ -f "$OUT/noverify/part0/id.npy" ]
+    run cerebro-ds -q --conninfo "$CONN" --verify sometimes export public.types "$OUT/noverify2"
+    [ "$status" -eq 2 ]
+    [[ $output == *"invalid value for --verify"* ]]
+}

@@ -13,7 +13,7 @@ import json, math, os, subprocess, sys
 import numpy as np
 
 def rows(conninfo, rel, cols, where):
-    sel = ", ".join('"%s"' % c for c in cols)
+    sel = ", ".join('"%s"' % c.replace('"', '""') for c in cols)
     sql = ("COPY (SELECT row_to_json(q) FROM (SELECT %s FROM ONLY %s %s ORDER BY ctid) q) "
            "TO STDOUT" % (sel, rel, where))
     out = subprocess.run(["psql", "-X", "-q", "-At", "-d", conninfo, "-c", sql],
@@ -90,7 +90,7 @@ def main():
     conninfo, rel, d = sys.argv[1:4]
     where = sys.argv[4] if len(sys.argv) > 4 else ""
     meta = open(os.path.join(d, "meta")).read()
-    cols, types = [], {}
+    cols, types, fnames = [], {}, {}
     cur = None
     for line in meta.splitlines():
         if line.startswith("[column "):
@@ -98,7 +98,9 @@ def main():
             cols.append(cur)
         elif cur and line.startswith("type = "):
             types[cur] = line[7:]
-    files = {c: load_col(d, c) for c in cols}
+        elif cur and line.startswith("file = "):
+            fnames[cur] = line[7:].rsplit(".", 1)[0]
+    files = {c: load_col(d, fnames[c]) for c in cols}
     n = mism = 0
     for i, r in enumerate(rows(conninfo, rel, cols, where)):
         n += 1
