@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <string.h>
 
+volatile sig_atomic_t cd_interrupted;
+
 static void vset(char *buf, size_t size, const char *fmt, va_list ap)
 {
     vsnprintf(buf, size, fmt, ap);
@@ -100,6 +102,8 @@ const char *cd_code_name(cd_code code)
         return "not found";
     case CD_EMISMATCH:
         return "mismatch";
+    case CD_EINTERRUPTED:
+        return "interrupted";
     }
     return "unknown";
 }
@@ -121,6 +125,8 @@ int cd_code_errno(cd_code code)
         return EOPNOTSUPP;
     case CD_EREWRITTEN:
         return ESTALE;
+    case CD_EINTERRUPTED:
+        return EINTR;
     default:
         return EIO;
     }

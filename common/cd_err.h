@@ -10,6 +10,7 @@
 #ifndef CD_ERR_H
 #define CD_ERR_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -26,6 +27,7 @@ typedef enum cd_code {
     CD_EINVAL,       /* bad argument, option or configuration */
     CD_ENOTFOUND,    /* a named object does not exist */
     CD_EMISMATCH,    /* a decoded value differs from the database's */
+    CD_EINTERRUPTED, /* stopped by a signal (cd_interrupted) */
 } cd_code;
 
 typedef struct cd_err {
@@ -45,6 +47,9 @@ cd_code cd_context(cd_err *err, const char *fmt, ...) __attribute__((format(prin
 /* Set the hint line. Returns err->code. */
 cd_code cd_hint(cd_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cd_err_clear(cd_err *err);
+
+/* Set by a signal handler of the program; long loops return CD_EINTERRUPTED when set. */
+extern volatile sig_atomic_t cd_interrupted;
 
 /* Name of a code ("corrupt", "rewritten", ...). */
 const char *cd_code_name(cd_code code);

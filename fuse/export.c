@@ -8,6 +8,7 @@
  * before the workers start: one connection is not shared between threads).
  */
 #include <errno.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,10 +95,17 @@ static cd_code write_shard_meta(const cd_pin *p, const cd_shard *s, const cd_col
     return rc;
 }
 
+typedef struct file_sink {
+    cd_colfile *cols;
+    const char *shard;
+    bool progress;
+    time_t last; /* last progress line */
+} file_sink;
+
 static cd_code file_value(void *arg, int col, const cd_value *v, cd_err *err)
 {
-    cd_colfile *cols = arg;
-    return cd_colfile_append(&cols[col], v, err);
+    file_sink *fs = arg;
+    return cd_colfile_append(&fs->cols[col], v, err);
 }
 
 static cd_code file_row_done(void *arg, uint32_t blkno, uint16_t item, cd_err *err)
@@ -105,15 +113,28 @@ static cd_code file_row_done(void *arg, uint32_t blkno, uint16_t item, cd_err *e
     return CD_OK;
 }
 
+static void file_progress(void *arg, uint32_t done, uint32_t total)
+{
+    file_sink *fs = arg;
+    time_t now = time(NULL);
+    if (!fs->progress || now - fs->last < 2)
+        return;
+    fs->last = now;
+    fprintf(stderr, "cerebro-ds: shard %s: %u of %u blocks (%.0f%%)\n", fs->shard, done, total,
+            100.0 * done / (total ? total : 1));
+}
+
 /* Decode the shard into its column files in dir; var[k]: column k is variable-width. */
 static cd_code decode_files(cd_pin *p, const cd_table *t, const cd_shard *s, const char *dir,
-                            const bool *var, cd_colfile *cols, uint64_t *nrows, cd_err *err)
+                            const bool *var, cd_colfile *cols, uint64_t *nrows, bool progress,
+                            cd_err *err)
 {
     cd_code rc = CD_OK;
     int opened = 0;
     for (; opened < t->ncols && rc == CD_OK; opened++)
         rc = cd_colfile_open(&cols[opened], &t->cols[opened], dir, var[opened], err);
-    cd_row_sink sink = {file_value, file_row_done, cols};
+    file_sink fs = {.cols = cols, .shard = s->name, .progress = progress, .last = time(NULL)};
+    cd_row_sink sink = {file_value, file_row_done, file_progress, &fs};
     if (rc == CD_OK)
         rc = cd_shard_decode_to(p, t, s, &sink, nrows, err);
     for (int k = 0; k < opened && rc == CD_OK; k++)
@@ -125,14 +146,14 @@ static cd_code decode_files(cd_pin *p, const cd_table *t, const cd_shard *s, con
 
 /* Decode, and again while array columns turn out ragged (each pass makes one more var). */
 static cd_code decode_shard_files(cd_pin *p, const cd_table *t, const cd_shard *s, const char *dir,
-                                  cd_colfile *cols, uint64_t *nrows, cd_err *err)
+                                  cd_colfile *cols, uint64_t *nrows, bool progress, cd_err *err)
 {
     bool *var = calloc((size_t)t->ncols + 1, sizeof *var);
     if (var == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     cd_code rc;
     for (;;) {
-        rc = decode_files(p, t, s, dir, var, cols, nrows, err);
+        rc = decode_files(p, t, s, dir, var, cols, nrows, progress, err);
         int ragged = -1;
         for (int k = 0; k < t->ncols && rc == CD_EUNSUPPORTED; k++)
             if (cols[k].ragged && !var[k])
@@ -145,9 +166,16 @@ static cd_code decode_shard_files(cd_pin *p, const cd_table *t, const cd_shard *
     return rc;
 }
 
-/* One shard: decode into OUTDIR/.<name>.partial, check the count, write meta, rename. */
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+/* One shard: decode into OUTDIR/.<name>.partial, check the count, write meta, rename.
+ * On any failure the partial directory is removed. */
 static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int64_t want,
-                            const char *outdir, cd_colfile *cols, uint64_t *nrows, cd_err *err)
+                            const char *outdir, cd_colfile *cols, uint64_t *nrows,
+                            bool progress, cd_err *err)
 {
     char tmp[4200], final[4200], dirname[256];
     if (cd_fsname(s->name, dirname, sizeof dirname) == 0)
@@ -156,7 +184,7 @@ static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int
     snprintf(final, sizeof final, "%s/%s", outdir, dirname);
     cd_code rc = mkdir_p(tmp, err);
     if (rc == CD_OK)
-        rc = decode_shard_files(p, t, s, tmp, cols, nrows, err);
+        rc = decode_shard_files(p, t, s, tmp, cols, nrows, progress, err);
     if (rc == CD_OK)
         rc = cd_check_count(p, s, *nrows, want, err);
     if (rc == CD_OK)
@@ -164,6 +192,8 @@ static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int
     if (rc == CD_OK && rename(tmp, final) != 0)
         rc = cd_fail(err, CD_EIO, "could not rename \"%s\" to \"%s\": %s", tmp, final,
                      strerror(errno));
+    if (rc != CD_OK)
+        nftw(tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return rc;
 }
 
@@ -205,7 +235,7 @@ static void *export_worker(void *arg)
         uint64_t nrows = 0;
         cd_colfile *cols = calloc((size_t)j->t->ncols + 1, sizeof *cols);
         cd_code rc = cols ? export_shard(j->p, j->t, &j->t->shards[i], j->want[i], j->outdir, cols,
-                                         &nrows, &err)
+                                         &nrows, j->progress, &err)
                           : cd_fail(&err, CD_ENOMEM, "out of memory");
         pthread_mutex_lock(&j->lock);
         if (rc == CD_OK) {

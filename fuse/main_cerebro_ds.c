@@ -3,6 +3,7 @@
  * The commands live in inspect.c, export.c and verify.c.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,7 @@
 
 #define PROG "cerebro-ds"
 
-enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_MISMATCH = 3 };
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_MISMATCH = 3, EXIT_INTERRUPTED = 130 };
 
 static const char usage_text[] =
     "Usage: " PROG " [OPTIONS] COMMAND ARGS...\n"
@@ -40,7 +41,8 @@ static const char usage_text[] =
     "  -h, --help             this help\n"
     "  -V, --version          version\n"
     "\n"
-    "Exit status: 0 success, 1 error, 2 usage error, 3 verify found mismatches.\n"
+    "Exit status: 0 success, 1 error, 2 usage error, 3 verify found mismatches,\n"
+    "130 interrupted (SIGINT or SIGTERM: partial shard directories are removed).\n"
     "The role needs SELECT on the table, CHECKPOINT (superuser or pg_checkpoint), read access\n"
     "to pg_control_init()/pg_control_checkpoint(), and the OS user read access to the data\n"
     "directory.\n";
@@ -186,6 +188,20 @@ static int run(const char *cmd, char **pos, int npos, const cd_admin_opts *o, cd
     return usage_error("unknown command \"%s\"", cmd);
 }
 
+static void on_signal(int sig)
+{
+    cd_interrupted = 1;
+}
+
+/* SIGINT / SIGTERM stop the work between blocks; a second one kills at once. */
+static void catch_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESETHAND};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 int main(int argc, char **argv)
 {
     cli c = {0};
@@ -199,11 +215,14 @@ int main(int argc, char **argv)
     cd_config cfg;
     cd_admin_opts o = {0};
     cd_err err = {0};
+    catch_signals();
     rc = settle(&c, &cfg, &o, &err);
     if (rc == EXIT_OK)
         rc = run(pos[0], pos, npos, &o, &err);
     if (rc == EXIT_ERROR)
         cd_err_print(stderr, PROG, &err);
+    if (rc == EXIT_ERROR && err.code == CD_EINTERRUPTED)
+        rc = EXIT_INTERRUPTED;
     cd_config_free(&cfg);
     return rc;
 }

@@ -40,6 +40,10 @@ cd_code cd_shard_scan(cd_pin *p, const cd_shard *s, uint32_t blk_start, uint32_t
     if (page == NULL || datums == NULL)
         rc = cd_fail(err, CD_ENOMEM, "out of memory");
     for (uint32_t b = blk_start; b < blk_end && rc == CD_OK; b++) {
+        if (cd_interrupted) {
+            rc = cd_fail(err, CD_EINTERRUPTED, "interrupted");
+            break;
+        }
         rc = cd_relfile_read(&s->rel, b, page, err);
         if (rc == CD_OK)
             rc = scan_page(p, s, page, b, datums, fn, arg, err);
@@ -49,11 +53,14 @@ cd_code cd_shard_scan(cd_pin *p, const cd_shard *s, uint32_t blk_start, uint32_t
     return rc;
 }
 
+#define PROGRESS_BLOCKS 4096 /* blocks between progress calls */
+
 typedef struct decode_state {
     const cd_table *t;
     const cd_shard *s;
     const cd_row_sink *sink;
     uint64_t nrows;
+    uint32_t reported; /* block of the last progress call */
     cd_valctx ctx;
 } decode_state;
 
@@ -71,13 +78,19 @@ static cd_code decode_tuple(void *arg, uint32_t blkno, uint16_t item, const uint
             return rc;
     }
     st->nrows++;
+    if (st->sink->progress != NULL && blkno - st->reported >= PROGRESS_BLOCKS) {
+        st->reported = blkno;
+        st->sink->progress(st->sink->arg, blkno - st->s->blk_start,
+                           st->s->blk_end - st->s->blk_start);
+    }
     return st->sink->row_done(st->sink->arg, blkno, item, err);
 }
 
 cd_code cd_shard_decode_to(cd_pin *p, const cd_table *t, const cd_shard *s, const cd_row_sink *sink,
                            uint64_t *nrows, cd_err *err)
 {
-    decode_state st = {.t = t, .s = s, .sink = sink, .ctx = {.toast = s->toast}};
+    decode_state st = {.t = t, .s = s, .sink = sink, .reported = s->blk_start,
+                       .ctx = {.toast = s->toast}};
     cd_code rc = cd_shard_scan(p, s, s->blk_start, s->blk_end, decode_tuple, &st, err);
     cd_valctx_free(&st.ctx);
     *nrows = st.nrows;
@@ -107,7 +120,7 @@ cd_code cd_shard_decode(cd_pin *p, const cd_table *t, const cd_shard *s, cd_deco
     out->ncols = t->ncols;
     for (int k = 0; k < t->ncols; k++)
         cd_column_init(&out->cols[k], &t->cols[k]);
-    cd_row_sink sink = {memory_value, memory_row_done, out};
+    cd_row_sink sink = {memory_value, memory_row_done, NULL, out};
     return cd_shard_decode_to(p, t, s, &sink, &out->nrows, err);
 }
 

@@ -4,6 +4,7 @@
  * Does: reads each block of the shard's range, validates it, takes the NORMAL line
  * pointers, keeps the tuples visible to the pinned snapshot (xact.h), deforms them and
  * converts the output columns (value.h). Errors name relation file, block and item.
+ * Stops with CD_EINTERRUPTED between blocks once cd_interrupted is set.
  * Does not: write files (column.h) or talk to the server (catalog.h).
  */
 #ifndef CD_SHARD_H
@@ -24,6 +25,8 @@ cd_code cd_shard_scan(cd_pin *p, const cd_shard *s, uint32_t blk_start, uint32_t
 typedef struct cd_row_sink {
     cd_code (*value)(void *arg, int col, const cd_value *v, cd_err *err);
     cd_code (*row_done)(void *arg, uint32_t blkno, uint16_t item, cd_err *err);
+    /* optional: blocks done of total, every few thousand blocks */
+    void (*progress)(void *arg, uint32_t done, uint32_t total);
     void *arg;
 } cd_row_sink;
 

@@ -57,3 +57,18 @@ PY
     [ "$status" -eq 0 ]
     [ "${lines[-1]}" = "rows=999990 mismatches=0" ]
 }
+
+@test "an interrupted export exits 130 and leaves no partial shard behind" {
+    out=$BATS_TEST_TMPDIR/int
+    run timeout --preserve-status -s INT 0.6 cerebro-ds --conninfo "$CONN" export big "$out"
+    echo "$output"
+    [ "$status" -eq 130 ]
+    [[ $output == *"error: interrupted"* ]]
+    [ -z "$(ls -A "$out")" ]
+}
+
+@test "exports report each finished shard on stderr" {
+    run cerebro-ds --conninfo "$CONN" export --columns id big "$BATS_TEST_TMPDIR/prog"
+    [ "$status" -eq 0 ]
+    [[ $output == *"cerebro-ds: exported shard part0 (999990 rows, 1 of 1)"* ]]
+}

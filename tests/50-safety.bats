@@ -41,6 +41,16 @@ as_role() { # ROLE: conninfo for that role
     [[ $output == *'error: table "nosuch" does not exist'* ]]
 }
 
+@test "append-optimized tables (a table access method other than heap) are refused" {
+    # Greenplum names its append-optimized access methods ao_row and ao_column; an access
+    # method of that name (backed by heap here) takes the same path through the catalog.
+    pg_psql safety -c "CREATE ACCESS METHOD ao_row TYPE TABLE HANDLER heap_tableam_handler" \
+        -c "CREATE TABLE ao (a int) USING ao_row"
+    run cerebro-ds -q --conninfo "$CONN" inspect ao
+    [ "$status" -eq 1 ]
+    [[ $output == *'cannot read "ao": it is an append-optimized table'* ]]
+}
+
 @test "temporary tables of another session are refused" {
     bg=$(pg_bg_psql safety "CREATE TEMP TABLE tmp AS SELECT 1 AS a;")
     name=$(pg_psql safety -At -c "SELECT n.nspname || '.tmp' FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = 'tmp'")
