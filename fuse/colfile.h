@@ -9,7 +9,7 @@
  * * differ, cd_colfile_append sets c->ragged (CD_EUNSUPPORTED) and the caller decodes the shard
  * again with that column opened as variable-width (ragged columns are rare; two passes keep the
  * common case to one write of every byte).
- * Does not: decode tuples; keep rows for reading back (column.h does, for verify).
+ * Does not: decode tuples or keep rows for reading back.
  */
 #ifndef CD_COLFILE_H
 #define CD_COLFILE_H

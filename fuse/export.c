@@ -134,7 +134,8 @@ static cd_code decode_files(cd_pin *p, const cd_table *t, const cd_shard *s, con
     for (; opened < t->ncols && rc == CD_OK; opened++)
         rc = cd_colfile_open(&cols[opened], &t->cols[opened], dir, var[opened], err);
     file_sink fs = {.cols = cols, .shard = s->name, .progress = progress, .last = time(NULL)};
-    cd_row_sink sink = {file_value, file_row_done, file_progress, &fs};
+    cd_row_sink sink = {
+        .value = file_value, .row_done = file_row_done, .progress = file_progress, .arg = &fs};
     if (rc == CD_OK)
         rc = cd_shard_decode_to(p, t, s, &sink, nrows, err);
     for (int k = 0; k < opened && rc == CD_OK; k++)
@@ -174,8 +175,8 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 /* One shard: decode into OUTDIR/.<name>.partial, check the count, write meta, rename.
  * On any failure the partial directory is removed. */
 static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int64_t want,
-                            const char *outdir, cd_colfile *cols, uint64_t *nrows,
-                            bool progress, cd_err *err)
+                            const char *outdir, cd_colfile *cols, uint64_t *nrows, bool progress,
+                            cd_err *err)
 {
     char tmp[4200], final[4200], dirname[256];
     if (cd_fsname(s->name, dirname, sizeof dirname) == 0)

@@ -68,6 +68,11 @@ static cd_code decode_tuple(void *arg, uint32_t blkno, uint16_t item, const uint
                             uint32_t len, const cd_datum *datums, cd_err *err)
 {
     decode_state *st = arg;
+    if (st->sink->row_start != NULL) {
+        cd_code rc = st->sink->row_start(st->sink->arg, blkno, item, err);
+        if (rc != CD_OK)
+            return rc;
+    }
     for (int k = 0; k < st->t->ncols; k++) {
         int ai = st->s->colmap[k];
         cd_value v;
@@ -89,47 +94,10 @@ static cd_code decode_tuple(void *arg, uint32_t blkno, uint16_t item, const uint
 cd_code cd_shard_decode_to(cd_pin *p, const cd_table *t, const cd_shard *s, const cd_row_sink *sink,
                            uint64_t *nrows, cd_err *err)
 {
-    decode_state st = {.t = t, .s = s, .sink = sink, .reported = s->blk_start,
-                       .ctx = {.toast = s->toast}};
+    decode_state st = {
+        .t = t, .s = s, .sink = sink, .reported = s->blk_start, .ctx = {.toast = s->toast}};
     cd_code rc = cd_shard_scan(p, s, s->blk_start, s->blk_end, decode_tuple, &st, err);
     cd_valctx_free(&st.ctx);
     *nrows = st.nrows;
     return rc;
-}
-
-static cd_code memory_value(void *arg, int col, const cd_value *v, cd_err *err)
-{
-    cd_decoded *d = arg;
-    return cd_column_append(&d->cols[col], v, err);
-}
-
-static cd_code memory_row_done(void *arg, uint32_t blkno, uint16_t item, cd_err *err)
-{
-    cd_decoded *d = arg;
-    uint64_t ctid = (uint64_t)blkno << 16 | item;
-    return cd_bytes_append(&d->ctids, &ctid, sizeof ctid, err);
-}
-
-cd_code cd_shard_decode(cd_pin *p, const cd_table *t, const cd_shard *s, cd_decoded *out,
-                        cd_err *err)
-{
-    memset(out, 0, sizeof *out);
-    out->cols = calloc((size_t)t->ncols + 1, sizeof *out->cols);
-    if (out->cols == NULL)
-        return cd_fail(err, CD_ENOMEM, "out of memory");
-    out->ncols = t->ncols;
-    for (int k = 0; k < t->ncols; k++)
-        cd_column_init(&out->cols[k], &t->cols[k]);
-    cd_row_sink sink = {memory_value, memory_row_done, NULL, out};
-    return cd_shard_decode_to(p, t, s, &sink, &out->nrows, err);
-}
-
-void cd_decoded_free(cd_decoded *d)
-{
-    cd_bytes_free(&d->ctids);
-    for (int k = d->ncols - 1; k >= 0; k--)
-        cd_column_free(&d->cols[k]);
-    free(d->cols);
-    d->cols = NULL;
-    d->ncols = 0;
 }

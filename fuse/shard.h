@@ -5,13 +5,13 @@
  * pointers, keeps the tuples visible to the pinned snapshot (xact.h), deforms them and
  * converts the output columns (value.h). Errors name relation file, block and item.
  * Stops with CD_EINTERRUPTED between blocks once cd_interrupted is set.
- * Does not: write files (column.h) or talk to the server (catalog.h).
+ * Does not: write files (colfile.h) or talk to the server (catalog.h).
  */
 #ifndef CD_SHARD_H
 #define CD_SHARD_H
 
 #include "catalog.h"
-#include "column.h"
+#include "value.h"
 
 /* Called for each visible tuple; datums has shard->natts entries. */
 typedef cd_code (*cd_tuple_fn)(void *arg, uint32_t blkno, uint16_t item, const uint8_t *tup,
@@ -28,22 +28,12 @@ typedef struct cd_row_sink {
     /* optional: blocks done of total, every few thousand blocks */
     void (*progress)(void *arg, uint32_t done, uint32_t total);
     void *arg;
+    /* optional: a visible row begins (before its values) */
+    cd_code (*row_start)(void *arg, uint32_t blkno, uint16_t item, cd_err *err);
 } cd_row_sink;
 
 /* Decode the shard's visible rows into sink; *nrows counts them. */
 cd_code cd_shard_decode_to(cd_pin *p, const cd_table *t, const cd_shard *s, const cd_row_sink *sink,
                            uint64_t *nrows, cd_err *err);
-
-/* The decoded shard in memory (for verify): one column per output column, and ctids. */
-typedef struct cd_decoded {
-    int ncols;
-    cd_column *cols; /* [ncols] */
-    cd_bytes ctids;  /* uint64 per row: block << 16 | item */
-    uint64_t nrows;
-} cd_decoded;
-
-cd_code cd_shard_decode(cd_pin *p, const cd_table *t, const cd_shard *s, cd_decoded *out,
-                        cd_err *err);
-void cd_decoded_free(cd_decoded *d);
 
 #endif

@@ -1,9 +1,10 @@
 /*
  * verify.c: cerebro-ds verify: every decoded row and column against what PostgreSQL
  * returns in the same snapshot (COPY (SELECT ctid, ... ORDER BY ctid) TO STDOUT (FORMAT
- * binary), in the pinned transaction). Rows are matched by ctid, so a missing or an extra
- * row is one mismatch, not a shifted table. Values compare in the column files'
- * representation (value.h), bit for bit (NaN included).
+ * binary), in the pinned transaction). Decoding and the COPY stream advance together, one
+ * row at a time, so memory does not grow with the shard. Rows are matched by ctid, so a
+ * missing or an extra row is one mismatch, not a shifted table. Values compare in the column
+ * files' representation (value.h), bit for bit (NaN included), array dimensions included.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,24 +13,129 @@
 #include "pgcopy.h"
 
 #define MAX_REPORTED 20
+#define NO_ROW UINT64_MAX
+
+/* The COPY stream, pulled one row at a time. */
+typedef struct copy_cursor {
+    PGconn *conn;
+    cd_copybin *parser;
+    bool done;             /* the stream has ended */
+    uint64_t ctid;         /* current row's ctid, NO_ROW when none */
+    int nfields;           /* current row */
+    const uint8_t **field; /* [nfields] into the libpq buffer */
+    int32_t *len;
+    char *buf; /* libpq's buffer of the current row */
+} copy_cursor;
 
 typedef struct verify_state {
     const cd_table *t;
     const cd_shard *s;
-    const cd_decoded *d;
     FILE *out;
-    uint64_t next;       /* next decoded row to match */
+    copy_cursor cur;
+    bool matched;        /* the decoded row being compared has a PostgreSQL row */
+    bool row_differs;    /* a value of the current row differed already */
     uint64_t rows;       /* rows PostgreSQL returned */
     uint64_t mismatches; /* rows that differ, are missing or are extra */
     uint64_t *reported;
-    cd_valctx ctx;
+    cd_valctx ctx; /* for the COPY side's values */
 } verify_state;
 
-static uint64_t decoded_ctid(const cd_decoded *d, uint64_t i)
+static uint64_t be_ctid(const uint8_t *f)
 {
-    uint64_t c;
-    memcpy(&c, d->ctids.p + i * sizeof c, sizeof c);
-    return c;
+    uint64_t blk = (uint64_t)f[0] << 24 | (uint64_t)f[1] << 16 | (uint64_t)f[2] << 8 | f[3];
+    return blk << 16 | (uint64_t)(f[4] << 8 | f[5]);
+}
+
+static cd_code on_copy_row(void *arg, int nfields, const uint8_t *const *field, const int32_t *len,
+                           cd_err *err)
+{
+    copy_cursor *c = arg;
+    if (nfields != c->nfields || len[0] != 6)
+        return cd_fail(err, CD_EDB, "unexpected row shape from COPY (%d fields)", nfields);
+    memcpy(c->field, field, sizeof *field * (size_t)nfields);
+    memcpy(c->len, len, sizeof *len * (size_t)nfields);
+    c->ctid = be_ctid(field[0]);
+    return CD_OK;
+}
+
+/* Move to the next COPY row (c->ctid = NO_ROW at the end). */
+static cd_code cursor_next(copy_cursor *c, cd_err *err)
+{
+    PQfreemem(c->buf);
+    c->buf = NULL;
+    c->ctid = NO_ROW;
+    while (!c->done && c->ctid == NO_ROW) {
+        int n = PQgetCopyData(c->conn, &c->buf, 0);
+        if (n == -2)
+            return cd_fail(err, CD_EDB, "COPY failed: %s", PQerrorMessage(c->conn));
+        if (n < 0) {
+            c->done = true;
+            break;
+        }
+        cd_code rc =
+            cd_copybin_feed(c->parser, (const uint8_t *)c->buf, (size_t)n, on_copy_row, c, err);
+        if (rc != CD_OK)
+            return rc;
+        if (c->ctid == NO_ROW) {
+            PQfreemem(c->buf);
+            c->buf = NULL;
+        }
+    }
+    return CD_OK;
+}
+
+static cd_code cursor_open(copy_cursor *c, PGconn *conn, const char *select, int nfields,
+                           cd_err *err)
+{
+    memset(c, 0, sizeof *c);
+    c->conn = conn;
+    c->nfields = nfields;
+    c->ctid = NO_ROW;
+    c->field = calloc((size_t)nfields, sizeof *c->field);
+    c->len = calloc((size_t)nfields, sizeof *c->len);
+    char *sql = malloc(strlen(select) + 64);
+    if (c->field == NULL || c->len == NULL || sql == NULL) {
+        free(sql);
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    }
+    sprintf(sql, "COPY (%s) TO STDOUT (FORMAT binary)", select);
+    PGresult *r = PQexec(conn, sql);
+    free(sql);
+    cd_code rc = CD_OK;
+    if (PQresultStatus(r) != PGRES_COPY_OUT)
+        rc =
+            cd_fail(err, CD_EDB, "could not read the table through COPY: %s", PQerrorMessage(conn));
+    PQclear(r);
+    if (rc == CD_OK)
+        rc = cd_copybin_new(&c->parser, err);
+    if (rc == CD_OK)
+        rc = cursor_next(c, err);
+    return rc;
+}
+
+/* Drain the stream (after an error too, so the connection can run the next command). */
+static cd_code cursor_close(copy_cursor *c, cd_code rc, cd_err *err)
+{
+    while (rc == CD_OK && !c->done)
+        rc = cursor_next(c, err);
+    if (rc != CD_OK && !c->done) {
+        char *b;
+        while (PQgetCopyData(c->conn, &b, 0) > 0)
+            PQfreemem(b);
+    }
+    PGresult *r;
+    while ((r = PQgetResult(c->conn)) != NULL) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == CD_OK)
+            rc = cd_fail(err, CD_EDB, "COPY failed: %s", PQerrorMessage(c->conn));
+        PQclear(r);
+    }
+    if (rc == CD_OK && c->parser != NULL)
+        rc = cd_copybin_finish(c->parser, err);
+    PQfreemem(c->buf);
+    cd_copybin_free(&c->parser);
+    free(c->len);
+    free(c->field);
+    return rc;
 }
 
 static void report(verify_state *st, uint64_t ctid, const char *what, const char *col)
@@ -42,118 +148,86 @@ static void report(verify_state *st, uint64_t ctid, const char *what, const char
             col ? " " : "", col ? col : "");
 }
 
-static bool same_value(const cd_column *c, uint64_t row, const cd_value *pg)
+/* Rows PostgreSQL returned before ctid are missing from the decode; then match ctid. */
+static cd_code verify_row_start(void *arg, uint32_t blkno, uint16_t item, cd_err *err)
 {
-    cd_value mine;
-    cd_column_row(c, row, &mine);
-    if (mine.isnull != pg->isnull)
+    verify_state *st = arg;
+    uint64_t ctid = (uint64_t)blkno << 16 | item;
+    cd_code rc = CD_OK;
+    while (rc == CD_OK && st->cur.ctid < ctid) {
+        st->rows++;
+        report(st, st->cur.ctid, "row missing from the decoded shard", NULL);
+        rc = cursor_next(&st->cur, err);
+    }
+    st->matched = rc == CD_OK && st->cur.ctid == ctid;
+    st->row_differs = false;
+    if (rc == CD_OK && !st->matched)
+        report(st, ctid, "decoded row the database does not return", NULL);
+    return rc;
+}
+
+static bool same_value(const cd_value *mine, const cd_value *pg)
+{
+    if (mine->isnull != pg->isnull)
         return false;
     if (pg->isnull)
         return true;
-    if (c->attr->kind == CD_KIND_ARRAY && !c->ragged) {
-        if (pg->ndim != c->ndim || memcmp(pg->dims, c->dims, sizeof(int) * (size_t)c->ndim) != 0)
-            return false;
-    }
-    return mine.len == pg->len && memcmp(mine.data, pg->data, pg->len) == 0;
+    if (mine->ndim != pg->ndim || memcmp(mine->dims, pg->dims, sizeof(int) * (size_t)pg->ndim))
+        return false;
+    return mine->len == pg->len && memcmp(mine->data, pg->data, pg->len) == 0;
 }
 
-static cd_code compare_row(verify_state *st, uint64_t ctid, const uint8_t *const *field,
-                           const int32_t *len, cd_err *err)
-{
-    for (int k = 0; k < st->t->ncols; k++) {
-        cd_value pg;
-        const cd_attr *a = &st->s->attrs[st->s->colmap[k]];
-        cd_code rc = cd_value_from_copybin(&st->ctx, a, field[k + 1], len[k + 1], &pg, err);
-        if (rc != CD_OK)
-            return rc;
-        if (!same_value(&st->d->cols[k], st->next, &pg)) {
-            report(st, ctid, "value differs in column", a->name);
-            return CD_OK;
-        }
-    }
-    return CD_OK;
-}
-
-static cd_code on_row(void *arg, int nfields, const uint8_t *const *field, const int32_t *len,
-                      cd_err *err)
+static cd_code verify_value(void *arg, int col, const cd_value *v, cd_err *err)
 {
     verify_state *st = arg;
-    if (nfields != st->t->ncols + 1 || len[0] != 6)
-        return cd_fail(err, CD_EDB, "unexpected row shape from COPY (%d fields)", nfields);
-    const uint8_t *f = field[0];
-    uint64_t ctid = ((uint64_t)f[0] << 24 | (uint64_t)f[1] << 16 | (uint64_t)f[2] << 8 | f[3])
-                        << 16 |
-                    (uint64_t)(f[4] << 8 | f[5]);
-    st->rows++;
-    while (st->next < st->d->nrows && decoded_ctid(st->d, st->next) < ctid)
-        report(st, decoded_ctid(st->d, st->next++), "decoded row the database does not return",
-               NULL);
-    if (st->next >= st->d->nrows || decoded_ctid(st->d, st->next) != ctid) {
-        report(st, ctid, "row missing from the decoded shard", NULL);
+    if (!st->matched || st->row_differs)
         return CD_OK;
+    const cd_attr *a = &st->s->attrs[st->s->colmap[col]];
+    cd_value pg;
+    cd_code rc =
+        cd_value_from_copybin(&st->ctx, a, st->cur.field[col + 1], st->cur.len[col + 1], &pg, err);
+    if (rc == CD_OK && !same_value(v, &pg)) {
+        st->row_differs = true;
+        report(st, st->cur.ctid, "value differs in column", a->name);
     }
-    cd_code rc = compare_row(st, ctid, field, len, err);
-    st->next++;
     return rc;
 }
 
-static cd_code copy_out(PGconn *conn, const char *sql, cd_copybin *parser, verify_state *st,
-                        cd_err *err)
+static cd_code verify_row_done(void *arg, uint32_t blkno, uint16_t item, cd_err *err)
 {
-    PGresult *r = PQexec(conn, sql);
-    if (PQresultStatus(r) != PGRES_COPY_OUT) {
-        cd_fail(err, CD_EDB, "could not read the table through COPY: %s", PQerrorMessage(conn));
-        PQclear(r);
-        return CD_EDB;
-    }
-    PQclear(r);
-    cd_code rc = CD_OK;
-    char *buf;
-    int n;
-    while ((n = PQgetCopyData(conn, &buf, 0)) > 0) {
-        if (rc == CD_OK)
-            rc = cd_copybin_feed(parser, (const uint8_t *)buf, (size_t)n, on_row, st, err);
-        PQfreemem(buf);
-    }
-    if (n == -2 && rc == CD_OK)
-        rc = cd_fail(err, CD_EDB, "COPY failed: %s", PQerrorMessage(conn));
-    while ((r = PQgetResult(conn)) != NULL) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == CD_OK)
-            rc = cd_fail(err, CD_EDB, "COPY failed: %s", PQerrorMessage(conn));
-        PQclear(r);
-    }
-    if (rc == CD_OK)
-        rc = cd_copybin_finish(parser, err);
-    return rc;
+    verify_state *st = arg;
+    if (!st->matched)
+        return CD_OK;
+    st->rows++;
+    return cursor_next(&st->cur, err);
 }
 
 static cd_code verify_shard(cd_pin *p, const cd_table *t, const cd_shard *s, FILE *out,
                             uint64_t *rows, uint64_t *mismatches, uint64_t *reported, cd_err *err)
 {
-    cd_decoded d;
-    cd_code rc = cd_shard_decode(p, t, s, &d, err);
-    char *select = rc == CD_OK ? cd_shard_select_sql(t, s) : NULL;
-    char *sql = select ? malloc(strlen(select) + 64) : NULL;
-    cd_copybin *parser = NULL;
-    if (rc == CD_OK && sql == NULL)
-        rc = cd_fail(err, CD_ENOMEM, "out of memory");
-    if (rc == CD_OK)
-        rc = cd_copybin_new(&parser, err);
+    char *select = cd_shard_select_sql(t, s);
+    if (select == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
     verify_state st = {
-        .t = t, .s = s, .d = &d, .out = out, .reported = reported, .ctx = {.toast = s->toast}};
-    if (rc == CD_OK) {
-        sprintf(sql, "COPY (%s) TO STDOUT (FORMAT binary)", select);
-        rc = copy_out(p->conn, sql, parser, &st, err);
+        .t = t, .s = s, .out = out, .reported = reported, .ctx = {.toast = s->toast}};
+    cd_code rc = cursor_open(&st.cur, p->conn, select, t->ncols + 1, err);
+    free(select);
+    cd_row_sink sink = {.value = verify_value,
+                        .row_done = verify_row_done,
+                        .row_start = verify_row_start,
+                        .arg = &st};
+    uint64_t decoded = 0;
+    if (rc == CD_OK)
+        rc = cd_shard_decode_to(p, t, s, &sink, &decoded, err);
+    while (rc == CD_OK && st.cur.ctid != NO_ROW) {
+        st.rows++;
+        report(&st, st.cur.ctid, "row missing from the decoded shard", NULL);
+        rc = cursor_next(&st.cur, err);
     }
-    while (rc == CD_OK && st.next < d.nrows)
-        report(&st, decoded_ctid(&d, st.next++), "decoded row the database does not return", NULL);
+    rc = cursor_close(&st.cur, rc, err);
     *rows += st.rows;
     *mismatches += st.mismatches;
     cd_valctx_free(&st.ctx);
-    cd_copybin_free(&parser);
-    free(sql);
-    free(select);
-    cd_decoded_free(&d);
     return rc;
 }
 
@@ -168,9 +242,11 @@ cd_code cd_cmd_verify(const cd_admin_opts *o, const char *table, FILE *out, uint
     if (rc == CD_OK &&
         PQsetClientEncoding(p->conn, PQparameterStatus(p->conn, "server_encoding")) != 0)
         rc = cd_fail(err, CD_EDB, "could not set the client encoding to the server's");
-    for (int i = 0; rc == CD_OK && t != NULL && i < t->nshards; i++) {
+    for (int i = 0; rc == CD_OK && i < t->nshards; i++) {
+        uint64_t r0 = rows, m0 = *mismatches, rep0 = reported;
         rc = verify_shard(p, t, &t->shards[i], out, &rows, mismatches, &reported, err);
         if (rc == CD_EUNDECIDED) { /* a multixact newer than the checkpoint: once more */
+            rows = r0, *mismatches = m0, reported = rep0;
             rc = cd_pin_recheckpoint(p, err);
             if (rc == CD_OK)
                 rc = verify_shard(p, t, &t->shards[i], out, &rows, mismatches, &reported, err);

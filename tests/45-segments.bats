@@ -72,3 +72,17 @@ PY
     [ "$status" -eq 0 ]
     [[ $output == *"cerebro-ds: exported shard part0 (999990 rows, 1 of 1)"* ]]
 }
+
+@test "export and verify of the 1.1 GB table run in bounded memory" {
+    run /usr/bin/time -f "maxrss_kb=%M" cerebro-ds -q --conninfo "$CONN" export big "$BATS_TEST_TMPDIR/mem"
+    [ "$status" -eq 0 ]
+    rss=$(echo "$output" | sed -n 's/^maxrss_kb=//p')
+    echo "export: $rss KB"
+    [ "$rss" -lt 65536 ]
+    run /usr/bin/time -f "maxrss_kb=%M" cerebro-ds -q --conninfo "$CONN" verify big
+    [ "$status" -eq 0 ]
+    [[ $output == *"rows=999990 mismatches=0"* ]]
+    rss=$(echo "$output" | sed -n 's/^maxrss_kb=//p')
+    echo "verify: $rss KB"
+    [ "$rss" -lt 65536 ]
+}
