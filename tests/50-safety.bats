@@ -151,3 +151,13 @@ as_role() { # ROLE: conninfo for that role
     [ "$status" -eq 1 ]
     [[ $output == *'could not open configuration file "/nonexistent.conf"'* ]]
 }
+
+@test "the man page documents every option and command of --help, and no other" {
+    help=$(cerebro-ds --help | grep -oE -- '--[a-z-]+' | sort -u)
+    man=$(sed 's/\\-/-/g; s/\\f[BIR]//g' "$REPO/docs/cerebro-ds.1" | grep -oE -- '--[a-z-]+' | sort -u)
+    diff <(echo "$help") <(echo "$man")
+    for cmd in inspect export verify pages; do
+        cerebro-ds --help | grep -q "^  $cmd "
+        grep -q "^\.B $cmd\$" "$REPO/docs/cerebro-ds.1"
+    done
+}
