@@ -209,6 +209,11 @@ static cd_code fast_groups(const uint8_t **spp, uint8_t **dpp, const pglz_run *r
             left -= n;
             if (left == 0)
                 break;
+            if (dp > dlimit) { /* the literals used up the room the tag needs */
+                *spp = gsp;
+                *dpp = gdp;
+                return CD_OK;
+            }
             size_t len = (size_t)(sp[0] & 0x0F) + 3;
             size_t off = ((size_t)(sp[0] & 0xF0) << 4) | sp[1];
             sp += 2;
