@@ -28,7 +28,7 @@ FUZZ_SECONDS ?= 60
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 
 PKGS := libpq liblz4 inih
-HAVE_PKGS := $(shell $(PKG_CONFIG) --exists $(PKGS) 2>/dev/null && echo yes)
+HAVE_PKGS := $(shell $(PKG_CONFIG) --exists $(PKGS) fuse3 2>/dev/null && echo yes)
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
 	-MMD -MP -Icommon -Ifuse -DCD_VERSION='"$(VERSION)"'
@@ -46,7 +46,13 @@ PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS := $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 LIBS := $(PKG_LIBS) -lpthread -lm $(LDFLAGS_SAN) $(LDFLAGS)
 
-LIB_SRC := $(wildcard common/*.c) $(filter-out fuse/main_%.c,$(wildcard fuse/*.c))
+# The FUSE front end (fuse/fs_*.c) and the mains stay out of the library: the decoder
+# library knows nothing of FUSE.
+LIB_SRC := $(wildcard common/*.c) $(filter-out fuse/main_%.c fuse/fs_%.c,$(wildcard fuse/*.c))
+FS_SRC := $(wildcard fuse/fs_*.c)
+FS_OBJ := $(FS_SRC:%.c=$(BUILD)/obj/%.o)
+FUSE_CFLAGS := $(shell $(PKG_CONFIG) --cflags fuse3 2>/dev/null)
+FUSE_LIBS := $(shell $(PKG_CONFIG) --libs fuse3 2>/dev/null)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_A := $(BUILD)/libcerebro.a
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -55,16 +61,16 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 TOOL_SRC := $(wildcard tests/tools/*.c) $(wildcard bench/*.c)
 TOOL_BIN := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRC)))
-BINS := $(BUILD)/bin/cerebro-ds
+BINS := $(BUILD)/bin/cerebro-ds $(BUILD)/bin/cerebro-ds-fuse
 
 .PHONY: all deps check unit bats asan fuzz bench clean format found
 all: found $(BINS) $(TOOL_BIN)
 
 found:
 ifneq ($(HAVE_PKGS),yes)
-	@echo "missing build dependencies ($(PKGS) via pkg-config): run 'make deps'" >&2; exit 1
+	@echo "missing build dependencies ($(PKGS) fuse3 via pkg-config): run 'make deps'" >&2; exit 1
 endif
-	@echo "found: $(PKGS) ($(shell $(PKG_CONFIG) --modversion $(PKGS) 2>/dev/null | tr '\n' ' '))"
+	@echo "found: $(PKGS) fuse3 ($(shell $(PKG_CONFIG) --modversion $(PKGS) fuse3 2>/dev/null | tr '\n' ' '))"
 
 # Rebuild everything when the switches change.
 FLAGS_FILE := $(BUILD)/.flags
@@ -82,6 +88,12 @@ $(LIB_A): $(LIB_OBJ)
 $(BUILD)/bin/cerebro-ds: $(BUILD)/obj/fuse/main_cerebro_ds.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LIBS)
+
+$(BUILD)/obj/fuse/fs_%.o $(BUILD)/obj/fuse/main_cerebro_ds_fuse.o: ALL_CFLAGS += $(FUSE_CFLAGS)
+
+$(BUILD)/bin/cerebro-ds-fuse: $(BUILD)/obj/fuse/main_cerebro_ds_fuse.o $(FS_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(FUSE_LIBS) $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_A)
 	@mkdir -p $(dir $@)

@@ -211,21 +211,3 @@ void cd_colfile_abort(cd_colfile *c)
             cd_npy_writer_abort(ws[i]);
     c->data = c->offsets = c->valid = NULL;
 }
-
-void cd_colfile_shape_text(const cd_colfile *c, char *buf, size_t size)
-{
-    buf[0] = '\0';
-    if (c->attr->kind != CD_KIND_ARRAY)
-        return;
-    if (c->var) {
-        snprintf(buf, size, "ragged");
-        return;
-    }
-    if (!c->dims_known) {
-        snprintf(buf, size, "0");
-        return;
-    }
-    size_t len = 0;
-    for (int i = 0; i < c->ndim && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%d", i ? "," : "", c->dims[i]);
-}

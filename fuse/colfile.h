@@ -51,7 +51,4 @@ cd_code cd_colfile_close(cd_colfile *c, cd_err *err);
 /* Remove the temporary files. */
 void cd_colfile_abort(cd_colfile *c);
 
-/* Per-row shape as text for meta files ("784", "28,28", "" for scalars, "ragged"). */
-void cd_colfile_shape_text(const cd_colfile *c, char *buf, size_t size);
-
 #endif

@@ -18,6 +18,7 @@
 
 #include "admin.h"
 #include "colfile.h"
+#include "meta.h"
 #include "fsname.h"
 
 cd_code cd_check_count(const cd_pin *p, const cd_shard *s, uint64_t decoded, int64_t want,
@@ -60,38 +61,26 @@ static cd_code write_text(const char *path, const char *text, cd_err *err)
     return ok ? CD_OK : cd_fail(err, CD_EIO, "could not write file \"%s\"", path);
 }
 
-static void meta_columns(char *buf, size_t size, size_t *len, const cd_colfile *cols, int n)
+static void colsum_of(const cd_colfile *c, cd_colsum *sum)
 {
-    for (int k = 0; k < n && *len < size; k++) {
-        const cd_colfile *c = &cols[k];
-        char shape[128];
-        cd_colfile_shape_text(c, shape, sizeof shape);
-        *len += (size_t)snprintf(buf + *len, size - *len,
-                                 "\n[column %s]\ntype = %s\ndtype = %s\nshape = %s\nfile = %s%s\n"
-                                 "nulls = %llu\nnull_elements = %llu\n",
-                                 c->attr->name, c->attr->typname, c->var ? "bin" : c->attr->dtype,
-                                 shape, c->fname, c->var ? ".bin" : ".npy",
-                                 (unsigned long long)c->nnull, (unsigned long long)c->null_elems);
-    }
+    sum->attr = c->attr;
+    sum->fname = c->fname;
+    sum->var = c->var;
+    cd_shape_text(sum->shape, sizeof sum->shape, c->var, c->dims_known, c->ndim, c->dims);
+    if (c->attr->kind != CD_KIND_ARRAY)
+        sum->shape[0] = '\0';
+    sum->nnull = c->nnull;
+    sum->null_elems = c->null_elems;
 }
 
-static cd_code write_shard_meta(const cd_pin *p, const cd_shard *s, const cd_colfile *cols,
-                                int ncols, uint64_t nrows, const char *dir, cd_err *err)
+static cd_code write_meta(const char *dir, char *text, cd_err *err)
 {
-    size_t size = 4096 + (size_t)ncols * 512, len = 0;
-    char *buf = malloc(size);
-    if (buf == NULL)
+    if (text == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
-    len += (size_t)snprintf(buf, size,
-                            "[shard]\nname = %s\nrows = %llu\nrelation = %s\nrelation_file = %s\n"
-                            "segments = %d\nblocks = %u-%u\ntoast_file = %s\nsnapshot = %s\n",
-                            s->name, (unsigned long long)nrows, s->relsql, s->relpath, s->rel.nseg,
-                            s->blk_start, s->blk_end, s->toastoid ? s->toastpath : "", p->snaptext);
-    meta_columns(buf, size, &len, cols, ncols);
     char path[4200];
     snprintf(path, sizeof path, "%s/meta", dir);
-    cd_code rc = write_text(path, buf, err);
-    free(buf);
+    cd_code rc = write_text(path, text, err);
+    free(text);
     return rc;
 }
 
@@ -188,8 +177,12 @@ static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int
         rc = decode_shard_files(p, t, s, tmp, cols, nrows, progress, err);
     if (rc == CD_OK)
         rc = cd_check_count(p, s, *nrows, want, err);
+    cd_colsum *sums = rc == CD_OK ? calloc((size_t)t->ncols + 1, sizeof *sums) : NULL;
+    for (int k = 0; sums != NULL && k < t->ncols; k++)
+        colsum_of(&cols[k], &sums[k]);
     if (rc == CD_OK)
-        rc = write_shard_meta(p, s, cols, t->ncols, *nrows, tmp, err);
+        rc = write_meta(tmp, sums ? cd_meta_shard(p, s, *nrows, sums, t->ncols) : NULL, err);
+    free(sums);
     if (rc == CD_OK && rename(tmp, final) != 0)
         rc = cd_fail(err, CD_EIO, "could not rename \"%s\" to \"%s\": %s", tmp, final,
                      strerror(errno));
@@ -205,7 +198,7 @@ typedef struct export_job {
     const int64_t *want; /* [nshards] count(*), -1 when not checked */
     uint64_t *rows;      /* [nshards] decoded rows */
     bool *exported;      /* [nshards] written */
-    char (*shapes)[128]; /* [nshards * ncols] per-row shapes, for the table meta */
+    cd_colsum *sums;     /* [nshards * ncols] column summaries, for the table meta */
     pthread_mutex_t lock;
     int next;
     bool failed;
@@ -214,11 +207,10 @@ typedef struct export_job {
     int done;
 } export_job;
 
-static void record_shapes(export_job *j, int i, const cd_colfile *cols)
+static void record_sums(export_job *j, int i, const cd_colfile *cols)
 {
     for (int k = 0; k < j->t->ncols; k++)
-        cd_colfile_shape_text(&cols[k], j->shapes[(size_t)i * (size_t)j->t->ncols + (size_t)k],
-                              128);
+        colsum_of(&cols[k], &j->sums[(size_t)i * (size_t)j->t->ncols + (size_t)k]);
 }
 
 static void *export_worker(void *arg)
@@ -242,7 +234,7 @@ static void *export_worker(void *arg)
         if (rc == CD_OK) {
             j->exported[i] = true;
             j->rows[i] = nrows;
-            record_shapes(j, i, cols);
+            record_sums(j, i, cols);
             j->done++;
             if (j->progress)
                 fprintf(stderr, "cerebro-ds: exported shard %s (%llu rows, %d of %d)\n",
@@ -258,42 +250,7 @@ static void *export_worker(void *arg)
 
 static cd_code write_table_meta(const export_job *j, cd_err *err)
 {
-    const cd_table *t = j->t;
-    size_t size = 4096 + (size_t)t->nshards * 80 + (size_t)t->ncols * 512, len = 0;
-    char *buf = malloc(size);
-    if (buf == NULL)
-        return cd_fail(err, CD_ENOMEM, "out of memory");
-    uint64_t total = 0;
-    for (int i = 0; i < t->nshards; i++)
-        total += j->rows[i];
-    len += (size_t)snprintf(buf, size,
-                            "[table]\ndatabase = %s\ntable = %s\nsnapshot = %s\nblock_size = %u\n"
-                            "rows = %llu\nshards = ",
-                            j->p->dbname, t->qualname, j->p->snaptext, j->p->blcksz,
-                            (unsigned long long)total);
-    for (int i = 0; i < t->nshards && len < size; i++) {
-        char dirname[256];
-        cd_fsname(t->shards[i].name, dirname, sizeof dirname);
-        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", dirname);
-    }
-    for (int k = 0; k < t->ncols && len < size; k++) {
-        const cd_attr *a = &t->cols[k];
-        const char *shape = t->nshards > 0 ? j->shapes[k] : "";
-        for (int i = 1; i < t->nshards; i++)
-            if (strcmp(j->shapes[(size_t)i * (size_t)t->ncols + (size_t)k], shape) != 0)
-                shape = "ragged";
-        bool var = a->kind == CD_KIND_VARLENA || strcmp(shape, "ragged") == 0;
-        len += (size_t)snprintf(buf + len, size - len,
-                                "\n\n[column %s]\ntype = %s\ndtype = %s\nshape = %s", a->name,
-                                a->typname, var ? "bin" : a->dtype, shape);
-    }
-    if (len < size)
-        snprintf(buf + len, size - len, "\n");
-    char path[4200];
-    snprintf(path, sizeof path, "%s/meta", j->outdir);
-    cd_code rc = write_text(path, buf, err);
-    free(buf);
-    return rc;
+    return write_meta(j->outdir, cd_meta_table(j->p, j->t, j->rows, j->sums), err);
 }
 
 static cd_code check_outdir(const char *outdir, const cd_table *t, cd_err *err)
@@ -336,10 +293,10 @@ static cd_code export_pinned(const cd_admin_opts *o, cd_pin *p, const cd_table *
     export_job j = {.p = p, .t = t, .outdir = outdir, .progress = o->progress};
     int64_t *want = calloc((size_t)t->nshards + 1, sizeof *want);
     j.rows = calloc((size_t)t->nshards + 1, sizeof *j.rows);
-    j.shapes = calloc((size_t)t->nshards * (size_t)t->ncols + 1, sizeof *j.shapes);
+    j.sums = calloc((size_t)t->nshards * (size_t)t->ncols + 1, sizeof *j.sums);
     j.exported = calloc((size_t)t->nshards + 1, sizeof *j.exported);
     j.want = want;
-    cd_code rc = (want && j.rows && j.shapes && j.exported)
+    cd_code rc = (want && j.rows && j.sums && j.exported)
                      ? check_outdir(outdir, t, err)
                      : cd_fail(err, CD_ENOMEM, "out of memory");
     for (int i = 0; i < t->nshards && rc == CD_OK; i++) {
@@ -362,7 +319,7 @@ static cd_code export_pinned(const cd_admin_opts *o, cd_pin *p, const cd_table *
         rc = write_table_meta(&j, err);
     pthread_mutex_destroy(&j.lock);
     free(j.exported);
-    free(j.shapes);
+    free(j.sums);
     free(j.rows);
     free(want);
     return rc;

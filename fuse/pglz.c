@@ -277,3 +277,34 @@ cd_code cd_pglz_decompress(const uint8_t *src, size_t srclen, uint8_t *dst, size
         return run_fail(&r, "pglz stream has trailing input");
     return CD_OK;
 }
+
+cd_code cd_pglz_decompress_prefix(const uint8_t *src, size_t srclen, uint8_t *dst, size_t want,
+                                  cd_err *err)
+{
+    size_t sp = 0, dp = 0;
+    while (dp < want) {
+        if (sp >= srclen)
+            return cd_fail(err, CD_ECORRUPT, "pglz stream truncated before %zu bytes", want);
+        unsigned ctrl = src[sp++];
+        for (int bit = 0; bit < 8 && dp < want; bit++, ctrl >>= 1) {
+            if (sp >= srclen)
+                return cd_fail(err, CD_ECORRUPT, "pglz stream truncated before %zu bytes", want);
+            if (!(ctrl & 1)) {
+                dst[dp++] = src[sp++];
+                continue;
+            }
+            if (sp + 2 > srclen || ((src[sp] & 0x0F) == 0x0F && sp + 3 > srclen))
+                return cd_fail(err, CD_ECORRUPT, "pglz stream truncated inside a tag");
+            size_t len = (size_t)(src[sp] & 0x0F) + 3;
+            size_t off = ((size_t)(src[sp] & 0xF0) << 4) | src[sp + 1];
+            sp += 2;
+            if (len == PGLZ_MAX_LEN_SHORT)
+                len += src[sp++];
+            if (off == 0 || off > dp)
+                return cd_fail(err, CD_ECORRUPT, "pglz stream offset out of range");
+            for (size_t k = 0; k < len && dp < want; k++, dp++)
+                dst[dp] = dst[dp - off];
+        }
+    }
+    return CD_OK;
+}

@@ -25,4 +25,12 @@
 cd_code cd_pglz_decompress(const uint8_t *src, size_t srclen, uint8_t *dst, size_t rawlen,
                            cd_err *err);
 
+/*
+ * Decode only the first want bytes of a stream into dst (want bytes), for peeking at a
+ * compressed value's header. The input may be cut short (a first TOAST chunk): CD_ECORRUPT
+ * with "truncated" in the message when it ends before want bytes; every tag is checked.
+ */
+cd_code cd_pglz_decompress_prefix(const uint8_t *src, size_t srclen, uint8_t *dst, size_t want,
+                                  cd_err *err);
+
 #endif

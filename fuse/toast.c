@@ -196,12 +196,13 @@ static cd_code copy_chunk(const cd_toast *t, const uint8_t *page, const chunk_re
     return CD_OK;
 }
 
+/* Read chunks 0..nread-1 of the value's nchunks into dst (nread == nchunks: all of it). */
 static cd_code fetch_chunks(cd_toast *t, size_t first, uint32_t valueid, uint32_t extsize,
-                            uint8_t *dst, uint8_t *page, cd_err *err)
+                            uint32_t nread, uint8_t *dst, uint8_t *page, cd_err *err)
 {
     uint32_t nchunks = extsize == 0 ? 0 : (extsize - 1) / t->max_chunk + 1;
     uint32_t cur = UINT32_MAX;
-    for (uint32_t seq = 0; seq < nchunks; seq++) {
+    for (uint32_t seq = 0; seq < nread; seq++) {
         size_t i = first + seq;
         if (i >= t->nrefs || t->refs[i].valueid != valueid || t->refs[i].seq != seq) {
             cd_fail(err, CD_ECORRUPT, "missing toast chunk");
@@ -219,7 +220,7 @@ static cd_code fetch_chunks(cd_toast *t, size_t first, uint32_t valueid, uint32_
             return cd_context(err, "toast file \"%s\", block %u", t->rf->path, cur);
     }
     size_t after = first + nchunks;
-    if (after < t->nrefs && t->refs[after].valueid == valueid) {
+    if (nread == nchunks && after < t->nrefs && t->refs[after].valueid == valueid) {
         cd_fail(err, CD_ECORRUPT, "toast value has more chunks than its size");
         return cd_detail(err, "value %u: %u bytes need %u chunks, chunk %u exists", valueid,
                          extsize, nchunks, t->refs[after].seq);
@@ -227,7 +228,8 @@ static cd_code fetch_chunks(cd_toast *t, size_t first, uint32_t valueid, uint32_
     return CD_OK;
 }
 
-cd_code cd_toast_fetch(cd_toast *t, uint32_t valueid, uint32_t extsize, uint8_t *dst, cd_err *err)
+static cd_code fetch(cd_toast *t, uint32_t valueid, uint32_t extsize, uint32_t want, uint8_t *dst,
+                     cd_err *err)
 {
     cd_code rc = ensure_index(t, err);
     if (rc != CD_OK)
@@ -235,9 +237,33 @@ cd_code cd_toast_fetch(cd_toast *t, uint32_t valueid, uint32_t extsize, uint8_t 
     uint8_t *page = malloc(t->rf->blcksz);
     if (page == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
-    rc = fetch_chunks(t, find_first(t, valueid), valueid, extsize, dst, page, err);
+    uint32_t nread = want == 0 ? 0 : (want - 1) / t->max_chunk + 1;
+    if (want == extsize) {
+        rc = fetch_chunks(t, find_first(t, valueid), valueid, extsize, nread, dst, page, err);
+    } else { /* whole chunks into a scratch buffer, then the prefix */
+        uint8_t *buf = malloc((size_t)nread * t->max_chunk);
+        rc = buf ? fetch_chunks(t, find_first(t, valueid), valueid, extsize, nread, buf, page, err)
+                 : cd_fail(err, CD_ENOMEM, "out of memory");
+        if (rc == CD_OK)
+            memcpy(dst, buf, want);
+        free(buf);
+    }
     free(page);
     return rc;
+}
+
+cd_code cd_toast_fetch(cd_toast *t, uint32_t valueid, uint32_t extsize, uint8_t *dst, cd_err *err)
+{
+    return fetch(t, valueid, extsize, extsize, dst, err);
+}
+
+cd_code cd_toast_fetch_prefix(cd_toast *t, uint32_t valueid, uint32_t extsize, uint32_t want,
+                              uint8_t *dst, cd_err *err)
+{
+    if (want > extsize)
+        return cd_fail(err, CD_EINVAL, "toast prefix of %u bytes exceeds the value's %u", want,
+                       extsize);
+    return fetch(t, valueid, extsize, want, dst, err);
 }
 
 void cd_toast_free(cd_toast **tp)

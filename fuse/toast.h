@@ -26,6 +26,11 @@ cd_code cd_toast_new(cd_toast **out, const cd_relfile *rf, uint32_t toastrelid, 
 /* Read value valueid of extsize stored bytes into dst (extsize bytes). */
 cd_code cd_toast_fetch(cd_toast *t, uint32_t valueid, uint32_t extsize, uint8_t *dst, cd_err *err);
 
+/* Read only the first want stored bytes (want <= extsize) of value valueid: the chunks that
+ * hold them, validated as in cd_toast_fetch. */
+cd_code cd_toast_fetch_prefix(cd_toast *t, uint32_t valueid, uint32_t extsize, uint32_t want,
+                              uint8_t *dst, cd_err *err);
+
 uint32_t cd_toast_relid(const cd_toast *t);
 
 void cd_toast_free(cd_toast **t);

@@ -349,3 +349,134 @@ static cd_code missing_value(cd_valctx *ctx, const cd_attr *a, cd_value *v, cd_e
         return cd_fail(err, CD_ECORRUPT, "truncated missing value of column \"%s\"", a->name);
     return cd_value_from_copybin(ctx, a, m + 24, elen, v, err);
 }
+
+/* ---- shapes without decoding ---- */
+
+#define ARRAY_HEADER_MAX (12 + 8 * PGD_MAXDIM) /* ndim, dataoffset, elemtype, dims, lbounds */
+
+/* First want bytes of a compressed stream (src, after va_tcinfo) into ctx->raw. */
+static cd_code decompress_prefix(cd_valctx *ctx, int method, const uint8_t *src, size_t srclen,
+                                 size_t want, cd_err *err)
+{
+    cd_code rc = reserve(&ctx->raw, &ctx->raw_cap, want ? want : 1, err);
+    if (rc != CD_OK)
+        return rc;
+    if (method == PGD_CMP_PGLZ)
+        return cd_pglz_decompress_prefix(src, srclen, ctx->raw, want, err);
+    if (method != PGD_CMP_LZ4)
+        return cd_fail(err, CD_EUNSUPPORTED, "unknown compression method %d", method);
+    int n = LZ4_decompress_safe_partial((const char *)src, (char *)ctx->raw, (int)srclen,
+                                        (int)want, (int)want);
+    if (n < (int)want)
+        return cd_fail(err, CD_ECORRUPT, "lz4 stream truncated before %zu bytes", want);
+    return CD_OK;
+}
+
+/* The first want bytes of the payload of an external value into *out. */
+static cd_code external_prefix(cd_valctx *ctx, const uint8_t *p, size_t want, const uint8_t **out,
+                               cd_err *err)
+{
+    uint8_t ptr[PGD_TOAST_POINTER_SIZE];
+    memcpy(ptr, p + 2, sizeof ptr);
+    uint32_t rawsize = cd_rd32(ptr), extsize = cd_rd32(ptr + 4) & PGD_VARLENA_EXTSIZE_MASK;
+    if (ctx->toast == NULL || cd_toast_relid(ctx->toast) != cd_rd32(ptr + 12) ||
+        extsize > rawsize - 4 || extsize <= 4) {
+        size_t len; /* the general path reports what is wrong */
+        return cd_detoast(ctx, p, 2 + PGD_TOAST_POINTER_SIZE, out, &len, err);
+    }
+    if (extsize == rawsize - 4) { /* stored uncompressed: its first chunks are the prefix */
+        cd_code rc = reserve(&ctx->ext, &ctx->ext_cap, want, err);
+        if (rc == CD_OK)
+            rc = cd_toast_fetch_prefix(ctx->toast, cd_rd32(ptr + 8), extsize, (uint32_t)want,
+                                       ctx->ext, err);
+        *out = ctx->ext;
+        return rc;
+    }
+    /* compressed: the first chunk is usually enough; else the whole value */
+    uint32_t stored = extsize < 4096 ? extsize : 4096;
+    cd_code rc = reserve(&ctx->ext, &ctx->ext_cap, stored, err);
+    if (rc == CD_OK)
+        rc = cd_toast_fetch_prefix(ctx->toast, cd_rd32(ptr + 8), extsize, stored, ctx->ext, err);
+    if (rc == CD_OK)
+        rc = decompress_prefix(ctx, (int)(cd_rd32(ctx->ext) >> 30), ctx->ext + 4, stored - 4, want,
+                               err);
+    if (rc == CD_ECORRUPT && stored < extsize) {
+        size_t len;
+        return cd_detoast(ctx, p, 2 + PGD_TOAST_POINTER_SIZE, out, &len, err);
+    }
+    *out = ctx->raw;
+    return rc;
+}
+
+/* Payload size of a varlena from its header, and the first want (<= size) payload bytes. */
+static cd_code varlena_prefix(cd_valctx *ctx, const uint8_t *p, uint32_t len, size_t want,
+                              const uint8_t **out, uint64_t *size, cd_err *err)
+{
+    uint8_t b0 = p[0];
+    if (b0 == 0x01) {
+        uint32_t rawsize = cd_rd32(p + 2);
+        if (rawsize < 4)
+            return cd_fail(err, CD_ECORRUPT, "invalid toast pointer raw size %u", rawsize);
+        *size = rawsize - 4;
+        want = want < *size ? want : (size_t)*size;
+        return want ? external_prefix(ctx, p, want, out, err) : CD_OK;
+    }
+    if ((b0 & 1) || (b0 & 3) == 0) {
+        size_t hdr = (b0 & 1) ? 1 : 4;
+        *size = len - hdr;
+        *out = p + hdr;
+        return CD_OK;
+    }
+    if ((b0 & 3) != 2 || len < 8)
+        return cd_fail(err, CD_ECORRUPT, "invalid varlena header 0x%02x", b0);
+    uint32_t tcinfo = cd_rd32(p + 4);
+    *size = tcinfo & PGD_VARLENA_EXTSIZE_MASK;
+    want = want < *size ? want : (size_t)*size;
+    *out = ctx->raw;
+    return want ? decompress_prefix(ctx, (int)(tcinfo >> 30), p + 8, len - 8, want, err) : CD_OK;
+}
+
+static void shape_from_value(const cd_value *v, cd_value_shape *sh)
+{
+    sh->isnull = v->isnull;
+    sh->len = v->isnull ? 0 : v->len;
+    sh->ndim = v->ndim;
+    memcpy(sh->dims, v->dims, sizeof sh->dims);
+}
+
+cd_code cd_value_shape_of(cd_valctx *ctx, const cd_attr *a, const cd_datum *d, cd_value_shape *sh,
+                          cd_err *err)
+{
+    memset(sh, 0, sizeof *sh);
+    if (d->missing || a->kind == CD_KIND_SCALAR || a->kind == CD_KIND_NUMERIC) {
+        cd_value v; /* cheap: no decompression */
+        cd_code rc = cd_value_from_datum(ctx, a, d, &v, err);
+        shape_from_value(&v, sh);
+        return rc;
+    }
+    if (d->isnull) {
+        sh->isnull = true;
+        return CD_OK;
+    }
+    if (a->kind == CD_KIND_UNSUPPORTED)
+        return cd_fail(err, CD_EUNSUPPORTED, "column \"%s\" has unsupported type %s", a->name,
+                       a->typname);
+    const uint8_t *pl = NULL;
+    uint64_t size = 0;
+    size_t want = a->kind == CD_KIND_ARRAY ? ARRAY_HEADER_MAX : 0;
+    cd_code rc = varlena_prefix(ctx, d->p, d->len, want, &pl, &size, err);
+    if (rc == CD_OK && a->kind == CD_KIND_VARLENA)
+        sh->len = size;
+    if (rc == CD_OK && a->kind == CD_KIND_ARRAY) {
+        cd_value v = {0};
+        size_t n = 0;
+        rc = array_dims(a, pl, size < ARRAY_HEADER_MAX ? (size_t)size : ARRAY_HEADER_MAX, &v, &n,
+                        err);
+        sh->ndim = v.ndim;
+        memcpy(sh->dims, v.dims, sizeof sh->dims);
+        sh->len = (uint64_t)n * (uint64_t)a->elemlen;
+    }
+    if (rc != CD_OK)
+        cd_context(err, "column \"%s\"", a->name);
+    return rc;
+}

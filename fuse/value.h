@@ -52,6 +52,19 @@ cd_code cd_value_from_datum(cd_valctx *ctx, const cd_attr *a, const cd_datum *d,
 cd_code cd_value_from_copybin(cd_valctx *ctx, const cd_attr *a, const uint8_t *p, int32_t len,
                               cd_value *v, cd_err *err);
 
+/* What the column layout needs to know of a value without decoding it whole. */
+typedef struct cd_value_shape {
+    bool isnull;
+    uint64_t len; /* bytes cd_value_from_datum would give (arrays: items * element size) */
+    int ndim;     /* arrays */
+    int dims[PGD_MAXDIM];
+} cd_value_shape;
+
+/* Shape of datum d of attribute a: varlena sizes from their headers, array dimensions from
+ * the array header (compressed values decompressed only that far). */
+cd_code cd_value_shape_of(cd_valctx *ctx, const cd_attr *a, const cd_datum *d, cd_value_shape *sh,
+                          cd_err *err);
+
 /* Payload of the varlena at p (len bytes, header included), detoasted and decompressed. */
 cd_code cd_detoast(cd_valctx *ctx, const uint8_t *p, uint32_t len, const uint8_t **out,
                    size_t *outlen, cd_err *err);

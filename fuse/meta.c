@@ -1,0 +1,87 @@
+/*
+ * meta.c: meta file texts (see meta.h).
+ */
+#include "meta.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsname.h"
+
+void cd_shape_text(char *buf, size_t size, bool var, bool dims_known, int ndim, const int *dims)
+{
+    buf[0] = '\0';
+    if (var) {
+        snprintf(buf, size, "ragged");
+        return;
+    }
+    if (!dims_known) {
+        snprintf(buf, size, "0");
+        return;
+    }
+    size_t len = 0;
+    for (int i = 0; i < ndim && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%d", i ? "," : "", dims[i]);
+}
+
+char *cd_meta_shard(const cd_pin *p, const cd_shard *s, uint64_t nrows, const cd_colsum *cols,
+                    int ncols)
+{
+    size_t size = 4096 + (size_t)ncols * 1024, len = 0;
+    char *buf = malloc(size);
+    if (buf == NULL)
+        return NULL;
+    len += (size_t)snprintf(buf, size,
+                            "[shard]\nname = %s\nrows = %llu\nrelation = %s\nrelation_file = %s\n"
+                            "segments = %d\nblocks = %u-%u\ntoast_file = %s\nsnapshot = %s\n",
+                            s->name, (unsigned long long)nrows, s->relsql, s->relpath, s->rel.nseg,
+                            s->blk_start, s->blk_end, s->toastoid ? s->toastpath : "",
+                            p->snaptext);
+    for (int k = 0; k < ncols && len < size; k++) {
+        const cd_colsum *c = &cols[k];
+        len += (size_t)snprintf(buf + len, size - len,
+                                "\n[column %s]\ntype = %s\ndtype = %s\nshape = %s\nfile = %s%s\n"
+                                "nulls = %llu\nnull_elements = %llu\n",
+                                c->attr->name, c->attr->typname, c->var ? "bin" : c->attr->dtype,
+                                c->shape, c->fname, c->var ? ".bin" : ".npy",
+                                (unsigned long long)c->nnull, (unsigned long long)c->null_elems);
+    }
+    return buf;
+}
+
+char *cd_meta_table(const cd_pin *p, const cd_table *t, const uint64_t *rows,
+                    const cd_colsum *sums)
+{
+    size_t size = 4096 + (size_t)t->nshards * 300 + (size_t)t->ncols * 1024, len = 0;
+    char *buf = malloc(size);
+    if (buf == NULL)
+        return NULL;
+    uint64_t total = 0;
+    for (int i = 0; i < t->nshards; i++)
+        total += rows[i];
+    len += (size_t)snprintf(buf, size,
+                            "[table]\ndatabase = %s\ntable = %s\nsnapshot = %s\nblock_size = %u\n"
+                            "rows = %llu\nshards = ",
+                            p->dbname, t->qualname, p->snaptext, p->blcksz,
+                            (unsigned long long)total);
+    for (int i = 0; i < t->nshards && len < size; i++) {
+        char dirname[256];
+        cd_fsname(t->shards[i].name, dirname, sizeof dirname);
+        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", dirname);
+    }
+    for (int k = 0; k < t->ncols && len < size; k++) {
+        const cd_attr *a = &t->cols[k];
+        const char *shape = t->nshards > 0 ? sums[k].shape : "";
+        for (int i = 1; i < t->nshards; i++)
+            if (strcmp(sums[(size_t)i * (size_t)t->ncols + (size_t)k].shape, shape) != 0)
+                shape = "ragged";
+        bool var = a->kind == CD_KIND_VARLENA || strcmp(shape, "ragged") == 0;
+        len += (size_t)snprintf(buf + len, size - len,
+                                "\n\n[column %s]\ntype = %s\ndtype = %s\nshape = %s", a->name,
+                                a->typname, var ? "bin" : a->dtype, shape);
+    }
+    if (len < size)
+        snprintf(buf + len, size - len, "\n");
+    return buf;
+}

@@ -1,0 +1,38 @@
+/*
+ * meta.h: the text of the `meta` files of the mount layout (DESIGN.md section 3), one
+ * writer for `cerebro-ds export` and the mount, so both serve the same bytes.
+ *
+ * Table meta: [table] database, table, snapshot, block_size, rows, shards; then per column
+ * [column NAME] type, dtype ("bin" for .bin columns), shape (per-row dimensions; "ragged"
+ * when shards differ). Shard meta: [shard] name, rows, relation, relation_file, segments,
+ * blocks, toast_file, snapshot; per column type, dtype, shape, file, nulls, null_elements.
+ */
+#ifndef CD_META_H
+#define CD_META_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "catalog.h"
+
+/* What a meta file says of one column of one shard. */
+typedef struct cd_colsum {
+    const cd_attr *attr;
+    const char *fname;   /* file name stem (fsname.h) */
+    bool var;            /* .bin + .offsets.npy */
+    char shape[128];     /* "" scalars, "784", "28,28", "0" (every row NULL), "ragged" */
+    uint64_t nnull;      /* NULL rows */
+    uint64_t null_elems; /* NULL array elements written as 0 / NaN */
+} cd_colsum;
+
+/* Per-row shape text of a fixed array column with dims[ndim] (dims_known false: "0"). */
+void cd_shape_text(char *buf, size_t size, bool var, bool dims_known, int ndim, const int *dims);
+
+/* malloc'd meta texts; NULL when out of memory. */
+char *cd_meta_shard(const cd_pin *p, const cd_shard *s, uint64_t nrows, const cd_colsum *cols,
+                    int ncols);
+/* rows[nshards]; sums[nshards * ncols] (shard-major). */
+char *cd_meta_table(const cd_pin *p, const cd_table *t, const uint64_t *rows,
+                    const cd_colsum *sums);
+
+#endif
