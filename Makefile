@@ -61,7 +61,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 TOOL_SRC := $(wildcard tests/tools/*.c) $(wildcard bench/*.c)
 TOOL_BIN := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRC)))
-BINS := $(BUILD)/bin/cerebro-ds $(BUILD)/bin/cerebro-ds-fuse
+BINS := $(BUILD)/bin/cerebro-ds $(if $(wildcard fuse/main_cerebro_ds_fuse.c),$(BUILD)/bin/cerebro-ds-fuse)
 
 .PHONY: all deps check unit bats asan fuzz bench clean format found
 all: found $(BINS) $(TOOL_BIN)
