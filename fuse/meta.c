@@ -36,8 +36,7 @@ char *cd_meta_shard(const cd_pin *p, const cd_shard *s, uint64_t nrows, const cd
                             "[shard]\nname = %s\nrows = %llu\nrelation = %s\nrelation_file = %s\n"
                             "segments = %d\nblocks = %u-%u\ntoast_file = %s\nsnapshot = %s\n",
                             s->name, (unsigned long long)nrows, s->relsql, s->relpath, s->rel.nseg,
-                            s->blk_start, s->blk_end, s->toastoid ? s->toastpath : "",
-                            p->snaptext);
+                            s->blk_start, s->blk_end, s->toastoid ? s->toastpath : "", p->snaptext);
     for (int k = 0; k < ncols && len < size; k++) {
         const cd_colsum *c = &cols[k];
         len += (size_t)snprintf(buf + len, size - len,
@@ -50,8 +49,7 @@ char *cd_meta_shard(const cd_pin *p, const cd_shard *s, uint64_t nrows, const cd
     return buf;
 }
 
-char *cd_meta_table(const cd_pin *p, const cd_table *t, const uint64_t *rows,
-                    const cd_colsum *sums)
+char *cd_meta_table(const cd_pin *p, const cd_table *t, const uint64_t *rows, const cd_colsum *sums)
 {
     size_t size = 4096 + (size_t)t->nshards * 300 + (size_t)t->ncols * 1024, len = 0;
     char *buf = malloc(size);
@@ -60,11 +58,11 @@ char *cd_meta_table(const cd_pin *p, const cd_table *t, const uint64_t *rows,
     uint64_t total = 0;
     for (int i = 0; i < t->nshards; i++)
         total += rows[i];
-    len += (size_t)snprintf(buf, size,
-                            "[table]\ndatabase = %s\ntable = %s\nsnapshot = %s\nblock_size = %u\n"
-                            "rows = %llu\nshards = ",
-                            p->dbname, t->qualname, p->snaptext, p->blcksz,
-                            (unsigned long long)total);
+    len +=
+        (size_t)snprintf(buf, size,
+                         "[table]\ndatabase = %s\ntable = %s\nsnapshot = %s\nblock_size = %u\n"
+                         "rows = %llu\nshards = ",
+                         p->dbname, t->qualname, p->snaptext, p->blcksz, (unsigned long long)total);
     for (int i = 0; i < t->nshards && len < size; i++) {
         char dirname[256];
         cd_fsname(t->shards[i].name, dirname, sizeof dirname);

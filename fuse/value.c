@@ -365,8 +365,8 @@ static cd_code decompress_prefix(cd_valctx *ctx, int method, const uint8_t *src,
         return cd_pglz_decompress_prefix(src, srclen, ctx->raw, want, err);
     if (method != PGD_CMP_LZ4)
         return cd_fail(err, CD_EUNSUPPORTED, "unknown compression method %d", method);
-    int n = LZ4_decompress_safe_partial((const char *)src, (char *)ctx->raw, (int)srclen,
-                                        (int)want, (int)want);
+    int n = LZ4_decompress_safe_partial((const char *)src, (char *)ctx->raw, (int)srclen, (int)want,
+                                        (int)want);
     if (n < (int)want)
         return cd_fail(err, CD_ECORRUPT, "lz4 stream truncated before %zu bytes", want);
     return CD_OK;
@@ -432,8 +432,45 @@ static cd_code varlena_prefix(cd_valctx *ctx, const uint8_t *p, uint32_t len, si
     uint32_t tcinfo = cd_rd32(p + 4);
     *size = tcinfo & PGD_VARLENA_EXTSIZE_MASK;
     want = want < *size ? want : (size_t)*size;
-    *out = ctx->raw;
-    return want ? decompress_prefix(ctx, (int)(tcinfo >> 30), p + 8, len - 8, want, err) : CD_OK;
+    cd_code rc =
+        want ? decompress_prefix(ctx, (int)(tcinfo >> 30), p + 8, len - 8, want, err) : CD_OK;
+    *out = ctx->raw; /* after decompress_prefix: it may move ctx->raw */
+    return rc;
+}
+
+/* Count the zero bits of the first n bits of a null bitmap. */
+static uint64_t count_nulls(const uint8_t *bits, size_t n)
+{
+    uint64_t nulls = 0;
+    for (size_t i = 0; i < n; i++)
+        nulls += !(bits[i >> 3] & (1 << (i & 7)));
+    return nulls;
+}
+
+/* Dimensions and NULL elements of an array from its header (pl: a prefix of the payload,
+ * size: the payload's size); the null bitmap is peeked at only when the array has one. */
+static cd_code array_shape(cd_valctx *ctx, const cd_attr *a, const cd_datum *d, const uint8_t *pl,
+                           uint64_t size, cd_value_shape *sh, cd_err *err)
+{
+    cd_value v = {0};
+    size_t n = 0;
+    size_t have = size < ARRAY_HEADER_MAX ? (size_t)size : ARRAY_HEADER_MAX;
+    cd_code rc = array_dims(a, pl, have, &v, &n, err);
+    if (rc != CD_OK)
+        return rc;
+    sh->ndim = v.ndim;
+    memcpy(sh->dims, v.dims, sizeof sh->dims);
+    sh->len = (uint64_t)n * (uint64_t)a->elemlen;
+    if (cd_rd32(pl + 4) == 0 || n == 0) /* dataoffset 0: no null bitmap */
+        return CD_OK;
+    size_t bits_at = 12 + 8 * (size_t)v.ndim, want = bits_at + (n + 7) / 8;
+    if (want > size)
+        return cd_fail(err, CD_ECORRUPT, "array null bitmap extends beyond the array");
+    uint64_t ignored;
+    rc = varlena_prefix(ctx, d->p, d->len, want, &pl, &ignored, err);
+    if (rc == CD_OK)
+        sh->null_elems = count_nulls(pl + bits_at, n);
+    return rc;
 }
 
 static void shape_from_value(const cd_value *v, cd_value_shape *sh)
@@ -442,6 +479,7 @@ static void shape_from_value(const cd_value *v, cd_value_shape *sh)
     sh->len = v->isnull ? 0 : v->len;
     sh->ndim = v->ndim;
     memcpy(sh->dims, v->dims, sizeof sh->dims);
+    sh->null_elems = v->null_elems;
 }
 
 cd_code cd_value_shape_of(cd_valctx *ctx, const cd_attr *a, const cd_datum *d, cd_value_shape *sh,
@@ -467,15 +505,8 @@ cd_code cd_value_shape_of(cd_valctx *ctx, const cd_attr *a, const cd_datum *d, c
     cd_code rc = varlena_prefix(ctx, d->p, d->len, want, &pl, &size, err);
     if (rc == CD_OK && a->kind == CD_KIND_VARLENA)
         sh->len = size;
-    if (rc == CD_OK && a->kind == CD_KIND_ARRAY) {
-        cd_value v = {0};
-        size_t n = 0;
-        rc = array_dims(a, pl, size < ARRAY_HEADER_MAX ? (size_t)size : ARRAY_HEADER_MAX, &v, &n,
-                        err);
-        sh->ndim = v.ndim;
-        memcpy(sh->dims, v.dims, sizeof sh->dims);
-        sh->len = (uint64_t)n * (uint64_t)a->elemlen;
-    }
+    if (rc == CD_OK && a->kind == CD_KIND_ARRAY)
+        rc = array_shape(ctx, a, d, pl, size, sh, err);
     if (rc != CD_OK)
         cd_context(err, "column \"%s\"", a->name);
     return rc;

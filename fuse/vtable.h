@@ -47,6 +47,7 @@ typedef struct cd_vtable_opts {
     cd_pin_opts pin; /* connection, data directory, block shards, columns */
     cd_cache *cache; /* shared chunk cache (not owned) */
     bool progress;   /* progress lines on stderr during the visibility pass */
+    bool skip_count; /* do not check each shard's rows against count(*) ([database] verify) */
 } cd_vtable_opts;
 
 /* Pin TABLE and index every shard. On error *out is NULL. */

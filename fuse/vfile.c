@@ -1,0 +1,257 @@
+/*
+ * vfile.c: the bytes of a vtable's files (see vtable.h). Meta texts, .npy headers,
+ * .valid.npy and .offsets.npy come from the row index in memory; the data of <col>.npy and
+ * <col>.bin is decoded in chunks of rows through the cache. A chunk is decoded from the
+ * pages of its rows (their ctids), checked against the index (a value whose size or
+ * dimensions differ from what the index saw is corrupt), with NULL rows as 0 / NaN in .npy.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "npy.h"
+#include "page.h"
+#include "pgdisk.h"
+#include "vtable_int.h"
+
+/* Copy [off, off + n) of a memory image of len bytes into buf; returns bytes copied. */
+static size_t copy_mem(const void *src, uint64_t len, uint64_t off, size_t n, uint8_t *buf)
+{
+    if (off >= len)
+        return 0;
+    size_t k = (size_t)(len - off < n ? len - off : n);
+    memcpy(buf, (const uint8_t *)src + off, k);
+    return k;
+}
+
+/* The .npy header of a file, regenerated (a few hundred bytes). */
+static size_t npy_header(const cd_vtable *v, const cd_vfile *f, char *hdr)
+{
+    const vshard *vs = &v->shards[f->shard];
+    const vcol *c = &vs->cols[f->col];
+    const cd_attr *a = &v->t->cols[f->col];
+    uint64_t shape[PGD_MAXDIM + 1] = {vs->nrows};
+    int nd = 1;
+    const char *descr = a->dtype;
+    if (f->kind == CD_VF_VALID) {
+        descr = "|b1";
+    } else if (f->kind == CD_VF_OFFSETS) {
+        descr = "<i8";
+        shape[0] = vs->nrows + 1;
+    } else if (a->kind == CD_KIND_ARRAY) {
+        for (int i = 0; i < c->ndim; i++)
+            shape[nd++] = (uint64_t)c->dims[i];
+        if (!c->dims_known)
+            shape[nd++] = 0;
+    }
+    return cd_npy_header(hdr, CD_VT_HEADER_MAX, descr, shape, nd);
+}
+
+/* ---- decoding a chunk ---- */
+
+typedef struct chunk_job {
+    cd_vtable *v;
+    int shard, col;
+    uint64_t r0, r1; /* rows [r0, r1) */
+} chunk_job;
+
+static void fill_null_row(const cd_attr *a, uint8_t *dst, uint64_t bytes)
+{
+    size_t esz = a->kind == CD_KIND_NUMERIC ? 8 : (size_t)a->elemlen;
+    if (a->dtype[1] != 'f') {
+        memset(dst, 0, bytes);
+        return;
+    }
+    float f = NAN;
+    double d = NAN;
+    for (uint64_t k = 0; k + esz <= bytes; k += esz)
+        memcpy(dst + k, esz == 4 ? (void *)&f : (void *)&d, esz);
+}
+
+/* The value of row r (its page is in page when *cur_blk matches). */
+static cd_code row_value(chunk_job *j, uint64_t r, uint8_t *page, uint32_t *cur_blk,
+                         cd_datum *datums, cd_valctx *ctx, cd_value *val, cd_err *err)
+{
+    const cd_shard *s = &j->v->t->shards[j->shard];
+    uint64_t ctid = j->v->shards[j->shard].ctids[r];
+    uint32_t blk = (uint32_t)(ctid >> 16);
+    unsigned item = (unsigned)(ctid & 0xFFFF), flags;
+    cd_code rc = CD_OK;
+    if (blk != *cur_blk) {
+        rc = cd_relfile_read(&s->rel, blk, page, err);
+        *cur_blk = rc == CD_OK ? blk : UINT32_MAX;
+    }
+    const uint8_t *tup;
+    uint32_t len;
+    if (rc == CD_OK)
+        rc = cd_page_item(page, j->v->pin->blcksz, item, &flags, &tup, &len, err);
+    if (rc == CD_OK && flags != PGD_LP_NORMAL)
+        rc = cd_fail(err, CD_EREWRITTEN, "a row of the snapshot is gone from its page");
+    if (rc == CD_OK)
+        rc = cd_tuple_deform(tup, len, s->attrs, s->natts, datums, err);
+    int ai = s->colmap[j->col];
+    if (rc == CD_OK)
+        rc = cd_value_from_datum(ctx, &s->attrs[ai], &datums[ai], val, err);
+    if (rc != CD_OK)
+        cd_context(err, "relation file \"%s\", block %u, item %u", s->relpath, blk, item);
+    return rc;
+}
+
+/* Check a decoded value against the index and copy it to dst. */
+static cd_code place(const chunk_job *j, uint64_t r, const cd_value *val, uint8_t *dst,
+                     uint64_t want, cd_err *err)
+{
+    const vcol *c = &j->v->shards[j->shard].cols[j->col];
+    const cd_attr *a = &j->v->t->cols[j->col];
+    bool dims_ok =
+        c->var || a->kind != CD_KIND_ARRAY ||
+        (val->ndim == c->ndim && memcmp(val->dims, c->dims, sizeof(int) * (size_t)c->ndim) == 0);
+    bool null_ok = val->isnull == (c->valid != NULL && !c->valid[r]);
+    if (!dims_ok || !null_ok || (!val->isnull && val->len != want)) {
+        cd_fail(err, CD_ECORRUPT, "column \"%s\" changed since the snapshot was indexed", a->name);
+        return cd_detail(err, "row %llu of shard %s: %zu bytes, the index says %llu",
+                         (unsigned long long)r, j->v->shards[j->shard].dir, val->len,
+                         (unsigned long long)want);
+    }
+    if (val->isnull)
+        fill_null_row(a, dst, want);
+    else
+        memcpy(dst, val->data, want);
+    return CD_OK;
+}
+
+static cd_code decode_rows(chunk_job *j, uint8_t *buf, cd_err *err)
+{
+    const cd_shard *s = &j->v->t->shards[j->shard];
+    const vcol *c = &j->v->shards[j->shard].cols[j->col];
+    uint8_t *page = malloc(j->v->pin->blcksz);
+    cd_datum *datums = calloc((size_t)s->natts + 1, sizeof *datums);
+    cd_valctx ctx = {.toast = s->toast};
+    uint32_t cur = UINT32_MAX;
+    cd_code rc = page && datums ? CD_OK : cd_fail(err, CD_ENOMEM, "out of memory");
+    uint8_t *dst = buf;
+    for (uint64_t r = j->r0; r < j->r1 && rc == CD_OK; r++) {
+        uint64_t want = c->var ? c->offsets[r + 1] - c->offsets[r] : c->rowbytes;
+        cd_value val;
+        if (c->valid != NULL && !c->valid[r] && !c->var) {
+            fill_null_row(&j->v->t->cols[j->col], dst, want); /* no need to read the row */
+        } else if (c->valid == NULL || c->valid[r]) {
+            rc = row_value(j, r, page, &cur, datums, &ctx, &val, err);
+            if (rc == CD_OK)
+                rc = place(j, r, &val, dst, want, err);
+        }
+        dst += want;
+    }
+    cd_valctx_free(&ctx);
+    free(datums);
+    free(page);
+    return rc;
+}
+
+static cd_code fill_chunk(void *arg, uint8_t *buf, size_t len, cd_err *err)
+{
+    chunk_job *j = arg;
+    if (!cd_vtable_alive(j->v)) {
+        cd_fail(err, CD_EIO, "the connection that pins the snapshot of %s is lost",
+                j->v->t->qualname);
+        return cd_hint(err,
+                       "rows of that snapshot may be vacuumed away; take a new snapshot "
+                       "(cerebro-ds refresh MOUNTPOINT %s)",
+                       j->v->name);
+    }
+    return decode_rows(j, buf, err);
+}
+
+/* Byte range [b0, b1) of the data region held by chunk ch of a data file. */
+static void chunk_range(const vcol *c, uint64_t nrows, uint64_t ch, uint64_t *r0, uint64_t *r1,
+                        uint64_t *b0, uint64_t *b1)
+{
+    *r0 = ch * c->chunk_rows;
+    *r1 = *r0 + c->chunk_rows < nrows ? *r0 + c->chunk_rows : nrows;
+    *b0 = c->var ? c->offsets[*r0] : *r0 * c->rowbytes;
+    *b1 = c->var ? c->offsets[*r1] : *r1 * c->rowbytes;
+}
+
+/* Row holding data byte o of a var column: the last r with offsets[r] <= o, skipping rows
+ * with empty payloads. */
+static uint64_t row_at(const vcol *c, uint64_t nrows, uint64_t o)
+{
+    uint64_t lo = 0, hi = nrows;
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (c->offsets[mid] <= o)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Read from the data region of a data file (o: offset in the region). */
+static cd_code read_data(cd_vtable *v, const cd_vfile *f, uint64_t o, size_t n, uint8_t *buf,
+                         size_t *got, cd_err *err)
+{
+    const vshard *vs = &v->shards[f->shard];
+    const vcol *c = &vs->cols[f->col];
+    uint64_t row = c->var ? row_at(c, vs->nrows, o) : o / (c->rowbytes ? c->rowbytes : 1);
+    uint64_t r0, r1, b0, b1;
+    chunk_range(c, vs->nrows, row / c->chunk_rows, &r0, &r1, &b0, &b1);
+    size_t k = (size_t)(b1 - o < n ? b1 - o : n);
+    chunk_job job = {v, f->shard, f->col, r0, r1};
+    cd_cache_key key = {f->id, row / c->chunk_rows};
+    *got = k;
+    return cd_cache_read(v->cache, key, (size_t)(b1 - b0), (size_t)(o - b0), k, buf, fill_chunk,
+                         &job, err);
+}
+
+static cd_code read_some(cd_vtable *v, const cd_vfile *f, uint64_t off, size_t n, uint8_t *buf,
+                         size_t *got, cd_err *err)
+{
+    char hdr[CD_VT_HEADER_MAX];
+    if (f->kind == CD_VF_TABLE_META) {
+        *got = copy_mem(v->meta, f->size, off, n, buf);
+        return CD_OK;
+    }
+    const vshard *vs = &v->shards[f->shard];
+    if (f->kind == CD_VF_SHARD_META) {
+        *got = copy_mem(vs->meta, f->size, off, n, buf);
+        return CD_OK;
+    }
+    const vcol *c = &vs->cols[f->col];
+    size_t hlen = f->kind == CD_VF_BIN ? 0 : npy_header(v, f, hdr);
+    if (off < hlen) {
+        *got = copy_mem(hdr, hlen, off, n, buf);
+        return CD_OK;
+    }
+    uint64_t o = off - hlen;
+    switch (f->kind) {
+    case CD_VF_VALID:
+        *got = copy_mem(c->valid, vs->nrows, o, n, buf);
+        return CD_OK;
+    case CD_VF_OFFSETS:
+        *got = copy_mem(c->offsets, (vs->nrows + 1) * 8, o, n, buf);
+        return CD_OK;
+    default:
+        return read_data(v, f, o, n, buf, got, err);
+    }
+}
+
+cd_code cd_vtable_read(cd_vtable *v, const cd_vfile *f, uint64_t off, size_t n, uint8_t *buf,
+                       size_t *got, cd_err *err)
+{
+    *got = 0;
+    if (off >= f->size)
+        return CD_OK;
+    if (n > f->size - off)
+        n = (size_t)(f->size - off);
+    while (*got < n) {
+        size_t k = 0;
+        cd_code rc = read_some(v, f, off + *got, n - *got, buf + *got, &k, err);
+        if (rc != CD_OK)
+            return rc;
+        if (k == 0)
+            break;
+        *got += k;
+    }
+    return CD_OK;
+}

@@ -1,0 +1,453 @@
+/*
+ * vtable.c: a pinned table served as files (see vtable.h). The row index is built here;
+ * the files' bytes come from vfile.c: headers and index-backed files from memory, column
+ * data from chunks decoded on demand through the cache.
+ */
+#include "vtable_int.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsname.h"
+#include "meta.h"
+#include "npy.h"
+
+static atomic_uint_fast64_t next_file_id = 1;
+
+/* ---- growable arrays for the index pass ---- */
+
+static cd_code grow(void **p, size_t *cap, size_t n, size_t elem, cd_err *err)
+{
+    if (n < *cap)
+        return CD_OK;
+    size_t ncap = *cap ? *cap * 2 : 1024;
+    void *q = realloc(*p, ncap * elem);
+    if (q == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory indexing the table");
+    *p = q;
+    *cap = ncap;
+    return CD_OK;
+}
+
+/* ---- the visibility pass ---- */
+
+typedef struct index_state {
+    const cd_table *t;
+    const cd_shard *s;
+    vshard *vs;
+    size_t ctid_cap;
+    size_t *valid_cap; /* [ncols] */
+    size_t *off_cap;   /* [ncols] */
+    cd_valctx ctx;
+} index_state;
+
+static cd_code note_shape(vcol *c, const cd_value_shape *sh, uint64_t row, bool array)
+{
+    if (sh->isnull) {
+        c->nnull++;
+        return CD_OK;
+    }
+    c->null_elems += sh->null_elems;
+    if (!array)
+        return CD_OK;
+    if (!c->dims_known) {
+        c->dims_known = true;
+        c->ndim = sh->ndim;
+        memcpy(c->dims, sh->dims, sizeof c->dims);
+        c->rowbytes = sh->len;
+    } else if (sh->ndim != c->ndim || memcmp(sh->dims, c->dims, sizeof(int) * (size_t)sh->ndim)) {
+        c->ragged = true;
+    }
+    return CD_OK;
+}
+
+static cd_code index_value(index_state *st, int k, uint64_t row, const cd_value_shape *sh,
+                           cd_err *err)
+{
+    vcol *c = &st->vs->cols[k];
+    cd_code rc = grow((void **)&c->valid, &st->valid_cap[k], row + 1, 1, err);
+    if (rc == CD_OK)
+        rc = grow((void **)&c->offsets, &st->off_cap[k], row + 2, sizeof *c->offsets, err);
+    if (rc != CD_OK)
+        return rc;
+    if (row == 0)
+        c->offsets[0] = 0;
+    c->valid[row] = !sh->isnull;
+    c->offsets[row + 1] = c->offsets[row] + (sh->isnull ? 0 : sh->len);
+    return note_shape(c, sh, row, st->t->cols[k].kind == CD_KIND_ARRAY);
+}
+
+static cd_code index_tuple(void *arg, uint32_t blkno, uint16_t item, const uint8_t *tup,
+                           uint32_t len, const cd_datum *datums, cd_err *err)
+{
+    index_state *st = arg;
+    uint64_t row = st->vs->nrows;
+    cd_code rc = grow((void **)&st->vs->ctids, &st->ctid_cap, row + 1, sizeof *st->vs->ctids, err);
+    for (int k = 0; k < st->t->ncols && rc == CD_OK; k++) {
+        int ai = st->s->colmap[k];
+        cd_value_shape sh;
+        rc = cd_value_shape_of(&st->ctx, &st->s->attrs[ai], &datums[ai], &sh, err);
+        if (rc == CD_OK)
+            rc = index_value(st, k, row, &sh, err);
+    }
+    if (rc != CD_OK)
+        return rc;
+    st->vs->ctids[row] = (uint64_t)blkno << 16 | item;
+    st->vs->nrows++;
+    return CD_OK;
+}
+
+static cd_code index_shard(cd_vtable *v, int i, cd_err *err)
+{
+    const cd_shard *s = &v->t->shards[i];
+    vshard *vs = &v->shards[i];
+    vs->cols = calloc((size_t)v->t->ncols + 1, sizeof *vs->cols);
+    size_t *caps = calloc(2 * (size_t)v->t->ncols + 2, sizeof *caps);
+    if (vs->cols == NULL || caps == NULL) {
+        free(caps);
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    }
+    index_state st = {.t = v->t,
+                      .s = s,
+                      .vs = vs,
+                      .valid_cap = caps,
+                      .off_cap = caps + v->t->ncols + 1,
+                      .ctx = {.toast = s->toast}};
+    cd_code rc = cd_shard_scan(v->pin, s, s->blk_start, s->blk_end, index_tuple, &st, err);
+    cd_valctx_free(&st.ctx);
+    free(caps);
+    return rc;
+}
+
+/* ---- file layout of a shard ---- */
+
+static void finish_col(const cd_attr *a, uint64_t nrows, vcol *c)
+{
+    c->var = a->kind == CD_KIND_VARLENA || c->ragged;
+    if (a->kind == CD_KIND_SCALAR || a->kind == CD_KIND_NUMERIC) {
+        c->rowbytes = a->kind == CD_KIND_NUMERIC ? 8 : (uint64_t)a->elemlen;
+        c->dims_known = true;
+    }
+    if (!c->dims_known) /* every row NULL: shape (N, 0) */
+        c->rowbytes = 0;
+    uint64_t total = c->var ? c->offsets[nrows] : nrows * c->rowbytes;
+    uint64_t per_row = nrows ? (total + nrows - 1) / nrows : 1;
+    uint64_t rows = CD_VT_CHUNK_BYTES / (per_row ? per_row : 1);
+    c->chunk_rows = rows < 1 ? 1 : rows > UINT32_MAX ? UINT32_MAX : (uint32_t)rows;
+    if (c->nnull == 0) {
+        free(c->valid);
+        c->valid = NULL;
+    }
+    if (!c->var) {
+        free(c->offsets);
+        c->offsets = NULL;
+    }
+}
+
+static cd_code add_file(vshard *vs, cd_vfile_kind kind, int shard, int col, const char *stem,
+                        const char *suffix, uint64_t size, cd_err *err)
+{
+    cd_vfile *f = &vs->files[vs->nfiles++];
+    f->kind = kind;
+    f->shard = shard;
+    f->col = col;
+    snprintf(f->name, sizeof f->name, "%s%s", stem, suffix);
+    f->size = size;
+    f->id = atomic_fetch_add(&next_file_id, 1);
+    return CD_OK;
+}
+
+/* The .npy header of a file of shard vs (kind: data, valid or offsets of column k). */
+static size_t header_of(const cd_table *t, const vshard *vs, int k, cd_vfile_kind kind, char *buf,
+                        size_t cap)
+{
+    const vcol *c = &vs->cols[k];
+    uint64_t shape[PGD_MAXDIM + 1] = {vs->nrows};
+    int nd = 1;
+    const char *descr = t->cols[k].dtype;
+    if (kind == CD_VF_VALID) {
+        descr = "|b1";
+    } else if (kind == CD_VF_OFFSETS) {
+        descr = "<i8";
+        shape[0] = vs->nrows + 1;
+    } else if (t->cols[k].kind == CD_KIND_ARRAY && !c->dims_known) {
+        shape[nd++] = 0;
+    } else if (t->cols[k].kind == CD_KIND_ARRAY) {
+        for (int i = 0; i < c->ndim; i++)
+            shape[nd++] = (uint64_t)c->dims[i];
+    }
+    return cd_npy_header(buf, cap, descr, shape, nd);
+}
+
+static cd_code col_files(cd_vtable *v, int i, int k, cd_err *err)
+{
+    vshard *vs = &v->shards[i];
+    vcol *c = &vs->cols[k];
+    char hdr[CD_VT_HEADER_MAX];
+    if (cd_fsname(v->t->cols[k].name, c->fname, sizeof c->fname) == 0)
+        return cd_fail(err, CD_EINVAL, "column name \"%s\" is too long for a file name",
+                       v->t->cols[k].name);
+    if (c->var) {
+        add_file(vs, CD_VF_BIN, i, k, c->fname, ".bin", c->offsets[vs->nrows], err);
+        c->offsets_header = header_of(v->t, vs, k, CD_VF_OFFSETS, hdr, sizeof hdr);
+        add_file(vs, CD_VF_OFFSETS, i, k, c->fname, ".offsets.npy",
+                 c->offsets_header + (vs->nrows + 1) * 8, err);
+    } else {
+        c->data_header = header_of(v->t, vs, k, CD_VF_NPY, hdr, sizeof hdr);
+        add_file(vs, CD_VF_NPY, i, k, c->fname, ".npy", c->data_header + vs->nrows * c->rowbytes,
+                 err);
+    }
+    if (c->nnull > 0) {
+        c->valid_header = header_of(v->t, vs, k, CD_VF_VALID, hdr, sizeof hdr);
+        add_file(vs, CD_VF_VALID, i, k, c->fname, ".valid.npy", c->valid_header + vs->nrows, err);
+    }
+    return CD_OK;
+}
+
+static void colsum_of(const cd_table *t, const vshard *vs, int k, cd_colsum *sum)
+{
+    const vcol *c = &vs->cols[k];
+    sum->attr = &t->cols[k];
+    sum->fname = c->fname;
+    sum->var = c->var;
+    cd_shape_text(sum->shape, sizeof sum->shape, c->var, c->dims_known, c->ndim, c->dims);
+    if (t->cols[k].kind != CD_KIND_ARRAY)
+        sum->shape[0] = '\0';
+    sum->nnull = c->nnull;
+    sum->null_elems = c->null_elems;
+}
+
+static cd_code shard_layout(cd_vtable *v, int i, cd_colsum *sums, cd_err *err)
+{
+    vshard *vs = &v->shards[i];
+    int ncols = v->t->ncols;
+    vs->files = calloc(3 * (size_t)ncols + 1, sizeof *vs->files);
+    if (vs->files == NULL || cd_fsname(v->t->shards[i].name, vs->dir, sizeof vs->dir) == 0)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    cd_code rc = CD_OK;
+    for (int k = 0; k < ncols && rc == CD_OK; k++) {
+        finish_col(&v->t->cols[k], vs->nrows, &vs->cols[k]);
+        rc = col_files(v, i, k, err);
+        colsum_of(v->t, vs, k, &sums[k]);
+    }
+    if (rc != CD_OK)
+        return rc;
+    vs->meta = cd_meta_shard(v->pin, &v->t->shards[i], vs->nrows, sums, ncols);
+    if (vs->meta == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    /* meta first in the listing */
+    memmove(vs->files + 1, vs->files, sizeof *vs->files * (size_t)vs->nfiles);
+    vs->nfiles++;
+    cd_vfile *m = &vs->files[0];
+    memset(m, 0, sizeof *m);
+    m->kind = CD_VF_SHARD_META;
+    m->shard = i;
+    m->col = -1;
+    snprintf(m->name, sizeof m->name, "meta");
+    m->size = strlen(vs->meta);
+    m->id = atomic_fetch_add(&next_file_id, 1);
+    return CD_OK;
+}
+
+static cd_code table_layout(cd_vtable *v, cd_colsum *sums, cd_err *err)
+{
+    uint64_t *rows = calloc((size_t)v->t->nshards + 1, sizeof *rows);
+    if (rows == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    for (int i = 0; i < v->t->nshards; i++)
+        rows[i] = v->shards[i].nrows;
+    v->meta = cd_meta_table(v->pin, v->t, rows, sums);
+    free(rows);
+    if (v->meta == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    cd_vfile *m = &v->meta_file;
+    m->kind = CD_VF_TABLE_META;
+    m->shard = -1;
+    m->col = -1;
+    snprintf(m->name, sizeof m->name, "meta");
+    m->size = strlen(v->meta);
+    m->id = atomic_fetch_add(&next_file_id, 1);
+    return CD_OK;
+}
+
+/* ---- open / close ---- */
+
+static cd_code index_all(cd_vtable *v, const cd_vtable_opts *o, cd_err *err)
+{
+    int ns = v->t->nshards, nc = v->t->ncols;
+    v->shards = calloc((size_t)ns + 1, sizeof *v->shards);
+    cd_colsum *sums = calloc((size_t)ns * (size_t)nc + 1, sizeof *sums);
+    cd_code rc = v->shards && sums ? CD_OK : cd_fail(err, CD_ENOMEM, "out of memory");
+    for (int i = 0; i < ns && rc == CD_OK; i++) {
+        int64_t want = -1;
+        if (!o->skip_count)
+            rc = cd_shard_count(v->pin, &v->t->shards[i], &want, err);
+        if (rc == CD_OK)
+            rc = index_shard(v, i, err);
+        if (rc == CD_EUNDECIDED) { /* a multixact newer than the checkpoint: once more */
+            free_vshard(&v->shards[i], nc);
+            rc = cd_pin_recheckpoint(v->pin, err);
+            if (rc == CD_OK)
+                rc = index_shard(v, i, err);
+        }
+        if (rc == CD_OK)
+            rc = cd_check_count(v->pin, &v->t->shards[i], v->shards[i].nrows, want, err);
+        if (rc == CD_OK)
+            rc = shard_layout(v, i, sums + (size_t)i * (size_t)nc, err);
+        if (rc == CD_OK && o->progress)
+            fprintf(stderr, "cerebro-ds-fuse: indexed %s shard %s (%llu rows)\n", v->t->qualname,
+                    v->t->shards[i].name, (unsigned long long)v->shards[i].nrows);
+    }
+    if (rc == CD_OK)
+        rc = table_layout(v, sums, err);
+    free(sums);
+    return rc;
+}
+
+cd_code cd_vtable_open(cd_vtable **out, const cd_vtable_opts *o, const char *table, cd_err *err)
+{
+    *out = NULL;
+    cd_vtable *v = calloc(1, sizeof *v);
+    if (v == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    v->cache = o->cache;
+    pthread_mutex_init(&v->conn_lock, NULL);
+    cd_code rc = cd_pin_table(&o->pin, table, &v->pin, &v->t, err);
+    if (rc == CD_OK)
+        rc = index_all(v, o, err);
+    if (rc != CD_OK) {
+        cd_vtable_close(&v);
+        return rc;
+    }
+    snprintf(v->name, sizeof v->name, "%s.%s", v->t->schema, v->t->name);
+    for (int i = 0; i < v->t->nshards; i++)
+        v->rows += v->shards[i].nrows;
+    *out = v;
+    return CD_OK;
+}
+
+void cd_vtable_close(cd_vtable **vp)
+{
+    cd_vtable *v = *vp;
+    if (v == NULL)
+        return;
+    for (int i = (v->t ? v->t->nshards : 0) - 1; i >= 0 && v->shards; i--) {
+        for (int f = 0; v->cache && f < v->shards[i].nfiles; f++)
+            cd_cache_drop_file(v->cache, v->shards[i].files[f].id);
+        free_vshard(&v->shards[i], v->t->ncols);
+    }
+    free(v->shards);
+    free(v->meta);
+    cd_table_free(&v->t);
+    cd_pin_close(&v->pin);
+    pthread_mutex_destroy(&v->conn_lock);
+    free(v);
+    *vp = NULL;
+}
+
+void free_vshard(vshard *vs, int ncols)
+{
+    for (int k = ncols - 1; vs->cols && k >= 0; k--) {
+        free(vs->cols[k].offsets);
+        free(vs->cols[k].valid);
+    }
+    free(vs->cols);
+    free(vs->files);
+    free(vs->ctids);
+    free(vs->meta);
+    memset(vs, 0, sizeof *vs);
+}
+
+/* ---- accessors ---- */
+
+const char *cd_vtable_name(const cd_vtable *v)
+{
+    return v->name;
+}
+
+const char *cd_vtable_snapshot(const cd_vtable *v)
+{
+    return v->pin->snaptext;
+}
+
+uint32_t cd_vtable_oid(const cd_vtable *v)
+{
+    return v->t->oid;
+}
+
+uint64_t cd_vtable_rows(const cd_vtable *v)
+{
+    return v->rows;
+}
+
+int cd_vtable_nshards(const cd_vtable *v)
+{
+    return v->t->nshards;
+}
+
+const char *cd_vtable_shard_dir(const cd_vtable *v, int shard)
+{
+    return v->shards[shard].dir;
+}
+
+int cd_vtable_nfiles(const cd_vtable *v, int shard)
+{
+    return shard < 0 ? 1 : v->shards[shard].nfiles;
+}
+
+const cd_vfile *cd_vtable_file(const cd_vtable *v, int shard, int i)
+{
+    if (shard < 0)
+        return i == 0 ? &v->meta_file : NULL;
+    return i >= 0 && i < v->shards[shard].nfiles ? &v->shards[shard].files[i] : NULL;
+}
+
+const cd_vfile *cd_vtable_lookup(const cd_vtable *v, int shard, const char *name)
+{
+    for (int i = 0; i < cd_vtable_nfiles(v, shard); i++) {
+        const cd_vfile *f = cd_vtable_file(v, shard, i);
+        if (strcmp(f->name, name) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+/* ---- the pinning connection ---- */
+
+bool cd_vtable_alive(cd_vtable *v)
+{
+    pthread_mutex_lock(&v->conn_lock);
+    if (!v->dead) {
+        PGresult *r = PQexec(v->pin->conn, "SELECT 1");
+        v->dead = PQresultStatus(r) != PGRES_TUPLES_OK;
+        PQclear(r);
+    }
+    bool alive = !v->dead;
+    pthread_mutex_unlock(&v->conn_lock);
+    return alive;
+}
+
+cd_code cd_vtable_may_select(cd_vtable *v, const char *role, bool *yes, cd_err *err)
+{
+    char oid[16];
+    snprintf(oid, sizeof oid, "%u", v->t->oid);
+    const char *params[2] = {role, oid};
+    *yes = false;
+    pthread_mutex_lock(&v->conn_lock);
+    PGresult *r = PQexecParams(v->pin->conn,
+                               "SELECT has_table_privilege(r.oid, $2::oid, 'SELECT') "
+                               "FROM pg_roles r WHERE r.rolname = $1",
+                               2, NULL, params, NULL, NULL, 0);
+    cd_code rc = CD_OK;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        v->dead = PQstatus(v->pin->conn) != CONNECTION_OK;
+        rc = cd_fail(err, CD_EIO, "could not check the privileges of role \"%s\": %s", role,
+                     PQerrorMessage(v->pin->conn));
+    } else {
+        *yes = PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+    }
+    PQclear(r);
+    pthread_mutex_unlock(&v->conn_lock);
+    return rc;
+}
