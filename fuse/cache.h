@@ -56,6 +56,8 @@ typedef struct cd_cache_stats {
     uint64_t cold_bytes;      /* now (compressed size) */
     uint64_t spill_bytes;     /* now, on disk */
     uint64_t chunks;          /* now, in memory */
+    uint64_t reserved_bytes;  /* now: fills and promotions in progress (inside the bound) */
+    uint64_t spill_errors;    /* chunks dropped because a spill write or read-back failed */
 } cd_cache_stats;
 
 cd_code cd_cache_new(cd_cache **out, const cd_cache_config *cfg, cd_err *err);
@@ -64,7 +66,9 @@ void cd_cache_free(cd_cache **c);
 /*
  * Copy bytes [off, off + n) of chunk key, whose size is len (the same for every call on
  * that key), into dst. On a miss, fill(arg, buf, len, err) produces the chunk. A failed fill
- * is returned and nothing is kept.
+ * is returned and nothing is kept; readers that were waiting for it retry, so one of them fills
+ * again. When no room can be made (len above the bound, or the rest taken by fills in
+ * progress) the chunk is served from a temporary buffer and not kept. n == 0 never fills.
  */
 cd_code cd_cache_read(cd_cache *c, cd_cache_key key, size_t len, size_t off, size_t n,
                       uint8_t *dst, cd_cache_fill_fn fill, void *arg, cd_err *err);
