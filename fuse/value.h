@@ -58,6 +58,7 @@ typedef struct cd_value_shape {
     uint64_t len; /* bytes cd_value_from_datum would give (arrays: items * element size) */
     int ndim;     /* arrays */
     int dims[PGD_MAXDIM];
+    uint64_t null_elems; /* arrays: NULL elements (they become 0 / NaN) */
 } cd_value_shape;
 
 /* Shape of datum d of attribute a: varlena sizes from their headers, array dimensions from
