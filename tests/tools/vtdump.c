@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "vtable.h"
 
@@ -83,8 +84,14 @@ int main(int argc, char **argv)
     cd_vtable_opts o = {.pin = {.conninfo = argv[1], .block_shards = argc > 5 ? atoi(argv[5]) : 0},
                         .cache = cache};
     cd_vtable *v;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (cd_vtable_open(&v, &o, argv[2], &err) != CD_OK)
         return fail(&err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (getenv("VTDUMP_TIMING") != NULL)
+        fprintf(stderr, "vtdump: opened and indexed in %.3f s\n",
+                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     int rc = dump_dir(v, -1, argv[3], piece);
     for (int s = 0; rc == 0 && s < cd_vtable_nshards(v); s++) {
         char dir[4096];
