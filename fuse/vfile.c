@@ -187,6 +187,97 @@ static uint64_t row_at(const vcol *c, uint64_t nrows, uint64_t o)
     return lo;
 }
 
+/* ---- read-ahead ---- */
+
+static uint64_t nchunks_of(const vcol *c, uint64_t nrows)
+{
+    return (nrows + c->chunk_rows - 1) / c->chunk_rows;
+}
+
+/* Decode chunk ch of data file f into the cache (a one-byte read does it). */
+static void prefetch_one(cd_vtable *v, const cd_vfile *f, uint64_t ch)
+{
+    const vshard *vs = &v->shards[f->shard];
+    const vcol *c = &vs->cols[f->col];
+    uint64_t r0, r1, b0, b1;
+    chunk_range(c, vs->nrows, ch, &r0, &r1, &b0, &b1);
+    if (b1 == b0)
+        return;
+    chunk_job job = {v, f->shard, f->col, r0, r1};
+    cd_cache_key key = {f->id, ch};
+    uint8_t byte;
+    cd_err err = {0};
+    cd_cache_read(v->cache, key, (size_t)(b1 - b0), 0, 1, &byte, fill_chunk, &job, &err);
+}
+
+static void *prefetch_main(void *arg)
+{
+    cd_vtable *v = arg;
+    vprefetch *p = &v->prefetch;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (!p->stop && p->count == 0)
+            pthread_cond_wait(&p->wake, &p->lock);
+        if (p->stop)
+            break;
+        vprefetch_job j = p->queue[p->head];
+        p->head = (p->head + 1) % CD_VT_PREFETCH_QUEUE;
+        p->count--;
+        pthread_mutex_unlock(&p->lock);
+        prefetch_one(v, j.f, j.chunk);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+void cd_vt_prefetch_start(cd_vtable *v)
+{
+    vprefetch *p = &v->prefetch;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    p->inited = true;
+    while (p->started < CD_VT_PREFETCH_THREADS &&
+           pthread_create(&p->threads[p->started], NULL, prefetch_main, v) == 0)
+        p->started++;
+}
+
+void cd_vt_prefetch_stop(cd_vtable *v)
+{
+    vprefetch *p = &v->prefetch;
+    if (!p->inited)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = true;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    for (int i = p->started - 1; i >= 0; i--)
+        pthread_join(p->threads[i], NULL);
+    pthread_cond_destroy(&p->wake);
+    pthread_mutex_destroy(&p->lock);
+    p->started = 0;
+    p->inited = false;
+}
+
+/* Queue the chunks after ch of f that are not queued yet (a full queue drops hints). */
+static void prefetch_after(cd_vtable *v, const cd_vfile *f, uint64_t ch, uint64_t nchunks)
+{
+    vprefetch *p = &v->prefetch;
+    if (!p->started)
+        return;
+    pthread_mutex_lock(&p->lock);
+    uint64_t next = p->last_file == f->id && p->last_chunk > ch ? p->last_chunk + 1 : ch + 1;
+    for (; next <= ch + CD_VT_PREFETCH_DEPTH && next < nchunks; next++) {
+        if (p->count == CD_VT_PREFETCH_QUEUE)
+            break;
+        p->queue[(p->head + p->count++) % CD_VT_PREFETCH_QUEUE] = (vprefetch_job){f, next};
+        p->last_file = f->id;
+        p->last_chunk = next;
+        pthread_cond_signal(&p->wake);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
 /* Read from the data region of a data file (o: offset in the region). */
 static cd_code read_data(cd_vtable *v, const cd_vfile *f, uint64_t o, size_t n, uint8_t *buf,
                          size_t *got, cd_err *err)
@@ -200,6 +291,7 @@ static cd_code read_data(cd_vtable *v, const cd_vfile *f, uint64_t o, size_t n, 
     chunk_job job = {v, f->shard, f->col, r0, r1};
     cd_cache_key key = {f->id, row / c->chunk_rows};
     *got = k;
+    prefetch_after(v, f, key.chunk, nchunks_of(c, vs->nrows));
     return cd_cache_read(v->cache, key, (size_t)(b1 - b0), (size_t)(o - b0), k, buf, fill_chunk,
                          &job, err);
 }

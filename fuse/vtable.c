@@ -323,6 +323,7 @@ cd_code cd_vtable_open(cd_vtable **out, const cd_vtable_opts *o, const char *tab
     snprintf(v->name, sizeof v->name, "%s.%s", v->t->schema, v->t->name);
     for (int i = 0; i < v->t->nshards; i++)
         v->rows += v->shards[i].nrows;
+    cd_vt_prefetch_start(v);
     *out = v;
     return CD_OK;
 }
@@ -332,6 +333,7 @@ void cd_vtable_close(cd_vtable **vp)
     cd_vtable *v = *vp;
     if (v == NULL)
         return;
+    cd_vt_prefetch_stop(v);
     for (int i = (v->t ? v->t->nshards : 0) - 1; i >= 0 && v->shards; i--) {
         for (int f = 0; v->cache && f < v->shards[i].nfiles; f++)
             cd_cache_drop_file(v->cache, v->shards[i].files[f].id);

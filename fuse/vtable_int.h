@@ -42,6 +42,34 @@ typedef struct vshard {
     char *meta; /* text of meta */
 } vshard;
 
+/* Read-ahead of data chunks: a thread per vtable decodes the chunks that follow the ones
+ * being read, so decoding overlaps with serving. Jobs are hints: errors are dropped (the
+ * read that needs the chunk decodes it again and reports them). */
+#define CD_VT_PREFETCH_DEPTH 4 /* chunks ahead of the one being read */
+#define CD_VT_PREFETCH_QUEUE 16
+
+typedef struct vprefetch_job {
+    const cd_vfile *f;
+    uint64_t chunk;
+} vprefetch_job;
+
+#define CD_VT_PREFETCH_THREADS 2
+
+typedef struct vprefetch {
+    pthread_t threads[CD_VT_PREFETCH_THREADS];
+    bool inited; /* lock and condition initialised */
+    int started; /* threads running */
+    bool stop;
+    pthread_mutex_t lock; /* guards the queue and stop; a leaf lock */
+    pthread_cond_t wake;
+    vprefetch_job queue[CD_VT_PREFETCH_QUEUE];
+    int head, count;
+    uint64_t last_file, last_chunk; /* newest job queued */
+} vprefetch;
+
+void cd_vt_prefetch_start(cd_vtable *v);
+void cd_vt_prefetch_stop(cd_vtable *v);
+
 /* Lock order: conn_lock is taken alone (never while the cache mutex is held: fills run
  * outside the cache's lock). */
 struct cd_vtable {
@@ -55,6 +83,7 @@ struct cd_vtable {
     char *meta;                /* table meta text */
     cd_vfile meta_file;
     uint64_t rows;
+    vprefetch prefetch;
 };
 
 void free_vshard(vshard *vs, int ncols);
