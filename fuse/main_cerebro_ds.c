@@ -1,6 +1,7 @@
 /*
  * main_cerebro_ds.c: the cerebro-ds admin tool: argument parsing and exit codes only.
- * The commands live in inspect.c, export.c and verify.c.
+ * The commands live in inspect.c, export.c and verify.c; refresh asks a running
+ * cerebro-ds-fuse through its control socket (control.c).
  */
 #include <getopt.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 
 #include "admin.h"
 #include "config.h"
+#include "control.h"
 
 #define PROG "cerebro-ds"
 
@@ -28,6 +30,9 @@ static const char usage_text[] =
     "                         snapshot; last line rows=N mismatches=M\n"
     "  pages TABLE            page headers, line pointers and tuple headers of every block,\n"
     "                         with each tuple's visibility in the snapshot\n"
+    "  refresh MOUNTPOINT [TABLE]\n"
+    "                         make the cerebro-ds-fuse mount take a new snapshot of every\n"
+    "                         table it has pinned, or of TABLE ([db/]schema.table)\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE      configuration file ([database] conninfo, datadir)\n"
@@ -168,8 +173,21 @@ static int settle(const cli *c, cd_config *cfg, cd_admin_opts *o, cd_err *err)
     return EXIT_OK;
 }
 
+/* cerebro-ds refresh MOUNTPOINT [TABLE]: ask the daemon, print how many tables. */
+static int refresh(const char *mountpoint, const char *table, cd_err *err)
+{
+    char command[1024], reply[256];
+    snprintf(command, sizeof command, "refresh%s%s", table ? " " : "", table ? table : "");
+    if (cd_control_request(mountpoint, command, reply, sizeof reply, err) != CD_OK)
+        return EXIT_ERROR;
+    printf("%s: %s table(s) refreshed\n", mountpoint, reply);
+    return EXIT_OK;
+}
+
 static int run(const char *cmd, char **pos, int npos, const cd_admin_opts *o, cd_err *err)
 {
+    if (strcmp(cmd, "refresh") == 0 && (npos == 2 || npos == 3))
+        return refresh(pos[1], npos == 3 ? pos[2] : NULL, err);
     if (strcmp(cmd, "inspect") == 0 && npos == 2)
         return cd_cmd_inspect(o, pos[1], stdout, err) == CD_OK ? EXIT_OK : EXIT_ERROR;
     if (strcmp(cmd, "export") == 0 && npos == 3)
@@ -183,7 +201,7 @@ static int run(const char *cmd, char **pos, int npos, const cd_admin_opts *o, cd
         return mismatches > 0 ? EXIT_MISMATCH : EXIT_OK;
     }
     if (strcmp(cmd, "inspect") == 0 || strcmp(cmd, "export") == 0 || strcmp(cmd, "verify") == 0 ||
-        strcmp(cmd, "pages") == 0)
+        strcmp(cmd, "pages") == 0 || strcmp(cmd, "refresh") == 0)
         return usage_error("wrong number of arguments for %s", cmd);
     return usage_error("unknown command \"%s\"", cmd);
 }

@@ -1,0 +1,250 @@
+/*
+ * fs_gen.c: snapshot generations of cerebro-ds-fuse: pinning a table (cd_vtable_open) on
+ * its first access or at a refresh, giving the new generation its inode range, making it
+ * current, invalidating the kernel's entries of the old one, and releasing a generation
+ * (cd_vtable_close) once nothing holds it (see fs.h for the rules and the lock order).
+ * Does not: resolve inodes to nodes or list directories (fs_tree.c).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "fs.h"
+#include "fs_log.h"
+
+/* The live generation holding inode ino (binary search by base), or NULL. */
+fs_gen *fs_gen_find(cd_fs *fs, uint64_t ino)
+{
+    size_t lo = 0, hi = fs->ngens;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        fs_gen *g = fs->gens[mid];
+        if (ino < g->base)
+            hi = mid;
+        else if (ino >= g->base + g->count)
+            lo = mid + 1;
+        else
+            return g;
+    }
+    return NULL;
+}
+
+bool fs_gen_take_unused(cd_fs *fs, fs_gen *g)
+{
+    if (g->current || g->lookups > 0 || g->refs > 0)
+        return false;
+    for (size_t i = 0; i < fs->ngens; i++) {
+        if (fs->gens[i] == g) {
+            memmove(&fs->gens[i], &fs->gens[i + 1], (fs->ngens - i - 1) * sizeof *fs->gens);
+            fs->ngens--;
+            break;
+        }
+    }
+    return true;
+}
+
+/* Release a generation that left fs->gens: its snapshot, its cached chunks, its memory. */
+void fs_gen_free(cd_fs *fs, fs_gen *g)
+{
+    char path[512];
+    if (g->v != NULL) {
+        cd_log(CD_LOG_INFO, "released snapshot %s of %s (generation %llu)",
+               cd_vtable_snapshot(g->v), fs_table_path(g->table, path, sizeof path),
+               (unsigned long long)g->serial);
+        cd_vtable_close(&g->v);
+        atomic_fetch_add(&fs->released, 1);
+    }
+    free(g->nlookup);
+    free(g->first);
+    free(g);
+}
+
+void fs_gen_put(cd_fs *fs, fs_gen *g)
+{
+    pthread_mutex_lock(&fs->lock);
+    g->refs--;
+    bool drop = fs_gen_take_unused(fs, g);
+    pthread_mutex_unlock(&fs->lock);
+    if (drop)
+        fs_gen_free(fs, g);
+}
+
+/* A generation for vtable v of t: node counts and first-file indexes (no inodes yet). */
+static cd_code gen_new(fs_table *t, cd_vtable *v, fs_gen **out, cd_err *err)
+{
+    fs_gen *g = calloc(1, sizeof *g);
+    int nshards = cd_vtable_nshards(v);
+    if (g == NULL || (g->first = calloc((size_t)nshards + 1, sizeof *g->first)) == NULL) {
+        free(g);
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    }
+    g->table = t;
+    g->v = v;
+    g->nshards = nshards;
+    g->ntfiles = cd_vtable_nfiles(v, -1);
+    uint64_t idx = (uint64_t)g->ntfiles + (uint64_t)nshards;
+    for (int s = 0; s < nshards; s++) {
+        g->first[s] = idx;
+        idx += (uint64_t)cd_vtable_nfiles(v, s);
+    }
+    g->first[nshards] = idx;
+    g->count = idx;
+    g->pinned = time(NULL);
+    if ((g->nlookup = calloc(idx ? idx : 1, sizeof *g->nlookup)) == NULL) {
+        free(g->first);
+        free(g);
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    }
+    *out = g;
+    return CD_OK;
+}
+
+/* Make g the current generation of its table, with one reference for the caller. */
+static cd_code gen_install(cd_fs *fs, fs_gen *g, cd_err *err)
+{
+    pthread_mutex_lock(&fs->lock);
+    if (fs->ngens == fs->capgens) {
+        size_t cap = fs->capgens ? fs->capgens * 2 : 16;
+        fs_gen **grown = realloc(fs->gens, cap * sizeof *grown);
+        if (grown == NULL) {
+            pthread_mutex_unlock(&fs->lock);
+            return cd_fail(err, CD_ENOMEM, "out of memory");
+        }
+        fs->gens = grown;
+        fs->capgens = cap;
+    }
+    fs_table *t = g->table;
+    fs_gen *old = t->cur;
+    g->base = fs->next_ino;
+    fs->next_ino += g->count ? g->count : 1;
+    g->serial = old ? old->serial + 1 : 1;
+    g->current = true;
+    g->refs = 1;
+    fs->gens[fs->ngens++] = g; /* bases only grow: the array stays sorted */
+    t->cur = g;
+    bool drop = false;
+    if (old != NULL) {
+        old->current = false;
+        drop = fs_gen_take_unused(fs, old);
+    }
+    pthread_mutex_unlock(&fs->lock);
+    if (drop)
+        fs_gen_free(fs, old);
+    return CD_OK;
+}
+
+static double elapsed(const struct timeval *since)
+{
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    return (double)(now.tv_sec - since->tv_sec) + (double)(now.tv_usec - since->tv_usec) / 1e6;
+}
+
+/* Pin t to a new snapshot and make it current (pin_lock held). *out is referenced. */
+static cd_code gen_pin(cd_fs *fs, fs_table *t, fs_gen **out, cd_err *err)
+{
+    char path[512];
+    struct timeval start;
+    gettimeofday(&start, NULL);
+    const cd_config *c = fs->cfg;
+    cd_vtable_opts o = {.pin = {.conninfo = t->db->conninfo,
+                                .datadir = c->database_datadir[0] ? c->database_datadir : NULL,
+                                .block_shards = t->block_shards,
+                                .columns = t->columns},
+                        .cache = fs->cache,
+                        .progress = false};
+    cd_vtable *v = NULL;
+    fs_gen *g = NULL;
+    atomic_fetch_add(&fs->pins, 1);
+    cd_code rc = cd_vtable_open(&v, &o, t->regname, err);
+    if (rc == CD_OK && (rc = gen_new(t, v, &g, err)) != CD_OK)
+        cd_vtable_close(&v);
+    if (rc == CD_OK && (rc = gen_install(fs, g, err)) != CD_OK)
+        fs_gen_free(fs, g);
+    if (rc != CD_OK) {
+        atomic_fetch_add(&fs->pin_errors, 1);
+        return rc;
+    }
+    cd_log(CD_LOG_INFO, "pinned %s: snapshot %s, %d shards, %llu rows, in %.2f s (generation %llu)",
+           fs_table_path(t, path, sizeof path), cd_vtable_snapshot(v), g->nshards,
+           (unsigned long long)cd_vtable_rows(v), elapsed(&start), (unsigned long long)g->serial);
+    *out = g;
+    return CD_OK;
+}
+
+int fs_table_gen(cd_fs *fs, fs_table *t, fs_gen **out)
+{
+    pthread_mutex_lock(&fs->lock);
+    fs_gen *g = t->cur;
+    if (g != NULL)
+        g->refs++;
+    pthread_mutex_unlock(&fs->lock);
+    if (g != NULL) {
+        *out = g;
+        return 0;
+    }
+    cd_err err = {0};
+    cd_code rc = CD_OK;
+    pthread_mutex_lock(&t->pin_lock);
+    pthread_mutex_lock(&fs->lock);
+    if ((g = t->cur) != NULL)
+        g->refs++;
+    pthread_mutex_unlock(&fs->lock);
+    if (g == NULL)
+        rc = gen_pin(fs, t, &g, &err);
+    pthread_mutex_unlock(&t->pin_lock);
+    if (rc != CD_OK) {
+        char path[512];
+        cd_log_err(CD_LOG_ERROR, &err, "could not pin %s", fs_table_path(t, path, sizeof path));
+        return cd_code_errno(rc);
+    }
+    *out = g;
+    return 0;
+}
+
+/* Drop the kernel's entries of old's directories: its inodes are then forgotten as soon as
+ * nothing uses them (an open file's entry is unhashed now and dies at its last close). */
+static void invalidate_gen(cd_fs *fs, fs_gen *old)
+{
+    if (fs->se == NULL)
+        return;
+    uint64_t dir = old->table->ino;
+    for (int s = 0; s < old->nshards; s++) {
+        uint64_t shard_ino = old->base + (uint64_t)old->ntfiles + (uint64_t)s;
+        int nf = cd_vtable_nfiles(old->v, s);
+        for (int i = 0; i < nf; i++) {
+            const char *name = cd_vtable_file(old->v, s, i)->name;
+            fuse_lowlevel_notify_inval_entry(fs->se, shard_ino, name, strlen(name));
+        }
+        const char *name = cd_vtable_shard_dir(old->v, s);
+        fuse_lowlevel_notify_inval_entry(fs->se, dir, name, strlen(name));
+    }
+    for (int i = 0; i < old->ntfiles; i++) {
+        const char *name = cd_vtable_file(old->v, -1, i)->name;
+        fuse_lowlevel_notify_inval_entry(fs->se, dir, name, strlen(name));
+    }
+}
+
+cd_code fs_refresh_table(cd_fs *fs, fs_table *t, cd_err *err)
+{
+    fs_gen *g = NULL;
+    pthread_mutex_lock(&t->pin_lock);
+    pthread_mutex_lock(&fs->lock);
+    fs_gen *old = t->cur;
+    if (old != NULL)
+        old->refs++; /* alive until its entries are invalidated */
+    pthread_mutex_unlock(&fs->lock);
+    cd_code rc = gen_pin(fs, t, &g, err);
+    pthread_mutex_unlock(&t->pin_lock);
+    /* outside every lock: the kernel locks the directory, where lookups may be waiting */
+    if (rc == CD_OK && old != NULL)
+        invalidate_gen(fs, old);
+    if (old != NULL)
+        fs_gen_put(fs, old);
+    if (g != NULL)
+        fs_gen_put(fs, g);
+    if (rc == CD_OK)
+        atomic_fetch_add(&fs->refreshes, 1);
+    return rc;
+}

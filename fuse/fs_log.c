@@ -1,0 +1,111 @@
+/*
+ * fs_log.c: the daemon's log (see fs_log.h).
+ */
+#include "fs_log.h"
+
+#include <fuse_log.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+static cd_log_level log_level = CD_LOG_INFO;
+static bool log_syslog;
+
+static const char *const level_names[] = {"error", "warning", "info", "debug"};
+
+cd_log_level cd_log_parse_level(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, level_names[i]) == 0)
+            return (cd_log_level)i;
+    return CD_LOG_INFO;
+}
+
+bool cd_log_enabled(cd_log_level level)
+{
+    return level <= log_level;
+}
+
+/* One finished line to its destination. */
+static void emit(cd_log_level level, const char *line)
+{
+    static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
+    if (log_syslog) {
+        syslog(prio[level], "%s: %s", level_names[level], line);
+        return;
+    }
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", localtime_r(&now, &tm));
+    /* one fprintf: stdio locks the stream, so lines of threads do not interleave */
+    fprintf(stderr, "%s cerebro-ds-fuse[%d]: %s: %s\n", stamp, (int)getpid(), level_names[level],
+            line);
+}
+
+static void vlog(cd_log_level level, const char *fmt, va_list ap)
+{
+    char line[2048];
+    vsnprintf(line, sizeof line, fmt, ap);
+    emit(level, line);
+}
+
+void cd_log(cd_log_level level, const char *fmt, ...)
+{
+    if (!cd_log_enabled(level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(level, fmt, ap);
+    va_end(ap);
+}
+
+void cd_log_err(cd_log_level level, const cd_err *err, const char *fmt, ...)
+{
+    if (!cd_log_enabled(level))
+        return;
+    char what[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    cd_log(level, "%s: %s%s%s%s%s", what, err->msg[0] ? err->msg : cd_code_name(err->code),
+           err->detail[0] ? " DETAIL: " : "", err->detail, err->hint[0] ? " HINT: " : "",
+           err->hint);
+}
+
+/* libfuse's messages (mount errors, bad options) go to the same log. */
+static void from_libfuse(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+    cd_log_level l = level <= FUSE_LOG_ERR       ? CD_LOG_ERROR
+                     : level <= FUSE_LOG_WARNING ? CD_LOG_WARNING
+                     : level <= FUSE_LOG_INFO    ? CD_LOG_INFO
+                                                 : CD_LOG_DEBUG;
+    if (!cd_log_enabled(l))
+        return;
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n > 0 && line[n - 1] == '\n')
+        line[--n] = '\0';
+    emit(l, line);
+}
+
+void cd_log_open(cd_log_level level, bool use_syslog)
+{
+    log_level = level;
+    if (use_syslog && !log_syslog)
+        openlog("cerebro-ds-fuse", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    log_syslog = use_syslog;
+    fuse_set_log_func(from_libfuse);
+}
+
+void cd_log_close(void)
+{
+    if (log_syslog)
+        closelog();
+    log_syslog = false;
+}

@@ -1,0 +1,482 @@
+/*
+ * main_cerebro_ds_fuse.c: cerebro-ds-fuse, the read-only mount of pinned PostgreSQL tables:
+ * command line and -o options, configuration, logging, stale mount recovery, mount,
+ * daemonizing, signals, the multi-threaded loop and a clean unmount.
+ * The file system itself is fs_*.c.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "fs_log.h"
+
+#define PROG "cerebro-ds-fuse"
+#define DEFAULT_CONFIG "/etc/cerebro-ds/cerebro-ds.conf"
+#define MAX_OPTS 64
+
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
+
+static const char usage_text[] =
+    "Usage: " PROG " [OPTIONS] [MOUNTPOINT]\n"
+    "       " PROG " [OPTIONS] SOURCE MOUNTPOINT     (as mount.fuse3 runs it from fstab)\n"
+    "\n"
+    "Serve PostgreSQL tables as a read-only file system of NumPy column files, decoded\n"
+    "straight from the heap files, each table under one pinned MVCC snapshot.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG " when it exists)\n"
+    "      --conninfo C       libpq connection string ([database] conninfo)\n"
+    "  -o KEY=VALUE,...       set configuration keys: cache_mb=256, allow_other,\n"
+    "                         tables=s.t1,s.t2, database.datadir=DIR,\n"
+    "                         table.s.t1.shards=blocks:4 (see cerebro-ds.conf(5))\n"
+    "  -f, --foreground       stay in the foreground and log to standard error\n"
+    "  -d, --debug            foreground, log_level debug, and libfuse's request trace\n"
+    "      --preload          pin and index every table at mount, not at first access\n"
+    "      --print-config     print the effective configuration and exit\n"
+    "  -h, --help             this help\n"
+    "  -V, --version          version\n"
+    "\n"
+    "MOUNTPOINT defaults to [mount] mountpoint (/mnt/cerebro-ds). SOURCE (from fstab) is a\n"
+    "configuration file, or \"cerebro-ds\" for the default one. A mount point left behind by\n"
+    "a killed daemon is unmounted (fusermount3 -u -z) before mounting again.\n"
+    "Signals: SIGHUP takes a new snapshot of every pinned table (as `cerebro-ds refresh\n"
+    "MOUNTPOINT` does); SIGTERM and SIGINT unmount, release the snapshots and exit 0.\n"
+    "Exit status: 0 unmounted cleanly, 1 error, 2 usage error.\n";
+
+typedef struct cli {
+    const char *config;
+    const char *conninfo;
+    const char *opts[MAX_OPTS]; /* -o arguments, in order */
+    int nopts;
+    const char *pos[2];
+    int npos;
+    bool foreground, debug, preload, print_config;
+} cli;
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, PROG ": ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry '" PROG " --help' for more information.\n");
+    return EXIT_USAGE;
+}
+
+static int print_error(const cd_err *err)
+{
+    cd_err_print(stderr, PROG, err);
+    return EXIT_ERROR;
+}
+
+/* ---- command line ---- */
+
+static int parse_cli(int argc, char **argv, cli *c)
+{
+    enum { OPT_CONNINFO = 256, OPT_PRELOAD, OPT_PRINT };
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"conninfo", required_argument, NULL, OPT_CONNINFO},
+                                         {"foreground", no_argument, NULL, 'f'},
+                                         {"debug", no_argument, NULL, 'd'},
+                                         {"preload", no_argument, NULL, OPT_PRELOAD},
+                                         {"print-config", no_argument, NULL, OPT_PRINT},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "c:o:fdhV", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            c->config = optarg;
+            break;
+        case OPT_CONNINFO:
+            c->conninfo = optarg;
+            break;
+        case 'o':
+            if (c->nopts == MAX_OPTS)
+                return usage_error("too many -o options (at most %s)", "64");
+            c->opts[c->nopts++] = optarg;
+            break;
+        case 'f':
+            c->foreground = true;
+            break;
+        case 'd':
+            c->debug = c->foreground = true;
+            break;
+        case OPT_PRELOAD:
+            c->preload = true;
+            break;
+        case OPT_PRINT:
+            c->print_config = true;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            exit(EXIT_OK);
+        case 'V':
+            printf(PROG " %s\n", CD_VERSION);
+            exit(EXIT_OK);
+        default:
+            return usage_error("%s", "invalid option");
+        }
+    }
+    while (optind < argc) {
+        if (c->npos == 2)
+            return usage_error("too many arguments: %s", argv[optind]);
+        c->pos[c->npos++] = argv[optind++];
+    }
+    return EXIT_OK;
+}
+
+/* ---- -o options ---- */
+
+/* Generic mount options that mount(8) and fstab pass; the mount is always ro,nosuid,nodev. */
+static bool mount_flag(const char *item)
+{
+    static const char *const flags[] = {"ro",       "rw",      "nosuid",   "nodev",  "noexec",
+                                        "noatime",  "atime",   "dev",      "suid",   "exec",
+                                        "relatime", "_netdev", "auto",     "noauto", "user",
+                                        "users",    "nouser",  "defaults", "nofail", NULL};
+    for (int i = 0; flags[i] != NULL; i++)
+        if (strcmp(item, flags[i]) == 0)
+            return true;
+    return false;
+}
+
+/* A key that may be given alone (-o allow_other): a bool key. */
+static bool flag_key(const char *item)
+{
+#define CD_FLAG_KEY(sec, k, check, def, desc)                                                      \
+    if (strcmp(#check, "bool") == 0 && strcmp(item, #k) == 0)                                      \
+        return true;
+    CD_CONFIG_KEYS(CD_FLAG_KEY)
+#undef CD_FLAG_KEY
+    return false;
+}
+
+/* Set one "key=value": key, section.key or table.<schema.table>.key. */
+static int set_opt(cd_config *cfg, const char *key, const char *value)
+{
+    char section[400] = "", name[128];
+    const char *first = strchr(key, '.'), *last = strrchr(key, '.');
+    const char *k = last ? last + 1 : key;
+    if (first != NULL && strncmp(key, "table.", 6) == 0 && last > key + 6)
+        snprintf(section, sizeof section, "table %.*s", (int)(last - key - 6), key + 6);
+    else if (first != NULL)
+        snprintf(section, sizeof section, "%.*s", (int)(first - key), key);
+    snprintf(name, sizeof name, "%s", k);
+    cd_err err = {0};
+    if (cd_config_set(cfg, first ? section : NULL, name, value, &err) == CD_OK)
+        return EXIT_OK;
+    fprintf(stderr, PROG ": -o %s: %s\n", key, err.msg);
+    fprintf(stderr, "Try '" PROG " --help' and cerebro-ds.conf(5) for the keys.\n");
+    return EXIT_USAGE;
+}
+
+/*
+ * One -o argument: comma-separated items. An item without '=' is a generic mount option
+ * (ignored), a bool key (set to true), or, after a key=value item, more of that value: so
+ * "-o tables=s.t1,s.t2" sets tables to "s.t1,s.t2".
+ */
+static int apply_o(cd_config *cfg, const char *arg)
+{
+    char *copy = strdup(arg), *save = NULL;
+    char *key = NULL, value[4096] = "";
+    int rc = copy ? EXIT_OK : EXIT_ERROR;
+    for (char *it = copy ? strtok_r(copy, ",", &save) : NULL; it && rc == EXIT_OK;
+         it = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(it, '=');
+        if (eq == NULL && (mount_flag(it) || flag_key(it))) {
+            if (key != NULL)
+                rc = set_opt(cfg, key, value), key = NULL;
+            if (rc == EXIT_OK && !mount_flag(it))
+                rc = set_opt(cfg, it, "true");
+        } else if (eq == NULL && key != NULL) {
+            size_t n = strlen(value);
+            snprintf(value + n, sizeof value - n, ",%s", it);
+        } else if (eq == NULL) {
+            rc = usage_error("unknown option -o %s (expected KEY=VALUE)", it);
+        } else {
+            if (key != NULL)
+                rc = set_opt(cfg, key, value);
+            *eq = '\0';
+            key = it;
+            snprintf(value, sizeof value, "%s", eq + 1);
+        }
+    }
+    if (rc == EXIT_OK && key != NULL)
+        rc = set_opt(cfg, key, value);
+    free(copy);
+    return rc;
+}
+
+/* ---- configuration ---- */
+
+static int settle(const cli *c, cd_config *cfg)
+{
+    cd_err err = {0};
+    const char *config = c->config;
+    if (config == NULL && c->npos == 2 && strcmp(c->pos[0], "cerebro-ds") != 0)
+        config = c->pos[0]; /* fstab: SOURCE */
+    if (config == NULL && access(DEFAULT_CONFIG, R_OK) == 0)
+        config = DEFAULT_CONFIG;
+    if (cd_config_init(cfg, &err) != CD_OK)
+        return print_error(&err);
+    if (config != NULL && cd_config_load(cfg, config, &err) != CD_OK)
+        return print_error(&err);
+    int rc = EXIT_OK;
+    for (int i = 0; i < c->nopts && rc == EXIT_OK; i++)
+        rc = apply_o(cfg, c->opts[i]);
+    if (rc == EXIT_OK && c->conninfo != NULL)
+        rc = set_opt(cfg, "database.conninfo", c->conninfo);
+    if (rc == EXIT_OK && c->npos > 0)
+        rc = set_opt(cfg, "mount.mountpoint", c->pos[c->npos - 1]);
+    if (rc == EXIT_OK && c->preload)
+        rc = set_opt(cfg, "mount.preload", "true");
+    if (rc == EXIT_OK && c->debug)
+        rc = set_opt(cfg, "mount.log_level", "debug");
+    return rc;
+}
+
+static int check_served(const cd_config *cfg)
+{
+    if (cfg->mount_tables[0] != '\0' || cfg->mount_schemas[0] != '\0' || cfg->ntables > 0)
+        return EXIT_OK;
+    cd_err err = {0};
+    cd_fail(&err, CD_EINVAL, "nothing to serve: no tables and no schemas are configured");
+    cd_hint(&err, "set [mount] tables = schema.table, ... or schemas = ... (or -o tables=...)");
+    return print_error(&err);
+}
+
+/* ---- the mount point ---- */
+
+/* Is mp (absolute, canonical) a mount of type fuse.cerebro-ds (/proc/self/mountinfo)? */
+static bool mounted_here(const char *mp, char *dev, size_t size)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    char line[4096], point[PATH_MAX], devno[64], type[256];
+    bool found = false;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        const char *dash = strstr(line, " - ");
+        if (sscanf(line, "%*s %*s %63s %*s %4095s", devno, point) != 2 || dash == NULL ||
+            sscanf(dash + 3, "%255s", type) != 1)
+            continue;
+        /* mountinfo escapes blanks as \040; such paths simply do not match here */
+        if (strcmp(point, mp) == 0 && strcmp(type, "fuse.cerebro-ds") == 0) {
+            found = true;
+            snprintf(dev, size, "%s", devno);
+        }
+    }
+    if (f != NULL)
+        fclose(f);
+    return found;
+}
+
+static bool run_fusermount(const char *mp)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp("fusermount3", "fusermount3", "-u", "-z", mp, (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0)
+        return false;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* A mount point whose daemon died answers ENOTCONN: unmount it lazily, then go on. */
+static int recover_stale(const char *mp)
+{
+    cd_log(CD_LOG_WARNING,
+           "mount point %s: %s: a previous cerebro-ds-fuse died without unmounting; "
+           "unmounting it with fusermount3 -u -z",
+           mp, strerror(errno));
+    if (!run_fusermount(mp) && umount2(mp, MNT_DETACH) != 0) {
+        cd_err err = {0};
+        cd_fail(&err, CD_EIO, "could not unmount the stale mount at %s", mp);
+        cd_hint(&err, "run: fusermount3 -u -z %s (or, as root: umount -l %s)", mp, mp);
+        return print_error(&err);
+    }
+    cd_log(CD_LOG_INFO, "stale mount at %s unmounted", mp);
+    return EXIT_OK;
+}
+
+/* Make mp usable: recover a stale mount, refuse a live one; *real gets its canonical path. */
+static int prepare_mountpoint(const char *mp, char *real)
+{
+    struct stat st;
+    struct statfs sfs;
+    cd_err err = {0};
+    int rc = EXIT_OK;
+    /* statfs always asks the file system (stat may be answered from the kernel's cache) */
+    if (statfs(mp, &sfs) != 0 && (errno == ENOTCONN || errno == ECONNABORTED))
+        rc = recover_stale(mp);
+    if (rc != EXIT_OK)
+        return rc;
+    char dev[64];
+    if (stat(mp, &st) != 0 || realpath(mp, real) == NULL) {
+        cd_fail(&err, CD_EINVAL, "mount point %s: %s", mp, strerror(errno));
+        cd_hint(&err, errno == ENOENT ? "create it: mkdir -p %s" : "check the path %s", mp);
+        return print_error(&err);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        cd_fail(&err, CD_EINVAL, "mount point %s is not a directory", mp);
+        return print_error(&err);
+    }
+    if (mounted_here(real, dev, sizeof dev)) {
+        cd_fail(&err, CD_EINVAL, "%s is already mounted by cerebro-ds-fuse", real);
+        cd_hint(&err, "unmount it first (fusermount3 -u %s), or refresh it: cerebro-ds refresh %s",
+                real, real);
+        return print_error(&err);
+    }
+    return EXIT_OK;
+}
+
+/* Large sequential reads: raise the mount's readahead (the kernel offers 128 KiB). */
+static void tune_readahead(const char *mp)
+{
+    char dev[64], path[128];
+    if (!mounted_here(mp, dev, sizeof dev))
+        return;
+    snprintf(path, sizeof path, "/sys/class/bdi/%s/read_ahead_kb", dev);
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fprintf(f, "%zu\n", FS_MAX_READ / 1024) < 0 || fclose(f) != 0)
+        cd_log(CD_LOG_DEBUG, "could not raise the readahead in %s: %s", path, strerror(errno));
+    else
+        cd_log(CD_LOG_DEBUG, "readahead of %s: %zu KiB", mp, FS_MAX_READ / 1024);
+}
+
+/* ---- running ---- */
+
+static void on_sighup(int sig)
+{
+    fs_ctl_request_refresh();
+}
+
+/*
+ * libfuse installs its handlers only over default dispositions, and a shell starts
+ * background jobs with SIGINT ignored: make them default first, so SIGTERM and SIGINT
+ * always unmount. Then SIGHUP refreshes (libfuse's handler would end the loop).
+ */
+static int catch_signals(struct fuse_session *se)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    if (fuse_set_signal_handlers(se) != 0)
+        return -1;
+    struct sigaction sa = {.sa_handler = on_sighup, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGHUP, &sa, NULL);
+}
+
+static struct fuse_session *new_session(cd_fs *fs, const cd_config *cfg, bool debug)
+{
+    char opts[256];
+    snprintf(opts, sizeof opts, "ro,nosuid,nodev,fsname=cerebro-ds,subtype=cerebro-ds%s",
+             cd_config_bool(cfg->mount_allow_other) ? ",allow_other" : "");
+    char *argv[] = {PROG, "-o", opts, debug ? "-d" : NULL, NULL};
+    struct fuse_args args = FUSE_ARGS_INIT(debug ? 4 : 3, argv);
+    struct fuse_session *se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, fs);
+    fuse_opt_free_args(&args);
+    return se;
+}
+
+/* The loop, until SIGTERM/SIGINT or an unmount. */
+static int serve(cd_fs *fs, struct fuse_session *se, const cd_config *cfg)
+{
+    struct fuse_loop_config *lc = fuse_loop_cfg_create();
+    if (lc == NULL)
+        return EXIT_ERROR;
+    fuse_loop_cfg_set_max_threads(lc, (unsigned)cd_config_uint(cfg->mount_threads));
+    fuse_loop_cfg_set_clone_fd(lc, 0);
+    if (cd_config_bool(cfg->mount_preload))
+        fs_preload_start(fs);
+    int ret = fuse_session_loop_mt(se, lc);
+    fuse_loop_cfg_destroy(lc);
+    cd_interrupted = 1; /* a pin in progress (preload, refresh) stops */
+    fs_preload_join();
+    if (ret < 0)
+        cd_log(CD_LOG_ERROR, "the FUSE loop failed: %s", strerror(-ret));
+    else if (ret > 0)
+        cd_log(CD_LOG_INFO, "signal %d: unmounting", ret);
+    return ret < 0 ? EXIT_ERROR : EXIT_OK;
+}
+
+/* Mount, daemonize, serve, unmount: resources released in reverse order. */
+static int run(cd_fs *fs, const cd_config *cfg, const char *mp, bool foreground, bool debug)
+{
+    cd_err err = {0};
+    int rc = EXIT_ERROR;
+    struct fuse_session *se = new_session(fs, cfg, debug);
+    if (se == NULL)
+        goto fail_session;
+    if (catch_signals(se) != 0)
+        goto fail_signals;
+    if (fuse_session_mount(se, mp) != 0)
+        goto fail_mount;
+    fs->se = se;
+    tune_readahead(mp);
+    if (fuse_daemonize(foreground) != 0)
+        goto fail_daemon;
+    if (!foreground)
+        cd_log_open(cd_log_parse_level(cfg->mount_log_level), true);
+    if (fs_ctl_start(fs, &err) != CD_OK) {
+        cd_log_err(CD_LOG_ERROR, &err, "could not start the control server");
+        goto fail_daemon;
+    }
+    cd_log(CD_LOG_INFO, "mounted at %s: %d database(s), cache %s MiB, control socket @%s", mp,
+           fs->ndbs, cfg->mount_cache_mb, fs->control);
+    rc = serve(fs, se, cfg);
+    fs_ctl_stop(fs);
+fail_daemon:
+    fs->se = NULL;
+    fuse_session_unmount(se);
+fail_mount:
+    fuse_remove_signal_handlers(se);
+fail_signals:
+    fuse_session_destroy(se);
+fail_session:
+    if (rc != EXIT_OK && err.code == CD_OK)
+        cd_log(CD_LOG_ERROR, "could not mount at %s (see the messages above)", mp);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    cli c = {0};
+    int rc = parse_cli(argc, argv, &c);
+    if (rc != EXIT_OK)
+        return rc;
+    cd_config cfg;
+    rc = settle(&c, &cfg);
+    if (rc == EXIT_OK && c.print_config)
+        cd_config_print(stdout, &cfg);
+    if (rc != EXIT_OK || c.print_config || (rc = check_served(&cfg)) != EXIT_OK) {
+        cd_config_free(&cfg);
+        return rc;
+    }
+    cd_log_open(cd_log_parse_level(cfg.mount_log_level), false);
+    char mp[PATH_MAX];
+    cd_fs *fs = NULL;
+    cd_err err = {0};
+    rc = prepare_mountpoint(cfg.mount_mountpoint, mp);
+    if (rc == EXIT_OK && fs_new(&fs, &cfg, &err) != CD_OK)
+        rc = print_error(&err);
+    if (rc == EXIT_OK)
+        rc = run(fs, &cfg, mp, c.foreground, c.debug);
+    fs_free(&fs); /* releases every snapshot */
+    if (rc == EXIT_OK)
+        cd_log(CD_LOG_INFO, "unmounted %s; every snapshot released", mp);
+    cd_log_close();
+    cd_config_free(&cfg);
+    return rc;
+}
