@@ -153,7 +153,8 @@ static cd_code gen_pin(cd_fs *fs, fs_table *t, fs_gen **out, cd_err *err)
                                 .block_shards = t->block_shards,
                                 .columns = t->columns},
                         .cache = fs->cache,
-                        .progress = false};
+                        .progress = false,
+                        .skip_count = strcmp(c->database_verify, "none") == 0};
     cd_vtable *v = NULL;
     fs_gen *g = NULL;
     atomic_fetch_add(&fs->pins, 1);

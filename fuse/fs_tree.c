@@ -266,9 +266,25 @@ static int lookup_in_table(cd_fs *fs, fs_table *t, const char *name, fs_attr *a)
     return idx >= 0 ? 0 : ENOENT;
 }
 
+/* A shard that could not be indexed: EIO, logged with the reason (fs.lock not held). */
+static int shard_broken(const fs_gen *g, int shard)
+{
+    cd_err err = {0};
+    if (cd_vtable_shard_error(g->v, shard, &err) == CD_OK)
+        return 0;
+    char path[512];
+    cd_log_err(CD_LOG_ERROR, &err, "shard %s of %s is not served", cd_vtable_shard_dir(g->v, shard),
+               fs_table_path(g->table, path, sizeof path));
+    return EIO;
+}
+
 /* Lookup in a shard directory (fs.lock held, released here). */
 static int lookup_in_shard(cd_fs *fs, const fs_node *p, const char *name, fs_attr *a)
 {
+    if (cd_vtable_shard_error(p->g->v, p->shard, NULL) != CD_OK) {
+        pthread_mutex_unlock(&fs->lock);
+        return shard_broken(p->g, p->shard);
+    }
     int64_t idx = gen_child(p->g, p->shard, name);
     if (idx >= 0)
         gen_found(fs, p->g, (uint64_t)idx, a);
@@ -438,6 +454,8 @@ int fs_opendir(cd_fs *fs, uint64_t ino, fs_dir **out)
         d->g->refs++;
     }
     int e = !ok ? ENOENT : is_file(n.kind) ? ENOTDIR : 0;
+    if (e == 0 && n.kind == FS_SHARD && cd_vtable_shard_error(n.g->v, n.shard, NULL) != CD_OK)
+        e = EIO; /* logged below, outside fs.lock */
     if (e == 0) {
         uint64_t parent = n.s ? n.s->parent : n.g->table->ino;
         bool listed = list_dots(fs, ino, parent, d, &cap) &&
@@ -446,6 +464,8 @@ int fs_opendir(cd_fs *fs, uint64_t ino, fs_dir **out)
         e = listed ? 0 : ENOMEM;
     }
     pthread_mutex_unlock(&fs->lock);
+    if (e == EIO)
+        shard_broken(n.g, n.shard);
     if (e != 0) {
         fs_closedir(fs, d);
         return e;

@@ -300,6 +300,9 @@ static cd_code read_some(cd_vtable *v, const cd_vfile *f, uint64_t off, size_t n
                          size_t *got, cd_err *err)
 {
     char hdr[CD_VT_HEADER_MAX];
+    for (int i = 0; f->kind == CD_VF_TABLE_META && v->failed && i < v->t->nshards; i++)
+        if (cd_vtable_shard_error(v, i, err) != CD_OK)
+            return err->code; /* its rows and shapes are unknown */
     if (f->kind == CD_VF_TABLE_META) {
         *got = copy_mem(v->meta, f->size, off, n, buf);
         return CD_OK;

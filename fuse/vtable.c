@@ -273,6 +273,23 @@ static cd_code table_layout(cd_vtable *v, cd_colsum *sums, cd_err *err)
 
 /* ---- open / close ---- */
 
+/* Errors of one shard's data: the shard is left out, the others are served. */
+static bool shard_local(cd_code rc)
+{
+    return rc == CD_ECORRUPT || rc == CD_EREWRITTEN || rc == CD_EUNDECIDED || rc == CD_EMISMATCH ||
+           rc == CD_EUNSUPPORTED;
+}
+
+static void shard_failed(cd_vtable *v, int i, const cd_err *err)
+{
+    vshard *vs = &v->shards[i];
+    free_vshard(vs, v->t->ncols);
+    vs->failed = true;
+    vs->err = *err;
+    cd_fsname(v->t->shards[i].name, vs->dir, sizeof vs->dir);
+    v->failed++;
+}
+
 static cd_code index_all(cd_vtable *v, const cd_vtable_opts *o, cd_err *err)
 {
     int ns = v->t->nshards, nc = v->t->ncols;
@@ -295,6 +312,11 @@ static cd_code index_all(cd_vtable *v, const cd_vtable_opts *o, cd_err *err)
             rc = cd_check_count(v->pin, &v->t->shards[i], v->shards[i].nrows, want, err);
         if (rc == CD_OK)
             rc = shard_layout(v, i, sums + (size_t)i * (size_t)nc, err);
+        if (shard_local(rc)) {
+            shard_failed(v, i, err);
+            rc = CD_OK;
+            continue;
+        }
         if (rc == CD_OK && o->progress)
             fprintf(stderr, "cerebro-ds-fuse: indexed %s shard %s (%llu rows)\n", v->t->qualname,
                     v->t->shards[i].name, (unsigned long long)v->shards[i].nrows);
@@ -391,6 +413,16 @@ int cd_vtable_nshards(const cd_vtable *v)
 const char *cd_vtable_shard_dir(const cd_vtable *v, int shard)
 {
     return v->shards[shard].dir;
+}
+
+cd_code cd_vtable_shard_error(const cd_vtable *v, int shard, cd_err *err)
+{
+    const vshard *vs = &v->shards[shard];
+    if (!vs->failed)
+        return CD_OK;
+    if (err != NULL)
+        *err = vs->err;
+    return vs->err.code;
 }
 
 int cd_vtable_nfiles(const cd_vtable *v, int shard)

@@ -64,6 +64,13 @@ uint64_t cd_vtable_rows(const cd_vtable *v);
 int cd_vtable_nshards(const cd_vtable *v);
 const char *cd_vtable_shard_dir(const cd_vtable *v, int shard);
 
+/*
+ * CD_OK, or why shard could not be indexed (a corrupt page, a rewritten relation, an
+ * undecidable tuple, a row count that differs from count(*)), copied into err. Such a shard
+ * has no files; the other shards are served. The table meta then reads as that error too.
+ */
+cd_code cd_vtable_shard_error(const cd_vtable *v, int shard, cd_err *err);
+
 /* Files of the table directory (shard -1: just "meta") or of a shard directory. */
 int cd_vtable_nfiles(const cd_vtable *v, int shard);
 const cd_vfile *cd_vtable_file(const cd_vtable *v, int shard, int i);

@@ -39,7 +39,9 @@ typedef struct vshard {
     vcol *cols;      /* [table ncols] */
     cd_vfile *files; /* [nfiles]: meta, then each column's files */
     int nfiles;
-    char *meta; /* text of meta */
+    char *meta;  /* text of meta */
+    bool failed; /* could not be indexed: no files, err says why */
+    cd_err err;
 } vshard;
 
 /* Read-ahead of data chunks: a thread per vtable decodes the chunks that follow the ones
@@ -83,6 +85,7 @@ struct cd_vtable {
     char *meta;                /* table meta text */
     cd_vfile meta_file;
     uint64_t rows;
+    int failed; /* shards that could not be indexed */
     vprefetch prefetch;
 };
 

@@ -386,6 +386,26 @@ EOF
     ls "$MNT/postgres" >/dev/null
 }
 
+@test "a corrupt page fails only its shard: the other partitions are served" {
+    pg_psql fuse -c "CHECKPOINT"
+    copy=$BATS_TEST_TMPDIR/pgdata
+    cp -a "$DATA" "$copy"
+    rel=$(pg_psql fuse -At -c "SELECT pg_relation_filepath('p1')")
+    printf '\xff' | dd of="$copy/$rel" bs=1 seek=5000 conv=notrunc status=none
+    start_fs "$MNT" -o tables=p,datadir="$copy"
+    cerebro-ds -q --conninfo "$CONN" export --columns id,v p "$BATS_TEST_TMPDIR/p"
+    diff -r "$BATS_TEST_TMPDIR/p/p0" "$MNT/postgres/public.p/p0"
+    diff -r "$BATS_TEST_TMPDIR/p/p2" "$MNT/postgres/public.p/p2"
+    run ls "$MNT/postgres/public.p/p1"
+    [ "$status" -ne 0 ]
+    [[ $output == *"Input/output error"* ]]
+    run cat "$MNT/postgres/public.p/p1/v.npy"
+    [ "$status" -ne 0 ]
+    run cat "$MNT/postgres/public.p/meta"
+    [ "$status" -ne 0 ]
+    grep -q "shard p1 of postgres/public.p is not served: page checksum mismatch" "$FS_LOG"
+}
+
 @test "a lost pinning connection: decoded data is served, new decoding fails with EIO until refresh" {
     start_fs "$MNT" -o tables=t
     dir=$MNT/postgres/public.t/part0
