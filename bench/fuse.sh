@@ -7,6 +7,8 @@
 #              shard (cat to /dev/null), decoded through the daemon
 #   warm       the same read again (kernel page cache kept across opens)
 #   tmpfs      a read of the same bytes from tmpfs (a copy of the export)
+# Both the export and the cold read start with the page cache dropped (heap files read from
+# disk); the export's output and its tmpfs copy are in memory.
 # Figures: cold ratio = export / cold (target >= 0.8); warm ratio = tmpfs / warm (target
 # >= 0.8); the daemon's peak RSS (VmHWM) against cache_mb. Best of REPEAT (default 3).
 # Last line: ratio=<warm ratio>.
@@ -55,14 +57,15 @@ unmount_it() {
 min() { printf '%s\n' "$@" | sort -g | head -1; }
 
 ex=() cold=() warm=() tmp=()
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true; }
 for _ in $(seq "$REPEAT"); do
     rm -rf "$WORK/ex"
+    drop_caches # export and cold read both start with the heap files out of the page cache
     t0=$(now); "$BIN/cerebro-ds" -q --conninfo "$CONN" export fashion "$WORK/ex"; t1=$(now)
     ex+=("$(secs "$t0" "$t1")")
-    sync
-    echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
     t0=$(now); read_all "$WORK/ex"; t1=$(now)
     tmp+=("$(secs "$t0" "$t1")")
+    drop_caches
     mount_it
     t0=$(now); read_all "$MNT"; t1=$(now)
     cold+=("$(secs "$t0" "$t1")")

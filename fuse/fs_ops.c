@@ -25,6 +25,9 @@ static cd_fs *fs_of(fuse_req_t req)
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
     conn->max_readahead = (unsigned)FS_MAX_READ; /* the kernel keeps the smaller of its own */
+    /* libfuse derives the largest request (max_pages) from max_write: 1 MiB reads, not
+     * 128 KiB ones, for a read-only file system too */
+    conn->max_write = (unsigned)FS_MAX_READ;
     if (conn->capable & FUSE_CAP_ASYNC_READ)
         conn->want |= FUSE_CAP_ASYNC_READ;
     if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
