@@ -27,11 +27,11 @@ PKG_CONFIG ?= pkg-config
 FUZZ_SECONDS ?= 60
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 
-PKGS := libpq liblz4 inih
+PKGS := libpq liblz4 inih openblas
 HAVE_PKGS := $(shell $(PKG_CONFIG) --exists $(PKGS) fuse3 2>/dev/null && echo yes)
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
-	-MMD -MP -Icommon -Ifuse -DCD_VERSION='"$(VERSION)"'
+	-MMD -MP -Icommon -Ifuse -Itrainer -Itrainer/ops -DCD_VERSION='"$(VERSION)"'
 ifeq ($(OPT),1)
 CFLAGS_BASE += -O2
 else
@@ -48,7 +48,8 @@ LIBS := $(PKG_LIBS) -lpthread -lm $(LDFLAGS_SAN) $(LDFLAGS)
 
 # The FUSE front end (fuse/fs_*.c) and the mains stay out of the library: the decoder
 # library knows nothing of FUSE.
-LIB_SRC := $(wildcard common/*.c) $(filter-out fuse/main_%.c fuse/fs_%.c,$(wildcard fuse/*.c))
+LIB_SRC := $(wildcard common/*.c) $(filter-out fuse/main_%.c fuse/fs_%.c,$(wildcard fuse/*.c)) \
+	$(filter-out trainer/main_%.c,$(wildcard trainer/*.c trainer/ops/*.c))
 FS_SRC := $(wildcard fuse/fs_*.c)
 FS_OBJ := $(FS_SRC:%.c=$(BUILD)/obj/%.o)
 FUSE_CFLAGS := $(shell $(PKG_CONFIG) --cflags fuse3 2>/dev/null)
