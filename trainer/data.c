@@ -1,0 +1,425 @@
+/*
+ * data.c: shard columns to mini-batches, with a prefetch thread (see data.h).
+ *
+ * Lock order: d->lock only (a leaf). The producer fills slot (head + count) % 2 outside the
+ * lock; the consumer owns the slot it was handed until its next call.
+ */
+#include "data.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fsname.h"
+#include "npy.h"
+
+#define NSLOTS 2
+
+typedef struct shard {
+    char name[256]; /* the directory's last component: the shard's identity */
+    char dir[4096];
+    cd_npy x, y;
+    uint64_t rows;
+} shard;
+
+struct cd_data {
+    cd_data_config cfg;
+    shard *shards;
+    int nshards;
+    uint64_t row_size, rows;
+    cd_batch slots[NSLOTS];
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int head, count; /* filled slots waiting for the consumer */
+    int held;        /* slot the consumer holds, -1 none */
+    bool done, stop;
+    cd_err err; /* the producer's error, reported by cd_data_next */
+    double wait_s;
+};
+
+/* ---- opening ---- */
+
+static cd_code open_column(shard *s, const char *stem, cd_npy *n, cd_err *err)
+{
+    char fname[256], path[4400];
+    if (cd_fsname(stem, fname, sizeof fname) == 0)
+        return cd_fail(err, CD_EINVAL, "column name \"%s\" is too long", stem);
+    snprintf(path, sizeof path, "%s/%s.valid.npy", s->dir, fname);
+    FILE *f = fopen(path, "rb");
+    if (f != NULL) {
+        fclose(f);
+        cd_fail(err, CD_EINVAL, "column \"%s\" of shard \"%s\" has NULLs", stem, s->dir);
+        return cd_hint(err, "filter or fill the NULL rows in the database first");
+    }
+    snprintf(path, sizeof path, "%s/%s.npy", s->dir, fname);
+    cd_code rc = cd_npy_open(path, n, err);
+    if (rc == CD_ENOTFOUND) {
+        cd_fail(err, CD_ENOTFOUND, "shard \"%s\" has no column \"%s\"", s->dir, stem);
+        return cd_hint(err, "check the feature and label keys of the model file");
+    }
+    return rc;
+}
+
+/* Labels of integer classes may be stored as floats: each value is checked when converted. */
+static bool dtype_ok(const char *descr)
+{
+    static const char *const ok[] = {"|u1", "<i2", "<i4", "<i8", "<f4", "<f8"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (strcmp(descr, ok[i]) == 0)
+            return true;
+    return false;
+}
+
+static cd_code check_shard(const cd_data *d, shard *s, cd_err *err)
+{
+    const cd_npy *x = &s->x, *y = &s->y;
+    uint64_t per_row = 1;
+    for (int i = 1; i < x->ndim; i++)
+        per_row *= x->shape[i];
+    if (!dtype_ok(x->descr) || !dtype_ok(y->descr))
+        return cd_fail(err, CD_EUNSUPPORTED, "shard \"%s\": unsupported dtype %s / %s", s->dir,
+                       x->descr, y->descr);
+    if (x->ndim < 1 || per_row != d->row_size) {
+        cd_fail(err, CD_EINVAL, "shard \"%s\": feature \"%s\" has %llu values per row", s->dir,
+                d->cfg.feature, (unsigned long long)per_row);
+        return cd_hint(err, "the model's input shape needs %llu", (unsigned long long)d->row_size);
+    }
+    if (y->ndim != 1 || y->shape[0] != x->shape[0])
+        return cd_fail(err, CD_EINVAL, "shard \"%s\": %llu labels for %llu rows", s->dir,
+                       (unsigned long long)(y->ndim ? y->shape[0] : 0),
+                       (unsigned long long)x->shape[0]);
+    if (x->shape[0] == 0)
+        return cd_fail(err, CD_EINVAL, "shard \"%s\" is empty", s->dir);
+    s->rows = x->shape[0];
+    return CD_OK;
+}
+
+static cd_code open_shard(cd_data *d, shard *s, const char *dir, cd_err *err)
+{
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    size_t len = strlen(s->dir);
+    while (len > 1 && s->dir[len - 1] == '/')
+        s->dir[--len] = '\0';
+    const char *slash = strrchr(s->dir, '/');
+    snprintf(s->name, sizeof s->name, "%s", slash ? slash + 1 : s->dir);
+    s->x.fd = s->y.fd = -1;
+    cd_code rc = open_column(s, d->cfg.feature, &s->x, err);
+    if (rc == CD_OK)
+        rc = open_column(s, d->cfg.label, &s->y, err);
+    if (rc == CD_OK)
+        rc = check_shard(d, s, err);
+    return rc;
+}
+
+/* ---- order ---- */
+
+static uint64_t splitmix(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 0xCBF29CE484222325ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001B3ull;
+    return h;
+}
+
+void cd_data_permutation(uint64_t seed, uint64_t epoch, const char *shard_name, uint64_t n,
+                         uint64_t *perm)
+{
+    uint64_t state = seed ^ splitmix(&(uint64_t){epoch}) ^ hash_name(shard_name);
+    for (uint64_t i = 0; i < n; i++)
+        perm[i] = i;
+    for (uint64_t i = n; i > 1; i--) { /* Fisher-Yates */
+        uint64_t j = splitmix(&state) % i;
+        uint64_t t = perm[i - 1];
+        perm[i - 1] = perm[j];
+        perm[j] = t;
+    }
+}
+
+/* ---- conversion ---- */
+
+static double value_at(const cd_npy *n, uint64_t i)
+{
+    const uint8_t *p = (const uint8_t *)n->data + i * n->itemsize;
+    switch (n->descr[1]) {
+    case 'u':
+        return p[0];
+    case 'i': {
+        int64_t v = 0;
+        if (n->itemsize == 2)
+            v = (int16_t)(p[0] | p[1] << 8);
+        else if (n->itemsize == 4)
+            memcpy(&v, p, 4), v = (int32_t)v;
+        else
+            memcpy(&v, p, 8);
+        return (double)v;
+    }
+    default:
+        if (n->itemsize == 4) {
+            float f;
+            memcpy(&f, p, 4);
+            return f;
+        } else {
+            double v;
+            memcpy(&v, p, 8);
+            return v;
+        }
+    }
+}
+
+static cd_code convert_row(const cd_data *d, const shard *s, uint64_t row, float *x, cd_err *err)
+{
+    uint64_t base = row * d->row_size;
+    if (strcmp(s->x.descr, "<f4") == 0) {
+        memcpy(x, (const float *)s->x.data + base, d->row_size * sizeof *x);
+        for (uint64_t k = 0; k < d->row_size; k++)
+            x[k] *= d->cfg.scale;
+    } else {
+        for (uint64_t k = 0; k < d->row_size; k++)
+            x[k] = (float)(value_at(&s->x, base + k) * d->cfg.scale);
+    }
+    for (uint64_t k = 0; k < d->row_size; k++)
+        if (!isfinite(x[k]))
+            return cd_fail(err, CD_EINVAL, "shard \"%s\": feature \"%s\" of row %llu is %s", s->dir,
+                           d->cfg.feature, (unsigned long long)row,
+                           isnan(x[k]) ? "NaN" : "infinite");
+    return CD_OK;
+}
+
+static cd_code convert_label(const cd_data *d, const shard *s, uint64_t row, cd_batch *b, int i,
+                             cd_err *err)
+{
+    double v = value_at(&s->y, row);
+    if (d->cfg.classes == 0) {
+        b->yf[i] = (float)v;
+        return isfinite(v)
+                   ? CD_OK
+                   : cd_fail(err, CD_EINVAL, "shard \"%s\": label of row %llu is not finite",
+                             s->dir, (unsigned long long)row);
+    }
+    if (v != floor(v) || v < 0 || v >= d->cfg.classes) {
+        cd_fail(err, CD_EINVAL, "shard \"%s\": label %g of row %llu is out of range", s->dir, v,
+                (unsigned long long)row);
+        return cd_hint(err, "the model has %d classes (labels 0..%d)", d->cfg.classes,
+                       d->cfg.classes - 1);
+    }
+    b->y[i] = (int32_t)v;
+    return CD_OK;
+}
+
+static cd_code fill_batch(const cd_data *d, const shard *s, int si, const uint64_t *rows, int n,
+                          cd_batch *b, cd_err *err)
+{
+    b->n = n;
+    b->shard = si;
+    cd_code rc = CD_OK;
+    for (int i = 0; i < n && rc == CD_OK; i++) {
+        rc = convert_row(d, s, rows[i], b->x + (size_t)i * d->row_size, err);
+        if (rc == CD_OK)
+            rc = convert_label(d, s, rows[i], b, i, err);
+    }
+    return rc;
+}
+
+/* ---- the prefetch thread ---- */
+
+/* Wait for a free slot; false when stopping. */
+static bool wait_slot(cd_data *d, int *slot)
+{
+    pthread_mutex_lock(&d->lock);
+    while (!d->stop && d->count == NSLOTS) /* count includes the slot the consumer holds */
+        pthread_cond_wait(&d->changed, &d->lock);
+    bool ok = !d->stop;
+    *slot = (d->head + d->count) % NSLOTS;
+    pthread_mutex_unlock(&d->lock);
+    return ok;
+}
+
+static void publish(cd_data *d, bool done, const cd_err *err)
+{
+    pthread_mutex_lock(&d->lock);
+    if (err != NULL)
+        d->err = *err;
+    if (done)
+        d->done = true;
+    else
+        d->count++;
+    pthread_cond_broadcast(&d->changed);
+    pthread_mutex_unlock(&d->lock);
+}
+
+static cd_code produce_shard(cd_data *d, int si, uint64_t *perm, cd_err *err)
+{
+    const shard *s = &d->shards[si];
+    if (d->cfg.shuffle)
+        cd_data_permutation(d->cfg.seed, d->cfg.epoch, s->name, s->rows, perm);
+    else
+        for (uint64_t i = 0; i < s->rows; i++)
+            perm[i] = i;
+    for (uint64_t at = 0; at < s->rows; at += (uint64_t)d->cfg.batch) {
+        int slot;
+        if (!wait_slot(d, &slot))
+            return CD_EINTERRUPTED;
+        uint64_t left = s->rows - at;
+        int n = left < (uint64_t)d->cfg.batch ? (int)left : d->cfg.batch;
+        cd_code rc = fill_batch(d, s, si, perm + at, n, &d->slots[slot], err);
+        if (rc != CD_OK)
+            return rc;
+        publish(d, false, NULL);
+    }
+    return CD_OK;
+}
+
+static void *producer(void *arg)
+{
+    cd_data *d = arg;
+    cd_err err = {0};
+    uint64_t most = 0;
+    for (int i = 0; i < d->nshards; i++)
+        most = d->shards[i].rows > most ? d->shards[i].rows : most;
+    uint64_t *perm = malloc(most * sizeof *perm + 1);
+    cd_code rc = perm ? CD_OK : cd_fail(&err, CD_ENOMEM, "out of memory");
+    for (int i = 0; i < d->nshards && rc == CD_OK; i++)
+        rc = produce_shard(d, i, perm, &err);
+    free(perm);
+    publish(d, true, rc == CD_OK || rc == CD_EINTERRUPTED ? NULL : &err);
+    return NULL;
+}
+
+/* ---- the consumer side ---- */
+
+static cd_code alloc_slots(cd_data *d, cd_err *err)
+{
+    for (int i = 0; i < NSLOTS; i++) {
+        cd_batch *b = &d->slots[i];
+        b->x = malloc((size_t)d->cfg.batch * d->row_size * sizeof *b->x + 1);
+        b->y = malloc((size_t)d->cfg.batch * sizeof *b->y + 1);
+        b->yf = malloc((size_t)d->cfg.batch * sizeof *b->yf + 1);
+        if (b->x == NULL || b->y == NULL || b->yf == NULL)
+            return cd_fail(err, CD_ENOMEM, "out of memory for batches of %d rows", d->cfg.batch);
+    }
+    return CD_OK;
+}
+
+cd_code cd_data_open(cd_data **out, const cd_data_config *cfg, const char *const *dirs, int ndirs,
+                     cd_err *err)
+{
+    *out = NULL;
+    if (ndirs < 1 || cfg->batch < 1 || cfg->in_ndim < 1 || cfg->in_ndim > CD_DATA_MAXDIM)
+        return cd_fail(err, CD_EINVAL, "no shard, batch size or input shape given");
+    cd_data *d = calloc(1, sizeof *d);
+    if (d == NULL || (d->shards = calloc((size_t)ndirs, sizeof *d->shards)) == NULL) {
+        free(d);
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    }
+    d->cfg = *cfg;
+    d->held = -1;
+    d->row_size = 1;
+    for (int i = 0; i < cfg->in_ndim; i++)
+        d->row_size *= (uint64_t)cfg->in_shape[i];
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_cond_init(&d->changed, NULL);
+    cd_code rc = CD_OK;
+    for (; d->nshards < ndirs && rc == CD_OK; d->nshards++) {
+        rc = open_shard(d, &d->shards[d->nshards], dirs[d->nshards], err);
+        d->rows += d->shards[d->nshards].rows;
+    }
+    if (rc == CD_OK)
+        rc = alloc_slots(d, err);
+    if (rc == CD_OK && pthread_create(&d->thread, NULL, producer, d) != 0)
+        rc = cd_fail(err, CD_ENOMEM, "could not start the prefetch thread");
+    d->started = rc == CD_OK;
+    if (rc != CD_OK) {
+        cd_data_close(&d);
+        return rc;
+    }
+    *out = d;
+    return CD_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+cd_code cd_data_next(cd_data *d, const cd_batch **b, cd_err *err)
+{
+    *b = NULL;
+    double t0 = now_s();
+    pthread_mutex_lock(&d->lock);
+    if (d->held >= 0) { /* give back the previous batch */
+        d->held = -1;
+        d->head = (d->head + 1) % NSLOTS;
+        d->count--;
+        pthread_cond_broadcast(&d->changed);
+    }
+    while (d->count == 0 && !d->done)
+        pthread_cond_wait(&d->changed, &d->lock);
+    cd_code rc = d->err.code;
+    if (rc != CD_OK && err != NULL)
+        *err = d->err;
+    if (rc == CD_OK && d->count > 0) {
+        d->held = d->head;
+        *b = &d->slots[d->head];
+    }
+    pthread_mutex_unlock(&d->lock);
+    d->wait_s += now_s() - t0;
+    return rc;
+}
+
+uint64_t cd_data_rows(const cd_data *d)
+{
+    return d->rows;
+}
+
+uint64_t cd_data_row_size(const cd_data *d)
+{
+    return d->row_size;
+}
+
+double cd_data_wait_seconds(const cd_data *d)
+{
+    return d->wait_s;
+}
+
+void cd_data_close(cd_data **dp)
+{
+    cd_data *d = *dp;
+    if (d == NULL)
+        return;
+    if (d->started) {
+        pthread_mutex_lock(&d->lock);
+        d->stop = true;
+        pthread_cond_broadcast(&d->changed);
+        pthread_mutex_unlock(&d->lock);
+        pthread_join(d->thread, NULL);
+    }
+    for (int i = NSLOTS - 1; i >= 0; i--) {
+        free(d->slots[i].yf);
+        free(d->slots[i].y);
+        free(d->slots[i].x);
+    }
+    for (int i = d->nshards - 1; i >= 0; i--) {
+        cd_npy_close(&d->shards[i].y);
+        cd_npy_close(&d->shards[i].x);
+    }
+    free(d->shards);
+    pthread_cond_destroy(&d->changed);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+    *dp = NULL;
+}
