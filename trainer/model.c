@@ -401,7 +401,7 @@ static cd_code convert(const raw *r, cd_model_spec *m, cd_err *err)
     NUM(beta2, train, beta2, 0, 1);
     NUM(eps, train, eps, 0, 1);
     m->loss = (cd_loss_kind)loss;
-    m->optimizer = (cd_optim_kind)opt;
+    m->optimizer = (cd_optimizer_choice)opt;
     m->classes = (int)classes;
     m->batch_size = (int)batch;
     m->seed = (uint64_t)seed;

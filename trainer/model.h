@@ -47,7 +47,13 @@ typedef enum cd_layer_kind {
 
 typedef enum cd_loss_kind { CD_LOSS_SOFTMAX_XENT, CD_LOSS_SIGMOID_BCE, CD_LOSS_MSE } cd_loss_kind;
 
-typedef enum cd_optim_kind { CD_OPT_SGD, CD_OPT_MOMENTUM, CD_OPT_ADAM, CD_OPT_ADAMW } cd_optim_kind;
+/* In the order of cd_optim_kind (optim.h). */
+typedef enum cd_optimizer_choice {
+    CD_OPT_SGD,
+    CD_OPT_MOMENTUM,
+    CD_OPT_ADAM,
+    CD_OPT_ADAMW
+} cd_optimizer_choice;
 
 /* A per-row shape: ndim 1 (D) or 3 (C, H, W). */
 typedef struct cd_shape {
@@ -77,7 +83,7 @@ typedef struct cd_model_spec {
     char label[64];
     float scale;
     /* [train] */
-    cd_optim_kind optimizer;
+    cd_optimizer_choice optimizer;
     float lr, weight_decay, momentum, beta1, beta2, eps;
     int batch_size;
     uint64_t seed;
