@@ -62,7 +62,8 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 TOOL_SRC := $(wildcard tests/tools/*.c) $(wildcard bench/*.c)
 TOOL_BIN := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRC)))
-BINS := $(BUILD)/bin/cerebro-ds $(if $(wildcard fuse/main_cerebro_ds_fuse.c),$(BUILD)/bin/cerebro-ds-fuse)
+BINS := $(BUILD)/bin/cerebro-ds $(if $(wildcard fuse/main_cerebro_ds_fuse.c),$(BUILD)/bin/cerebro-ds-fuse) \
+	$(BUILD)/bin/cerebro-train
 
 .PHONY: all deps check unit bats asan fuzz bench clean format found
 all: found $(BINS) $(TOOL_BIN)
@@ -87,6 +88,10 @@ $(LIB_A): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/bin/cerebro-ds: $(BUILD)/obj/fuse/main_cerebro_ds.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LIBS)
+
+$(BUILD)/bin/cerebro-train: $(BUILD)/obj/trainer/main_cerebro_train.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LIBS)
 

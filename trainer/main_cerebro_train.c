@@ -1,0 +1,215 @@
+/*
+ * main_cerebro_train.c: cerebro-train: argument parsing, the JSON result line and exit
+ * codes. The work is in unit.c (trainer.h).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trainer.h"
+
+#define PROG "cerebro-train"
+#define MAX_DATA 1024
+
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
+
+static const char usage_text[] =
+    "Usage: " PROG " COMMAND [OPTIONS]\n"
+    "\n"
+    "Train one model configuration over shard directories, checkpoint to checkpoint.\n"
+    "\n"
+    "Commands:\n"
+    "  init    --model M.ini --seed S --out C.ckpt\n"
+    "  train   --model M.ini --ckpt C.ckpt --data DIR [--data DIR ...] --epoch E --out C2.ckpt\n"
+    "  eval    --model M.ini --ckpt C.ckpt --data DIR [--data DIR ...]\n"
+    "  predict --model M.ini --ckpt C.ckpt --data DIR --out preds.npy\n"
+    "  export  --ckpt C.ckpt --out DIR        every tensor as DIR/<name>.npy\n"
+    "  import  --model M.ini --from DIR --out C.ckpt\n"
+    "\n"
+    "Options:\n"
+    "      --device D     cpu (default); cuda[:N] needs a build with the CUDA backend\n"
+    "      --threads T    BLAS threads (results are deterministic for a fixed T)\n"
+    "  -h, --help         this help\n"
+    "  -V, --version      version\n"
+    "\n"
+    "train, eval and predict print one JSON line on stdout: rows, loss, accuracy, seconds,\n"
+    "samples_per_s, data_wait_s, epoch, step. Exit status: 0 success, 1 error, 2 usage.\n";
+
+typedef struct cli {
+    const char *cmd, *model, *ckpt, *out, *from, *device;
+    char *data[MAX_DATA];
+    int ndata;
+    long long seed, epoch, threads;
+    bool have_seed, have_epoch;
+} cli;
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, PROG ": ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry '" PROG " --help' for more information.\n");
+    return EXIT_USAGE;
+}
+
+static int number(const char *s, const char *opt, long long *out)
+{
+    char *end;
+    *out = strtoll(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || *out < 0)
+        return usage_error("invalid value for %s: expected a non-negative integer", opt);
+    return EXIT_OK;
+}
+
+static int parse(int argc, char **argv, cli *c)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},  {"ckpt", required_argument, NULL, 'k'},
+        {"out", required_argument, NULL, 'o'},    {"from", required_argument, NULL, 'f'},
+        {"data", required_argument, NULL, 'D'},   {"seed", required_argument, NULL, 's'},
+        {"epoch", required_argument, NULL, 'e'},  {"threads", required_argument, NULL, 't'},
+        {"device", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
+    int ch, rc = EXIT_OK;
+    while (rc == EXIT_OK && (ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'm':
+            c->model = optarg;
+            break;
+        case 'k':
+            c->ckpt = optarg;
+            break;
+        case 'o':
+            c->out = optarg;
+            break;
+        case 'f':
+            c->from = optarg;
+            break;
+        case 'd':
+            c->device = optarg;
+            break;
+        case 'D':
+            if (c->ndata == MAX_DATA)
+                return usage_error("more than %s --data directories", "1024");
+            c->data[c->ndata++] = optarg;
+            break;
+        case 's':
+            rc = number(optarg, "--seed", &c->seed), c->have_seed = true;
+            break;
+        case 'e':
+            rc = number(optarg, "--epoch", &c->epoch), c->have_epoch = true;
+            break;
+        case 't':
+            rc = number(optarg, "--threads", &c->threads);
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            exit(EXIT_OK);
+        case 'V':
+            printf(PROG " %s (cpu)\n", CD_VERSION);
+            exit(EXIT_OK);
+        default:
+            return usage_error("%s", "invalid option");
+        }
+    }
+    if (rc == EXIT_OK && optind < argc)
+        c->cmd = argv[optind++];
+    if (rc == EXIT_OK && optind < argc)
+        return usage_error("unexpected argument \"%s\"", argv[optind]);
+    return rc;
+}
+
+static int need(const char *value, const char *what)
+{
+    return value != NULL ? EXIT_OK : usage_error("missing %s", what);
+}
+
+static void print_result(const cd_train_result *r)
+{
+    printf("{\"rows\":%llu,\"loss\":%.9g,\"accuracy\":%.9g,\"seconds\":%.6f,\"samples_per_s\":%.3f,"
+           "\"data_wait_s\":%.6f,\"epoch\":%llu,\"step\":%llu}\n",
+           (unsigned long long)r->rows, r->loss, r->accuracy, r->seconds,
+           r->seconds > 0 ? (double)r->rows / r->seconds : 0, r->data_wait_s,
+           (unsigned long long)r->epoch, (unsigned long long)r->step);
+    fflush(stdout);
+}
+
+static int run_unit(const cli *c, const cd_model_spec *m, cd_train_mode mode, cd_err *err)
+{
+    cd_train_args a = {.mode = mode,
+                       .ckpt = c->ckpt,
+                       .data = (char **)c->data,
+                       .ndata = c->ndata,
+                       .epoch = (uint64_t)c->epoch,
+                       .out = c->out,
+                       .threads = (int)c->threads};
+    int rc = need(c->ckpt, "--ckpt");
+    if (rc == EXIT_OK && c->ndata == 0)
+        rc = usage_error("%s", "missing --data");
+    if (rc == EXIT_OK && mode == CD_MODE_TRAIN && !c->have_epoch)
+        rc = usage_error("%s", "missing --epoch");
+    if (rc == EXIT_OK && mode != CD_MODE_EVAL)
+        rc = need(c->out, "--out");
+    if (rc != EXIT_OK)
+        return rc;
+    cd_train_result r;
+    if (cd_train_run(m, &a, &r, err) != CD_OK)
+        return EXIT_ERROR;
+    print_result(&r);
+    return EXIT_OK;
+}
+
+static int run(const cli *c, cd_err *err)
+{
+    const char *cmd = c->cmd;
+    if (cmd == NULL)
+        return usage_error("%s", "missing command");
+    if (strcmp(cmd, "export") == 0) {
+        int rc = need(c->ckpt, "--ckpt") || need(c->out, "--out");
+        return rc ? EXIT_USAGE : cd_train_export(c->ckpt, c->out, err) ? EXIT_ERROR : EXIT_OK;
+    }
+    static const char *const known[] = {"init", "train", "eval", "predict", "import"};
+    bool ok = false;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        ok = ok || strcmp(cmd, known[i]) == 0;
+    if (!ok)
+        return usage_error("unknown command \"%s\"", cmd);
+    if (need(c->model, "--model") != EXIT_OK)
+        return EXIT_USAGE;
+    cd_model_spec m;
+    if (cd_model_load(c->model, &m, err) != CD_OK)
+        return EXIT_ERROR;
+    if (strcmp(cmd, "init") == 0) {
+        if (!c->have_seed || c->out == NULL)
+            return usage_error("%s", "init needs --seed and --out");
+        return cd_train_init(&m, (uint64_t)c->seed, c->out, err) ? EXIT_ERROR : EXIT_OK;
+    }
+    if (strcmp(cmd, "import") == 0) {
+        if (c->from == NULL || c->out == NULL)
+            return usage_error("%s", "import needs --from and --out");
+        return cd_train_import(&m, c->from, c->out, err) ? EXIT_ERROR : EXIT_OK;
+    }
+    cd_train_mode mode = strcmp(cmd, "train") == 0  ? CD_MODE_TRAIN
+                         : strcmp(cmd, "eval") == 0 ? CD_MODE_EVAL
+                                                    : CD_MODE_PREDICT;
+    return run_unit(c, &m, mode, err);
+}
+
+int main(int argc, char **argv)
+{
+    cli c = {0};
+    int rc = parse(argc, argv, &c);
+    if (rc != EXIT_OK)
+        return rc;
+    if (c.device != NULL && strcmp(c.device, "cpu") != 0) {
+        fprintf(stderr, PROG ": error: device \"%s\" is not available\n", c.device);
+        fprintf(stderr, "DETAIL: this build of cerebro-train has the CPU backend only\n");
+        fprintf(stderr, "HINT: use --device cpu, or build with CUDA (nvcc and cudnn.h present)\n");
+        return EXIT_ERROR;
+    }
+    cd_err err = {0};
+    rc = run(&c, &err);
+    if (rc == EXIT_ERROR)
+        cd_err_print(stderr, PROG, &err);
+    return rc;
+}

@@ -1,0 +1,40 @@
+/*
+ * trainer.h: the commands of cerebro-train (DESIGN.md section 4), as library calls:
+ * init, train, eval, predict (cd_train_run), export, import. main() parses and prints.
+ */
+#ifndef CD_TRAINER_H
+#define CD_TRAINER_H
+
+#include <stdint.h>
+
+#include "cd_err.h"
+#include "model.h"
+
+typedef enum cd_train_mode { CD_MODE_TRAIN, CD_MODE_EVAL, CD_MODE_PREDICT } cd_train_mode;
+
+typedef struct cd_train_args {
+    cd_train_mode mode;
+    const char *ckpt; /* input checkpoint */
+    char **data;      /* [ndata] shard directories */
+    int ndata;
+    uint64_t epoch;  /* train: epoch number (shuffling) */
+    const char *out; /* train: output checkpoint; predict: predictions .npy */
+    int threads;     /* BLAS threads, 0: OpenBLAS's default */
+} cd_train_args;
+
+typedef struct cd_train_result {
+    uint64_t rows;
+    double loss;     /* mean over rows */
+    double accuracy; /* fraction of rows predicted right (0 for mse) */
+    double seconds;
+    double data_wait_s; /* time compute waited for data */
+    uint64_t epoch, step;
+} cd_train_result;
+
+cd_code cd_train_init(const cd_model_spec *m, uint64_t seed, const char *out, cd_err *err);
+cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_result *res,
+                     cd_err *err);
+cd_code cd_train_export(const char *ckpt, const char *dir, cd_err *err);
+cd_code cd_train_import(const cd_model_spec *m, const char *dir, const char *out, cd_err *err);
+
+#endif

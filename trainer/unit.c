@@ -1,0 +1,309 @@
+/*
+ * unit.c: one training unit and its siblings (init, train, eval, export, import, predict)
+ * over a model (net.h), an optimizer (optim.h), checkpoints (ckpt.h) and shard data
+ * (data.h). cerebro-train's main only parses arguments and prints.
+ *
+ * Checkpoint contents: every parameter and buffer of the net by name, the optimizer's state
+ * tensors ("<param>.exp_avg", ...), the optimizer step as the checkpoint step, the epoch,
+ * and the model file's hash. Shuffling and dropout are functions of (seed, epoch, shard) and
+ * (dropout_seed, step), so a checkpoint carries all the state a unit needs: a unit started
+ * from the checkpoint of the previous one continues exactly as one process would.
+ */
+#include "trainer.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ckpt.h"
+#include "data.h"
+#include "net.h"
+#include "npy.h"
+#include "optim.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- net <-> checkpoint ---- */
+
+static cd_code add_net(cd_ckpt *ck, cd_net *net, cd_err *err)
+{
+    cd_code rc = CD_OK;
+    for (int i = 0; i < cd_net_ntensors(net) && rc == CD_OK; i++) {
+        cd_tensor *t = cd_net_tensor(net, i);
+        rc = cd_ckpt_add(ck, t->name, t->ndim, t->dims, t->data, err);
+    }
+    return rc;
+}
+
+static cd_code load_net(const cd_ckpt *ck, const char *path, cd_net *net, cd_err *err)
+{
+    for (int i = 0; i < cd_net_ntensors(net); i++) {
+        cd_tensor *t = cd_net_tensor(net, i);
+        const cd_ckpt_tensor *c = cd_ckpt_find(ck, t->name);
+        if (c == NULL || c->n != t->n) {
+            cd_fail(err, CD_ECORRUPT, "checkpoint \"%s\" has no tensor \"%s\" of %llu values", path,
+                    t->name, (unsigned long long)t->n);
+            return cd_hint(err, "the checkpoint belongs to another model configuration");
+        }
+        memcpy(t->data, c->data, t->n * sizeof *t->data);
+    }
+    return CD_OK;
+}
+
+static cd_code open_ckpt(const char *path, const cd_model_spec *m, cd_ckpt *ck, cd_err *err)
+{
+    cd_ckpt_init(ck);
+    cd_code rc = cd_ckpt_read(path, ck, err);
+    if (rc == CD_OK)
+        rc = cd_ckpt_check_config(ck, path, m->hash, err);
+    return rc;
+}
+
+/* ---- optimizer ---- */
+
+static cd_optim_config optim_config(const cd_model_spec *m)
+{
+    cd_optim_config c = cd_optim_defaults((cd_optim_kind)m->optimizer);
+    c.lr = m->lr;
+    c.weight_decay = m->weight_decay;
+    c.momentum = m->momentum;
+    c.beta1 = m->beta1;
+    c.beta2 = m->beta2;
+    c.eps = m->eps;
+    return c;
+}
+
+static cd_code make_optim(cd_net *net, const cd_model_spec *m, cd_optim **o, cd_err *err)
+{
+    cd_param *ps = calloc((size_t)cd_net_ntensors(net) + 1, sizeof *ps);
+    size_t np = 0;
+    if (ps == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    for (int i = 0; i < cd_net_ntensors(net); i++) {
+        cd_tensor *t = cd_net_tensor(net, i);
+        if (t->grad != NULL)
+            ps[np++] = (cd_param){t->name, t->data, t->grad, t->n};
+    }
+    cd_optim_config cfg = optim_config(m);
+    cd_code rc = cd_optim_create(o, &cfg, ps, np, err);
+    free(ps);
+    return rc;
+}
+
+static cd_code restore_optim(cd_optim *o, const cd_ckpt *ck, cd_err *err)
+{
+    cd_optim_set_step(o, ck->step);
+    for (size_t i = 0; i < ck->ntensors; i++) {
+        const cd_ckpt_tensor *t = &ck->tensors[i];
+        const char *leaf = strrchr(t->name, '.');
+        if (leaf != NULL && (strcmp(leaf, ".exp_avg") == 0 || strcmp(leaf, ".exp_avg_sq") == 0 ||
+                             strcmp(leaf, ".momentum_buffer") == 0)) {
+            cd_code rc = cd_optim_state_restore(o, t->name, t->data, t->n, err);
+            if (rc != CD_OK)
+                return rc;
+        }
+    }
+    return CD_OK;
+}
+
+static cd_code add_optim(cd_ckpt *ck, cd_optim *o, cd_err *err)
+{
+    cd_code rc = CD_OK;
+    for (size_t i = 0; i < cd_optim_state_count(o) && rc == CD_OK; i++) {
+        cd_optim_state st;
+        rc = cd_optim_state_get(o, i, &st, err);
+        uint64_t n = st.n;
+        if (rc == CD_OK)
+            rc = cd_ckpt_add(ck, st.name, 1, &n, st.data, err);
+    }
+    return rc;
+}
+
+/* ---- init / import / export ---- */
+
+static cd_code write_fresh(cd_net *net, const cd_model_spec *m, const char *out, cd_err *err)
+{
+    cd_ckpt ck;
+    cd_ckpt_init(&ck);
+    ck.config_hash = m->hash;
+    cd_code rc = add_net(&ck, net, err);
+    if (rc == CD_OK)
+        rc = cd_ckpt_write(&ck, out, err);
+    cd_ckpt_free(&ck);
+    return rc;
+}
+
+cd_code cd_train_init(const cd_model_spec *m, uint64_t seed, const char *out, cd_err *err)
+{
+    cd_net *net;
+    cd_code rc = cd_net_new(&net, m, 1, err);
+    if (rc != CD_OK)
+        return rc;
+    cd_net_init(net, seed);
+    rc = write_fresh(net, m, out, err);
+    cd_net_free(&net);
+    return rc;
+}
+
+cd_code cd_train_import(const cd_model_spec *m, const char *dir, const char *out, cd_err *err)
+{
+    cd_net *net;
+    cd_code rc = cd_net_new(&net, m, 1, err);
+    for (int i = 0; rc == CD_OK && i < cd_net_ntensors(net); i++) {
+        cd_tensor *t = cd_net_tensor(net, i);
+        rc = cd_ckpt_import_tensor(dir, t->name, t->ndim, t->dims, t->data, err);
+    }
+    if (rc == CD_OK)
+        rc = write_fresh(net, m, out, err);
+    cd_net_free(&net);
+    return rc;
+}
+
+cd_code cd_train_export(const char *ckpt, const char *dir, cd_err *err)
+{
+    cd_ckpt ck;
+    cd_ckpt_init(&ck);
+    cd_code rc = cd_ckpt_read(ckpt, &ck, err);
+    if (rc == CD_OK)
+        rc = cd_ckpt_export(&ck, dir, err);
+    cd_ckpt_free(&ck);
+    return rc;
+}
+
+/* ---- passes over data ---- */
+
+static cd_data_config data_config(const cd_model_spec *m, uint64_t epoch, bool shuffle, int batch)
+{
+    cd_data_config c = {.feature = m->feature,
+                        .label = m->label,
+                        .scale = m->scale,
+                        .in_ndim = m->input.ndim,
+                        .classes = m->loss == CD_LOSS_SOFTMAX_XENT ? m->classes : 0,
+                        .batch = batch,
+                        .shuffle = shuffle,
+                        .seed = m->seed,
+                        .epoch = epoch};
+    for (int i = 0; i < m->input.ndim; i++)
+        c.in_shape[i] = m->input.d[i];
+    return c;
+}
+
+typedef struct pass {
+    cd_net *net;
+    cd_optim *optim; /* NULL: evaluate */
+    cd_train_result *res;
+    float *preds; /* predict: [rows * out] */
+    int per_row;
+} pass;
+
+static cd_code run_pass(pass *p, cd_data *d, cd_err *err)
+{
+    const cd_batch *b;
+    double loss_sum = 0;
+    uint64_t correct = 0, rows = 0;
+    cd_code rc;
+    while ((rc = cd_data_next(d, &b, err)) == CD_OK && b != NULL) {
+        int ok = 0;
+        uint64_t step = p->optim ? cd_optim_get_step(p->optim) : 0;
+        float loss = cd_net_forward(p->net, b->x, b->n, b->y, b->yf, p->optim != NULL, step, &ok);
+        if (!isfinite(loss))
+            return cd_fail(err, CD_EINVAL, "the loss became %g at step %llu", loss,
+                           (unsigned long long)step);
+        if (p->optim != NULL) {
+            cd_net_backward(p->net);
+            cd_optim_step(p->optim);
+        }
+        if (p->preds != NULL) {
+            int per_row;
+            const float *out = cd_net_output(p->net, &per_row);
+            memcpy(p->preds + rows * (uint64_t)per_row, out, (size_t)b->n * per_row * sizeof *out);
+        }
+        loss_sum += (double)loss * b->n;
+        correct += (uint64_t)ok;
+        rows += (uint64_t)b->n;
+    }
+    p->res->rows = rows;
+    p->res->loss = rows ? loss_sum / (double)rows : 0;
+    p->res->accuracy = rows ? (double)correct / (double)rows : 0;
+    p->res->data_wait_s = cd_data_wait_seconds(d);
+    return rc;
+}
+
+static cd_code open_data(const cd_model_spec *m, const cd_train_args *a, bool train, cd_data **d,
+                         cd_err *err)
+{
+    cd_data_config dc = data_config(m, a->epoch, train && m->shuffle, m->batch_size);
+    return cd_data_open(d, &dc, (const char *const *)a->data, a->ndata, err);
+}
+
+static cd_code save_trained(cd_net *net, cd_optim *o, const cd_model_spec *m,
+                            const cd_train_args *a, cd_err *err)
+{
+    cd_ckpt ck;
+    cd_ckpt_init(&ck);
+    ck.config_hash = m->hash;
+    ck.epoch = a->epoch;
+    ck.step = cd_optim_get_step(o);
+    cd_code rc = add_net(&ck, net, err);
+    if (rc == CD_OK)
+        rc = add_optim(&ck, o, err);
+    if (rc == CD_OK)
+        rc = cd_ckpt_write(&ck, a->out, err);
+    cd_ckpt_free(&ck);
+    return rc;
+}
+
+cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_result *res,
+                     cd_err *err)
+{
+    double t0 = now_s();
+    memset(res, 0, sizeof *res);
+    if (a->threads > 0)
+        openblas_set_num_threads(a->threads);
+    cd_ckpt ck;
+    cd_net *net = NULL;
+    cd_optim *o = NULL;
+    cd_data *d = NULL;
+    cd_code rc = open_ckpt(a->ckpt, m, &ck, err);
+    if (rc == CD_OK)
+        rc = cd_net_new(&net, m, m->batch_size, err);
+    if (rc == CD_OK)
+        rc = load_net(&ck, a->ckpt, net, err);
+    if (rc == CD_OK && a->mode == CD_MODE_TRAIN)
+        rc = make_optim(net, m, &o, err);
+    if (rc == CD_OK && o != NULL)
+        rc = restore_optim(o, &ck, err);
+    if (rc == CD_OK)
+        rc = open_data(m, a, a->mode == CD_MODE_TRAIN, &d, err);
+    pass p = {.net = net, .optim = o, .res = res};
+    if (rc == CD_OK && a->mode == CD_MODE_PREDICT) {
+        cd_net_output(net, &p.per_row);
+        p.preds = malloc(cd_data_rows(d) * (uint64_t)p.per_row * sizeof *p.preds + 1);
+        if (p.preds == NULL)
+            rc = cd_fail(err, CD_ENOMEM, "out of memory for predictions");
+    }
+    if (rc == CD_OK)
+        rc = run_pass(&p, d, err);
+    if (rc == CD_OK && o != NULL)
+        rc = save_trained(net, o, m, a, err);
+    if (rc == CD_OK && p.preds != NULL) {
+        uint64_t shape[2] = {res->rows, (uint64_t)p.per_row};
+        rc = cd_npy_write(a->out, "<f4", shape, 2, p.preds, res->rows * shape[1] * 4, err);
+    }
+    res->epoch = a->epoch;
+    res->step = o ? cd_optim_get_step(o) : ck.step;
+    res->seconds = now_s() - t0;
+    free(p.preds);
+    cd_data_close(&d);
+    cd_optim_destroy(&o);
+    cd_net_free(&net);
+    cd_ckpt_free(&ck);
+    return rc;
+}
