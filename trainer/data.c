@@ -81,6 +81,8 @@ static cd_code check_shard(const cd_data *d, shard *s, cd_err *err)
     uint64_t per_row = 1;
     for (int i = 1; i < x->ndim; i++)
         per_row *= x->shape[i];
+    if (x->ndim >= 1 && x->shape[0] == 0)
+        return cd_fail(err, CD_EINVAL, "shard \"%s\" is empty", s->dir);
     if (!dtype_ok(x->descr) || !dtype_ok(y->descr))
         return cd_fail(err, CD_EUNSUPPORTED, "shard \"%s\": unsupported dtype %s / %s", s->dir,
                        x->descr, y->descr);
@@ -93,8 +95,6 @@ static cd_code check_shard(const cd_data *d, shard *s, cd_err *err)
         return cd_fail(err, CD_EINVAL, "shard \"%s\": %llu labels for %llu rows", s->dir,
                        (unsigned long long)(y->ndim ? y->shape[0] : 0),
                        (unsigned long long)x->shape[0]);
-    if (x->shape[0] == 0)
-        return cd_fail(err, CD_EINVAL, "shard \"%s\" is empty", s->dir);
     s->rows = x->shape[0];
     return CD_OK;
 }

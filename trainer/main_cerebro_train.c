@@ -30,6 +30,7 @@ static const char usage_text[] =
     "Options:\n"
     "      --device D     cpu (default); cuda[:N] needs a build with the CUDA backend\n"
     "      --threads T    BLAS threads (results are deterministic for a fixed T)\n"
+    "      --loss-log F   train: append the loss of every step to file F\n"
     "  -h, --help         this help\n"
     "  -V, --version      version\n"
     "\n"
@@ -37,7 +38,7 @@ static const char usage_text[] =
     "samples_per_s, data_wait_s, epoch, step. Exit status: 0 success, 1 error, 2 usage.\n";
 
 typedef struct cli {
-    const char *cmd, *model, *ckpt, *out, *from, *device;
+    const char *cmd, *model, *ckpt, *out, *from, *device, *loss_log;
     char *data[MAX_DATA];
     int ndata;
     long long seed, epoch, threads;
@@ -63,13 +64,19 @@ static int number(const char *s, const char *opt, long long *out)
 
 static int parse(int argc, char **argv, cli *c)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},  {"ckpt", required_argument, NULL, 'k'},
-        {"out", required_argument, NULL, 'o'},    {"from", required_argument, NULL, 'f'},
-        {"data", required_argument, NULL, 'D'},   {"seed", required_argument, NULL, 's'},
-        {"epoch", required_argument, NULL, 'e'},  {"threads", required_argument, NULL, 't'},
-        {"device", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
+                                         {"ckpt", required_argument, NULL, 'k'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"from", required_argument, NULL, 'f'},
+                                         {"data", required_argument, NULL, 'D'},
+                                         {"seed", required_argument, NULL, 's'},
+                                         {"epoch", required_argument, NULL, 'e'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"device", required_argument, NULL, 'd'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"loss-log", required_argument, NULL, 'L'},
+                                         {NULL, 0, NULL, 0}};
     int ch, rc = EXIT_OK;
     while (rc == EXIT_OK && (ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
         switch (ch) {
@@ -87,6 +94,9 @@ static int parse(int argc, char **argv, cli *c)
             break;
         case 'd':
             c->device = optarg;
+            break;
+        case 'L':
+            c->loss_log = optarg;
             break;
         case 'D':
             if (c->ndata == MAX_DATA)
@@ -142,7 +152,8 @@ static int run_unit(const cli *c, const cd_model_spec *m, cd_train_mode mode, cd
                        .ndata = c->ndata,
                        .epoch = (uint64_t)c->epoch,
                        .out = c->out,
-                       .threads = (int)c->threads};
+                       .threads = (int)c->threads,
+                       .loss_log = c->loss_log};
     int rc = need(c->ckpt, "--ckpt");
     if (rc == EXIT_OK && c->ndata == 0)
         rc = usage_error("%s", "missing --data");

@@ -17,9 +17,10 @@ typedef struct cd_train_args {
     const char *ckpt; /* input checkpoint */
     char **data;      /* [ndata] shard directories */
     int ndata;
-    uint64_t epoch;  /* train: epoch number (shuffling) */
-    const char *out; /* train: output checkpoint; predict: predictions .npy */
-    int threads;     /* BLAS threads, 0: OpenBLAS's default */
+    uint64_t epoch;       /* train: epoch number (shuffling) */
+    const char *out;      /* train: output checkpoint; predict: predictions .npy */
+    int threads;          /* BLAS threads, 0: OpenBLAS's default */
+    const char *loss_log; /* train: append each step's loss to this file, or NULL */
 } cd_train_args;
 
 typedef struct cd_train_result {

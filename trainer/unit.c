@@ -12,6 +12,7 @@
 #include "trainer.h"
 
 #include <cblas.h>
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +202,7 @@ typedef struct pass {
     cd_train_result *res;
     float *preds; /* predict: [rows * out] */
     int per_row;
+    FILE *loss_log; /* train: one loss per step, or NULL */
 } pass;
 
 static cd_code run_pass(pass *p, cd_data *d, cd_err *err)
@@ -220,6 +222,8 @@ static cd_code run_pass(pass *p, cd_data *d, cd_err *err)
             cd_net_backward(p->net);
             cd_optim_step(p->optim);
         }
+        if (p->loss_log != NULL)
+            fprintf(p->loss_log, "%.9g\n", loss);
         if (p->preds != NULL) {
             int per_row;
             const float *out = cd_net_output(p->net, &per_row);
@@ -283,6 +287,9 @@ cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_re
     if (rc == CD_OK)
         rc = open_data(m, a, a->mode == CD_MODE_TRAIN, &d, err);
     pass p = {.net = net, .optim = o, .res = res};
+    if (rc == CD_OK && o != NULL && a->loss_log != NULL &&
+        (p.loss_log = fopen(a->loss_log, "a")) == NULL)
+        rc = cd_fail(err, CD_EIO, "could not open loss log \"%s\"", a->loss_log);
     if (rc == CD_OK && a->mode == CD_MODE_PREDICT) {
         cd_net_output(net, &p.per_row);
         p.preds = malloc(cd_data_rows(d) * (uint64_t)p.per_row * sizeof *p.preds + 1);
@@ -300,6 +307,8 @@ cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_re
     res->epoch = a->epoch;
     res->step = o ? cd_optim_get_step(o) : ck.step;
     res->seconds = now_s() - t0;
+    if (p.loss_log != NULL && fclose(p.loss_log) != 0 && rc == CD_OK)
+        rc = cd_fail(err, CD_EIO, "could not write loss log \"%s\"", a->loss_log);
     free(p.preds);
     cd_data_close(&d);
     cd_optim_destroy(&o);

@@ -10,13 +10,13 @@
 void dense_forward(float *y, const float *x, const float *w, const float *b, int batch, int in,
                    int out)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, out, in, 1.0f, x, in, w, in, 0.0f,
-                y, out);
-    if (b == NULL)
-        return;
-    for (int i = 0; i < batch; i++)
+    /* the bias goes in first and the product is accumulated onto it (beta 1), as PyTorch's
+     * addmm does: the same rounding as the reference */
+    for (int i = 0; b != NULL && i < batch; i++)
         for (int o = 0; o < out; o++)
-            y[(size_t)i * out + o] += b[o];
+            y[(size_t)i * out + o] = b[o];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch, out, in, 1.0f, x, in, w, in,
+                b != NULL ? 1.0f : 0.0f, y, out);
 }
 
 void dense_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
