@@ -130,3 +130,23 @@ a = np.load('$D/nan/x.npy'); a[3, 5] = np.nan; np.save('$D/nan/x.npy', a)"
     run T train --model "$m" --ckpt "$D/b0.ckpt" --epoch 0 --out "$D/x.ckpt"
     [ "$status" -eq 2 ]
 }
+
+@test "the man page documents every option and command of --help" {
+    help=$(cerebro-train --help | grep -oE -- '--[a-z-]+' | sort -u)
+    man=$(sed 's/\\-/-/g; s/\\f[BIR]//g' "$REPO/docs/cerebro-train.1" | grep -oE -- '--[a-z-]+' | sort -u)
+    diff <(echo "$help") <(echo "$man")
+    for cmd in init train eval predict export import; do
+        grep -q "^\.B $cmd\$" "$REPO/docs/cerebro-train.1"
+    done
+}
+
+@test "predict writes the model's outputs for every row" {
+    m=$REPO/conf/models/fashion-mlp.ini
+    T init --model "$m" --seed 1 --out "$D/p0.ckpt"
+    run T predict --model "$m" --ckpt "$D/p0.ckpt" --data "$D/two/two_p0" --out "$D/preds.npy"
+    [ "$status" -eq 0 ]
+    "$PYTHON" -c "
+import numpy as np
+p = np.load('$D/preds.npy'); n = len(np.load('$D/two/two_p0/y.npy'))
+assert p.shape == (n, 10) and np.allclose(p.sum(1), 1, atol=1e-5), p.shape"
+}
