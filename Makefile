@@ -58,6 +58,12 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB_A := $(BUILD)/libcerebro.a
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+# CUDA (mk/cuda.mk prints what it found; CUDA=0 disables, CUDA=1 requires): the .cu bodies
+# of the ops compile and link into tests/cuda/test_ops_cuda, which compares them with the CPU
+# ops on a GPU and says it skipped when there is none. cerebro-train itself is CPU-only.
+include mk/cuda.mk
+UNIT_BIN += $(CUDA_TEST)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 TOOL_SRC := $(wildcard tests/tools/*.c) $(wildcard bench/*.c)

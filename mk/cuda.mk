@@ -1,0 +1,87 @@
+# mk/cuda.mk: optional CUDA backend of the trainer ops (trainer/ops/*.cu), included by the
+# top-level Makefile after LIB_A, LIBS and ALL_CFLAGS are defined.
+#
+# Switch: CUDA unset = use CUDA when nvcc, cudnn.h and the libraries are found; CUDA=1 =
+# require them ($(error) otherwise); CUDA=0 = CPU only. Prints one found / not found line.
+# When enabled defines:
+#   CUDA_OBJ     $(BUILD)/obj/trainer/ops/<op>.cu.o for every trainer/ops/*.cu (nvcc)
+#   CUDA_LIBS    -L... -lcudart -lcublas -lcudnn (with rpath for non-system dirs)
+#   CUDA_CFLAGS  -DCD_HAVE_CUDA and the CUDA include dirs (for C files including ops_cuda.h)
+#   CUDA_TEST    $(BUILD)/tests/test_ops_cuda (CUDA vs CPU op test; skips without a GPU)
+# and all of them empty otherwise. Override NVCC, CUDA_HOME, CUDA_ARCH on the command line.
+
+CUDA ?=
+ifeq ($(filter $(CUDA),0 1),)
+ifneq ($(CUDA),)
+$(error CUDA must be 0, 1 or unset (auto-detect), not '$(CUDA)')
+endif
+endif
+
+CUDA_OBJ :=
+CUDA_LIBS :=
+CUDA_CFLAGS :=
+CUDA_TEST :=
+
+ifneq ($(CUDA),0)
+NVCC ?= nvcc
+NVCC_PATH := $(shell command -v $(NVCC) 2>/dev/null)
+# nvcc's own tree: <root>/bin/nvcc
+NVCC_ROOT := $(if $(NVCC_PATH),$(patsubst %/bin/nvcc,%,$(realpath $(NVCC_PATH))))
+CUDA_HOME ?= $(NVCC_ROOT)
+CUDA_INC_DIRS := /usr/include /usr/include/x86_64-linux-gnu /usr/local/cuda/include \
+	$(if $(CUDA_HOME),$(CUDA_HOME)/include) $(if $(NVCC_ROOT),$(NVCC_ROOT)/include)
+CUDA_LIB_DIRS := /usr/lib/x86_64-linux-gnu /usr/local/cuda/lib64 \
+	$(if $(CUDA_HOME),$(CUDA_HOME)/lib64) $(if $(NVCC_ROOT),$(NVCC_ROOT)/lib64)
+CUDNN_H := $(firstword $(wildcard $(addsuffix /cudnn.h,$(CUDA_INC_DIRS))))
+CUDART_SO := $(firstword $(wildcard $(addsuffix /libcudart.so,$(CUDA_LIB_DIRS))))
+CUBLAS_SO := $(firstword $(wildcard $(addsuffix /libcublas.so,$(CUDA_LIB_DIRS))))
+CUDNN_SO := $(firstword $(wildcard $(addsuffix /libcudnn.so,$(CUDA_LIB_DIRS))))
+NVCC_VERSION := $(if $(NVCC_PATH),$(shell $(NVCC_PATH) --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\),.*/\1/p'))
+CUDA_MISSING := $(strip $(if $(NVCC_PATH),$(if $(NVCC_VERSION),,nvcc-version),nvcc) \
+	$(if $(CUDNN_H),,cudnn.h) $(if $(CUDART_SO),,libcudart.so) $(if $(CUBLAS_SO),,libcublas.so) \
+	$(if $(CUDNN_SO),,libcudnn.so))
+ifeq ($(CUDA_MISSING),)
+CUDA_ENABLED := 1
+$(info cuda: found nvcc $(NVCC_VERSION), cudnn.h $(CUDNN_H))
+else ifeq ($(CUDA),1)
+$(error cuda: CUDA=1 but not found: $(CUDA_MISSING) (set NVCC / CUDA_HOME, or CUDA=0))
+else
+$(info cuda: not found ($(CUDA_MISSING) missing): CPU only)
+endif
+else
+$(info cuda: not found (disabled by CUDA=0): CPU only)
+endif
+
+ifeq ($(CUDA_ENABLED),1)
+# sm_80 (A100), sm_86 (RTX 30xx), sm_90 (H100) SASS, plus compute_90 PTX that newer GPUs
+# (Blackwell) JIT-compile. CUDA 13 no longer supports targets below sm_75.
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_86,code=sm_86 \
+	-gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+CUDA_INC := $(sort $(dir $(CUDNN_H)) $(if $(NVCC_ROOT),$(NVCC_ROOT)/include/))
+CUDA_LIBDIR := $(sort $(dir $(CUDART_SO) $(CUBLAS_SO) $(CUDNN_SO)))
+CUDA_CFLAGS := -DCD_HAVE_CUDA $(addprefix -I,$(patsubst %/,%,$(CUDA_INC)))
+CUDA_LIBS := $(foreach d,$(patsubst %/,%,$(CUDA_LIBDIR)),-L$(d) $(if $(filter /usr/lib%,$(d)),,-Wl,-rpath,$(d))) \
+	-lcudnn -lcublas -lcudart -lstdc++
+NVCC_OPT := $(if $(filter 0,$(OPT)),-O0,-O2)
+NVCC_FLAGS := -std=c++17 -g $(NVCC_OPT) $(CUDA_ARCH) -Werror all-warnings \
+	-Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter -MMD -MP \
+	$(filter -I% -D%,$(ALL_CFLAGS)) $(CUDA_CFLAGS)
+
+CUDA_SRC := $(wildcard trainer/ops/*.cu)
+CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.cu.o)
+CUDA_TEST := $(BUILD)/tests/test_ops_cuda
+
+# Rebuild the CUDA objects when the nvcc flags change (as $(BUILD)/.flags does for cc).
+CUDA_FLAGS_FILE := $(BUILD)/.cudaflags
+$(shell mkdir -p $(BUILD) && echo '$(NVCC_PATH) $(NVCC_FLAGS) $(CUDA_LIBS)' > $(CUDA_FLAGS_FILE).new && \
+	(cmp -s $(CUDA_FLAGS_FILE).new $(CUDA_FLAGS_FILE) || mv $(CUDA_FLAGS_FILE).new $(CUDA_FLAGS_FILE)); \
+	rm -f $(CUDA_FLAGS_FILE).new)
+
+$(BUILD)/obj/%.cu.o: %.cu $(CUDA_FLAGS_FILE)
+	@mkdir -p $(dir $@)
+	$(NVCC_PATH) $(NVCC_FLAGS) -c $< -o $@
+
+$(CUDA_TEST): $(BUILD)/obj/tests/cuda/test_ops_cuda.cu.o $(CUDA_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(CUDA_LIBS) $(LIBS)
+endif
