@@ -2,15 +2,8 @@
  * add.cu: CUDA body of add.h (elementwise y = a + b; backward writes dy into da and db).
  */
 #include "cuda_check.h"
+#include "cuda_launch.cuh"
 #include "ops_cuda.h"
-
-#define THREADS 256
-
-static unsigned grid_for(size_t n)
-{
-    size_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned)(b < 1 ? 1 : (b > 4096 ? 4096 : b));
-}
 
 __global__ static void add_kernel(float *y, const float *a, const float *b, size_t n)
 {

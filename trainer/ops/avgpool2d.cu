@@ -7,15 +7,8 @@
  */
 #include "cuda_check.h"
 #include "cuda_ctx.h"
+#include "cuda_launch.cuh"
 #include "ops_cuda.h"
-
-#define THREADS 256
-
-static unsigned grid_for(size_t n)
-{
-    size_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned)(b < 1 ? 1 : (b > 4096 ? 4096 : b));
-}
 
 /* Descriptors of one pooling call; destroyed by pool_desc_free in reverse order. */
 struct pool_desc {

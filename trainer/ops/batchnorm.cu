@@ -5,24 +5,8 @@
  * eval-mode backward, and would sum in float. batchnorm1d is batchnorm2d with h = w = 1.
  */
 #include "cuda_check.h"
+#include "cuda_launch.cuh"
 #include "ops_cuda.h"
-
-#define THREADS 256
-
-/* Block-wide sum of v in double; every thread gets the result. */
-__device__ static double block_sum(double v, double *part)
-{
-    part[threadIdx.x] = v;
-    __syncthreads();
-    for (int half = THREADS / 2; half > 0; half /= 2) {
-        if ((int)threadIdx.x < half)
-            part[threadIdx.x] += part[threadIdx.x + half];
-        __syncthreads();
-    }
-    double s = part[0];
-    __syncthreads();
-    return s;
-}
 
 /* Index of element j (0 .. n*hw-1) of channel ch. */
 __device__ static size_t at(size_t j, int ch, int c, size_t hw)

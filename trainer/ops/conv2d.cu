@@ -7,20 +7,13 @@
  */
 #include "cuda_check.h"
 #include "cuda_ctx.h"
+#include "cuda_launch.cuh"
 #include "ops_cuda.h"
-
-#define THREADS 256
 
 /* Geometry of one call. */
 struct conv_geom {
     int c, h, w, kh, kw, stride, pad, oh, ow;
 };
-
-static unsigned grid_for(size_t n)
-{
-    size_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned)(b < 1 ? 1 : (b > 4096 ? 4096 : b));
-}
 
 /* col [c*kh*kw, oh*ow] from one image x [c, h, w]; padding reads as zero. */
 __global__ static void im2col_kernel(float *col, const float *x, struct conv_geom g)

@@ -5,15 +5,8 @@
  */
 #include "cuda_check.h"
 #include "cuda_ctx.h"
+#include "cuda_launch.cuh"
 #include "ops_cuda.h"
-
-#define THREADS 256
-
-static unsigned grid_for(size_t n)
-{
-    size_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned)(b < 1 ? 1 : (b > 4096 ? 4096 : b));
-}
 
 /* y [batch, out] = b broadcast over rows */
 __global__ static void bias_rows_kernel(float *y, const float *b, int batch, int out)

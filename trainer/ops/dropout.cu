@@ -4,15 +4,8 @@
  * float), so the GPU drops exactly the elements the CPU drops. In-place safe.
  */
 #include "cuda_check.h"
+#include "cuda_launch.cuh"
 #include "ops_cuda.h"
-
-#define THREADS 256
-
-static unsigned grid_for(size_t n)
-{
-    size_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned)(b < 1 ? 1 : (b > 4096 ? 4096 : b));
-}
 
 __device__ static uint64_t mix64(uint64_t z)
 {

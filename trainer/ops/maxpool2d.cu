@@ -8,15 +8,8 @@
 #include <math.h>
 
 #include "cuda_check.h"
+#include "cuda_launch.cuh"
 #include "ops_cuda.h"
-
-#define THREADS 256
-
-static unsigned grid_for(size_t n)
-{
-    size_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned)(b < 1 ? 1 : (b > 4096 ? 4096 : b));
-}
 
 __global__ static void maxpool_fwd_kernel(float *y, int32_t *argmax, const float *x, long planes,
                                           int h, int w, int oh, int ow, int k, int stride, int pad)

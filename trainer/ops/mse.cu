@@ -5,15 +5,8 @@
  */
 #include "cuda_check.h"
 #include "cuda_ctx.h"
+#include "cuda_launch.cuh"
 #include "ops_cuda.h"
-
-#define THREADS 256
-
-static unsigned grid_for(size_t n)
-{
-    size_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned)(b < 1 ? 1 : (b > 4096 ? 4096 : b));
-}
 
 __global__ static void mse_sum_kernel(double *out, const float *pred, const float *target, size_t n)
 {
@@ -23,15 +16,9 @@ __global__ static void mse_sum_kernel(double *out, const float *pred, const floa
         double d = (double)pred[i] - (double)target[i];
         s += d * d;
     }
-    part[threadIdx.x] = s;
-    __syncthreads();
-    for (int half = THREADS / 2; half > 0; half /= 2) {
-        if ((int)threadIdx.x < half)
-            part[threadIdx.x] += part[threadIdx.x + half];
-        __syncthreads();
-    }
+    double total = block_sum(s, part);
     if (threadIdx.x == 0)
-        *out = n > 0 ? part[0] / (double)n : 0.0;
+        *out = n > 0 ? total / (double)n : 0.0;
 }
 
 __global__ static void mse_bwd_kernel(float *dpred, const float *pred, const float *target,

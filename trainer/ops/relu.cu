@@ -2,15 +2,8 @@
  * relu.cu: CUDA body of relu.h (y = max(x, 0); dx = dy where y > 0). In-place safe.
  */
 #include "cuda_check.h"
+#include "cuda_launch.cuh"
 #include "ops_cuda.h"
-
-#define THREADS 256
-
-static unsigned grid_for(size_t n)
-{
-    size_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned)(b < 1 ? 1 : (b > 4096 ? 4096 : b));
-}
 
 __global__ static void relu_fwd_kernel(float *y, const float *x, size_t n)
 {

@@ -5,15 +5,8 @@
  */
 #include "cuda_check.h"
 #include "cuda_ctx.h"
+#include "cuda_launch.cuh"
 #include "ops_cuda.h"
-
-#define THREADS 256
-
-static unsigned grid_for(size_t n)
-{
-    size_t b = (n + THREADS - 1) / THREADS;
-    return (unsigned)(b < 1 ? 1 : (b > 4096 ? 4096 : b));
-}
 
 __global__ static void bce_fwd_kernel(double *out, float *probs, const float *logits,
                                       const float *labels, size_t n)
@@ -25,15 +18,9 @@ __global__ static void bce_fwd_kernel(double *out, float *probs, const float *lo
         probs[i] = (float)(1.0 / (1.0 + exp(-z)));
         s += (z > 0.0 ? z : 0.0) - z * y + log1p(exp(-fabs(z)));
     }
-    part[threadIdx.x] = s;
-    __syncthreads();
-    for (int half = THREADS / 2; half > 0; half /= 2) {
-        if ((int)threadIdx.x < half)
-            part[threadIdx.x] += part[threadIdx.x + half];
-        __syncthreads();
-    }
+    double total = block_sum(s, part);
     if (threadIdx.x == 0)
-        *out = n > 0 ? part[0] / (double)n : 0.0;
+        *out = n > 0 ? total / (double)n : 0.0;
 }
 
 __global__ static void bce_bwd_kernel(float *dlogits, const float *probs, const float *labels,

@@ -5,9 +5,8 @@
  */
 #include "cuda_check.h"
 #include "cuda_ctx.h"
+#include "cuda_launch.cuh"
 #include "ops_cuda.h"
-
-#define THREADS 256
 
 /* Softmax of one row into p; returns log(sum(exp(z - max))) + max (as softmax_xent.c). */
 __device__ static double softmax_row(float *p, const float *z, int classes)
@@ -34,15 +33,9 @@ __global__ static void xent_fwd_kernel(double *out, float *probs, const float *l
         double logz = softmax_row(probs + (size_t)i * classes, z, classes);
         s += logz - (double)z[labels[i]];
     }
-    part[threadIdx.x] = s;
-    __syncthreads();
-    for (int half = THREADS / 2; half > 0; half /= 2) {
-        if ((int)threadIdx.x < half)
-            part[threadIdx.x] += part[threadIdx.x + half];
-        __syncthreads();
-    }
+    double total = block_sum(s, part);
     if (threadIdx.x == 0)
-        *out = batch > 0 ? part[0] / batch : 0.0;
+        *out = batch > 0 ? total / batch : 0.0;
 }
 
 __global__ static void xent_bwd_kernel(float *dlogits, const float *probs, const int32_t *labels,
