@@ -132,6 +132,14 @@ int cd_code_errno(cd_code code)
     }
 }
 
+int cd_usage_error(const char *prog, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "%s: ", prog);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+    return 2;
+}
+
 void cd_err_print(FILE *f, const char *prog, const cd_err *err)
 {
     fprintf(f, "%s: error: %s\n", prog, err->msg[0] ? err->msg : cd_code_name(err->code));

@@ -55,6 +55,10 @@ extern volatile sig_atomic_t cd_interrupted;
 const char *cd_code_name(cd_code code);
 /* errno value for a code, used at the FUSE boundary. */
 int cd_code_errno(cd_code code);
+/* A usage error of a command-line tool: "PROG: <fmt with arg>" and where to find help, on
+ * stderr. Returns 2, the usage exit status of every cerebro-ds tool. */
+int cd_usage_error(const char *prog, const char *fmt, const char *arg);
+
 /* Print "PROG: error: msg\nDETAIL: ...\nHINT: ...\n" to f. */
 void cd_err_print(FILE *f, const char *prog, const cd_err *err);
 

@@ -65,10 +65,7 @@ typedef struct cli {
 
 static int usage_error(const char *fmt, const char *arg)
 {
-    fprintf(stderr, PROG ": ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nTry '" PROG " --help' for more information.\n");
-    return EXIT_USAGE;
+    return cd_usage_error(PROG, fmt, arg);
 }
 
 static int parse_int(const char *s, const char *opt, int *out)

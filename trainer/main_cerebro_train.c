@@ -47,10 +47,7 @@ typedef struct cli {
 
 static int usage_error(const char *fmt, const char *arg)
 {
-    fprintf(stderr, PROG ": ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nTry '" PROG " --help' for more information.\n");
-    return EXIT_USAGE;
+    return cd_usage_error(PROG, fmt, arg);
 }
 
 static int number(const char *s, const char *opt, long long *out)
