@@ -24,29 +24,6 @@ static size_t copy_mem(const void *src, uint64_t len, uint64_t off, size_t n, ui
     return k;
 }
 
-/* The .npy header of a file, regenerated (a few hundred bytes). */
-static size_t npy_header(const cd_vtable *v, const cd_vfile *f, char *hdr)
-{
-    const vshard *vs = &v->shards[f->shard];
-    const vcol *c = &vs->cols[f->col];
-    const cd_attr *a = &v->t->cols[f->col];
-    uint64_t shape[PGD_MAXDIM + 1] = {vs->nrows};
-    int nd = 1;
-    const char *descr = a->dtype;
-    if (f->kind == CD_VF_VALID) {
-        descr = "|b1";
-    } else if (f->kind == CD_VF_OFFSETS) {
-        descr = "<i8";
-        shape[0] = vs->nrows + 1;
-    } else if (a->kind == CD_KIND_ARRAY) {
-        for (int i = 0; i < c->ndim; i++)
-            shape[nd++] = (uint64_t)c->dims[i];
-        if (!c->dims_known)
-            shape[nd++] = 0;
-    }
-    return cd_npy_header(hdr, CD_VT_HEADER_MAX, descr, shape, nd);
-}
-
 /* ---- decoding a chunk ---- */
 
 typedef struct chunk_job {
@@ -313,7 +290,9 @@ static cd_code read_some(cd_vtable *v, const cd_vfile *f, uint64_t off, size_t n
         return CD_OK;
     }
     const vcol *c = &vs->cols[f->col];
-    size_t hlen = f->kind == CD_VF_BIN ? 0 : npy_header(v, f, hdr);
+    /* headers are regenerated on each read: a few hundred bytes */
+    size_t hlen =
+        f->kind == CD_VF_BIN ? 0 : vt_npy_header(v->t, vs, f->col, f->kind, hdr, sizeof hdr);
     if (off < hlen) {
         *got = copy_mem(hdr, hlen, off, n, buf);
         return CD_OK;

@@ -158,9 +158,8 @@ static cd_code add_file(vshard *vs, cd_vfile_kind kind, int shard, int col, cons
     return CD_OK;
 }
 
-/* The .npy header of a file of shard vs (kind: data, valid or offsets of column k). */
-static size_t header_of(const cd_table *t, const vshard *vs, int k, cd_vfile_kind kind, char *buf,
-                        size_t cap)
+size_t vt_npy_header(const cd_table *t, const vshard *vs, int k, cd_vfile_kind kind, char *buf,
+                     size_t cap)
 {
     const vcol *c = &vs->cols[k];
     uint64_t shape[PGD_MAXDIM + 1] = {vs->nrows};
@@ -190,17 +189,15 @@ static cd_code col_files(cd_vtable *v, int i, int k, cd_err *err)
                        v->t->cols[k].name);
     if (c->var) {
         add_file(vs, CD_VF_BIN, i, k, c->fname, ".bin", c->offsets[vs->nrows], err);
-        c->offsets_header = header_of(v->t, vs, k, CD_VF_OFFSETS, hdr, sizeof hdr);
-        add_file(vs, CD_VF_OFFSETS, i, k, c->fname, ".offsets.npy",
-                 c->offsets_header + (vs->nrows + 1) * 8, err);
+        size_t h = vt_npy_header(v->t, vs, k, CD_VF_OFFSETS, hdr, sizeof hdr);
+        add_file(vs, CD_VF_OFFSETS, i, k, c->fname, ".offsets.npy", h + (vs->nrows + 1) * 8, err);
     } else {
-        c->data_header = header_of(v->t, vs, k, CD_VF_NPY, hdr, sizeof hdr);
-        add_file(vs, CD_VF_NPY, i, k, c->fname, ".npy", c->data_header + vs->nrows * c->rowbytes,
-                 err);
+        size_t h = vt_npy_header(v->t, vs, k, CD_VF_NPY, hdr, sizeof hdr);
+        add_file(vs, CD_VF_NPY, i, k, c->fname, ".npy", h + vs->nrows * c->rowbytes, err);
     }
     if (c->nnull > 0) {
-        c->valid_header = header_of(v->t, vs, k, CD_VF_VALID, hdr, sizeof hdr);
-        add_file(vs, CD_VF_VALID, i, k, c->fname, ".valid.npy", c->valid_header + vs->nrows, err);
+        size_t h = vt_npy_header(v->t, vs, k, CD_VF_VALID, hdr, sizeof hdr);
+        add_file(vs, CD_VF_VALID, i, k, c->fname, ".valid.npy", h + vs->nrows, err);
     }
     return CD_OK;
 }

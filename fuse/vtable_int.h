@@ -21,15 +21,12 @@ typedef struct vcol {
     bool dims_known; /* fixed: rowbytes and dims are set */
     int ndim;        /* arrays: dimensions of every row */
     int dims[PGD_MAXDIM];
-    uint64_t rowbytes;     /* fixed: bytes per row */
-    uint64_t nnull;        /* NULL rows */
-    uint64_t null_elems;   /* NULL array elements */
-    uint8_t *valid;        /* [nrows] 1 = not NULL; NULL when the shard has no NULL here */
-    uint64_t *offsets;     /* var: [nrows + 1] payload offsets (the .offsets.npy data) */
-    uint32_t chunk_rows;   /* rows per decoded chunk */
-    size_t data_header;    /* .npy header length of the data file (fixed) */
-    size_t valid_header;   /* of .valid.npy */
-    size_t offsets_header; /* of .offsets.npy */
+    uint64_t rowbytes;   /* fixed: bytes per row */
+    uint64_t nnull;      /* NULL rows */
+    uint64_t null_elems; /* NULL array elements */
+    uint8_t *valid;      /* [nrows] 1 = not NULL; NULL when the shard has no NULL here */
+    uint64_t *offsets;   /* var: [nrows + 1] payload offsets (the .offsets.npy data) */
+    uint32_t chunk_rows; /* rows per decoded chunk */
 } vcol;
 
 typedef struct vshard {
@@ -90,5 +87,9 @@ struct cd_vtable {
 };
 
 void free_vshard(vshard *vs, int ncols);
+/* The .npy header of a file of shard vs (kind: data, valid or offsets of column k) into buf;
+ * returns its length. */
+size_t vt_npy_header(const cd_table *t, const vshard *vs, int k, cd_vfile_kind kind, char *buf,
+                     size_t cap);
 
 #endif
