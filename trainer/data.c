@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "fsname.h"
+#include "hash.h"
 #include "npy.h"
 
 #define NSLOTS 2
@@ -118,30 +119,14 @@ static cd_code open_shard(cd_data *d, shard *s, const char *dir, cd_err *err)
 
 /* ---- order ---- */
 
-static uint64_t splitmix(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 0xCBF29CE484222325ull; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001B3ull;
-    return h;
-}
-
 void cd_data_permutation(uint64_t seed, uint64_t epoch, const char *shard_name, uint64_t n,
                          uint64_t *perm)
 {
-    uint64_t state = seed ^ splitmix(&(uint64_t){epoch}) ^ hash_name(shard_name);
+    uint64_t state = seed ^ cd_splitmix64(&(uint64_t){epoch}) ^ cd_fnv1a(shard_name, CD_FNV_OFFSET);
     for (uint64_t i = 0; i < n; i++)
         perm[i] = i;
     for (uint64_t i = n; i > 1; i--) { /* Fisher-Yates */
-        uint64_t j = splitmix(&state) % i;
+        uint64_t j = cd_splitmix64(&state) % i;
         uint64_t t = perm[i - 1];
         perm[i - 1] = perm[j];
         perm[j] = t;

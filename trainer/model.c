@@ -4,6 +4,8 @@
  */
 #include "model.h"
 
+#include "hash.h"
+
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
@@ -414,17 +416,10 @@ static cd_code convert(const raw *r, cd_model_spec *m, cd_err *err)
     return rc;
 }
 
-static uint64_t fnv(const char *s, uint64_t h)
-{
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001B3ull;
-    return h;
-}
-
 static uint64_t raw_hash(const raw *r)
 {
-    uint64_t h = 0xCBF29CE484222325ull;
-#define RAW_HASH(sec, key, def) h = fnv(#sec "." #key "=", h), h = fnv(r->sec##_##key, h);
+    uint64_t h = CD_FNV_OFFSET;
+#define RAW_HASH(sec, key, def) h = cd_fnv1a(#sec "." #key "=", h), h = cd_fnv1a(r->sec##_##key, h);
     MODEL_KEYS(RAW_HASH)
 #undef RAW_HASH
     return h;

@@ -7,6 +7,8 @@
  */
 #include "net.h"
 
+#include "hash.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,20 +278,12 @@ void cd_net_free(cd_net **np)
 
 /* ---- initialisation ---- */
 
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 static void he_uniform(cd_tensor *t, uint64_t *state)
 {
     uint64_t fan_in = t->n / t->dims[0];
     double bound = sqrt(6.0 / (double)(fan_in ? fan_in : 1));
     for (uint64_t i = 0; i < t->n; i++) {
-        double u = (double)(splitmix(state) >> 11) / 9007199254740992.0; /* [0, 1) */
+        double u = (double)(cd_splitmix64(state) >> 11) / 9007199254740992.0; /* [0, 1) */
         t->data[i] = (float)((2 * u - 1) * bound);
     }
 }
