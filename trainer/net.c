@@ -474,13 +474,15 @@ static void unit_backward(cd_net *n, unit *u, const float *dy, const float *x, i
 {
     int c = u->in.d[0], h = u->in.d[1], w = u->in.d[2];
     size_t in = shape_size(&u->in);
+    /* x == n->x: the layer reads the batch itself, whose gradient nobody needs */
     switch (u->op) {
     case P_DENSE:
-        dense_backward(u->dx, G(n, u->w), G(n, u->b), dy, x, T(n, u->w), B, (int)in, u->out.d[0]);
+        dense_backward(x == n->x ? NULL : u->dx, G(n, u->w), G(n, u->b), dy, x, T(n, u->w), B,
+                       (int)in, u->out.d[0]);
         break;
     case P_CONV:
-        conv2d_backward(u->dx, G(n, u->w), G(n, u->b), dy, x, T(n, u->w), u->ws, B, c, h, w,
-                        u->out.d[0], u->k, u->k, u->stride, u->pad);
+        conv2d_backward(x == n->x ? NULL : u->dx, G(n, u->w), G(n, u->b), dy, x, T(n, u->w),
+                        u->ws, B, c, h, w, u->out.d[0], u->k, u->k, u->stride, u->pad);
         break;
     case P_MAXPOOL:
         maxpool2d_backward(u->dx, dy, u->argmax, B, c, h, w, u->k, u->stride, u->pad);
