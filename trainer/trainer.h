@@ -19,7 +19,7 @@ typedef struct cd_train_args {
     int ndata;
     uint64_t epoch;       /* train: epoch number (shuffling) */
     const char *out;      /* train: output checkpoint; predict: predictions .npy */
-    int threads;          /* BLAS threads, 0: OpenBLAS's default */
+    int threads;          /* compute threads, 0: one per online CPU */
     const char *loss_log; /* train: append each step's loss to this file, or NULL */
 } cd_train_args;
 

@@ -23,6 +23,7 @@
 #include "net.h"
 #include "npy.h"
 #include "optim.h"
+#include "par.h"
 
 static double now_s(void)
 {
@@ -269,8 +270,9 @@ cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_re
 {
     double t0 = now_s();
     memset(res, 0, sizeof *res);
-    if (a->threads > 0)
-        openblas_set_num_threads(a->threads);
+    /* one set of threads for every op: OpenBLAS runs single-threaded inside each range */
+    openblas_set_num_threads(1);
+    cd_par_set_threads(a->threads);
     cd_ckpt ck;
     cd_net *net = NULL;
     cd_optim *o = NULL;
@@ -314,5 +316,6 @@ cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_re
     cd_optim_destroy(&o);
     cd_net_free(&net);
     cd_ckpt_free(&ck);
+    cd_par_shutdown();
     return rc;
 }

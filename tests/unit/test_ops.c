@@ -1,14 +1,18 @@
 /*
  * test_ops.c: the CPU reference ops of trainer/ops/ checked by central finite differences
  * (every backward, input and parameter gradients), by tiny hand-computed cases and for
- * bit-identical repeats. The PyTorch comparison lives in test_ops_torch.c.
+ * bit-identical repeats, all of it once on one thread and once on three (common/par.h), and
+ * for agreement between one and three threads. The PyTorch comparison is test_ops_torch.c.
  *
  * Finite differences: the reference loss is sum(out * r) for fixed random r, computed in
  * double from the float forward outputs, so d loss / d out = r is the dy fed to backward.
  */
 #include <math.h>
+#include <stdbool.h>
 
 #include "unit.h"
+
+#include "par.h"
 
 #include "add.h"
 #include "avgpool2d.h"
@@ -448,7 +452,70 @@ static void test_determinism(void)
     CHECK(memcmp(y1, y2, 2 * 8 * 144 * sizeof(float)) == 0);
 }
 
-int main(void)
+/* ---- threads: the same results on 1 and 3 threads (bit-identical except summed weight
+ * gradients, whose per-range partial sums round differently) ---- */
+
+struct big {
+    float x[4 * 8 * 14 * 14], w[16 * 8 * 9], b[16], dy[4 * 16 * 14 * 14];
+    float y[2][4 * 16 * 14 * 14], dx[2][4 * 8 * 14 * 14], dw[2][16 * 8 * 9], db[2][16];
+    float p[2][4 * 16 * 7 * 7], pdx[2][4 * 16 * 14 * 14], dd[2][64 * 300];
+    int32_t arg[2][4 * 16 * 7 * 7];
+    float g[16], bt[16], m[2][16], is[2][16], rm[2][16], rv[2][16], ws[72 * 196];
+};
+
+static void run_big(struct big *s, int k)
+{
+    memset(s->dw[k], 0, sizeof s->dw[k]);
+    memset(s->db[k], 0, sizeof s->db[k]);
+    conv2d_forward(s->y[k], s->x, s->w, s->b, s->ws, 4, 8, 14, 14, 16, 3, 3, 1, 1);
+    conv2d_backward(s->dx[k], s->dw[k], s->db[k], s->dy, s->x, s->w, s->ws, 4, 8, 14, 14, 16, 3, 3,
+                    1, 1);
+    maxpool2d_forward(s->p[k], s->arg[k], s->y[k], 4, 16, 14, 14, 2, 2, 0);
+    maxpool2d_backward(s->pdx[k], s->dy, s->arg[k], 4, 16, 14, 14, 2, 2, 0);
+    memset(s->rm[k], 0, sizeof s->rm[k]);
+    memset(s->rv[k], 0, sizeof s->rv[k]);
+    batchnorm2d_forward_train(s->y[k], s->m[k], s->is[k], s->rm[k], s->rv[k], s->y[k], s->g, s->bt,
+                              4, 16, 14, 14, 0.1f, 1e-5f);
+    relu_forward(s->y[k], s->y[k], sizeof s->y[k] / 4);
+    dropout_forward(s->y[k], s->y[k], sizeof s->y[k] / 4, 0.3f, 7, 9);
+    dense_forward(s->dd[k], s->x, s->w, s->b, 64, 98, 12);
+}
+
+static bool close_all(const float *a, const float *b, size_t n, float tol)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fabsf(a[i] - b[i]) > tol * (1.0f + fabsf(a[i])))
+            return false;
+    return true;
+}
+
+static void test_threads_agree(void)
+{
+    static struct big s;
+    fill(s.x, sizeof s.x / 4);
+    fill(s.w, sizeof s.w / 4);
+    fill(s.b, 16);
+    fill(s.dy, sizeof s.dy / 4);
+    fill(s.g, 16);
+    fill(s.bt, 16);
+    int keep = cd_par_threads();
+    cd_par_set_threads(1);
+    run_big(&s, 0);
+    cd_par_set_threads(3);
+    run_big(&s, 1);
+    cd_par_set_threads(keep);
+    CHECK(memcmp(s.y[0], s.y[1], sizeof s.y[0]) == 0);
+    CHECK(memcmp(s.dx[0], s.dx[1], sizeof s.dx[0]) == 0);
+    CHECK(memcmp(s.p[0], s.p[1], sizeof s.p[0]) == 0);
+    CHECK(memcmp(s.arg[0], s.arg[1], sizeof s.arg[0]) == 0);
+    CHECK(memcmp(s.pdx[0], s.pdx[1], sizeof s.pdx[0]) == 0);
+    CHECK(memcmp(s.m[0], s.m[1], sizeof s.m[0]) == 0 && memcmp(s.rv[0], s.rv[1], 64) == 0);
+    CHECK(memcmp(s.dd[0], s.dd[1], 64 * 12 * sizeof(float)) == 0);
+    CHECK(close_all(s.dw[0], s.dw[1], sizeof s.dw[0] / 4, 1e-5f));
+    CHECK(close_all(s.db[0], s.db[1], 16, 1e-5f));
+}
+
+static void run_all(void)
 {
     RUN(test_dense_known);
     RUN(test_dense_grad);
@@ -462,5 +529,14 @@ int main(void)
     RUN(test_batchnorm_known);
     RUN(test_batchnorm_grad);
     RUN(test_determinism);
+}
+
+int main(void)
+{
+    run_all();
+    cd_par_set_threads(3);
+    run_all();
+    RUN(test_threads_agree);
+    cd_par_shutdown();
     return UNIT_DONE();
 }

@@ -12,6 +12,8 @@
 
 #include "unit.h"
 
+#include "par.h"
+
 #include "batchnorm.h"
 #include "conv2d.h"
 #include "maxpool2d.h"
@@ -203,9 +205,13 @@ static void test_softmax_xent_torch(void)
 
 int main(void)
 {
-    RUN(test_conv2d_torch);
-    RUN(test_maxpool_torch);
-    RUN(test_batchnorm_torch);
-    RUN(test_softmax_xent_torch);
+    for (int threads = 1; threads <= 2; threads++) { /* the serial and the threaded paths */
+        cd_par_set_threads(threads);
+        RUN(test_conv2d_torch);
+        RUN(test_maxpool_torch);
+        RUN(test_batchnorm_torch);
+        RUN(test_softmax_xent_torch);
+    }
+    cd_par_shutdown();
     return UNIT_DONE();
 }

@@ -5,6 +5,8 @@
  */
 #include "dropout.h"
 
+#include "par.h"
+
 static uint64_t mix64(uint64_t z)
 {
     z += 0x9e3779b97f4a7c15ULL;
@@ -20,16 +22,28 @@ int dropout_keep(size_t i, float p, uint64_t seed, uint64_t step)
     return u >= p;
 }
 
+struct dropout_job {
+    float *y;
+    const float *x;
+    float p, scale;
+    uint64_t seed, step;
+};
+
+/* Element i's decision depends on i only: ranges run on the pool's threads. */
+static void apply_range(void *arg, long lo, long hi, int t)
+{
+    const struct dropout_job *j = arg;
+    float *y = j->y, p = j->p, scale = j->scale;
+    const float *x = j->x;
+    for (long i = lo; i < hi; i++)
+        y[i] = p <= 0.0f || dropout_keep((size_t)i, p, j->seed, j->step) ? x[i] * scale : 0.0f;
+}
+
 static void dropout_apply(float *y, const float *x, size_t n, float p, uint64_t seed, uint64_t step)
 {
-    if (p <= 0.0f) {
-        for (size_t i = 0; i < n; i++)
-            y[i] = x[i];
-        return;
-    }
-    float scale = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-    for (size_t i = 0; i < n; i++)
-        y[i] = dropout_keep(i, p, seed, step) ? x[i] * scale : 0.0f;
+    struct dropout_job j = {y,    x,   p, p <= 0.0f ? 1.0f : p < 1.0f ? 1.0f / (1.0f - p) : 0.0f,
+                            seed, step};
+    cd_par_for((long)n, 8192, apply_range, &j);
 }
 
 void dropout_forward(float *y, const float *x, size_t n, float p, uint64_t seed, uint64_t step)
