@@ -31,7 +31,7 @@ PKGS := libpq liblz4 inih openblas
 HAVE_PKGS := $(shell $(PKG_CONFIG) --exists $(PKGS) fuse3 2>/dev/null && echo yes)
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
-	-MMD -MP -Icommon -Ifuse -Itrainer -Itrainer/ops -DCD_VERSION='"$(VERSION)"'
+	-MMD -MP -Icommon -Ifuse -Itrainer -Itrainer/ops -Ischeduler -DCD_VERSION='"$(VERSION)"'
 ifeq ($(OPT),1)
 CFLAGS_BASE += -O2
 else
@@ -47,9 +47,11 @@ ALL_CFLAGS := $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 LIBS := $(PKG_LIBS) -lpthread -lm $(LDFLAGS_SAN) $(LDFLAGS)
 
 # The FUSE front end (fuse/fs_*.c) and the mains stay out of the library: the decoder
-# library knows nothing of FUSE.
+# library knows nothing of FUSE. The trainer's CUDA backend (trainer/backend_cuda.c) too: the
+# library holds its stand-in, backend_nocuda.c, and CUDA builds link the real one ahead of it.
 LIB_SRC := $(wildcard common/*.c) $(filter-out fuse/main_%.c fuse/fs_%.c,$(wildcard fuse/*.c)) \
-	$(filter-out trainer/main_%.c,$(wildcard trainer/*.c trainer/ops/*.c))
+	$(filter-out trainer/main_%.c trainer/backend_cuda.c,$(wildcard trainer/*.c trainer/ops/*.c)) \
+	$(filter-out scheduler/main_%.c,$(wildcard scheduler/*.c))
 FS_SRC := $(wildcard fuse/fs_*.c)
 FS_OBJ := $(FS_SRC:%.c=$(BUILD)/obj/%.o)
 FUSE_CFLAGS := $(shell $(PKG_CONFIG) --cflags fuse3 2>/dev/null)
@@ -60,8 +62,10 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 # CUDA (mk/cuda.mk prints what it found; CUDA=0 disables, CUDA=1 requires): the .cu bodies
-# of the ops compile and link into tests/cuda/test_ops_cuda, which compares them with the CPU
-# ops on a GPU and says it skipped when there is none. cerebro-train itself is CPU-only.
+# of the ops and the CUDA backend (CUDA_TRAIN_OBJ) link into cerebro-train (--device cuda)
+# and into tests/cuda/test_ops_cuda and test_net_cuda, which compare them with the CPU path
+# on a GPU and say they skipped when there is none. This is the one place the backend is
+# chosen.
 include mk/cuda.mk
 UNIT_BIN += $(CUDA_TEST)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -69,7 +73,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 TOOL_SRC := $(wildcard tests/tools/*.c) $(wildcard bench/*.c)
 TOOL_BIN := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRC)))
 BINS := $(BUILD)/bin/cerebro-ds $(if $(wildcard fuse/main_cerebro_ds_fuse.c),$(BUILD)/bin/cerebro-ds-fuse) \
-	$(BUILD)/bin/cerebro-train
+	$(BUILD)/bin/cerebro-train $(if $(wildcard scheduler/main_cerebro_sched.c),$(BUILD)/bin/cerebro-sched)
 
 .PHONY: all deps check unit bats asan fuzz bench clean format found
 all: found $(BINS) $(TOOL_BIN)
@@ -97,7 +101,12 @@ $(BUILD)/bin/cerebro-ds: $(BUILD)/obj/fuse/main_cerebro_ds.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LIBS)
 
-$(BUILD)/bin/cerebro-train: $(BUILD)/obj/trainer/main_cerebro_train.o $(LIB_A)
+$(BUILD)/bin/cerebro-train: $(BUILD)/obj/trainer/main_cerebro_train.o $(CUDA_TRAIN_OBJ) $(LIB_A) \
+	$(CUDA_STATE_FILE)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $(filter %.o %.a,$^) $(CUDA_LIBS) $(LIBS)
+
+$(BUILD)/bin/cerebro-sched: $(BUILD)/obj/scheduler/main_cerebro_sched.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LIBS)
 

@@ -4,11 +4,17 @@
 # Switch: CUDA unset = use CUDA when nvcc, cudnn.h and the libraries are found; CUDA=1 =
 # require them ($(error) otherwise); CUDA=0 = CPU only. Prints one found / not found line.
 # When enabled defines:
-#   CUDA_OBJ     $(BUILD)/obj/trainer/ops/<op>.cu.o for every trainer/ops/*.cu (nvcc)
-#   CUDA_LIBS    -L... -lcudart -lcublas -lcudnn (with rpath for non-system dirs)
-#   CUDA_CFLAGS  -DCD_HAVE_CUDA and the CUDA include dirs (for C files including ops_cuda.h)
-#   CUDA_TEST    $(BUILD)/tests/test_ops_cuda (CUDA vs CPU op test; skips without a GPU)
-# and all of them empty otherwise. Override NVCC, CUDA_HOME, CUDA_ARCH on the command line.
+#   CUDA_OBJ       $(BUILD)/obj/trainer/ops/<op>.cu.o for every trainer/ops/*.cu (nvcc)
+#   CUDA_TRAIN_OBJ the CUDA backend (trainer/backend_cuda.c) and CUDA_OBJ: what a binary links
+#                  ahead of libcerebro.a to get --device cuda (the library's stand-in,
+#                  backend_nocuda.o, is then not pulled)
+#   CUDA_LIBS      -L... -lcudart -lcublas -lcudnn (with rpath for non-system dirs)
+#   CUDA_CFLAGS    -DCD_HAVE_CUDA and the CUDA include dirs (for C files including ops_cuda.h)
+#   CUDA_TEST      $(BUILD)/tests/test_ops_cuda and test_net_cuda (CUDA vs CPU ops, and whole
+#                  training steps; both skip without a GPU)
+# and all of them empty otherwise. CUDA_STATE_FILE changes when CUDA is switched on or off,
+# so binaries that link CUDA_TRAIN_OBJ relink. Override NVCC, CUDA_HOME, CUDA_ARCH on the
+# command line.
 
 CUDA ?=
 ifeq ($(filter $(CUDA),0 1),)
@@ -18,6 +24,7 @@ endif
 endif
 
 CUDA_OBJ :=
+CUDA_TRAIN_OBJ :=
 CUDA_LIBS :=
 CUDA_CFLAGS :=
 CUDA_TEST :=
@@ -69,7 +76,8 @@ NVCC_FLAGS := -std=c++17 -g $(NVCC_OPT) $(CUDA_ARCH) -Werror all-warnings \
 
 CUDA_SRC := $(wildcard trainer/ops/*.cu)
 CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.cu.o)
-CUDA_TEST := $(BUILD)/tests/test_ops_cuda
+CUDA_TRAIN_OBJ := $(BUILD)/obj/trainer/backend_cuda.o $(CUDA_OBJ)
+CUDA_TEST := $(BUILD)/tests/test_ops_cuda $(BUILD)/tests/test_net_cuda
 
 # Rebuild the CUDA objects when the nvcc flags change (as $(BUILD)/.flags does for cc).
 CUDA_FLAGS_FILE := $(BUILD)/.cudaflags
@@ -81,7 +89,21 @@ $(BUILD)/obj/%.cu.o: %.cu $(CUDA_FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	$(NVCC_PATH) $(NVCC_FLAGS) -c $< -o $@
 
-$(CUDA_TEST): $(BUILD)/obj/tests/cuda/test_ops_cuda.cu.o $(CUDA_OBJ) $(LIB_A)
+# C files that include the CUDA headers (cc, with the CUDA include dirs).
+$(BUILD)/obj/trainer/backend_cuda.o $(BUILD)/obj/tests/cuda/test_net_cuda.o: ALL_CFLAGS += $(CUDA_CFLAGS)
+$(BUILD)/obj/trainer/backend_cuda.o $(BUILD)/obj/tests/cuda/test_net_cuda.o: $(CUDA_FLAGS_FILE)
+
+$(BUILD)/tests/test_ops_cuda: $(BUILD)/obj/tests/cuda/test_ops_cuda.cu.o $(CUDA_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(CUDA_LIBS) $(LIBS)
+
+$(BUILD)/tests/test_net_cuda: $(BUILD)/obj/tests/cuda/test_net_cuda.o $(CUDA_TRAIN_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(CUDA_LIBS) $(LIBS)
 endif
+
+# Whether CUDA is on, recorded so that a switch relinks what links CUDA_TRAIN_OBJ.
+CUDA_STATE_FILE := $(BUILD)/.cudastate
+$(shell mkdir -p $(BUILD) && echo 'cuda=$(CUDA_ENABLED)' > $(CUDA_STATE_FILE).new && \
+	(cmp -s $(CUDA_STATE_FILE).new $(CUDA_STATE_FILE) || mv $(CUDA_STATE_FILE).new $(CUDA_STATE_FILE)); \
+	rm -f $(CUDA_STATE_FILE).new)

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "trainer.h"
 
 #define PROG "cerebro-train"
@@ -28,7 +29,7 @@ static const char usage_text[] =
     "  import  --model M.ini --from DIR --out C.ckpt\n"
     "\n"
     "Options:\n"
-    "      --device D     cpu (default); cuda[:N] needs a build with the CUDA backend\n"
+    "      --device D     train, eval, predict on cpu (default), cuda (= cuda:0) or cuda:N\n"
     "      --threads T    compute threads, default one per CPU (results are\n"
     "                     deterministic for a fixed T)\n"
     "      --loss-log F   train: append the loss of every step to file F\n"
@@ -114,7 +115,8 @@ static int parse(int argc, char **argv, cli *c)
             fputs(usage_text, stdout);
             exit(EXIT_OK);
         case 'V':
-            printf(PROG " %s (cpu)\n", CD_VERSION);
+            printf(PROG " %s (cpu%s%s)\n", CD_VERSION, *cd_backend_cuda_built() ? ", " : "",
+                   cd_backend_cuda_built());
             exit(EXIT_OK);
         default:
             return usage_error("%s", "invalid option");
@@ -151,6 +153,7 @@ static int run_unit(const cli *c, const cd_model_spec *m, cd_train_mode mode, cd
                        .epoch = (uint64_t)c->epoch,
                        .out = c->out,
                        .threads = (int)c->threads,
+                       .device = c->device,
                        .loss_log = c->loss_log};
     int rc = need(c->ckpt, "--ckpt");
     if (rc == EXIT_OK && c->ndata == 0)
@@ -210,12 +213,6 @@ int main(int argc, char **argv)
     int rc = parse(argc, argv, &c);
     if (rc != EXIT_OK)
         return rc;
-    if (c.device != NULL && strcmp(c.device, "cpu") != 0) {
-        fprintf(stderr, PROG ": error: device \"%s\" is not available\n", c.device);
-        fprintf(stderr, "DETAIL: this build of cerebro-train has the CPU backend only\n");
-        fprintf(stderr, "HINT: use --device cpu, or build with CUDA (nvcc and cudnn.h present)\n");
-        return EXIT_ERROR;
-    }
     cd_err err = {0};
     rc = run(&c, &err);
     if (rc == EXIT_ERROR)

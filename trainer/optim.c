@@ -1,9 +1,8 @@
 /*
- * optim.c: sgd, momentum, adam and adamw steps in float32, in PyTorch 1.13's order of
- * operations (single-tensor CPU path). Scalars (lr, betas, bias corrections) are computed
- * in double as Python does and rounded to float where PyTorch passes them to a float kernel.
- * "x.add_(y, alpha=a)" and "x.addcmul_(y, z, value=a)" are fused multiply-adds, as in ATen's
- * vectorized CPU kernels (checked against torch 1.13 op by op).
+ * optim.c: sgd, momentum, adam and adamw steps over named parameter tensors: validation, the
+ * state tensors and their names, the step counter, and checkpoint access to the state. The
+ * arithmetic is the op optim_update.h (PyTorch 1.13's order of operations), run on the
+ * backend the parameters live on; state lives there too, with host copies for checkpoints.
  * Does not touch gradients beyond reading them; allocates only in create.
  */
 #include "optim.h"
@@ -14,29 +13,28 @@
 
 typedef struct optim_slot {
     char *name;   /* parameter name */
-    float *param; /* [n], not owned */
-    float *grad;  /* [n], not owned */
+    float *param; /* [n], backend memory, not owned */
+    float *grad;  /* [n], backend memory, not owned */
     size_t n;
-    float *buf;      /* [n] momentum buffer or exp_avg; NULL for sgd */
+    float *buf;      /* [n] momentum buffer or exp_avg (backend memory); NULL for sgd */
     float *buf2;     /* [n] exp_avg_sq; adam/adamw only */
+    float *hbuf;     /* [n] host copy of buf for checkpoints (buf itself on the CPU) */
+    float *hbuf2;    /* [n] host copy of buf2 */
     char *buf_name;  /* "<name>.momentum_buffer" or "<name>.exp_avg" */
     char *buf2_name; /* "<name>.exp_avg_sq" */
 } optim_slot;
 
 struct cd_optim {
     cd_optim_config cfg;
+    optim_hparams hp; /* cfg as the update op takes it */
     uint64_t step;
     size_t nslots;
     optim_slot *slots; /* [nslots] */
+    cd_backend *be;
+    cd_backend *own_be; /* cd_optim_create's CPU backend, closed with the optimizer */
 };
 
 static const char *const kind_names[] = {"sgd", "momentum", "adam", "adamw"};
-
-/* self.add_(other, alpha=a): ATen computes fmadd(other, alpha, self). */
-static inline float add_alpha(float self, float other, float alpha)
-{
-    return fmaf(other, alpha, self);
-}
 
 cd_optim_config cd_optim_defaults(cd_optim_kind kind)
 {
@@ -112,8 +110,20 @@ static char *join_name(const char *a, const char *b)
     return s;
 }
 
+/* A state buffer of n floats in be's memory, zeroed, and its host copy (*host: the buffer
+ * itself on a host-memory backend). 0 or -1. */
+static int state_alloc(cd_backend *be, size_t n, float **dev, float **host)
+{
+    void *p = NULL;
+    if (be->ops->alloc(be, &p, n * sizeof(float)) != 0)
+        return -1;
+    *dev = p;
+    *host = be->host_memory ? *dev : calloc(n, sizeof(float));
+    return *host != NULL ? 0 : -1;
+}
+
 /* Allocate the name and state of one slot; 0 on success, -1 when out of memory. */
-static int slot_init(optim_slot *s, const cd_param *p, cd_optim_kind kind)
+static int slot_init(cd_backend *be, optim_slot *s, const cd_param *p, cd_optim_kind kind)
 {
     size_t n = p->n ? p->n : 1;
     s->param = p->param;
@@ -124,28 +134,44 @@ static int slot_init(optim_slot *s, const cd_param *p, cd_optim_kind kind)
     if (kind == CD_OPTIM_SGD)
         return 0;
     s->buf_name = join_name(p->name, kind == CD_OPTIM_MOMENTUM ? ".momentum_buffer" : ".exp_avg");
-    if (s->buf_name == NULL || (s->buf = calloc(n, sizeof(float))) == NULL)
+    if (s->buf_name == NULL || state_alloc(be, n, &s->buf, &s->hbuf) != 0)
         return -1;
     if (kind == CD_OPTIM_MOMENTUM)
         return 0;
     s->buf2_name = join_name(p->name, ".exp_avg_sq");
-    if (s->buf2_name == NULL || (s->buf2 = calloc(n, sizeof(float))) == NULL)
+    if (s->buf2_name == NULL || state_alloc(be, n, &s->buf2, &s->hbuf2) != 0)
         return -1;
     return 0;
 }
 
-static void slot_free(optim_slot *s)
+static void slot_free(cd_backend *be, optim_slot *s)
 {
+    if (s->hbuf2 != s->buf2)
+        free(s->hbuf2);
+    if (s->hbuf != s->buf)
+        free(s->hbuf);
+    be->ops->free(be, s->buf2);
+    be->ops->free(be, s->buf);
     free(s->name);
-    free(s->buf);
-    free(s->buf2);
     free(s->buf_name);
     free(s->buf2_name);
     memset(s, 0, sizeof *s);
 }
 
-cd_code cd_optim_create(cd_optim **out, const cd_optim_config *cfg, const cd_param *params,
-                        size_t nparams, cd_err *err)
+static optim_hparams hparams(const cd_optim_config *c)
+{
+    optim_hparams h = {.lr = c->lr,
+                       .weight_decay = c->weight_decay,
+                       .momentum = c->momentum,
+                       .nesterov = c->nesterov,
+                       .beta1 = c->beta1,
+                       .beta2 = c->beta2,
+                       .eps = c->eps};
+    return h;
+}
+
+cd_code cd_optim_create_on(cd_optim **out, const cd_optim_config *cfg, const cd_param *params,
+                           size_t nparams, cd_backend *be, cd_err *err)
 {
     *out = NULL;
     cd_code rc = check_config(cfg, err);
@@ -157,19 +183,38 @@ cd_code cd_optim_create(cd_optim **out, const cd_optim_config *cfg, const cd_par
     if (o == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory creating the optimizer");
     o->cfg = *cfg;
+    o->hp = hparams(cfg);
+    o->be = be;
     o->slots = calloc(nparams ? nparams : 1, sizeof *o->slots);
     if (o->slots == NULL)
         goto fail_nomem;
     for (size_t i = 0; i < nparams; i++) {
         o->nslots = i + 1;
-        if (slot_init(&o->slots[i], &params[i], cfg->kind) != 0)
+        if (slot_init(be, &o->slots[i], &params[i], cfg->kind) != 0)
             goto fail_nomem;
     }
     *out = o;
     return CD_OK;
 fail_nomem:
     cd_optim_destroy(&o);
-    return cd_fail(err, CD_ENOMEM, "out of memory creating the optimizer");
+    return cd_fail(err, CD_ENOMEM, "out of memory creating the optimizer state on device \"%s\"",
+                   be->device);
+}
+
+cd_code cd_optim_create(cd_optim **out, const cd_optim_config *cfg, const cd_param *params,
+                        size_t nparams, cd_err *err)
+{
+    cd_backend *be = NULL;
+    *out = NULL;
+    cd_code rc = cd_backend_cpu_open(&be, err);
+    if (rc == CD_OK)
+        rc = cd_optim_create_on(out, cfg, params, nparams, be, err);
+    if (rc != CD_OK) {
+        cd_backend_close(&be);
+        return rc;
+    }
+    (*out)->own_be = be;
+    return CD_OK;
 }
 
 void cd_optim_destroy(cd_optim **o)
@@ -177,86 +222,39 @@ void cd_optim_destroy(cd_optim **o)
     if (o == NULL || *o == NULL)
         return;
     for (size_t i = 0; i < (*o)->nslots; i++)
-        slot_free(&(*o)->slots[i]);
+        slot_free((*o)->be, &(*o)->slots[i]);
     free((*o)->slots);
+    cd_backend_close(&(*o)->own_be);
     free(*o);
     *o = NULL;
 }
 
-/* torch/optim/sgd.py _single_tensor_sgd, dampening 0. first: no momentum buffer yet. */
-static void step_sgd(const cd_optim_config *c, optim_slot *s, int first)
+/* One slot's update on the backend; 0 or the backend's status. */
+static int step_slot(cd_optim *o, optim_slot *s)
 {
-    const float wd = (float)c->weight_decay, mom = (float)c->momentum, neg_lr = (float)-c->lr;
-    for (size_t i = 0; i < s->n; i++) {
-        float p = s->param[i], d = s->grad[i];
-        if (c->weight_decay != 0)
-            d = add_alpha(d, p, wd);
-        if (c->kind == CD_OPTIM_MOMENTUM) {
-            float b = first ? d : s->buf[i] * mom + d;
-            s->buf[i] = b;
-            d = c->nesterov ? add_alpha(d, b, mom) : b;
-        }
-        s->param[i] = add_alpha(p, d, neg_lr);
+    cd_backend *be = o->be;
+    switch (o->cfg.kind) {
+    case CD_OPTIM_SGD:
+        return be->ops->optim_sgd_update(be, s->param, s->grad, s->n, &o->hp, o->step);
+    case CD_OPTIM_MOMENTUM:
+        return be->ops->optim_momentum_update(be, s->param, s->grad, s->buf, s->n, &o->hp, o->step);
+    case CD_OPTIM_ADAM:
+        return be->ops->optim_adam_update(be, s->param, s->grad, s->buf, s->buf2, s->n, &o->hp,
+                                          o->step);
+    case CD_OPTIM_ADAMW:
+        return be->ops->optim_adamw_update(be, s->param, s->grad, s->buf, s->buf2, s->n, &o->hp,
+                                           o->step);
     }
+    return -1;
 }
 
-/* Scalars of one adam step, as adam.py computes them (double, then float at the kernel). */
-typedef struct adam_scalars {
-    float beta1, one_minus_beta1, beta2, one_minus_beta2;
-    float wd, decay;     /* L2 weight decay (adam), 1 - lr * wd (adamw) */
-    float bc2_sqrt, eps; /* sqrt(bias_correction2), eps */
-    float neg_step_size; /* -lr / bias_correction1 */
-} adam_scalars;
-
-static adam_scalars adam_prepare(const cd_optim_config *c, uint64_t step)
+cd_code cd_optim_step(cd_optim *o, cd_err *err)
 {
-    double bc1 = 1.0 - pow(c->beta1, (double)step);
-    double bc2 = 1.0 - pow(c->beta2, (double)step);
-    adam_scalars a = {
-        .beta1 = (float)c->beta1,
-        .one_minus_beta1 = (float)(1.0 - c->beta1),
-        .beta2 = (float)c->beta2,
-        .one_minus_beta2 = (float)(1.0 - c->beta2),
-        .wd = (float)c->weight_decay,
-        .decay = (float)(1.0 - c->lr * c->weight_decay),
-        .bc2_sqrt = (float)sqrt(bc2),
-        .eps = (float)c->eps,
-        .neg_step_size = (float)-(c->lr / bc1),
-    };
-    return a;
-}
-
-/* torch/optim/adam.py _single_tensor_adam and adamw.py _single_tensor_adamw, no amsgrad. */
-static void step_adam(const cd_optim_config *c, const adam_scalars *a, optim_slot *s)
-{
-    const int adamw = c->kind == CD_OPTIM_ADAMW, l2 = !adamw && c->weight_decay != 0;
-    for (size_t i = 0; i < s->n; i++) {
-        float p = s->param[i], g = s->grad[i];
-        if (adamw)
-            p = p * a->decay;
-        if (l2)
-            g = add_alpha(g, p, a->wd);
-        float m = add_alpha(s->buf[i] * a->beta1, g, a->one_minus_beta1);
-        float v = fmaf(a->one_minus_beta2 * g, g, s->buf2[i] * a->beta2); /* addcmul_ */
-        float denom = sqrtf(v) / a->bc2_sqrt + a->eps;
-        s->buf[i] = m;
-        s->buf2[i] = v;
-        s->param[i] = p + a->neg_step_size * m / denom;
-    }
-}
-
-void cd_optim_step(cd_optim *o)
-{
-    int first = o->step == 0;
     o->step++;
-    if (o->cfg.kind == CD_OPTIM_SGD || o->cfg.kind == CD_OPTIM_MOMENTUM) {
-        for (size_t i = 0; i < o->nslots; i++)
-            step_sgd(&o->cfg, &o->slots[i], first);
-        return;
-    }
-    adam_scalars a = adam_prepare(&o->cfg, o->step);
     for (size_t i = 0; i < o->nslots; i++)
-        step_adam(&o->cfg, &a, &o->slots[i]);
+        if (step_slot(o, &o->slots[i]) != 0)
+            return cd_backend_status(o->be, err);
+    return CD_OK;
 }
 
 uint64_t cd_optim_get_step(const cd_optim *o)
@@ -282,33 +280,44 @@ size_t cd_optim_state_count(const cd_optim *o)
     }
 }
 
+/* Slot and buffer of state tensor i (i < count); second: exp_avg_sq. */
+static optim_slot *state_slot(const cd_optim *o, size_t i, int *second)
+{
+    *second = o->cfg.kind != CD_OPTIM_MOMENTUM && i % 2 == 1;
+    return &o->slots[o->cfg.kind == CD_OPTIM_MOMENTUM ? i : i / 2];
+}
+
 cd_code cd_optim_state_get(const cd_optim *o, size_t i, cd_optim_state *out, cd_err *err)
 {
     size_t count = cd_optim_state_count(o);
     if (i >= count)
         return cd_fail(err, CD_EINVAL, "optimizer state index %zu out of range (%zu tensors)", i,
                        count);
-    const optim_slot *s = &o->slots[o->cfg.kind == CD_OPTIM_MOMENTUM ? i : i / 2];
-    int second = o->cfg.kind != CD_OPTIM_MOMENTUM && i % 2 == 1;
+    int second;
+    const optim_slot *s = state_slot(o, i, &second);
     out->name = second ? s->buf2_name : s->buf_name;
-    out->data = second ? s->buf2 : s->buf;
+    out->data = second ? s->hbuf2 : s->hbuf;
     out->n = s->n;
+    const float *dev = second ? s->buf2 : s->buf;
+    if (o->be->ops->to_host(o->be, out->data, dev, s->n * sizeof(float)) != 0)
+        return cd_backend_status(o->be, err);
     return CD_OK;
 }
 
 cd_code cd_optim_state_restore(cd_optim *o, const char *name, const float *data, size_t n,
                                cd_err *err)
 {
-    cd_optim_state st;
     for (size_t i = 0; i < cd_optim_state_count(o); i++) {
-        cd_optim_state_get(o, i, &st, NULL);
-        if (strcmp(st.name, name) != 0)
+        int second;
+        optim_slot *s = state_slot(o, i, &second);
+        if (strcmp(second ? s->buf2_name : s->buf_name, name) != 0)
             continue;
-        if (st.n != n)
+        if (s->n != n)
             return cd_fail(err, CD_EINVAL, "optimizer state \"%s\" has %zu elements, not %zu", name,
-                           st.n, n);
-        if (n > 0)
-            memcpy(st.data, data, n * sizeof(float));
+                           s->n, n);
+        float *dev = second ? s->buf2 : s->buf;
+        if (n > 0 && o->be->ops->to_device(o->be, dev, data, n * sizeof(float)) != 0)
+            return cd_backend_status(o->be, err);
         return CD_OK;
     }
     return cd_fail(err, CD_ENOTFOUND, "no optimizer state called \"%s\"", name);

@@ -20,6 +20,7 @@ typedef struct cd_train_args {
     uint64_t epoch;       /* train: epoch number (shuffling) */
     const char *out;      /* train: output checkpoint; predict: predictions .npy */
     int threads;          /* compute threads, 0: one per online CPU */
+    const char *device;   /* "cpu" (or NULL), "cuda", "cuda:N": see backend.h */
     const char *loss_log; /* train: append each step's loss to this file, or NULL */
 } cd_train_args;
 

@@ -1,7 +1,10 @@
 /*
  * unit.c: one training unit and its siblings (init, train, eval, export, import, predict)
  * over a model (net.h), an optimizer (optim.h), checkpoints (ckpt.h) and shard data
- * (data.h). cerebro-train's main only parses arguments and prints.
+ * (data.h). cerebro-train's main only parses arguments and prints. train, eval and predict
+ * run on the backend of --device (backend.h): the net and the optimizer state live there
+ * between loading the checkpoint (host) and saving the next one (host again); init, import
+ * and export are host work on the CPU backend.
  *
  * Checkpoint contents: every parameter and buffer of the net by name, the optimizer's state
  * tensors ("<param>.exp_avg", ...), the optimizer step as the checkpoint step, the epoch,
@@ -82,7 +85,8 @@ static cd_optim_config optim_config(const cd_model_spec *m)
     return c;
 }
 
-static cd_code make_optim(cd_net *net, const cd_model_spec *m, cd_optim **o, cd_err *err)
+static cd_code make_optim(cd_net *net, const cd_model_spec *m, cd_backend *be, cd_optim **o,
+                          cd_err *err)
 {
     cd_param *ps = calloc((size_t)cd_net_ntensors(net) + 1, sizeof *ps);
     size_t np = 0;
@@ -91,10 +95,10 @@ static cd_code make_optim(cd_net *net, const cd_model_spec *m, cd_optim **o, cd_
     for (int i = 0; i < cd_net_ntensors(net); i++) {
         cd_tensor *t = cd_net_tensor(net, i);
         if (t->grad != NULL)
-            ps[np++] = (cd_param){t->name, t->data, t->grad, t->n};
+            ps[np++] = (cd_param){t->name, t->ddata, t->dgrad, t->n};
     }
     cd_optim_config cfg = optim_config(m);
-    cd_code rc = cd_optim_create(o, &cfg, ps, np, err);
+    cd_code rc = cd_optim_create_on(o, &cfg, ps, np, be, err);
     free(ps);
     return rc;
 }
@@ -142,22 +146,35 @@ static cd_code write_fresh(cd_net *net, const cd_model_spec *m, const char *out,
     return rc;
 }
 
+/* A net for batches of one row on a CPU backend: host work only. */
+static cd_code host_net(const cd_model_spec *m, cd_backend **be, cd_net **net, cd_err *err)
+{
+    *net = NULL;
+    cd_code rc = cd_backend_open(be, "cpu", err);
+    if (rc == CD_OK)
+        rc = cd_net_new(net, m, 1, *be, err);
+    return rc;
+}
+
 cd_code cd_train_init(const cd_model_spec *m, uint64_t seed, const char *out, cd_err *err)
 {
-    cd_net *net;
-    cd_code rc = cd_net_new(&net, m, 1, err);
-    if (rc != CD_OK)
-        return rc;
-    cd_net_init(net, seed);
-    rc = write_fresh(net, m, out, err);
+    cd_backend *be = NULL;
+    cd_net *net = NULL;
+    cd_code rc = host_net(m, &be, &net, err);
+    if (rc == CD_OK) {
+        cd_net_init(net, seed);
+        rc = write_fresh(net, m, out, err);
+    }
     cd_net_free(&net);
+    cd_backend_close(&be);
     return rc;
 }
 
 cd_code cd_train_import(const cd_model_spec *m, const char *dir, const char *out, cd_err *err)
 {
-    cd_net *net;
-    cd_code rc = cd_net_new(&net, m, 1, err);
+    cd_backend *be = NULL;
+    cd_net *net = NULL;
+    cd_code rc = host_net(m, &be, &net, err);
     for (int i = 0; rc == CD_OK && i < cd_net_ntensors(net); i++) {
         cd_tensor *t = cd_net_tensor(net, i);
         rc = cd_ckpt_import_tensor(dir, t->name, t->ndim, t->dims, t->data, err);
@@ -165,6 +182,7 @@ cd_code cd_train_import(const cd_model_spec *m, const char *dir, const char *out
     if (rc == CD_OK)
         rc = write_fresh(net, m, out, err);
     cd_net_free(&net);
+    cd_backend_close(&be);
     return rc;
 }
 
@@ -216,13 +234,14 @@ static cd_code run_pass(pass *p, cd_data *d, cd_err *err)
         int ok = 0;
         uint64_t step = p->optim ? cd_optim_get_step(p->optim) : 0;
         float loss = cd_net_forward(p->net, b->x, b->n, b->y, b->yf, p->optim != NULL, step, &ok);
+        if (!isfinite(loss) && (rc = cd_net_status(p->net, err)) != CD_OK)
+            return rc;
         if (!isfinite(loss))
             return cd_fail(err, CD_EINVAL, "the loss became %g at step %llu", loss,
                            (unsigned long long)step);
-        if (p->optim != NULL) {
-            cd_net_backward(p->net);
-            cd_optim_step(p->optim);
-        }
+        if (p->optim != NULL && ((rc = cd_net_backward(p->net, err)) != CD_OK ||
+                                 (rc = cd_optim_step(p->optim, err)) != CD_OK))
+            return rc;
         if (p->loss_log != NULL)
             fprintf(p->loss_log, "%.9g\n", loss);
         if (p->preds != NULL) {
@@ -256,7 +275,9 @@ static cd_code save_trained(cd_net *net, cd_optim *o, const cd_model_spec *m,
     ck.config_hash = m->hash;
     ck.epoch = a->epoch;
     ck.step = cd_optim_get_step(o);
-    cd_code rc = add_net(&ck, net, err);
+    cd_code rc = cd_net_to_host(net, err);
+    if (rc == CD_OK)
+        rc = add_net(&ck, net, err);
     if (rc == CD_OK)
         rc = add_optim(&ck, o, err);
     if (rc == CD_OK)
@@ -274,16 +295,22 @@ cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_re
     openblas_set_num_threads(1);
     cd_par_set_threads(a->threads);
     cd_ckpt ck;
+    cd_backend *be = NULL;
     cd_net *net = NULL;
     cd_optim *o = NULL;
     cd_data *d = NULL;
-    cd_code rc = open_ckpt(a->ckpt, m, &ck, err);
+    cd_ckpt_init(&ck);
+    cd_code rc = cd_backend_open(&be, a->device, err);
     if (rc == CD_OK)
-        rc = cd_net_new(&net, m, m->batch_size, err);
+        rc = open_ckpt(a->ckpt, m, &ck, err);
+    if (rc == CD_OK)
+        rc = cd_net_new(&net, m, m->batch_size, be, err);
     if (rc == CD_OK)
         rc = load_net(&ck, a->ckpt, net, err);
+    if (rc == CD_OK)
+        rc = cd_net_to_device(net, err);
     if (rc == CD_OK && a->mode == CD_MODE_TRAIN)
-        rc = make_optim(net, m, &o, err);
+        rc = make_optim(net, m, be, &o, err);
     if (rc == CD_OK && o != NULL)
         rc = restore_optim(o, &ck, err);
     if (rc == CD_OK)
@@ -316,6 +343,7 @@ cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_re
     cd_optim_destroy(&o);
     cd_net_free(&net);
     cd_ckpt_free(&ck);
+    cd_backend_close(&be);
     cd_par_shutdown();
     return rc;
 }

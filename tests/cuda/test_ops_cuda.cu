@@ -1,8 +1,9 @@
 /*
  * test_ops_cuda.cu: every CUDA op (trainer/ops/ops_cuda.h) against its CPU op, the
  * specification, on seeded random inputs, with a tolerance (cuBLAS and tree reductions sum
- * in another order). Dropout masks and maxpool argmax must match exactly. Without a CUDA
- * device it prints a skip line and exits 0. Built by mk/cuda.mk (make CUDA=1).
+ * in another order). Dropout masks, maxpool argmax and the optimizer updates (the same
+ * unfused float32 expressions) must match exactly. Without a CUDA device it prints a skip
+ * line and exits 0. Built by mk/cuda.mk (make CUDA=1).
  */
 #include <math.h>
 #include <stdint.h>
@@ -19,15 +20,17 @@ extern "C" {
 #include "dropout.h"
 #include "maxpool2d.h"
 #include "mse.h"
+#include "optim_update.h"
 #include "relu.h"
 #include "sigmoid_bce.h"
 #include "softmax_xent.h"
 }
+#include "cuda_check.h"
 #include "cuda_ctx.h"
 #include "ops_cuda.h"
 
 static int failures, checks;
-static void *allocs[1024]; /* host buffers, freed at exit (device ones die with the process) */
+static void *allocs[4096]; /* host buffers, freed at exit (device ones die with the process) */
 static int nallocs;
 static uint64_t rng = 0x1234abcdULL;
 
@@ -39,8 +42,20 @@ static uint64_t rng = 0x1234abcdULL;
             fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
         }                                                                                          \
     } while (0)
-#define GPU(call) CHECK((call) == 0 && cudaStreamSynchronize(0) == cudaSuccess)
+#define GPU(call) gpu_at(__FILE__, __LINE__, #call, (call))
 #define NEAR(what, cpu, gpu, n, tol) near_at(__FILE__, __LINE__, what, cpu, gpu, n, tol)
+
+/* A CUDA op's status and the stream's, with the op's failure record when it failed. */
+static void gpu_at(const char *file, int line, const char *what, int rc)
+{
+    cudaError_t e = cudaStreamSynchronize(0);
+    checks++;
+    if (rc != 0 || e != cudaSuccess) {
+        failures++;
+        fprintf(stderr, "%s:%d: %s failed: %s\n", file, line, what,
+                rc != 0 ? cd_cuda_last_error() : cudaGetErrorString(e));
+    }
+}
 
 static float frand(void) /* uniform in [-1, 1) */
 {
@@ -51,7 +66,7 @@ static float frand(void) /* uniform in [-1, 1) */
 static float *hrand(size_t n)
 {
     float *p = (float *)malloc(n * sizeof(float) + 1);
-    if (nallocs < 1024)
+    if (nallocs < 4096)
         allocs[nallocs++] = p;
     for (size_t i = 0; i < n; i++)
         p[i] = frand();
@@ -193,11 +208,12 @@ static void test_conv2d(void)
         size_t nx = (size_t)n * c * h * w, nw = (size_t)oc * c * k * k;
         size_t ny = (size_t)n * oc * oh * ow,
                nws = conv2d_workspace_size(c, h, w, k, k, stride, pad);
+        size_t nws_gpu = conv2d_workspace_size_cuda(c, h, w, k, k, stride, pad);
         float *x = hrand(nx), *wt = hrand(nw), *b = hrand(oc), *y = hrand(ny), *dy = hrand(ny);
         float *dx = hrand(nx), *dw = hrand(nw), *db = hrand(oc), *ws = hrand(nws);
         float *dX = DEV(x, nx), *dWt = DEV(wt, nw), *dB = DEV(b, oc), *dYv = DEV(y, ny);
         float *dDy = DEV(dy, ny), *dDx = DEV(dx, nx), *dDw = DEV(dw, nw), *dDb = DEV(db, oc);
-        float *dWs = DEV(ws, nws);
+        float *dWs = DEV(ws, nws_gpu);
         conv2d_forward(y, x, wt, b, ws, n, c, h, w, oc, k, k, stride, pad);
         GPU(conv2d_forward_cuda(dYv, dX, dWt, dB, dWs, n, c, h, w, oc, k, k, stride, pad, 0));
         NEAR("conv y", y, down(dYv, ny), ny, 1e-5f);
@@ -305,6 +321,49 @@ static void test_batchnorm(int n, int c, int h, int w)
     NEAR("bn train dbeta", dbt, down(dDbt, c), c, 1e-5f);
 }
 
+/* Every optimizer update over a tensor with grid-stride tails, 4 steps (the first momentum
+ * step sets the buffer), with and without weight decay: bit-identical to the CPU body. */
+static void test_optim_update(void)
+{
+    size_t n = 10007;
+    /* lr, weight_decay, momentum, nesterov, beta1, beta2, eps (field order) */
+    const optim_hparams hs[] = {
+        {0.1, 0.0, 0.0, 0, 0.9, 0.999, 1e-8},
+        {0.05, 0.01, 0.9, 0, 0.8, 0.99, 1e-6},
+        {0.03, 1e-3, 0.8, 1, 0.9, 0.999, 1e-8},
+    };
+    for (size_t hi = 0; hi < sizeof hs / sizeof hs[0]; hi++) {
+        for (int kind = 0; kind < 4; kind++) {
+            const optim_hparams *h = &hs[hi];
+            float *p = hrand(n), *m = hcopy(p, n), *v = hcopy(p, n), *g = hrand(n);
+            for (size_t i = 0; i < n; i++)
+                v[i] = fabsf(v[i]); /* exp_avg_sq >= 0 */
+            float *dP = DEV(p, n), *dM = DEV(m, n), *dV = DEV(v, n), *dG = DEV(g, n);
+            for (uint64_t step = 1; step <= 4; step++) {
+                for (size_t i = 0; i < n; i++)
+                    g[i] = frand() * (i % 5 == 0 ? 1e-4f : 1.0f);
+                cudaMemcpy(dG, g, n * sizeof(float), cudaMemcpyHostToDevice);
+                if (kind == 0) {
+                    optim_sgd_update(p, g, n, h, step);
+                    GPU(optim_sgd_update_cuda(dP, dG, n, h, step, 0));
+                } else if (kind == 1) {
+                    optim_momentum_update(p, g, m, n, h, step);
+                    GPU(optim_momentum_update_cuda(dP, dG, dM, n, h, step, 0));
+                } else if (kind == 2) {
+                    optim_adam_update(p, g, m, v, n, h, step);
+                    GPU(optim_adam_update_cuda(dP, dG, dM, dV, n, h, step, 0));
+                } else {
+                    optim_adamw_update(p, g, m, v, n, h, step);
+                    GPU(optim_adamw_update_cuda(dP, dG, dM, dV, n, h, step, 0));
+                }
+            }
+            NEAR("optim param", p, down(dP, n), n, 0.0f);
+            NEAR("optim buf / exp_avg", m, down(dM, n), n, 0.0f);
+            NEAR("optim exp_avg_sq", v, down(dV, n), n, 0.0f);
+        }
+    }
+}
+
 int main(void)
 {
     int count = 0;
@@ -321,6 +380,7 @@ int main(void)
     test_pools();
     test_batchnorm(4, 3, 5, 6);
     test_batchnorm(16, 7, 1, 1);
+    test_optim_update();
     cd_cuda_ctx_destroy_all();
     for (int i = 0; i < nallocs; i++)
         free(allocs[i]);

@@ -104,7 +104,7 @@ static void run_case(const optim_case *c)
     int exact = 0;
     for (int s = 0; s < STEPS; s++) {
         memcpy(g, grads[s], sizeof g);
-        cd_optim_step(o);
+        CHECK_CODE(cd_optim_step(o, &err), CD_OK, &err);
         for (int i = 0; i < NP; i++) {
             double d = rel_diff(p[i], want[s][i]);
             maxd = d > maxd ? d : maxd;
@@ -130,9 +130,10 @@ static void test_against_torch(void)
 /* Run steps [from, to) on p with the fixture gradients. */
 static void run_steps(cd_optim *o, float *p, float *g, int from, int to)
 {
+    cd_err err = {0};
     for (int s = from; s < to; s++) {
         memcpy(g, grads[s], NP * sizeof(float));
-        cd_optim_step(o);
+        CHECK_CODE(cd_optim_step(o, &err), CD_OK, &err);
     }
 }
 

@@ -54,11 +54,9 @@ extern "C" int avgpool2d_forward_cuda(float *y, const float *x, int n, int c, in
     int rc = pool_desc_init(&d, n, c, h, w, k, stride, pad, oh, ow);
     if (rc == CD_CUDA_OK) {
         cudnnStatus_t s = cudnnPoolingForward(ctx->cudnn, d.pool, &one, d.x, x, &zero, d.y, y);
-        if (s != CUDNN_STATUS_SUCCESS) {
-            fprintf(stderr, "%s:%d: cudnn error: cudnnPoolingForward: %s\n", __FILE__, __LINE__,
-                    cudnnGetErrorString(s));
-            rc = CD_CUDA_ERR_CUDNN;
-        }
+        if (s != CUDNN_STATUS_SUCCESS)
+            rc = cd_cuda_fail(CD_CUDA_ERR_CUDNN, __FILE__, __LINE__, "cudnn", "cudnnPoolingForward",
+                              cudnnGetErrorString(s));
     }
     pool_desc_free(&d);
     return rc;

@@ -1,9 +1,10 @@
 /*
  * conv2d.cu: CUDA body of conv2d.h, im2col + cuBLAS sgemm per image as the CPU body, in the
- * caller's device workspace ws of conv2d_workspace_size(...) floats (one image's
- * [c*kh*kw, oh*ow] matrix). col2im gathers (one thread per input element, kernel offsets in
- * the CPU's order) instead of scattering, so no atomics and a deterministic result.
- * Row-major A [r, c] is column-major A^T: y_i = W col is computed as y_i^T = col^T W^T.
+ * caller's device workspace ws of conv2d_workspace_size_cuda(...) floats (one image's
+ * [c*kh*kw, oh*ow] matrix; the images run one after another on the stream). col2im gathers (one
+ * thread per input element, kernel offsets in the CPU's order) instead of scattering, so no atomics
+ * and a deterministic result. Row-major A [r, c] is column-major A^T: y_i = W col is computed as
+ * y_i^T = col^T W^T.
  */
 #include "cuda_check.h"
 #include "cuda_ctx.h"
@@ -81,6 +82,13 @@ static struct conv_geom geom(int c, int h, int w, int kh, int kw, int stride, in
     g.oh = (h + 2 * pad - kh) / stride + 1;
     g.ow = (w + 2 * pad - kw) / stride + 1;
     return g;
+}
+
+extern "C" size_t conv2d_workspace_size_cuda(int c, int h, int w, int kh, int kw, int stride,
+                                             int pad)
+{
+    struct conv_geom g = geom(c, h, w, kh, kw, stride, pad);
+    return (size_t)c * kh * kw * (size_t)g.oh * g.ow;
 }
 
 extern "C" int conv2d_forward_cuda(float *y, const float *x, const float *weight, const float *bias,

@@ -1,25 +1,46 @@
 /*
- * cuda_ctx.cu: lazily created per-device cuBLAS / cuDNN handles (see cuda_ctx.h). Does not
- * select devices: the caller's cudaSetDevice decides which context is returned.
+ * cuda_ctx.cu: lazily created per-device cuBLAS / cuDNN handles (see cuda_ctx.h), and the
+ * record of the last failure of a CHECK macro (cuda_check.h). Does not select devices: the
+ * caller's cudaSetDevice decides which context is returned.
  */
+#include <stdio.h>
+
 #include "cuda_check.h"
 #include "cuda_ctx.h"
 
 static struct cd_cuda_ctx g_ctx[CD_CUDA_MAX_DEVICES];
 static int g_ready[CD_CUDA_MAX_DEVICES];
+static char g_last_error[512];
+
+extern "C" int cd_cuda_fail(int status, const char *file, int line, const char *what,
+                            const char *call, const char *message)
+{
+    snprintf(g_last_error, sizeof g_last_error, "%s:%d: %s error: %s: %s", file, line, what, call,
+             message != NULL ? message : "(no message)");
+    return status;
+}
+
+extern "C" const char *cd_cuda_last_error(void)
+{
+    return g_last_error;
+}
 
 static int ctx_create(struct cd_cuda_ctx *c, int dev)
 {
     c->device = dev;
     CHECK_CUBLAS(cublasCreate(&c->cublas));
+    int rc;
+    cudaError_t e;
     cudnnStatus_t s = cudnnCreate(&c->cudnn);
     if (s != CUDNN_STATUS_SUCCESS) {
-        fprintf(stderr, "%s:%d: cudnn error: cudnnCreate: %s\n", __FILE__, __LINE__,
-                cudnnGetErrorString(s));
+        rc = cd_cuda_fail(CD_CUDA_ERR_CUDNN, __FILE__, __LINE__, "cudnn", "cudnnCreate",
+                          cudnnGetErrorString(s));
         goto fail_cublas;
     }
-    if (cudaMalloc((void **)&c->scratch, CD_CUDA_SCRATCH * sizeof(double)) != cudaSuccess) {
-        fprintf(stderr, "%s:%d: cuda error: cudaMalloc scratch\n", __FILE__, __LINE__);
+    e = cudaMalloc((void **)&c->scratch, CD_CUDA_SCRATCH * sizeof(double));
+    if (e != cudaSuccess) {
+        rc = cd_cuda_fail(CD_CUDA_ERR_RUNTIME, __FILE__, __LINE__, "cuda", "cudaMalloc scratch",
+                          cudaGetErrorString(e));
         goto fail_cudnn;
     }
     return CD_CUDA_OK;
@@ -29,7 +50,7 @@ fail_cudnn:
 fail_cublas:
     cublasDestroy(c->cublas);
     c->cublas = NULL;
-    return CD_CUDA_ERR_RUNTIME;
+    return rc;
 }
 
 extern "C" int cd_cuda_ctx_get(struct cd_cuda_ctx **out, cudaStream_t stream)
@@ -37,7 +58,8 @@ extern "C" int cd_cuda_ctx_get(struct cd_cuda_ctx **out, cudaStream_t stream)
     int dev = 0;
     CHECK_CUDA(cudaGetDevice(&dev));
     if (dev < 0 || dev >= CD_CUDA_MAX_DEVICES || out == NULL)
-        return CD_CUDA_ERR_ARG;
+        return cd_cuda_fail(CD_CUDA_ERR_ARG, __FILE__, __LINE__, "argument", "cd_cuda_ctx_get",
+                            "no output pointer, or a device beyond CD_CUDA_MAX_DEVICES");
     if (!g_ready[dev]) {
         CHECK_STATUS(ctx_create(&g_ctx[dev], dev));
         g_ready[dev] = 1;

@@ -5,7 +5,7 @@
  * (cuda_check.h) instead of exiting. Work is enqueued on the stream; only the loss forwards
  * synchronise it, because they hand the loss back in a HOST float (*loss, first argument,
  * in place of the CPU return value). conv2d_*_cuda take a device workspace of
- * conv2d_workspace_size(...) floats, as the CPU body does.
+ * conv2d_workspace_size_cuda(...) floats (one image's im2col matrix).
  * Compiles from C and C++ (needs the CUDA include dir: CUDA_CFLAGS in mk/cuda.mk).
  */
 #ifndef CD_OPS_OPS_CUDA_H
@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 #include <cuda_runtime_api.h>
+
+#include "optim_update.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -66,7 +68,9 @@ int batchnorm1d_backward_eval_cuda(float *dx, float *dgamma, float *dbeta, const
                                    const float *running_var, int n, int c, float eps,
                                    cudaStream_t stream);
 
-/* conv2d.h (conv2d_out_size / conv2d_workspace_size are the CPU ones) */
+/* conv2d.h (conv2d_out_size is the CPU one). Workspace: c*kh*kw*oh*ow floats, one image's
+ * im2col matrix (host function). */
+size_t conv2d_workspace_size_cuda(int c, int h, int w, int kh, int kw, int stride, int pad);
 int conv2d_forward_cuda(float *y, const float *x, const float *weight, const float *bias, float *ws,
                         int n, int c, int h, int w, int oc, int kh, int kw, int stride, int pad,
                         cudaStream_t stream);
@@ -97,6 +101,16 @@ int mse_forward_cuda(float *loss, const float *pred, const float *target, size_t
                      cudaStream_t stream);
 int mse_backward_cuda(float *dpred, const float *pred, const float *target, size_t n,
                       cudaStream_t stream);
+
+/* optim_update.h (bit-identical to the CPU body: the same float32 expressions, unfused) */
+int optim_sgd_update_cuda(float *param, const float *grad, size_t n, const optim_hparams *h,
+                          uint64_t step, cudaStream_t stream);
+int optim_momentum_update_cuda(float *param, const float *grad, float *buf, size_t n,
+                               const optim_hparams *h, uint64_t step, cudaStream_t stream);
+int optim_adam_update_cuda(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
+                           size_t n, const optim_hparams *h, uint64_t step, cudaStream_t stream);
+int optim_adamw_update_cuda(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
+                            size_t n, const optim_hparams *h, uint64_t step, cudaStream_t stream);
 
 /* relu.h */
 int relu_forward_cuda(float *y, const float *x, size_t n, cudaStream_t stream);
