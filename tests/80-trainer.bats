@@ -178,3 +178,20 @@ import numpy as np
 p = np.load('$D/preds.npy'); n = len(np.load('$D/two/two_p0/y.npy'))
 assert p.shape == (n, 10) and np.allclose(p.sum(1), 1, atol=1e-5), p.shape"
 }
+
+@test "the checkpoint's RNG state: the seeds of every random stream and their counters" {
+    m=$REPO/conf/models/fashion-mlp.ini
+    T init --model "$m" --seed 7 --out "$D/r0.ckpt"
+    T train --model "$m" --ckpt "$D/r0.ckpt" --data "$D/fm/part0" --epoch 3 --out "$D/r1.ckpt"
+    for c in r0:0:0 r1:3:20; do
+        IFS=: read -r f epoch step <<<"$c"
+        "$PYTHON" -c "
+import struct, sys
+b = open('$D/$f.ckpt', 'rb').read()
+rng_len, = struct.unpack_from('<Q', b, 48)
+assert rng_len == 48 and b[64:72] == b'CDRNG001', (rng_len, b[64:72])
+init, shuffle, dropout, epoch, step = struct.unpack_from('<5Q', b, 72)
+assert (init, shuffle, epoch, step) == (7, 1, $epoch, $step), (init, shuffle, epoch, step)
+"
+    done
+}

@@ -8,9 +8,11 @@
  *
  * Checkpoint contents: every parameter and buffer of the net by name, the optimizer's state
  * tensors ("<param>.exp_avg", ...), the optimizer step as the checkpoint step, the epoch,
- * and the model file's hash. Shuffling and dropout are functions of (seed, epoch, shard) and
- * (dropout_seed, step), so a checkpoint carries all the state a unit needs: a unit started
- * from the checkpoint of the previous one continues exactly as one process would.
+ * the model file's hash and the RNG state. Every random stream is a counter-based function
+ * of a seed and counters (initial weights: init --seed; shuffling: (train.seed, epoch, shard
+ * name); dropout masks: (dropout_seed, step)), so the RNG state is those seeds and counters
+ * (rng_pack): a unit started from the checkpoint of the previous one continues exactly as
+ * one process would.
  */
 #include "trainer.h"
 
@@ -69,6 +71,58 @@ static cd_code open_ckpt(const char *path, const cd_model_spec *m, cd_ckpt *ck, 
     if (rc == CD_OK)
         rc = cd_ckpt_check_config(ck, path, m->hash, err);
     return rc;
+}
+
+/* ---- RNG state ---- */
+
+#define RNG_MAGIC "CDRNG001"
+#define RNG_LEN 48 /* magic, then u64 LE: init seed, shuffle seed, dropout seed, epoch, step */
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static cd_code rng_pack(cd_ckpt *ck, const cd_model_spec *m, uint64_t init_seed, cd_err *err)
+{
+    uint8_t b[RNG_LEN];
+    memcpy(b, RNG_MAGIC, 8);
+    uint64_t v[5] = {init_seed, m->seed, m->dropout_seed, ck->epoch, ck->step};
+    for (int i = 0; i < 5; i++)
+        put64(b + 8 + 8 * i, v[i]);
+    return cd_ckpt_set_rng(ck, b, sizeof b, err);
+}
+
+/* The input checkpoint's RNG state: the streams of this model file at the checkpoint's
+ * counters. *init_seed gets the seed of the initial weights, carried to the next one. */
+static cd_code rng_check(const cd_ckpt *ck, const char *path, const cd_model_spec *m,
+                         uint64_t *init_seed, cd_err *err)
+{
+    const uint8_t *b = ck->rng;
+    if (ck->rng_len != RNG_LEN || memcmp(b, RNG_MAGIC, 8) != 0)
+        return cd_fail(err, CD_ECORRUPT, "checkpoint \"%s\" has no RNG state of this format", path);
+    *init_seed = get64(b + 8);
+    if (get64(b + 16) != m->seed || get64(b + 24) != m->dropout_seed) {
+        cd_fail(err, CD_ECORRUPT, "checkpoint \"%s\" was trained with other random seeds", path);
+        return cd_detail(err, "checkpoint: seed %llu, dropout_seed %llu; model file: %llu, %llu",
+                         (unsigned long long)get64(b + 16), (unsigned long long)get64(b + 24),
+                         (unsigned long long)m->seed, (unsigned long long)m->dropout_seed);
+    }
+    if (get64(b + 32) != ck->epoch || get64(b + 40) != ck->step)
+        return cd_fail(err, CD_ECORRUPT,
+                       "checkpoint \"%s\": RNG counters differ from its "
+                       "epoch and step",
+                       path);
+    return CD_OK;
 }
 
 /* ---- optimizer ---- */
@@ -134,12 +188,15 @@ static cd_code add_optim(cd_ckpt *ck, cd_optim *o, cd_err *err)
 
 /* ---- init / import / export ---- */
 
-static cd_code write_fresh(cd_net *net, const cd_model_spec *m, const char *out, cd_err *err)
+static cd_code write_fresh(cd_net *net, const cd_model_spec *m, uint64_t init_seed, const char *out,
+                           cd_err *err)
 {
     cd_ckpt ck;
     cd_ckpt_init(&ck);
     ck.config_hash = m->hash;
-    cd_code rc = add_net(&ck, net, err);
+    cd_code rc = rng_pack(&ck, m, init_seed, err);
+    if (rc == CD_OK)
+        rc = add_net(&ck, net, err);
     if (rc == CD_OK)
         rc = cd_ckpt_write(&ck, out, err);
     cd_ckpt_free(&ck);
@@ -163,7 +220,7 @@ cd_code cd_train_init(const cd_model_spec *m, uint64_t seed, const char *out, cd
     cd_code rc = host_net(m, &be, &net, err);
     if (rc == CD_OK) {
         cd_net_init(net, seed);
-        rc = write_fresh(net, m, out, err);
+        rc = write_fresh(net, m, seed, out, err);
     }
     cd_net_free(&net);
     cd_backend_close(&be);
@@ -180,7 +237,7 @@ cd_code cd_train_import(const cd_model_spec *m, const char *dir, const char *out
         rc = cd_ckpt_import_tensor(dir, t->name, t->ndim, t->dims, t->data, err);
     }
     if (rc == CD_OK)
-        rc = write_fresh(net, m, out, err);
+        rc = write_fresh(net, m, 0, out, err); /* imported weights: no init seed */
     cd_net_free(&net);
     cd_backend_close(&be);
     return rc;
@@ -268,14 +325,16 @@ static cd_code open_data(const cd_model_spec *m, const cd_train_args *a, bool tr
 }
 
 static cd_code save_trained(cd_net *net, cd_optim *o, const cd_model_spec *m,
-                            const cd_train_args *a, cd_err *err)
+                            const cd_train_args *a, uint64_t init_seed, cd_err *err)
 {
     cd_ckpt ck;
     cd_ckpt_init(&ck);
     ck.config_hash = m->hash;
     ck.epoch = a->epoch;
     ck.step = cd_optim_get_step(o);
-    cd_code rc = cd_net_to_host(net, err);
+    cd_code rc = rng_pack(&ck, m, init_seed, err);
+    if (rc == CD_OK)
+        rc = cd_net_to_host(net, err);
     if (rc == CD_OK)
         rc = add_net(&ck, net, err);
     if (rc == CD_OK)
@@ -299,10 +358,13 @@ cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_re
     cd_net *net = NULL;
     cd_optim *o = NULL;
     cd_data *d = NULL;
+    uint64_t init_seed = 0;
     cd_ckpt_init(&ck);
     cd_code rc = cd_backend_open(&be, a->device, err);
     if (rc == CD_OK)
         rc = open_ckpt(a->ckpt, m, &ck, err);
+    if (rc == CD_OK)
+        rc = rng_check(&ck, a->ckpt, m, &init_seed, err);
     if (rc == CD_OK)
         rc = cd_net_new(&net, m, m->batch_size, be, err);
     if (rc == CD_OK)
@@ -328,7 +390,7 @@ cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_re
     if (rc == CD_OK)
         rc = run_pass(&p, d, err);
     if (rc == CD_OK && o != NULL)
-        rc = save_trained(net, o, m, a, err);
+        rc = save_trained(net, o, m, a, init_seed, err);
     if (rc == CD_OK && p.preds != NULL) {
         uint64_t shape[2] = {res->rows, (uint64_t)p.per_row};
         rc = cd_npy_write(a->out, "<f4", shape, 2, p.preds, res->rows * shape[1] * 4, err);
