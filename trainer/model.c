@@ -425,6 +425,14 @@ static uint64_t raw_hash(const raw *r)
     return h;
 }
 
+const char *cd_model_key_name(int i)
+{
+#define KEY_NAME(sec, key, def) #sec "." #key,
+    static const char *const names[] = {MODEL_KEYS(KEY_NAME)};
+#undef KEY_NAME
+    return i >= 0 && i < (int)(sizeof names / sizeof names[0]) ? names[i] : NULL;
+}
+
 cd_code cd_model_load(const char *path, cd_model_spec *m, cd_err *err)
 {
     memset(m, 0, sizeof *m);

@@ -96,6 +96,9 @@ typedef struct cd_model_spec {
 
 /* Parse, check and infer shapes. Errors name path and line. */
 cd_code cd_model_load(const char *path, cd_model_spec *m, cd_err *err);
+/* The i-th key model files accept, as "section.key" ("model.layers", "train.lr"), for
+ * i = 0..; NULL past the last. */
+const char *cd_model_key_name(int i);
 int64_t cd_shape_size(const cd_shape *s);
 
 #endif

@@ -15,7 +15,8 @@ PACKAGES=(
     libopenblas-dev                                   # the trainer's CPU matrix products
     bats python3-numpy python3-torch                  # tests and their oracles
     postgresql-filedump dataset-fashion-mnist         # page oracle, test data
-    gnuplot-nox bc strace xxd time                    # benchmarks, test tools
+    gnuplot-nox bc strace xxd time                    # benchmarks, test tools, plots
+    openssh-server openssh-client                     # the scheduler's ssh launcher tests
 )
 
 installed() {

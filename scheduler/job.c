@@ -1,0 +1,605 @@
+/*
+ * job.c: a cerebro-sched job's state (see job.h): creating and opening the job directory,
+ * trials (model files, init checkpoints), replaying and recording journal events,
+ * checkpoint names and their clean-up. No process is watched here except the short
+ * `cerebro-train init` of a new trial, which runs to completion.
+ */
+#include "job.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "model.h"
+
+extern char **environ;
+
+/* ---- small file helpers ---- */
+
+static cd_code mkdirs(const char *path, cd_err *err)
+{
+    char buf[PATH_MAX];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        bool end = *p == '\0';
+        if (*p == '/' || end) {
+            *p = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return cd_fail(err, CD_EIO, "could not create directory \"%s\": %s", buf,
+                               strerror(errno));
+            if (end)
+                return CD_OK;
+            *p = '/';
+        }
+    }
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    int c;
+    while (m != NULL && (c = fgetc(f)) != EOF)
+        fputc(c, m);
+    if (m != NULL)
+        fclose(m);
+    fclose(f);
+    return buf;
+}
+
+static cd_code write_text(const char *path, const char *text, cd_err *err)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL || fputs(text, f) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        int e = errno;
+        if (f != NULL)
+            fclose(f);
+        return cd_fail(err, CD_EIO, "could not write \"%s\": %s", path, strerror(e));
+    }
+    return fclose(f) == 0 ? CD_OK : cd_fail(err, CD_EIO, "could not write \"%s\"", path);
+}
+
+static void path_join(char *buf, size_t size, const char *dir, const char *name)
+{
+    snprintf(buf, size, "%s/%s", dir, name);
+}
+
+/* ---- the trainer binary ---- */
+
+static void find_trainer(cd_job *j)
+{
+    const char *env = getenv("CEREBRO_TRAIN");
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    snprintf(j->trainer, sizeof j->trainer, "%s", env && *env ? env : "cerebro-train");
+    if ((env == NULL || *env == '\0') && n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash != NULL) {
+            strcpy(slash + 1, "cerebro-train");
+            if (access(self, X_OK) == 0)
+                snprintf(j->trainer, sizeof j->trainer, "%s", self);
+        }
+    }
+}
+
+/* Run argv to completion, stdout and stderr to log; 0 on exit status 0. */
+static int run_wait(char *const *argv, const char *log)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0)
+        return -1;
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* ---- trials ---- */
+
+static cd_code grow_trials(cd_job *j, cd_err *err)
+{
+    if (j->ntrials < j->cap_trials)
+        return CD_OK;
+    int cap = j->cap_trials ? 2 * j->cap_trials : 32;
+    cd_trial_state *t = realloc(j->trials, (size_t)cap * sizeof *t);
+    if (t == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    memset(t + j->cap_trials, 0, (size_t)(cap - j->cap_trials) * sizeof *t);
+    j->trials = t;
+    j->cap_trials = cap;
+    return CD_OK;
+}
+
+static cd_code init_checkpoint(cd_job *j, int t, cd_err *err)
+{
+    char ckpt[PATH_MAX], log[PATH_MAX], seed[32];
+    cd_job_ckpt_epoch(j, t, 0, ckpt, sizeof ckpt);
+    if (access(ckpt, R_OK) == 0)
+        return CD_OK;
+    snprintf(log, sizeof log, "%s/logs/t%03d-init.log", j->dir, t);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)j->w.sched_seed);
+    char *argv[] = {j->trainer, "init", "--model", j->trials[t].model_path, "--seed", seed,
+                    "--out",    ckpt,   NULL};
+    if (run_wait(argv, log) != 0) {
+        cd_fail(err, CD_EIO, "could not initialise trial %d with \"%s\"", t, j->trainer);
+        cd_detail(err, "see \"%s\"", log);
+        return cd_hint(err, "set CEREBRO_TRAIN to the cerebro-train to use");
+    }
+    return CD_OK;
+}
+
+static cd_code add_trial(cd_job *j, cd_err *err)
+{
+    cd_code rc = grow_trials(j, err);
+    if (rc != CD_OK)
+        return rc;
+    int t = j->ntrials;
+    cd_trial_state *s = &j->trials[t];
+    const cd_trial *tr = cd_search_trial(j->search, t);
+    const char *mdir = j->w.model_dir ? j->w.model_dir : NULL;
+    snprintf(s->model_path, sizeof s->model_path, "%s/models/t%03d.ini", j->dir, t);
+    if (mdir != NULL)
+        snprintf(s->ckpt_dir, sizeof s->ckpt_dir, "%s/t%03d", mdir, t);
+    else
+        snprintf(s->ckpt_dir, sizeof s->ckpt_dir, "%s/ckpt/t%03d", j->dir, t);
+    if (!j->readonly)
+        rc = cd_workload_write_model(&j->w, &tr->config, s->model_path, err);
+    if (rc == CD_OK && !j->readonly)
+        rc = mkdirs(s->ckpt_dir, err);
+    cd_model_spec *m = calloc(1, sizeof *m);
+    if (rc == CD_OK && m == NULL)
+        rc = cd_fail(err, CD_ENOMEM, "out of memory");
+    if (rc == CD_OK)
+        rc = cd_model_load(s->model_path, m, err);
+    s->mse = rc == CD_OK && m->loss == CD_LOSS_MSE;
+    if (j->readonly)
+        rc = CD_OK; /* status of a job whose model file is not written yet */
+    free(m);
+    j->ntrials++;
+    if (rc == CD_OK && !j->readonly)
+        rc = init_checkpoint(j, t, err);
+    if (rc == CD_OK && cd_sched_add_model(j->sched, tr->stopped ? 0 : tr->target, 0) != t)
+        rc = cd_fail(err, CD_EINVAL, "internal error: trial %d is not scheduler model %d", t, t);
+    return rc;
+}
+
+/* New trials of the search, and the epochs every trial is now to train. */
+static cd_code sync_trials(cd_job *j, cd_err *err)
+{
+    cd_code rc = CD_OK;
+    while (rc == CD_OK && j->ntrials < cd_search_ntrials(j->search))
+        rc = add_trial(j, err);
+    for (int t = 0; rc == CD_OK && t < j->ntrials; t++) {
+        const cd_trial *tr = cd_search_trial(j->search, t);
+        int done = j->trials[t].epochs_done;
+        cd_sched_set_epochs(j->sched, t, tr->stopped || tr->target < done ? done : tr->target);
+    }
+    return rc;
+}
+
+/* ---- checkpoints ---- */
+
+void cd_job_ckpt_epoch(const cd_job *j, int t, int e, char *buf, size_t size)
+{
+    if (e == 0)
+        snprintf(buf, size, "%s/init.ckpt", j->trials[t].ckpt_dir);
+    else
+        snprintf(buf, size, "%s/e%d-%d.ckpt", j->trials[t].ckpt_dir, e, j->w.nshards);
+}
+
+void cd_job_ckpt_current(const cd_job *j, int t, char *buf, size_t size)
+{
+    const cd_trial_state *s = &j->trials[t];
+    if (s->units_in_epoch == 0)
+        cd_job_ckpt_epoch(j, t, s->epochs_done, buf, size);
+    else
+        snprintf(buf, size, "%s/e%d-%d.ckpt", s->ckpt_dir, s->epochs_done + 1, s->units_in_epoch);
+}
+
+void cd_job_ckpt_next(const cd_job *j, int t, char *buf, size_t size)
+{
+    const cd_trial_state *s = &j->trials[t];
+    snprintf(buf, size, "%s/e%d-%d.ckpt", s->ckpt_dir, s->epochs_done + 1, s->units_in_epoch + 1);
+}
+
+/* Delete the end-of-epoch checkpoint e of trial t when nothing needs it any more: validated,
+ * not the trial's best, and a later epoch has ended. */
+static void gc_epoch(cd_job *j, int t, int e)
+{
+    const cd_trial_state *s = &j->trials[t];
+    if (e < 1 || e >= s->epochs_done || e == s->best_epoch || !s->ep[e - 1].validated)
+        return;
+    char path[PATH_MAX];
+    cd_job_ckpt_epoch(j, t, e, path, sizeof path);
+    unlink(path);
+}
+
+const char *cd_job_shard_path(const cd_job *j, int w, int s)
+{
+    const cd_worker_spec *me = &j->w.workers[w];
+    for (int v = 0; v < j->w.nworkers; v++) {
+        const cd_worker_spec *o = &j->w.workers[v];
+        if (o->shard_id == s && (v == w || strcmp(o->host, me->host) == 0))
+            return o->shard;
+    }
+    return me->shard;
+}
+
+/* ---- applying events ---- */
+
+static cd_code grow_epochs(cd_trial_state *s, int e, cd_err *err)
+{
+    if (e <= s->cap_ep)
+        return CD_OK;
+    int cap = e + 16;
+    cd_epoch_stat *p = realloc(s->ep, (size_t)cap * sizeof *p);
+    if (p == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    memset(p + s->cap_ep, 0, (size_t)(cap - s->cap_ep) * sizeof *p);
+    s->ep = p;
+    s->cap_ep = cap;
+    return CD_OK;
+}
+
+static cd_code score_epoch(cd_job *j, int t, int e, double loss, double acc, cd_err *err)
+{
+    cd_trial_state *s = &j->trials[t];
+    double score = s->mse ? -loss : acc;
+    int prev = s->best_epoch;
+    if (s->best_epoch == 0 || score > s->best_score) {
+        s->best_epoch = e;
+        s->best_score = score;
+    }
+    if (prev != s->best_epoch)
+        gc_epoch(j, t, prev);
+    gc_epoch(j, t, e - 1);
+    cd_search_report(j->search, t, e, score);
+    return sync_trials(j, err);
+}
+
+static cd_code epoch_ended(cd_job *j, int t, cd_err *err)
+{
+    cd_trial_state *s = &j->trials[t];
+    s->epochs_done++;
+    s->units_in_epoch = 0;
+    if (j->w.valid_dir != NULL) {
+        if (j->npending < (int)(sizeof j->pending_valid / sizeof *j->pending_valid))
+            j->pending_valid[j->npending++] = t;
+        return CD_OK;
+    }
+    cd_epoch_stat *st = &s->ep[s->epochs_done - 1];
+    st->validated = true; /* no validation data: the epoch's training figures score it */
+    st->valid_loss = st->rows ? st->loss_sum / (double)st->rows : 0;
+    st->valid_acc = st->rows ? st->correct / (double)st->rows : 0;
+    return score_epoch(j, t, s->epochs_done, st->valid_loss, st->valid_acc, err);
+}
+
+static cd_code apply_unit(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
+{
+    cd_trial_state *s = &j->trials[r->model];
+    cd_unit u = {r->model, r->epoch, r->shard, r->worker};
+    if (r->epoch != s->epochs_done + 1)
+        return cd_fail(err, CD_ECORRUPT, "journal: trial %d trained epoch %d after %d epochs",
+                       r->model, r->epoch, s->epochs_done);
+    if (live)
+        cd_sched_end(j->sched, &u, r->start, r->end, true);
+    else
+        cd_sched_replay(j->sched, &u, r->end - r->start);
+    cd_code rc = grow_epochs(s, r->epoch, err);
+    if (rc != CD_OK)
+        return rc;
+    char input[PATH_MAX];
+    bool intermediate = s->units_in_epoch > 0;
+    cd_job_ckpt_current(j, r->model, input, sizeof input);
+    cd_epoch_stat *st = &s->ep[r->epoch - 1];
+    st->rows += r->rows;
+    st->loss_sum += r->loss * (double)r->rows;
+    st->correct += r->accuracy * (double)r->rows;
+    st->seconds += r->end - r->start;
+    st->end = r->end;
+    s->attempts = 0;
+    j->worker_fails[r->worker] = 0;
+    if (intermediate)
+        unlink(input); /* its successor is journaled */
+    if (++s->units_in_epoch == j->w.nshards)
+        return epoch_ended(j, r->model, err);
+    return CD_OK;
+}
+
+static cd_code apply_valid(cd_job *j, const cd_jrec *r, cd_err *err)
+{
+    cd_trial_state *s = &j->trials[r->model];
+    if (r->epoch < 1 || r->epoch > s->epochs_done)
+        return cd_fail(err, CD_ECORRUPT, "journal: trial %d validated at epoch %d of %d", r->model,
+                       r->epoch, s->epochs_done);
+    for (int i = 0; i < j->npending; i++)
+        if (j->pending_valid[i] == r->model) {
+            memmove(&j->pending_valid[i], &j->pending_valid[i + 1],
+                    (size_t)(j->npending - i - 1) * sizeof *j->pending_valid);
+            j->npending--;
+            break;
+        }
+    cd_epoch_stat *st = &s->ep[r->epoch - 1];
+    st->validated = true;
+    st->valid_loss = r->loss;
+    st->valid_acc = r->accuracy;
+    return score_epoch(j, r->model, r->epoch, r->loss, r->accuracy, err);
+}
+
+static cd_code apply(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
+{
+    bool model_ok = r->model >= 0 && r->model < j->ntrials;
+    bool worker_ok = r->worker >= 0 && r->worker < j->w.nworkers;
+    switch (r->kind) {
+    case CD_J_UNIT:
+        if (!model_ok || !worker_ok || r->shard < 0 || r->shard >= j->w.nshards)
+            break;
+        return apply_unit(j, r, live, err);
+    case CD_J_FAIL:
+        if (!model_ok || !worker_ok)
+            break;
+        if (live)
+            cd_sched_end(j->sched, &(cd_unit){r->model, r->epoch, r->shard, r->worker}, r->start,
+                         r->end, false);
+        j->trials[r->model].attempts++;
+        j->worker_fails[r->worker]++;
+        return CD_OK;
+    case CD_J_VALID:
+        if (!model_ok)
+            break;
+        return apply_valid(j, r, err);
+    case CD_J_OUT:
+        if (!worker_ok)
+            break;
+        j->workers_out_before += !live;
+        if (live) { /* a resumed job gives every worker a new chance: they may be fixed */
+            j->worker_out[r->worker] = true;
+            cd_sched_worker_out(j->sched, r->worker);
+        }
+        return CD_OK;
+    case CD_J_DIVERGED:
+        return CD_OK;
+    case CD_J_DONE:
+        j->done = true;
+        return CD_OK;
+    }
+    return cd_fail(err, CD_ECORRUPT,
+                   "journal record names trial %d / worker %d of a job with %d "
+                   "trials and %d workers",
+                   r->model, r->worker, j->ntrials, j->w.nworkers);
+}
+
+cd_code cd_job_record(cd_job *j, const cd_jrec *r, cd_err *err)
+{
+    cd_code rc = cd_journal_append(j->journal, r, err);
+    return rc == CD_OK ? apply(j, r, true, err) : rc;
+}
+
+/* ---- open / create ---- */
+
+static cd_code take_lock(cd_job *j, cd_err *err)
+{
+    char path[PATH_MAX];
+    path_join(path, sizeof path, j->dir, "lock");
+    j->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (j->lock_fd < 0)
+        return cd_fail(err, CD_EIO, "could not open \"%s\": %s", path, strerror(errno));
+    if (flock(j->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        cd_fail(err, CD_EINVAL, "job \"%s\" is being run by another cerebro-sched", j->dir);
+        return cd_hint(err,
+                       "wait for it, or stop it first; `cerebro-sched status %s` shows "
+                       "its progress",
+                       j->dir);
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    if (ftruncate(j->lock_fd, 0) != 0 || write(j->lock_fd, pid, (size_t)n) != n)
+        return cd_fail(err, CD_EIO, "could not write \"%s\"", path);
+    return CD_OK;
+}
+
+static cd_code make_sched(cd_job *j, cd_err *err)
+{
+    cd_workload *w = &j->w;
+    cd_code rc = cd_sched_new(&j->sched, w->policy, w->nshards, w->nworkers, w->sched_seed, err);
+    for (int a = 0; rc == CD_OK && a < w->nworkers; a++)
+        for (int b = 0; b < w->nworkers; b++)
+            if (a == b || strcmp(w->workers[a].host, w->workers[b].host) == 0)
+                cd_sched_reach(j->sched, a, w->workers[b].shard_id);
+    j->worker_fails = calloc((size_t)w->nworkers, sizeof *j->worker_fails);
+    j->worker_out = calloc((size_t)w->nworkers, sizeof *j->worker_out);
+    if (rc == CD_OK && (j->worker_fails == NULL || j->worker_out == NULL))
+        rc = cd_fail(err, CD_ENOMEM, "out of memory");
+    return rc;
+}
+
+/* Workload, search, scheduler, the directories and the first trials. */
+static cd_code setup(cd_job *j, const char *workload_path, cd_err *err)
+{
+    char sub[PATH_MAX];
+    find_trainer(j);
+    cd_code rc = cd_workload_load(&j->w, workload_path, err);
+    if (rc == CD_OK)
+        rc = cd_search_new(&j->search, &j->w, err);
+    if (rc == CD_OK)
+        rc = make_sched(j, err);
+    const char *subs[] = {"models", "logs", "ckpt"};
+    for (int i = 0; rc == CD_OK && !j->readonly && i < 3; i++) {
+        path_join(sub, sizeof sub, j->dir, subs[i]);
+        rc = mkdirs(sub, err);
+    }
+    if (rc == CD_OK)
+        rc = sync_trials(j, err);
+    return rc;
+}
+
+static cd_code open_journal(cd_job *j, cd_err *err)
+{
+    char path[PATH_MAX];
+    path_join(path, sizeof path, j->dir, "journal");
+    return cd_journal_open(&j->journal, path, err);
+}
+
+static void job_init(cd_job *j, const char *dir)
+{
+    memset(j, 0, sizeof *j);
+    j->lock_fd = -1;
+    snprintf(j->dir, sizeof j->dir, "%s", dir);
+}
+
+cd_code cd_job_create(cd_job *j, const char *workload_path, const char *dir, cd_err *err)
+{
+    job_init(j, dir);
+    char path[PATH_MAX], abs[PATH_MAX];
+    path_join(path, sizeof path, dir, "journal");
+    if (access(path, F_OK) == 0) {
+        cd_fail(err, CD_EINVAL, "job directory \"%s\" already holds a job", dir);
+        return cd_hint(err, "continue it with `cerebro-sched resume %s`, or choose another --job",
+                       dir);
+    }
+    char *text = slurp(workload_path);
+    if (text == NULL || realpath(workload_path, abs) == NULL) {
+        free(text);
+        return cd_fail(err, CD_ENOTFOUND, "could not read workload \"%s\": %s", workload_path,
+                       strerror(errno));
+    }
+    cd_code rc = mkdirs(dir, err);
+    if (rc == CD_OK)
+        rc = take_lock(j, err);
+    if (rc == CD_OK)
+        rc = setup(j, abs, err);
+    path_join(path, sizeof path, dir, "workload.ini");
+    if (rc == CD_OK)
+        rc = write_text(path, text, err);
+    path_join(path, sizeof path, dir, "workload.path");
+    strcat(abs, "\n");
+    if (rc == CD_OK)
+        rc = write_text(path, abs, err);
+    if (rc == CD_OK)
+        rc = open_journal(j, err);
+    free(text);
+    return rc;
+}
+
+/* The workload file the job was started with, unchanged since. */
+static cd_code job_workload(const char *dir, char *wpath, size_t size, cd_err *err)
+{
+    char path[PATH_MAX];
+    path_join(path, sizeof path, dir, "workload.path");
+    char *p = slurp(path);
+    if (p == NULL) {
+        cd_fail(err, CD_ENOTFOUND, "\"%s\" is not a cerebro-sched job directory", dir);
+        return cd_detail(err, "could not read \"%s\": %s", path, strerror(errno));
+    }
+    p[strcspn(p, "\n")] = '\0';
+    snprintf(wpath, size, "%s", p);
+    free(p);
+    path_join(path, sizeof path, dir, "workload.ini");
+    char *copy = slurp(path), *now = slurp(wpath);
+    bool same = copy != NULL && now != NULL && strcmp(copy, now) == 0;
+    free(copy);
+    free(now);
+    if (!same) {
+        cd_fail(err, CD_EINVAL, "workload \"%s\" changed or vanished since the job started", wpath);
+        return cd_hint(err, "restore it from \"%s\"", path);
+    }
+    return CD_OK;
+}
+
+static cd_code replay(cd_job *j, cd_err *err)
+{
+    char path[PATH_MAX];
+    cd_jrec *recs;
+    int n;
+    path_join(path, sizeof path, j->dir, "journal");
+    cd_code rc = cd_journal_read(path, &recs, &n, err);
+    for (int i = 0; rc == CD_OK && i < n; i++)
+        rc = apply(j, &recs[i], false, err);
+    free(recs);
+    memset(j->worker_fails, 0, (size_t)j->w.nworkers * sizeof *j->worker_fails);
+    if (rc != CD_OK)
+        cd_context(err, "replaying \"%s\"", path);
+    return rc;
+}
+
+cd_code cd_job_open(cd_job *j, const char *dir, bool lock, cd_err *err)
+{
+    job_init(j, dir);
+    j->readonly = !lock;
+    char wpath[PATH_MAX];
+    cd_code rc = job_workload(dir, wpath, sizeof wpath, err);
+    if (rc == CD_OK && lock)
+        rc = take_lock(j, err);
+    if (rc == CD_OK)
+        rc = setup(j, wpath, err);
+    if (rc == CD_OK)
+        rc = replay(j, err);
+    if (rc == CD_OK && lock)
+        rc = open_journal(j, err);
+    return rc;
+}
+
+void cd_job_close(cd_job *j)
+{
+    cd_journal_close(&j->journal);
+    for (int t = j->ntrials - 1; t >= 0; t--)
+        free(j->trials[t].ep);
+    free(j->trials);
+    free(j->worker_out);
+    free(j->worker_fails);
+    cd_sched_free(&j->sched);
+    cd_search_free(&j->search);
+    cd_workload_free(&j->w);
+    if (j->lock_fd >= 0)
+        close(j->lock_fd);
+    j->lock_fd = -1;
+}
+
+/* ---- queries ---- */
+
+long cd_job_units_done(const cd_job *j)
+{
+    long n = 0;
+    for (int t = 0; t < j->ntrials; t++)
+        n += (long)j->trials[t].epochs_done * j->w.nshards + j->trials[t].units_in_epoch;
+    return n;
+}
+
+void cd_job_best(const cd_job *j, int *t, int *epoch, double *score)
+{
+    *t = -1;
+    *epoch = 0;
+    *score = 0;
+    for (int i = 0; i < j->ntrials; i++) {
+        const cd_trial_state *s = &j->trials[i];
+        if (s->best_epoch > 0 && (*t < 0 || s->best_score > *score)) {
+            *t = i;
+            *epoch = s->best_epoch;
+            *score = s->best_score;
+        }
+    }
+}
+
+bool cd_job_finished(const cd_job *j)
+{
+    return cd_sched_finished(j->sched) && j->npending == 0;
+}

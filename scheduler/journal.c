@@ -1,0 +1,255 @@
+/*
+ * journal.c: DIR/journal (see journal.h): formatted appends with fsync, and a reader that
+ * checks every field.
+ */
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAGIC "cerebro-sched journal 1"
+
+struct cd_journal {
+    int fd;
+    char path[4096];
+};
+
+static const char *const kind_names[] = {"unit", "fail", "valid", "out", "diverged", "done"};
+
+static cd_code write_all(int fd, const char *buf, size_t len, const char *path, cd_err *err)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, buf, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return cd_fail(err, CD_EIO, "could not write \"%s\": %s", path, strerror(errno));
+        buf += w;
+        len -= (size_t)w;
+    }
+    return CD_OK;
+}
+
+cd_code cd_journal_open(cd_journal **out, const char *path, cd_err *err)
+{
+    cd_journal *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    snprintf(j->path, sizeof j->path, "%s", path);
+    j->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    cd_code rc = CD_OK;
+    if (j->fd < 0)
+        rc = cd_fail(err, CD_EIO, "could not open \"%s\": %s", path, strerror(errno));
+    else if (lseek(j->fd, 0, SEEK_END) == 0)
+        rc = write_all(j->fd, MAGIC "\n", strlen(MAGIC) + 1, path, err);
+    if (rc == CD_OK && fsync(j->fd) != 0)
+        rc = cd_fail(err, CD_EIO, "could not fsync \"%s\": %s", path, strerror(errno));
+    if (rc != CD_OK) {
+        cd_journal_close(&j);
+        return rc;
+    }
+    *out = j;
+    return CD_OK;
+}
+
+void cd_journal_close(cd_journal **jp)
+{
+    cd_journal *j = *jp;
+    if (j == NULL)
+        return;
+    if (j->fd >= 0)
+        close(j->fd);
+    free(j);
+    *jp = NULL;
+}
+
+static int format(const cd_jrec *r, char *buf, size_t size)
+{
+    const char *k = kind_names[r->kind];
+    switch (r->kind) {
+    case CD_J_UNIT:
+        return snprintf(buf, size, "%s\t%d\t%d\t%d\t%d\t%.6f\t%.6f\t%d\t%llu\t%.9g\t%.9g\n", k,
+                        r->model, r->epoch, r->shard, r->worker, r->start, r->end, r->attempt,
+                        (unsigned long long)r->rows, r->loss, r->accuracy);
+    case CD_J_FAIL:
+        return snprintf(buf, size, "%s\t%d\t%d\t%d\t%d\t%.6f\t%.6f\t%d\t%s\n", k, r->model,
+                        r->epoch, r->shard, r->worker, r->start, r->end, r->attempt, r->reason);
+    case CD_J_VALID:
+        return snprintf(buf, size, "%s\t%d\t%d\t%.9g\t%.9g\n", k, r->model, r->epoch, r->loss,
+                        r->accuracy);
+    case CD_J_OUT:
+        return snprintf(buf, size, "%s\t%d\t%s\n", k, r->worker, r->reason);
+    case CD_J_DIVERGED:
+        return snprintf(buf, size, "%s\t%d\t%d\n", k, r->model, r->epoch);
+    case CD_J_DONE:
+        return snprintf(buf, size, "%s\n", k);
+    }
+    return -1;
+}
+
+cd_code cd_journal_append(cd_journal *j, const cd_jrec *r, cd_err *err)
+{
+    char buf[1024];
+    int len = format(r, buf, sizeof buf);
+    if (len < 0 || (size_t)len >= sizeof buf)
+        return cd_fail(err, CD_EINVAL, "journal record too long");
+    for (char *p = strchr(buf, '\n'); p != NULL && p[1] != '\0'; p = strchr(p + 1, '\n'))
+        *p = ' '; /* a reason spanning lines stays one record */
+    cd_code rc = write_all(j->fd, buf, (size_t)len, j->path, err);
+    if (rc == CD_OK && fsync(j->fd) != 0)
+        rc = cd_fail(err, CD_EIO, "could not fsync \"%s\": %s", j->path, strerror(errno));
+    return rc;
+}
+
+/* ---- reading ---- */
+
+static int split(char *line, char **f, int max)
+{
+    int n = 0;
+    for (char *p = line; n < max;) {
+        f[n++] = p;
+        p = strchr(p, '\t');
+        if (p == NULL)
+            break;
+        *p++ = '\0';
+    }
+    return n;
+}
+
+static bool num(const char *s, double *out)
+{
+    char *end;
+    *out = strtod(s, &end);
+    return *s != '\0' && *end == '\0';
+}
+
+static bool inum(const char *s, int *out)
+{
+    double d;
+    if (!num(s, &d) || d != (double)(int)d)
+        return false;
+    *out = (int)d;
+    return true;
+}
+
+static bool parse_unit(char **f, int n, cd_jrec *r, bool fail)
+{
+    if (n != (fail ? 9 : 11))
+        return false;
+    bool ok = inum(f[1], &r->model) && inum(f[2], &r->epoch) && inum(f[3], &r->shard) &&
+              inum(f[4], &r->worker) && num(f[5], &r->start) && num(f[6], &r->end) &&
+              inum(f[7], &r->attempt);
+    if (fail) {
+        snprintf(r->reason, sizeof r->reason, "%s", f[8]);
+        return ok;
+    }
+    double rows = 0;
+    ok = ok && num(f[8], &rows) && num(f[9], &r->loss) && num(f[10], &r->accuracy);
+    r->rows = (uint64_t)rows;
+    return ok;
+}
+
+static bool parse_line(char *line, cd_jrec *r)
+{
+    char *f[12];
+    int n = split(line, f, 12);
+    memset(r, 0, sizeof *r);
+    int k = 0;
+    while (k <= CD_J_DONE && strcmp(f[0], kind_names[k]) != 0)
+        k++;
+    if (k > CD_J_DONE)
+        return false;
+    r->kind = (cd_jkind)k;
+    switch (r->kind) {
+    case CD_J_UNIT:
+    case CD_J_FAIL:
+        return parse_unit(f, n, r, r->kind == CD_J_FAIL);
+    case CD_J_VALID:
+        return n == 5 && inum(f[1], &r->model) && inum(f[2], &r->epoch) && num(f[3], &r->loss) &&
+               num(f[4], &r->accuracy);
+    case CD_J_OUT:
+        snprintf(r->reason, sizeof r->reason, "%s", n > 2 ? f[2] : "");
+        return n >= 2 && inum(f[1], &r->worker);
+    case CD_J_DIVERGED:
+        return n == 3 && inum(f[1], &r->model) && inum(f[2], &r->epoch);
+    case CD_J_DONE:
+        return n == 1;
+    }
+    return false;
+}
+
+static cd_code read_text(const char *path, char **text, size_t *len, cd_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return cd_fail(err, errno == ENOENT ? CD_ENOTFOUND : CD_EIO, "could not open \"%s\": %s",
+                       path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    size_t got;
+    while (buf != NULL && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        char *bigger = n == cap ? realloc(buf, (cap *= 2) + 1) : buf;
+        if (bigger == NULL)
+            free(buf);
+        buf = bigger;
+    }
+    bool bad = ferror(f);
+    fclose(f);
+    if (buf == NULL || bad) {
+        free(buf);
+        return cd_fail(err, buf ? CD_EIO : CD_ENOMEM, "could not read \"%s\"", path);
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return CD_OK;
+}
+
+cd_code cd_journal_read(const char *path, cd_jrec **recs, int *n, cd_err *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    cd_code rc = read_text(path, &text, &len, err);
+    if (rc != CD_OK)
+        return rc;
+    *recs = NULL;
+    *n = 0;
+    int cap = 0, lineno = 0;
+    char *p = text;
+    for (char *nl; rc == CD_OK && (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+        *nl = '\0';
+        if (++lineno == 1) {
+            if (strcmp(p, MAGIC) != 0)
+                rc = cd_fail(err, CD_ECORRUPT, "\"%s\" is not a cerebro-sched journal", path);
+            continue;
+        }
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 256;
+            cd_jrec *more = realloc(*recs, (size_t)cap * sizeof **recs);
+            if (more == NULL) {
+                rc = cd_fail(err, CD_ENOMEM, "out of memory");
+                break;
+            }
+            *recs = more;
+        }
+        if (!parse_line(p, &(*recs)[*n]))
+            rc = cd_fail(err, CD_ECORRUPT, "malformed journal record at \"%s\" line %d", path,
+                         lineno);
+        else
+            (*n)++;
+    }
+    if (rc == CD_OK && lineno == 0)
+        rc = cd_fail(err, CD_ECORRUPT, "\"%s\" is not a cerebro-sched journal", path);
+    free(text);
+    if (rc != CD_OK) {
+        free(*recs);
+        *recs = NULL;
+        *n = 0;
+    }
+    return rc;
+}

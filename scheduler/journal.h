@@ -1,0 +1,53 @@
+/*
+ * journal.h: DIR/journal, the job's write-ahead record: one text line per event, appended
+ * and fsynced before the scheduler makes its next decision, read back by resume and status.
+ *
+ *   cerebro-sched journal 1                                   (first line)
+ *   unit  MODEL EPOCH SHARD WORKER START END ATTEMPT ROWS LOSS ACCURACY
+ *   fail  MODEL EPOCH SHARD WORKER START END ATTEMPT REASON...
+ *   valid MODEL EPOCH LOSS ACCURACY
+ *   out   WORKER REASON...
+ *   diverged MODEL EPOCH
+ *   done
+ * Fields are separated by one tab; START/END are wall-clock seconds (CLOCK_REALTIME). A
+ * last line without its newline (a crash mid-append) is ignored; anything else malformed is
+ * an error naming the line.
+ */
+#ifndef CD_JOURNAL_H
+#define CD_JOURNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cd_err.h"
+
+typedef enum cd_jkind {
+    CD_J_UNIT,
+    CD_J_FAIL,
+    CD_J_VALID,
+    CD_J_OUT,
+    CD_J_DIVERGED,
+    CD_J_DONE
+} cd_jkind;
+
+typedef struct cd_jrec {
+    cd_jkind kind;
+    int model, epoch, shard, worker, attempt;
+    double start, end;
+    uint64_t rows;
+    double loss, accuracy;
+    char reason[256];
+} cd_jrec;
+
+typedef struct cd_journal cd_journal;
+
+/* Open path for appending (creating it with its first line when missing). */
+cd_code cd_journal_open(cd_journal **out, const char *path, cd_err *err);
+/* Append r and fsync. */
+cd_code cd_journal_append(cd_journal *j, const cd_jrec *r, cd_err *err);
+void cd_journal_close(cd_journal **j);
+
+/* Read every record of path into *recs (malloc'd, *n records). A missing file: CD_ENOTFOUND. */
+cd_code cd_journal_read(const char *path, cd_jrec **recs, int *n, cd_err *err);
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * launch.c: trainer processes (see launch.h).
+ */
+#include "launch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_WORDS 64
+
+bool cd_launch_quote(char *const *argv, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (int i = 0; argv[i] != NULL; i++) {
+        if (i > 0 && n + 1 < size)
+            buf[n++] = ' ';
+        if (n + 1 < size)
+            buf[n++] = '\'';
+        for (const char *c = argv[i]; *c != '\0'; c++) {
+            const char *piece = *c == '\'' ? "'\\''" : NULL;
+            size_t len = piece ? strlen(piece) : 1;
+            if (n + len + 2 >= size)
+                return false;
+            memcpy(buf + n, piece ? piece : c, len);
+            n += len;
+        }
+        if (n + 1 < size)
+            buf[n++] = '\'';
+    }
+    if (n >= size)
+        return false;
+    buf[n] = '\0';
+    return true;
+}
+
+/* The template's words with {host} and {command} replaced; words point into the buffers. */
+static int ssh_words(const cd_launch *l, char *tmpl, char *cmd, char **words)
+{
+    int n = 0;
+    for (char *save = NULL, *w = strtok_r(tmpl, " ", &save); w != NULL && n < MAX_WORDS - 1;
+         w = strtok_r(NULL, " ", &save)) {
+        if (strcmp(w, "{command}") == 0)
+            words[n++] = cmd;
+        else if (strcmp(w, "{host}") == 0)
+            words[n++] = (char *)l->host;
+        else
+            words[n++] = w;
+    }
+    words[n] = NULL;
+    return n;
+}
+
+/* In the child: redirect, reset signals, exec; never returns. */
+static void child(const cd_launch *l, char *const *argv)
+{
+    int out = open(l->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int errfd = open(l->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int null = open("/dev/null", O_RDONLY);
+    if (out < 0 || errfd < 0 || null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 ||
+        dup2(errfd, 2) < 0)
+        _exit(127);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    setpgid(0, 0);
+    execvp(argv[0], argv);
+    fprintf(stderr, "cerebro-sched: could not run \"%s\": %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+cd_code cd_launch_start(const cd_launch *l, char *const *argv, pid_t *pid, cd_err *err)
+{
+    static char tmpl[4096], cmd[16384];
+    char *words[MAX_WORDS];
+    char *const *run = argv;
+    if (l->ssh_template != NULL) {
+        snprintf(tmpl, sizeof tmpl, "%s", l->ssh_template);
+        if (!cd_launch_quote(argv, cmd, sizeof cmd))
+            return cd_fail(err, CD_EINVAL, "trainer command line too long for ssh");
+        if (ssh_words(l, tmpl, cmd, words) == 0)
+            return cd_fail(err, CD_EINVAL, "empty ssh_command template");
+        run = words;
+    }
+    pid_t p = fork();
+    if (p < 0)
+        return cd_fail(err, CD_EIO, "could not start \"%s\": %s", run[0], strerror(errno));
+    if (p == 0)
+        child(l, run);
+    setpgid(p, p); /* also in the parent: no race with a kill of the group */
+    *pid = p;
+    return CD_OK;
+}

@@ -1,0 +1,270 @@
+/*
+ * report.c: a job's outputs (see report.h): CSV files, the leaderboard, the best checkpoint
+ * and, through gnuplot when it is on PATH, two PNG plots. Reads the job's state and its
+ * journal; changes neither.
+ */
+#include "report.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct out {
+    FILE *f;
+    char tmp[PATH_MAX + 8], path[PATH_MAX];
+} out;
+
+static cd_code out_open(out *o, const cd_job *j, const char *name, cd_err *err)
+{
+    snprintf(o->path, sizeof o->path, "%s/%s", j->dir, name);
+    snprintf(o->tmp, sizeof o->tmp, "%s.tmp", o->path);
+    o->f = fopen(o->tmp, "w");
+    return o->f ? CD_OK
+                : cd_fail(err, CD_EIO, "could not write \"%s\": %s", o->tmp, strerror(errno));
+}
+
+static cd_code out_close(out *o, cd_err *err)
+{
+    bool ok = fflush(o->f) == 0 && !ferror(o->f);
+    ok = fclose(o->f) == 0 && ok;
+    if (ok && rename(o->tmp, o->path) == 0)
+        return CD_OK;
+    unlink(o->tmp);
+    return cd_fail(err, CD_EIO, "could not write \"%s\"", o->path);
+}
+
+/* A CSV field: quoted when it holds a comma, quote or newline. */
+static void csv_field(FILE *f, const char *s)
+{
+    if (strpbrk(s, ",\"\n") == NULL) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void config_fields(FILE *f, const cd_job *j, int t)
+{
+    const cd_trial *tr = cd_search_trial(j->search, t);
+    for (int k = 0; k < j->w.nkeys; k++) {
+        fputc(',', f);
+        csv_field(f, tr->config.values[k]);
+    }
+}
+
+static cd_code write_results(const cd_job *j, cd_err *err)
+{
+    out o;
+    cd_code rc = out_open(&o, j, "results.csv", err);
+    if (rc != CD_OK)
+        return rc;
+    fputs("trial", o.f);
+    for (int k = 0; k < j->w.nkeys; k++) {
+        fputc(',', o.f);
+        csv_field(o.f, j->w.keys[k].key);
+    }
+    fputs(",epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,seconds\n", o.f);
+    for (int t = 0; t < j->ntrials; t++)
+        for (int e = 1; e <= j->trials[t].epochs_done; e++) {
+            const cd_epoch_stat *st = &j->trials[t].ep[e - 1];
+            double rows = st->rows ? (double)st->rows : 1;
+            fprintf(o.f, "t%03d", t);
+            config_fields(o.f, j, t);
+            fprintf(o.f, ",%d,%.6g,%.6g,", e, st->loss_sum / rows, st->correct / rows);
+            if (st->validated)
+                fprintf(o.f, "%.6g,%.6g", st->valid_loss, st->valid_acc);
+            else
+                fputc(',', o.f);
+            fprintf(o.f, ",%.3f\n", st->seconds);
+        }
+    return out_close(&o, err);
+}
+
+static cd_code write_schedule(const cd_job *j, const cd_jrec *recs, int n, cd_err *err)
+{
+    out o;
+    cd_code rc = out_open(&o, j, "schedule.csv", err);
+    if (rc != CD_OK)
+        return rc;
+    double t0 = 0;
+    for (int i = 0; i < n; i++)
+        if ((recs[i].kind == CD_J_UNIT || recs[i].kind == CD_J_FAIL) &&
+            (t0 == 0 || recs[i].start < t0))
+            t0 = recs[i].start;
+    fputs("unit,model,epoch,shard,worker,start,end,attempt,outcome\n", o.f);
+    int unit = 0;
+    for (int i = 0; i < n; i++) {
+        const cd_jrec *r = &recs[i];
+        if (r->kind != CD_J_UNIT && r->kind != CD_J_FAIL)
+            continue;
+        fprintf(o.f, "%d,t%03d,%d,", unit++, r->model, r->epoch);
+        csv_field(o.f, j->w.shards[r->shard]);
+        fprintf(o.f, ",%d,%.3f,%.3f,%d,", r->worker, r->start - t0, r->end - t0, r->attempt);
+        if (r->kind == CD_J_UNIT) {
+            fputs("ok\n", o.f);
+            continue;
+        }
+        char why[300];
+        snprintf(why, sizeof why, "failed: %s", r->reason);
+        csv_field(o.f, why);
+        fputc('\n', o.f);
+    }
+    return out_close(&o, err);
+}
+
+static int by_score(const void *a, const void *b, void *arg)
+{
+    const cd_job *j = arg;
+    const cd_trial_state *x = &j->trials[*(const int *)a], *y = &j->trials[*(const int *)b];
+    if ((x->best_epoch > 0) != (y->best_epoch > 0))
+        return x->best_epoch > 0 ? -1 : 1;
+    if (x->best_score != y->best_score)
+        return x->best_score > y->best_score ? -1 : 1;
+    return *(const int *)a - *(const int *)b;
+}
+
+static cd_code write_leaderboard(const cd_job *j, cd_err *err)
+{
+    int *order = malloc(((size_t)j->ntrials + 1) * sizeof *order);
+    if (order == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    for (int t = 0; t < j->ntrials; t++)
+        order[t] = t;
+    qsort_r(order, (size_t)j->ntrials, sizeof *order, by_score, (void *)j);
+    out o;
+    cd_code rc = out_open(&o, j, "leaderboard.txt", err);
+    for (int i = 0; rc == CD_OK && i < j->ntrials; i++) {
+        const cd_trial_state *s = &j->trials[order[i]];
+        fprintf(o.f, "%3d  t%03d  %s %-8.4f  epoch %-3d of %-3d", i + 1, order[i],
+                s->mse ? "-loss" : "acc", s->best_score, s->best_epoch, s->epochs_done);
+        const cd_trial *tr = cd_search_trial(j->search, order[i]);
+        for (int k = 0; k < j->w.nkeys; k++)
+            fprintf(o.f, "  %s=%s", j->w.keys[k].key, tr->config.values[k]);
+        fputc('\n', o.f);
+    }
+    free(order);
+    return rc == CD_OK ? out_close(&o, err) : rc;
+}
+
+static cd_code copy_file(const char *from, const char *to, cd_err *err)
+{
+    char tmp[PATH_MAX + 8];
+    snprintf(tmp, sizeof tmp, "%s.tmp", to);
+    FILE *in = fopen(from, "rb"), *o = fopen(tmp, "wb");
+    char buf[1 << 16];
+    size_t n;
+    bool ok = in != NULL && o != NULL;
+    while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        ok = fwrite(buf, 1, n, o) == n;
+    ok = ok && !ferror(in) && fflush(o) == 0 && fsync(fileno(o)) == 0;
+    if (in != NULL)
+        fclose(in);
+    if (o != NULL)
+        ok = fclose(o) == 0 && ok;
+    if (ok && rename(tmp, to) == 0)
+        return CD_OK;
+    unlink(tmp);
+    return cd_fail(err, CD_EIO, "could not copy \"%s\" to \"%s\"", from, to);
+}
+
+static cd_code write_best(const cd_job *j, cd_err *err)
+{
+    int t, e;
+    double score;
+    cd_job_best(j, &t, &e, &score);
+    if (t < 0)
+        return CD_OK;
+    char ckpt[PATH_MAX], to[PATH_MAX];
+    cd_job_ckpt_epoch(j, t, e, ckpt, sizeof ckpt);
+    snprintf(to, sizeof to, "%s/best.ckpt", j->dir);
+    cd_code rc = copy_file(ckpt, to, err);
+    snprintf(to, sizeof to, "%s/best.ini", j->dir);
+    return rc == CD_OK ? copy_file(j->trials[t].model_path, to, err) : rc;
+}
+
+/* ---- plots ---- */
+
+static const char plot_script[] =
+    "set datafile separator ','\n"
+    "set terminal png size 1000,600\n"
+    "set key outside right\n"
+    "set output '%1$s/curves.png'\n"
+    "set title 'validation score per epoch'\n"
+    "set xlabel 'epoch'\n"
+    "plot for [i = 1:words(TRIALS)] '%1$s/logs/curves.dat' index (i - 1) using 1:2 "
+    "with linespoints title word(TRIALS, i)\n"
+    "set output '%1$s/schedule.png'\n"
+    "set title 'schedule: one row per worker, one colour per model'\n"
+    "set xlabel 'seconds'\n"
+    "set ylabel 'worker'\n"
+    "set ytics 1\n"
+    "unset key\n"
+    "plot '%1$s/schedule.csv' every ::1 using 6:5:($7 - $6):(0):(int(strcol(2)[2:]) + 1) "
+    "with vectors nohead lw 12 lc variable\n";
+
+/* logs/curves.dat: one block per trial (epoch, validation score), for gnuplot's `index`. */
+static bool write_curves(const cd_job *j)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/logs/curves.dat", j->dir);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return false;
+    for (int t = 0; t < j->ntrials; t++) {
+        fprintf(f, "# t%03d\n", t);
+        for (int e = 1; e <= j->trials[t].epochs_done; e++) {
+            const cd_epoch_stat *st = &j->trials[t].ep[e - 1];
+            if (st->validated)
+                fprintf(f, "%d %.6g\n", e, j->trials[t].mse ? -st->valid_loss : st->valid_acc);
+        }
+        fputs(t + 1 < j->ntrials ? "\n\n" : "\n", f);
+    }
+    return fclose(f) == 0;
+}
+
+static void write_plots(const cd_job *j)
+{
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0 || !write_curves(j))
+        return;
+    char cmd[PATH_MAX + 64];
+    snprintf(cmd, sizeof cmd, "gnuplot 2>'%s/logs/gnuplot.log'", j->dir);
+    FILE *p = popen(cmd, "w");
+    if (p == NULL)
+        return;
+    fprintf(p, "TRIALS = '");
+    for (int t = 0; t < j->ntrials; t++)
+        fprintf(p, "%st%03d", t ? " " : "", t);
+    fprintf(p, "'\n");
+    fprintf(p, plot_script, j->dir);
+    pclose(p); /* plots are optional: a gnuplot failure is in logs/gnuplot.log */
+}
+
+cd_code cd_report_write(cd_job *j, bool finished, cd_err *err)
+{
+    char path[PATH_MAX];
+    cd_jrec *recs = NULL;
+    int n = 0;
+    snprintf(path, sizeof path, "%s/journal", j->dir);
+    cd_code rc = cd_journal_read(path, &recs, &n, err);
+    if (rc == CD_OK)
+        rc = write_results(j, err);
+    if (rc == CD_OK)
+        rc = write_schedule(j, recs, n, err);
+    if (rc == CD_OK)
+        rc = write_leaderboard(j, err);
+    if (rc == CD_OK && finished)
+        rc = write_best(j, err);
+    if (rc == CD_OK)
+        write_plots(j);
+    free(recs);
+    return rc;
+}

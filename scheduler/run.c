@@ -1,0 +1,521 @@
+/*
+ * run.c: `cerebro-sched run` and `resume`: the event-driven driver of a job (job.h). Each
+ * worker runs at most one `cerebro-train train` unit at a time, chosen by the MOP policy
+ * (policy.h); finished epochs are validated by `cerebro-train eval` on this host, one at a
+ * time. The loop (loop.h) sleeps until a child exits, a unit times out or a signal arrives;
+ * every outcome is journaled (fsync) before the next decision.
+ *
+ * Faults: a unit that fails or times out is journaled as a failure and runs again from the
+ * same input checkpoint; a worker with `retries` consecutive failures is taken out, and the
+ * job stops with an error naming the shard when no live worker reaches a shard still needed.
+ * SIGINT / SIGTERM stop the running trainers and exit 128 + signal; `resume` continues.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "job.h"
+#include "launch.h"
+#include "loop.h"
+#include "report.h"
+#include "commands.h"
+
+struct slot {
+    struct runner *r;
+    bool busy;
+    pid_t pid;
+    cd_unit u;
+    double start;
+    uint64_t timer;
+    bool timed_out;
+    int valid_trial, valid_epoch; /* the validation slot */
+    char out[PATH_MAX], log[PATH_MAX];
+};
+
+typedef struct runner {
+    cd_job *j;
+    cd_loop *loop;
+    struct slot *slots; /* [nworkers], then the validation slot */
+    long seq;           /* trainer processes started */
+    int valid_failures;
+    int signo;
+    bool fatal;
+    cd_err err;
+    bool tty;
+} runner;
+
+static double wall(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct slot *valid_slot(runner *r)
+{
+    return &r->slots[r->j->w.nworkers];
+}
+
+static void fail(runner *r, const cd_err *e)
+{
+    if (!r->fatal) {
+        r->err = *e;
+        r->fatal = true;
+    }
+}
+
+/* ---- the trainer's JSON line ---- */
+
+static bool json_number(const char *text, const char *key, double *out)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(text, pat);
+    char *end;
+    if (p == NULL)
+        return false;
+    *out = strtod(p + strlen(pat), &end);
+    return end != p + strlen(pat);
+}
+
+static bool read_result(const char *path, double *rows, double *loss, double *acc)
+{
+    char buf[4096] = "";
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return json_number(buf, "rows", rows) && json_number(buf, "loss", loss) &&
+           json_number(buf, "accuracy", acc);
+}
+
+/* Why a process failed: its exit, and the last line of its stderr. */
+static void failure_reason(const struct slot *s, int status, char *buf, size_t size)
+{
+    char last[200] = "", line[200];
+    FILE *f = fopen(s->log, "r");
+    while (f != NULL && fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, "HINT", 4) != 0 && strncmp(line, "DETAIL", 6) != 0)
+            snprintf(last, sizeof last, "%s", line);
+    if (f != NULL)
+        fclose(f);
+    last[strcspn(last, "\n")] = '\0';
+    if (s->timed_out)
+        snprintf(buf, size, "timed out; %s", last);
+    else if (WIFSIGNALED(status))
+        snprintf(buf, size, "killed by signal %d; %s", WTERMSIG(status), last);
+    else
+        snprintf(buf, size, "exit status %d; %s", WEXITSTATUS(status), last);
+    for (char *p = buf; *p; p++)
+        *p = *p == '\t' ? ' ' : *p;
+}
+
+/* ---- progress ---- */
+
+static void progress(runner *r, const char *event)
+{
+    cd_job *j = r->j;
+    int running = 0, live = 0, bt, be;
+    double best;
+    for (int w = 0; w < j->w.nworkers; w++) {
+        running += r->slots[w].busy;
+        live += !j->worker_out[w];
+    }
+    long done = cd_job_units_done(j), total = done + cd_sched_units_left(j->sched) + running;
+    double eta = live ? cd_sched_work_left(j->sched) / live : 0;
+    cd_job_best(j, &bt, &be, &best);
+    char bests[96] = "";
+    if (bt >= 0)
+        snprintf(bests, sizeof bests, ", best %.4f (t%03d epoch %d)", best, bt, be);
+    if (r->tty)
+        fprintf(stderr, "\r\033[Kunits %ld/%ld, running %d, ETA %.0f s%s", done, total, running,
+                eta, bests);
+    else if (event != NULL)
+        fprintf(stderr, CD_SCHED_PROG ": %s [units %ld/%ld%s]\n", event, done, total, bests);
+}
+
+/* ---- units ---- */
+
+static void unit_exited(void *arg, pid_t pid, int status);
+static void dispatch(runner *r);
+
+static void unit_timeout(void *arg, uint64_t id)
+{
+    struct slot *s = arg;
+    s->timed_out = true;
+    kill(-s->pid, SIGKILL);
+}
+
+static void unit_argv(runner *r, int w, const cd_unit *u, char **argv, char bufs[4][PATH_MAX])
+{
+    cd_job *j = r->j;
+    cd_job_ckpt_current(j, u->model, bufs[0], PATH_MAX);
+    cd_job_ckpt_next(j, u->model, bufs[1], PATH_MAX);
+    snprintf(bufs[2], PATH_MAX, "%d", u->epoch);
+    snprintf(bufs[3], PATH_MAX, "%d", j->w.threads);
+    const char *dev = j->w.workers[w].device ? j->w.workers[w].device : "cpu";
+    const char *v[] = {j->trainer,  "train", "--model",  j->trials[u->model].model_path,
+                       "--ckpt",    bufs[0], "--data",   cd_job_shard_path(j, w, u->shard),
+                       "--epoch",   bufs[2], "--out",    bufs[1],
+                       "--threads", bufs[3], "--device", dev,
+                       NULL};
+    memcpy(argv, v, sizeof v);
+}
+
+static cd_code start_process(runner *r, struct slot *s, char **argv, const char *host,
+                             const char *what, cd_err *err)
+{
+    cd_job *j = r->j;
+    long n = ++r->seq;
+    snprintf(s->out, sizeof s->out, "%s/logs/%06ld-%s.json", j->dir, n, what);
+    snprintf(s->log, sizeof s->log, "%s/logs/%06ld-%s.log", j->dir, n, what);
+    bool ssh = j->w.launcher == CD_LAUNCH_SSH && host != NULL;
+    cd_launch l = {ssh ? j->w.ssh_command : NULL, host, s->out, s->log};
+    cd_code rc = cd_launch_start(&l, argv, &s->pid, err);
+    if (rc == CD_OK)
+        rc = cd_loop_child(r->loop, s->pid, unit_exited, s, err);
+    if (rc != CD_OK)
+        return rc;
+    s->busy = true;
+    s->timed_out = false;
+    s->start = wall();
+    s->timer = 0;
+    return CD_OK;
+}
+
+static void start_unit(runner *r, int w, const cd_unit *u)
+{
+    struct slot *s = &r->slots[w];
+    char bufs[4][PATH_MAX], what[64];
+    char *argv[20];
+    unit_argv(r, w, u, argv, bufs);
+    snprintf(what, sizeof what, "t%03d-e%d-s%d", u->model, u->epoch, u->shard);
+    s->u = *u;
+    cd_err err = {0};
+    if (start_process(r, s, argv, r->j->w.workers[w].host, what, &err) != CD_OK) {
+        fail(r, &err);
+        return;
+    }
+    if (r->j->w.unit_timeout > 0)
+        s->timer = cd_loop_timer(r->loop, cd_loop_now() + r->j->w.unit_timeout, unit_timeout, s);
+}
+
+/* The journal record of the unit in slot s, ended at `end`. */
+static cd_jrec unit_record(const runner *r, const struct slot *s, cd_jkind kind, double end)
+{
+    cd_jrec rec = {.kind = kind,
+                   .model = s->u.model,
+                   .epoch = s->u.epoch,
+                   .shard = s->u.shard,
+                   .worker = s->u.worker,
+                   .start = s->start,
+                   .end = end,
+                   .attempt = r->j->trials[s->u.model].attempts + 1};
+    return rec;
+}
+
+/* A failed unit: journal it, and take the worker out after `retries` failures in a row. */
+static cd_code unit_failed(runner *r, struct slot *s, int status, double end, cd_err *err)
+{
+    cd_job *j = r->j;
+    cd_jrec rec = unit_record(r, s, CD_J_FAIL, end);
+    failure_reason(s, status, rec.reason, sizeof rec.reason);
+    char event[512];
+    snprintf(event, sizeof event, "unit t%03d epoch %d shard %s failed on worker %d: %s",
+             s->u.model, s->u.epoch, j->w.shards[s->u.shard], s->u.worker, rec.reason);
+    progress(r, event);
+    cd_code rc = cd_job_record(j, &rec, err);
+    if (rc != CD_OK || j->worker_fails[s->u.worker] < j->w.retries || j->worker_out[s->u.worker])
+        return rc;
+    cd_jrec out = {.kind = CD_J_OUT, .worker = s->u.worker};
+    snprintf(out.reason, sizeof out.reason, "%d failures in a row, the last: %s",
+             j->worker_fails[s->u.worker], rec.reason);
+    fprintf(stderr, CD_SCHED_PROG ": worker %d (%s:%s) taken out: %s\n", s->u.worker,
+            j->w.workers[s->u.worker].host, j->w.workers[s->u.worker].shard, out.reason);
+    return cd_job_record(j, &out, err);
+}
+
+static cd_code unit_succeeded(runner *r, struct slot *s, double end, cd_err *err)
+{
+    cd_job *j = r->j;
+    double rows, loss, acc;
+    if (!read_result(s->out, &rows, &loss, &acc))
+        return cd_fail(err, CD_ECORRUPT, "cerebro-train printed no result line in \"%s\"", s->out);
+    cd_jrec rec = unit_record(r, s, CD_J_UNIT, end);
+    rec.rows = (uint64_t)rows;
+    rec.loss = loss;
+    rec.accuracy = acc;
+    cd_code rc = cd_job_record(j, &rec, err);
+    char event[256];
+    snprintf(event, sizeof event, "unit t%03d epoch %d shard %s on worker %d: %.1f s, loss %.4f",
+             s->u.model, s->u.epoch, j->w.shards[s->u.shard], s->u.worker, end - s->start, loss);
+    progress(r, event);
+    return rc;
+}
+
+static void valid_exited(runner *r, struct slot *s, int status);
+
+static void unit_exited(void *arg, pid_t pid, int status)
+{
+    struct slot *s = arg;
+    runner *r = s->r;
+    double end = wall();
+    if (s->timer != 0)
+        cd_loop_cancel(r->loop, s->timer);
+    s->busy = false;
+    if (r->signo != 0 || r->fatal)
+        return; /* stopped by us: the unit runs again at resume */
+    if (s == valid_slot(r)) {
+        valid_exited(r, s, status);
+        dispatch(r);
+        return;
+    }
+    cd_err err = {0};
+    bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    cd_code rc = ok ? unit_succeeded(r, s, end, &err) : unit_failed(r, s, status, end, &err);
+    if (rc == CD_ECORRUPT && ok)
+        rc = unit_failed(r, s, status, end, &err);
+    if (rc != CD_OK)
+        fail(r, &err);
+    dispatch(r);
+}
+
+/* ---- validation ---- */
+
+static void start_valid(runner *r)
+{
+    cd_job *j = r->j;
+    struct slot *s = valid_slot(r);
+    if (s->busy || j->npending == 0)
+        return;
+    int t = j->pending_valid[0], e = 1;
+    while (e <= j->trials[t].epochs_done && j->trials[t].ep[e - 1].validated)
+        e++;
+    char ckpt[PATH_MAX], threads[16], what[64];
+    cd_job_ckpt_epoch(j, t, e, ckpt, sizeof ckpt);
+    snprintf(threads, sizeof threads, "%d", j->w.threads);
+    snprintf(what, sizeof what, "t%03d-e%d-valid", t, e);
+    char *argv[] = {j->trainer,  "eval",  "--model", j->trials[t].model_path,
+                    "--ckpt",    ckpt,    "--data",  j->w.valid_dir,
+                    "--threads", threads, NULL};
+    s->valid_trial = t;
+    s->valid_epoch = e;
+    cd_err err = {0};
+    if (start_process(r, s, argv, NULL, what, &err) != CD_OK)
+        fail(r, &err);
+}
+
+static void valid_exited(runner *r, struct slot *s, int status)
+{
+    cd_job *j = r->j;
+    double rows, loss, acc;
+    cd_err err = {0};
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+        !read_result(s->out, &rows, &loss, &acc)) {
+        char reason[300];
+        failure_reason(s, status, reason, sizeof reason);
+        fprintf(stderr, CD_SCHED_PROG ": validation of t%03d epoch %d failed: %s\n", s->valid_trial,
+                s->valid_epoch, reason);
+        if (++r->valid_failures > j->w.retries) {
+            cd_fail(&err, CD_EIO, "validation of trial %d epoch %d failed %d times", s->valid_trial,
+                    s->valid_epoch, r->valid_failures);
+            cd_detail(&err, "the last: %s (log \"%s\")", reason, s->log);
+            fail(r, &err);
+        }
+        return;
+    }
+    r->valid_failures = 0;
+    cd_jrec rec = {.kind = CD_J_VALID,
+                   .model = s->valid_trial,
+                   .epoch = s->valid_epoch,
+                   .loss = loss,
+                   .accuracy = acc};
+    if (cd_job_record(j, &rec, &err) != CD_OK)
+        fail(r, &err);
+    char event[160];
+    snprintf(event, sizeof event, "trial t%03d epoch %d: validation loss %.4f, accuracy %.4f",
+             s->valid_trial, s->valid_epoch, loss, acc);
+    progress(r, event);
+}
+
+/* ---- decisions ---- */
+
+static void stalled(runner *r)
+{
+    cd_job *j = r->j;
+    int s = cd_sched_unreachable(j->sched);
+    cd_err err = {0};
+    if (s >= 0) {
+        cd_fail(&err, CD_EIO,
+                "shard \"%s\" cannot be trained: every worker that reaches it was "
+                "taken out",
+                j->w.shards[s]);
+        cd_detail(&err,
+                  "see the \"out\" and \"fail\" records in \"%s/journal\" and the logs in "
+                  "\"%s/logs\"",
+                  j->dir, j->dir);
+        cd_hint(&err, "fix the workers, then continue with `cerebro-sched resume %s`", j->dir);
+    } else {
+        cd_fail(&err, CD_EINVAL, "the scheduler has nothing to run but the job is not finished");
+    }
+    fail(r, &err);
+}
+
+static void dispatch(runner *r)
+{
+    cd_job *j = r->j;
+    if (r->fatal || r->signo != 0) {
+        cd_loop_stop(r->loop);
+        return;
+    }
+    bool running = valid_slot(r)->busy;
+    for (int w = 0; w < j->w.nworkers && !r->fatal; w++) {
+        cd_unit u;
+        if (!r->slots[w].busy && !j->worker_out[w] && cd_sched_next(j->sched, w, wall(), &u))
+            start_unit(r, w, &u);
+        running |= r->slots[w].busy;
+    }
+    start_valid(r);
+    running |= valid_slot(r)->busy;
+    if (!running && !r->fatal) {
+        if (cd_job_finished(j))
+            cd_loop_stop(r->loop);
+        else
+            stalled(r);
+    }
+    if (r->fatal)
+        cd_loop_stop(r->loop);
+    progress(r, NULL);
+}
+
+static void on_signal(void *arg, int signo)
+{
+    runner *r = arg;
+    if (r->signo == 0)
+        r->signo = signo;
+    for (int i = 0; i <= r->j->w.nworkers; i++)
+        if (r->slots[i].busy)
+            kill(-r->slots[i].pid, SIGTERM);
+}
+
+/* Wait for the children after a stop (they were signalled or are finishing). */
+static void drain(runner *r)
+{
+    for (int i = 0; i <= r->j->w.nworkers; i++)
+        if (r->slots[i].busy)
+            kill(-r->slots[i].pid, SIGTERM);
+    cd_err err = {0};
+    while (cd_loop_children(r->loop) > 0)
+        if (cd_loop_run(r->loop, &err) != CD_OK)
+            break;
+}
+
+static int drive(cd_job *j)
+{
+    runner r = {.j = j, .tty = isatty(2)};
+    static const int sigs[] = {SIGINT, SIGTERM, 0};
+    cd_err err = {0};
+    r.slots = calloc((size_t)j->w.nworkers + 1, sizeof *r.slots);
+    cd_code rc = r.slots ? cd_loop_new(&r.loop, &err) : cd_fail(&err, CD_ENOMEM, "out of memory");
+    for (int i = 0; rc == CD_OK && i <= j->w.nworkers; i++)
+        r.slots[i].r = &r;
+    if (rc == CD_OK)
+        rc = cd_loop_signals(r.loop, sigs, on_signal, &r, &err);
+    if (rc == CD_OK && !j->done) {
+        dispatch(&r);
+        if (!r.fatal && r.signo == 0)
+            rc = cd_loop_run(r.loop, &err);
+        drain(&r);
+    }
+    if (r.tty)
+        fputc('\n', stderr);
+    if (rc == CD_OK && r.fatal) {
+        err = r.err;
+        rc = err.code ? err.code : CD_EIO;
+    }
+    bool finished = rc == CD_OK && r.signo == 0 && (j->done || cd_job_finished(j));
+    if (finished && !j->done)
+        rc = cd_job_record(j, &(cd_jrec){.kind = CD_J_DONE}, &err);
+    cd_code rrc = cd_report_write(j, finished, rc == CD_OK ? &err : &(cd_err){0});
+    if (rc == CD_OK)
+        rc = rrc;
+    cd_loop_free(&r.loop);
+    free(r.slots);
+    if (rc != CD_OK) {
+        cd_err_print(stderr, CD_SCHED_PROG, &err);
+        return 1;
+    }
+    if (r.signo != 0) {
+        fprintf(stderr,
+                CD_SCHED_PROG ": stopped by signal %d; continue with `" CD_SCHED_PROG
+                              " resume %s`\n",
+                r.signo, j->dir);
+        return 128 + r.signo;
+    }
+    fprintf(stderr, CD_SCHED_PROG ": job \"%s\" finished: see %s/leaderboard.txt\n", j->dir,
+            j->dir);
+    return 0;
+}
+
+/* ---- commands ---- */
+
+static const char run_usage[] = "Usage: " CD_SCHED_PROG " run WORKLOAD.ini [--job DIR]\n"
+                                "       " CD_SCHED_PROG " resume DIR\n";
+
+int cd_cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {{"job", required_argument, NULL, 'j'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    const char *dir = "job";
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "j:h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(run_usage, stdout);
+            return 0;
+        }
+        if (c != 'j')
+            return cd_usage_error(CD_SCHED_PROG, "invalid option for run%s", "");
+        dir = optarg;
+    }
+    if (optind != argc - 1)
+        return cd_usage_error(CD_SCHED_PROG, "run takes one workload file%s", "");
+    cd_job j;
+    cd_err err = {0};
+    if (cd_job_create(&j, argv[optind], dir, &err) != CD_OK) {
+        cd_err_print(stderr, CD_SCHED_PROG, &err);
+        cd_job_close(&j);
+        return 1;
+    }
+    int status = drive(&j);
+    cd_job_close(&j);
+    return status;
+}
+
+int cd_cmd_resume(int argc, char **argv)
+{
+    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+        fputs(run_usage, stdout);
+        return 0;
+    }
+    if (argc != 2)
+        return cd_usage_error(CD_SCHED_PROG, "resume takes one job directory%s", "");
+    cd_job j;
+    cd_err err = {0};
+    if (cd_job_open(&j, argv[1], true, &err) != CD_OK) {
+        cd_err_print(stderr, CD_SCHED_PROG, &err);
+        cd_job_close(&j);
+        return 1;
+    }
+    int status = drive(&j);
+    cd_job_close(&j);
+    return status;
+}

@@ -1,0 +1,120 @@
+/*
+ * workload.h: a model-selection workload file (INI, parsed with inih; DESIGN.md section 5)
+ * and the model files of its configurations.
+ *
+ *   [data]       train = DIR (its sub-directories, sorted by name in version order: part2
+ *                before part10, hidden ones skipped, are the shards)
+ *                valid = DIR (a shard directory, with column files, scored after every
+ *                epoch; optional)
+ *                feature, label: optional overrides of the model file's columns
+ *   [model]      file = base model INI (relative paths: to the workload file's directory);
+ *                optional when [search] has model.file
+ *   [search]     one key per searched model-file key, `section.key` (train.lr, model.layers)
+ *                or `model.file` (the base file itself, a list of model files); the value is
+ *                a list for grid (v1, v2, ...) and, for random, uniform(a, b),
+ *                loguniform(a, b) or choice(v1, v2, ...) (a plain list means choice).
+ *                A list item in double quotes may hold commas ("dense:64, relu, dense:10").
+ *                A value continues on indented lines (end the line before with a comma).
+ *                Grid takes lists (and choice(...)) only; hyperband samples like random.
+ *   [procedure]  kind = grid | random | hyperband; epochs (grid, random); n and seed
+ *                (random); R (most epochs of one config), eta (>= 2) and seed (hyperband).
+ *                A key the kind does not use is an error.
+ *   [scheduler]  policy = async | random | sync; unit_timeout (seconds, 0: none); retries
+ *                (failures of one worker before it is taken out); seed
+ *   [workers]    launcher = local | ssh; ssh_command (template with {host} and {command});
+ *                threads (per worker); model_dir (reached by every host; default DIR/models);
+ *                worker = HOST:SHARD_DIR[:DEVICE], once per worker (default: one local
+ *                worker per shard of [data] train). DEVICE: cpu (default), cuda, cuda:N.
+ *                A local host (localhost, 127.0.0.1 or this host's name) must name one of
+ *                the train shard directories (relative: to the workload file's directory);
+ *                another host an absolute path whose last component is a shard's name.
+ *                The local launcher takes local hosts only. Every shard needs a worker.
+ *
+ * Keys are declared once (X-macro); unknown sections or keys, keys given twice, bad values,
+ * an empty search space, a missing data directory or model file: errors naming the file
+ * and line. Lines are at most 198 characters (inih's limit as Debian builds it).
+ * Resolved paths (data directories, model files, local worker shards) are absolute.
+ */
+#ifndef CD_WORKLOAD_H
+#define CD_WORKLOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cd_err.h"
+#include "policy.h"
+
+typedef enum cd_procedure { CD_PROC_GRID, CD_PROC_RANDOM, CD_PROC_HYPERBAND } cd_procedure;
+typedef enum cd_launcher { CD_LAUNCH_LOCAL, CD_LAUNCH_SSH } cd_launcher;
+
+typedef struct cd_worker_spec {
+    char *host;   /* "localhost" for the local launcher */
+    char *shard;  /* shard directory as the worker's host sees it */
+    char *device; /* "cpu" (default), "cuda", "cuda:N" */
+    int shard_id; /* index into cd_workload.shards */
+} cd_worker_spec;
+
+/* One searched key: its values (grid, choice) or distribution (random). */
+typedef enum cd_dist { CD_DIST_LIST, CD_DIST_UNIFORM, CD_DIST_LOGUNIFORM } cd_dist;
+typedef struct cd_search_key {
+    char *key; /* "train.lr", "model.layers", "model.file" */
+    cd_dist dist;
+    char **values; /* [nvalues] (CD_DIST_LIST); model.file: resolved paths */
+    int nvalues;
+    double lo, hi; /* uniform / loguniform */
+    int line;      /* of the workload file */
+} cd_search_key;
+
+typedef struct cd_workload {
+    char *path;                  /* the workload file */
+    char *train_dir, *valid_dir; /* resolved; valid_dir NULL: no validation */
+    char *feature, *label;       /* NULL: the model file's */
+    char **shards;               /* [nshards] shard names (sub-directories of train_dir), sorted */
+    int nshards;
+    char *model_file; /* base model file, resolved ([model] file, else the first model.file) */
+    cd_search_key *keys;
+    int nkeys;
+    cd_procedure procedure;
+    int epochs;           /* grid, random */
+    int n;                /* random: configurations */
+    int R, eta;           /* hyperband */
+    uint64_t search_seed; /* random, hyperband */
+    cd_policy policy;
+    double unit_timeout; /* seconds, 0: none */
+    int retries;
+    uint64_t sched_seed;
+    cd_launcher launcher;
+    char *ssh_command;
+    int threads;
+    char *model_dir; /* NULL: DIR/models */
+    cd_worker_spec *workers;
+    int nworkers;
+} cd_workload;
+
+/* Load and check path (data directories exist, shards found, search space not empty). */
+cd_code cd_workload_load(cd_workload *w, const char *path, cd_err *err);
+void cd_workload_free(cd_workload *w);
+
+/* A value given instead of the file's (a command line's --set, a test's data directory):
+ * one key of [data], [model], [procedure], [scheduler] or [workers] (not worker, not
+ * [search]). The file's line for that key is then not read; relative paths in an override
+ * resolve against the current directory; errors name "override [section] key". */
+typedef struct cd_workload_override {
+    const char *section, *key, *value;
+} cd_workload_override;
+cd_code cd_workload_load_with(cd_workload *w, const char *path, const cd_workload_override *ov,
+                              int nov, cd_err *err);
+
+/* One configuration: a value for every searched key. */
+typedef struct cd_config_values {
+    char **values; /* [w->nkeys], in key order */
+} cd_config_values;
+
+/* Write the model file of configuration c to path: the base model file (or c's
+ * `model.file`) with c's values set (replacing `key = value` in its section, or adding it at
+ * the section's end, and the section at the file's end), and the [data] feature/label
+ * overrides. Atomic (temp file in path's directory + fsync + rename). */
+cd_code cd_workload_write_model(const cd_workload *w, const cd_config_values *c, const char *path,
+                                cd_err *err);
+
+#endif

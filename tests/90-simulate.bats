@@ -1,0 +1,103 @@
+#!/usr/bin/env bats
+# cerebro-sched simulate: synthetic units scheduled by the same code as `run`, no training.
+# One line per policy in the documented format, --policy all with the Proposition 1 line,
+# costs from a CSV file, the schedule written as CSV, and clear errors: usage errors exit 2,
+# a bad cost file exits 1 naming the file and line.
+
+load helpers
+
+S() { cerebro-sched simulate "$@"; }
+
+# field NAME LINE: the value of NAME=... in LINE
+field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+
+@test "one line per policy: makespan, lower bound and their ratio" {
+    run S --models 16 --workers 4 --epochs 3
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -eq 1 ]
+    [[ ${lines[0]} =~ ^policy=async\ makespan=[0-9.]+\ lower_bound=[0-9.]+\ ratio=[0-9.]+$ ]]
+    # homogeneous, M = 4W: async packs the units exactly
+    [ "$(field makespan "${lines[0]}")" = 48 ] && [ "$(field lower_bound "${lines[0]}")" = 48 ]
+    [ "$(field ratio "${lines[0]}")" = 1.0000 ]
+    for p in random sync; do
+        run S --models 10 --workers 8 --policy "$p" --fast 1 --slow 20 --p 0.8 --seed 4
+        [ "$status" -eq 0 ] && [[ $output == "policy=$p makespan="* ]]
+    done
+}
+
+@test "--policy all: the three policies and Proposition 1's prediction next to the simulation" {
+    run S --models 200 --workers 8 --epochs 2 --policy all --fast 1 --slow 20 --p 0.9 --seed 2
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -eq 4 ]
+    [[ ${lines[0]} == policy=async* && ${lines[1]} == policy=random* && ${lines[2]} == policy=sync* ]]
+    [[ ${lines[3]} =~ ^proposition1\ predicted=[0-9.]+\ simulated=[0-9.]+$ ]]
+    # eq. (1) for p = 0.9, W = 8, l_m / l_s = 20
+    [ "$(field predicted "${lines[3]}")" = 4.0762 ]
+    async=$(field ratio "${lines[0]}") sim=$(field simulated "${lines[3]}")
+    awk -v a="$async" -v s="$sim" 'BEGIN { exit !(a <= 1.05 && s > 3 && s < 5) }'
+}
+
+@test "costs from a CSV file, per model or per (model, shard); the schedule as CSV" {
+    D=$BATS_TEST_TMPDIR
+    printf 'model,seconds\n0,1\n1,1\n2,4\n' >"$D/costs.csv"
+    run S --costs "$D/costs.csv" --workers 2 --epochs 1 --policy all --schedule "$D/s.csv"
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -eq 3 ] # no proposition1 line: the costs are not two-mode
+    [ "$(field lower_bound "${lines[0]}")" = 8 ]
+    [ "$(head -n 1 "$D/s.csv")" = policy,model,epoch,shard,worker,start,end ]
+    [ "$(grep -c '^async,' "$D/s.csv")" -eq 6 ] && [ "$(grep -c '^sync,' "$D/s.csv")" -eq 6 ]
+    # every unit on the worker of its shard, model 2 twice for 4 seconds
+    awk -F, 'NR > 1 && $4 != $5 { exit 1 }' "$D/s.csv"
+    [ "$(awk -F, '$1 == "async" && $2 == 2 { t += $7 - $6 } END { print t }' "$D/s.csv")" = 8 ]
+    printf '0,0,1\n0,1,3\n0,2,1\n1,0,2\n1,1,2\n1,2,2\n' >"$D/shards.csv"
+    run S --costs "$D/shards.csv"
+    [ "$status" -eq 0 ] && [ "$(field lower_bound "$output")" = 60 ]
+}
+
+@test "usage errors exit 2 and say what is wrong" {
+    run S --models 0
+    [ "$status" -eq 2 ] && [[ $output == *'invalid value "0" for --models'* ]]
+    [[ $output == *"Try 'cerebro-sched simulate --help'"* ]]
+    run S --p 1.5
+    [ "$status" -eq 2 ] && [[ $output == *'invalid value "1.5" for --p: expected a number in [0, 1]'* ]]
+    run S --slow -3
+    [ "$status" -eq 2 ] && [[ $output == *'for --slow'* ]]
+    run S --policy fifo
+    [ "$status" -eq 2 ] && [[ $output == *'unknown policy "fifo"'* ]]
+    run S --frobnicate
+    [ "$status" -eq 2 ] && [[ $output == *'unknown option "--frobnicate"'* ]]
+    run S --models
+    [ "$status" -eq 2 ] && [[ $output == *'--models needs a value'* ]]
+    run S extra
+    [ "$status" -eq 2 ] && [[ $output == *'unexpected argument "extra"'* ]]
+    printf '0,1\n1,1\n' >"$BATS_TEST_TMPDIR/two.csv"
+    run S --costs "$BATS_TEST_TMPDIR/two.csv" --models 3
+    [ "$status" -eq 2 ] && [[ $output == *'--models 3 does not match the 2 models'* ]]
+}
+
+@test "a bad or missing cost file exits 1 naming the file and line" {
+    f=$BATS_TEST_TMPDIR/bad.csv
+    printf 'model,seconds\n0,1\n1,fast\n' >"$f"
+    run S --costs "$f"
+    [ "$status" -eq 1 ]
+    [[ $output == *'error: invalid cost line: seconds is not a finite number > 0'* ]]
+    [[ $output == *"DETAIL: file $f, line 3"* ]]
+    printf '0,1\n2,1\n' >"$f"
+    run S --costs "$f"
+    [ "$status" -eq 1 ] && [[ $output == *'model 1 has no cost'* ]]
+    run S --costs "$BATS_TEST_TMPDIR/nosuch.csv"
+    [ "$status" -eq 1 ] && [[ $output == *'could not open cost file'*'No such file or directory'* ]]
+    run S --schedule /nonexistent/dir/s.csv
+    [ "$status" -eq 1 ] && [[ $output == *'could not create "/nonexistent/dir/s.csv"'* ]]
+}
+
+@test "--help describes the options and the output" {
+    run S --help
+    [ "$status" -eq 0 ]
+    for word in --models --workers --epochs --policy --fast --slow --p --costs --seed --schedule \
+        lower_bound proposition1 'Exit status'; do
+        [[ $output == *"$word"* ]]
+    done
+    run cerebro-sched --help
+    [[ $output == *simulate* ]]
+}

@@ -1,0 +1,176 @@
+#!/usr/bin/env bats
+# cerebro-sched end to end with the real trainer on Fashion-MNIST shards exported from a real
+# PostgreSQL: a grid of 4 configurations over 3 shards for 2 epochs, the schedule's
+# invariants, reproducible final checkpoints (another policy, a killed trainer, a killed
+# and resumed scheduler, the ssh launcher through a real sshd all end with the same bytes),
+# workers taken out, and clear errors for malformed workloads.
+
+load helpers
+source "$REPO/tests/lib/sshd.bash"
+
+setup_file() {
+    pg_start sched
+    load_fashion sched fm --split train --limit 1536 --partitions 3
+    load_fashion sched fv --split test --limit 500
+    export D=$BATS_FILE_TMPDIR
+    cerebro-ds -q --conninfo "$(pg_conninfo sched)" export fm "$D/train"
+    cerebro-ds -q --conninfo "$(pg_conninfo sched)" export fv "$D/valid"
+    printf '[model]\ninput = 784\nlayers = dense:32, relu, dense:10\nclasses = 10\nscale = 0.00392156862745098\n[train]\noptimizer = adam\nlr = 0.001\nbatch_size = 128\nseed = 1\n' \
+        >"$D/tiny.ini"
+    workload async >"$D/grid.ini"
+    cerebro-sched run "$D/grid.ini" --job "$D/ref" 2>"$D/ref.log"
+    sshd_start "$D/sshd"
+}
+
+teardown_file() {
+    sshd_stop
+    pg_stop_all
+}
+
+# workload POLICY [extra [workers] lines...]: the 4-configuration grid
+workload() {
+    local policy=$1
+    shift
+    printf '[data]\ntrain = %s\nvalid = %s\n[model]\nfile = %s\n' "$D/train" "$D/valid/part0" "$D/tiny.ini"
+    printf '[search]\ntrain.lr = 0.001, 0.003\ntrain.batch_size = 64, 128\n'
+    printf '[procedure]\nkind = grid\nepochs = 2\n[scheduler]\npolicy = %s\nretries = 2\n' "$policy"
+    printf '[workers]\nthreads = 1\n'
+    printf '%s\n' "$@"
+}
+
+# same_checkpoints JOB: the final checkpoint of every trial equals the reference run's
+same_checkpoints() {
+    local t
+    for t in t000 t001 t002 t003; do
+        cmp "$D/ref/ckpt/$t/e2-3.ckpt" "$1/ckpt/$t/e2-3.ckpt"
+    done
+}
+
+@test "run: 4 configurations x 3 shards x 2 epochs, invariants hold, reports written" {
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/ref" 3 2
+    [ "$(grep -c '^unit' "$D/ref/journal")" -eq 24 ]
+    [ "$(grep -c '^valid' "$D/ref/journal")" -eq 8 ]
+    [ "$(wc -l <"$D/ref/results.csv")" -eq 9 ]
+    head -1 "$D/ref/results.csv" | grep -q '^trial,train.lr,train.batch_size,epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,seconds$'
+    [ "$(wc -l <"$D/ref/leaderboard.txt")" -eq 4 ]
+    run cerebro-train eval --model "$D/ref/best.ini" --ckpt "$D/ref/best.ckpt" --data "$D/valid/part0"
+    [ "$status" -eq 0 ]
+    best=$(awk 'NR == 1 {print $4}' "$D/ref/leaderboard.txt")
+    [[ $output == *"\"accuracy\":$best"* ]] || [[ $output == *"\"accuracy\":${best%0}"* ]]
+    [ -s "$D/ref/curves.png" ] && [ -s "$D/ref/schedule.png" ]
+    run cerebro-sched status "$D/ref"
+    [ "$status" -eq 0 ]
+    [[ $output == *"finished"* && $output == *"24 done, 0 to go"* ]]
+}
+
+@test "the sync policy visits shards in the same order: identical final checkpoints" {
+    workload sync >"$D/sync.ini"
+    cerebro-sched run "$D/sync.ini" --job "$D/sync"
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/sync" 3 2
+    same_checkpoints "$D/sync"
+}
+
+@test "kill -9 of a trainer mid-unit: the unit is retried, the result is identical" {
+    cerebro-sched run "$D/grid.ini" --job "$D/k9" 2>"$D/k9.log" 3>&- &
+    sched=$!
+    for _ in $(seq 200); do
+        victim=$(pgrep -f "cerebro-train train .*$D/k9/" | head -1) && [ -n "$victim" ] && break
+        sleep 0.05
+    done
+    kill -9 "$victim"
+    wait "$sched"
+    grep -q 'killed by signal 9' "$D/k9/journal"
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/k9" 3 2
+    same_checkpoints "$D/k9"
+}
+
+@test "kill -9 of the scheduler, then resume: nothing lost, identical result" {
+    cerebro-sched run "$D/grid.ini" --job "$D/res" 2>"$D/res.log" 3>&- &
+    sched=$!
+    for _ in $(seq 400); do
+        [ "$(grep -c '^unit' "$D/res/journal" 2>/dev/null)" -ge 6 ] && break
+        sleep 0.05
+    done
+    kill -9 "$sched"
+    wait "$sched" || true
+    run cerebro-sched status "$D/res"
+    [[ $output == *"stopped"* ]]
+    cerebro-sched resume "$D/res"
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/res" 3 2
+    same_checkpoints "$D/res"
+    run cerebro-sched resume "$D/res" # a finished job: nothing to do
+    [ "$status" -eq 0 ]
+}
+
+@test "a worker that always fails is taken out; its shard is trained by a worker that reaches it" {
+    workload async "worker = localhost:$D/train/fm_p0" "worker = localhost:$D/train/fm_p1:cuda" \
+        "worker = localhost:$D/train/fm_p2" >"$D/bad.ini"
+    cerebro-sched run "$D/bad.ini" --job "$D/bad" 2>"$D/bad.log"
+    grep -q 'worker 1 .* taken out' "$D/bad.log"
+    [ "$(grep -c '^fail' "$D/bad/journal")" -eq 2 ]
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/bad" 3 2
+    same_checkpoints "$D/bad"
+}
+
+# ssh_config HOST_PORT: 127.0.0.1 is the test sshd; "flaky" too when HOST_PORT is its port
+ssh_config() {
+    local opts="  BatchMode yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  IdentityFile $CD_SSHD_DIR/client_key\n"
+    printf "Host flaky\n  HostName 127.0.0.1\n  Port %s\n$opts" "$1"
+    printf "Host 127.0.0.1\n  Port %s\n$opts" "$CD_SSHD_PORT"
+}
+
+@test "a shard no live worker reaches stops the job with a clear error; resume after the fix" {
+    ssh_config 1 >"$D/ssh_config" # flaky: nothing listens on port 1
+    workload async "launcher = ssh" "ssh_command = ssh -F $D/ssh_config {host} {command}" \
+        "worker = 127.0.0.1:$D/train/fm_p0" "worker = flaky:$D/train/fm_p1" \
+        "worker = 127.0.0.1:$D/train/fm_p2" >"$D/lost.ini"
+    run cerebro-sched run "$D/lost.ini" --job "$D/lost"
+    [ "$status" -eq 1 ]
+    [[ $output == *'shard "fm_p1" cannot be trained: every worker that reaches it was taken out'* ]]
+    [[ $output == *"HINT: "*"resume"* ]]
+    ssh_config "$CD_SSHD_PORT" >"$D/ssh_config" # the host is back
+    cerebro-sched resume "$D/lost"
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/lost" 3 2
+    same_checkpoints "$D/lost"
+}
+
+@test "the ssh launcher through a real sshd on 127.0.0.1 gives the same result" {
+    workload async "launcher = ssh" "ssh_command = $(sshd_command)" \
+        "worker = 127.0.0.1:$D/train/fm_p0" "worker = 127.0.0.1:$D/train/fm_p1" \
+        "worker = 127.0.0.1:$D/train/fm_p2" >"$D/ssh.ini"
+    cerebro-sched run "$D/ssh.ini" --job "$D/ssh"
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/ssh" 3 2
+    same_checkpoints "$D/ssh"
+    grep -q 'Accepted publickey' "$D/sshd/sshd.log"
+}
+
+@test "malformed workloads and bad command lines: clear errors, non-zero exits" {
+    workload async >"$D/w.ini"
+    sed 's/^epochs = 2$/epochs = 2\nepochz = 3/' "$D/w.ini" >"$D/unknown.ini"
+    run cerebro-sched run "$D/unknown.ini" --job "$D/x1"
+    [ "$status" -ne 0 ] && [[ $output == *"unknown.ini:"*"epochz"* ]]
+    sed 's/^train.lr = .*/train.lr =/' "$D/w.ini" >"$D/empty.ini"
+    run cerebro-sched run "$D/empty.ini" --job "$D/x2"
+    [ "$status" -ne 0 ] && [[ $output == *"empty.ini:"*"train.lr"* ]]
+    sed "s|^train = .*|train = $D/nosuch|" "$D/w.ini" >"$D/nodata.ini"
+    run cerebro-sched run "$D/nodata.ini" --job "$D/x3"
+    [ "$status" -ne 0 ] && [[ $output == *"$D/nosuch"* ]]
+    run cerebro-sched run "$D/grid.ini" --job "$D/ref"
+    [ "$status" -eq 1 ] && [[ $output == *"already holds a job"* ]]
+    run cerebro-sched resume "$D/nosuchjob"
+    [ "$status" -eq 1 ] && [[ $output == *"not a cerebro-sched job directory"* ]]
+    run cerebro-sched frobnicate
+    [ "$status" -eq 2 ]
+    run cerebro-sched run
+    [ "$status" -eq 2 ]
+}
+
+@test "the man page documents every command and option of --help" {
+    for cmd in run resume status simulate; do
+        grep -q "^\.B cerebro-sched $cmd\$" "$REPO/docs/cerebro-sched.1"
+    done
+    help=$( (cerebro-sched --help; cerebro-sched simulate --help; cerebro-sched run --help) |
+        grep -oE -- '--[a-z-]+' | sort -u)
+    man=$(sed 's/\\-/-/g; s/\\f[BIR]//g' "$REPO/docs/cerebro-sched.1" | grep -oE -- '--[a-z-]+' | sort -u)
+    diff <(echo "$help") <(echo "$man")
+}

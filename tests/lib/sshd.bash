@@ -1,0 +1,56 @@
+# shellcheck shell=bash
+#
+# tests/lib/sshd.bash: a throwaway sshd on 127.0.0.1 for the scheduler's ssh launcher.
+#
+#     sshd_start DIR        host and client keys, config and sshd under DIR, on a free port
+#     sshd_command          the workload's ssh_command template reaching it
+#     sshd_stop
+#
+# The daemon accepts only the client key made here, for the user running the tests (root:
+# PermitRootLogin prohibit-password). It runs with -D in the background (fd 3 closed).
+
+sshd_start() {
+    local dir=$1 port
+    mkdir -p "$dir" /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key"
+    ssh-keygen -q -t ed25519 -N '' -f "$dir/client_key"
+    cp "$dir/client_key.pub" "$dir/authorized_keys"
+    chmod 600 "$dir/authorized_keys"
+    port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    cat >"$dir/sshd_config" <<CFG
+ListenAddress 127.0.0.1
+Port $port
+HostKey $dir/host_key
+AuthorizedKeysFile $dir/authorized_keys
+PidFile $dir/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+CFG
+    /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" 3>&- &
+    echo $! >"$dir/sshd.bgpid"
+    export CD_SSHD_DIR=$dir CD_SSHD_PORT=$port
+    for _ in $(seq 50); do
+        ssh $(sshd_options) 127.0.0.1 true 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "sshd did not start; see $dir/sshd.log" >&2
+    return 1
+}
+
+sshd_options() {
+    echo "-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null" \
+        "-o LogLevel=ERROR -i $CD_SSHD_DIR/client_key -p $CD_SSHD_PORT"
+}
+
+sshd_command() {
+    echo "ssh $(sshd_options) {host} {command}"
+}
+
+sshd_stop() {
+    [[ -n ${CD_SSHD_DIR:-} && -f $CD_SSHD_DIR/sshd.bgpid ]] || return 0
+    kill "$(cat "$CD_SSHD_DIR/sshd.bgpid")" 2>/dev/null || true
+    rm -f "$CD_SSHD_DIR/sshd.bgpid"
+}

@@ -1,0 +1,124 @@
+/*
+ * test_journal.c: the scheduler's journal (scheduler/journal.h): every record kind round-
+ * trips, a torn last line is ignored, a malformed line or a foreign file is an error naming
+ * it; and the launcher's shell quoting (scheduler/launch.h).
+ */
+#include <unistd.h>
+
+#include "unit.h"
+
+#include "journal.h"
+#include "launch.h"
+
+static char dir[] = "/tmp/cd-journal-XXXXXX";
+
+static void path_of(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", dir, name);
+}
+
+static void test_round_trip(void)
+{
+    char path[256];
+    path_of(path, sizeof path, "journal");
+    cd_journal *j = NULL;
+    cd_err err = {0};
+    CHECK_CODE(cd_journal_open(&j, path, &err), CD_OK, &err);
+    cd_jrec recs[] = {
+        {.kind = CD_J_UNIT,
+         .model = 3,
+         .epoch = 2,
+         .shard = 1,
+         .worker = 0,
+         .start = 1.5,
+         .end = 2.25,
+         .attempt = 1,
+         .rows = 512,
+         .loss = 0.5,
+         .accuracy = 0.875},
+        {.kind = CD_J_FAIL,
+         .model = 1,
+         .epoch = 1,
+         .shard = 2,
+         .worker = 2,
+         .start = 3,
+         .end = 4,
+         .attempt = 2,
+         .reason = "exit status 1; the\nloss"},
+        {.kind = CD_J_VALID, .model = 3, .epoch = 2, .loss = 0.25, .accuracy = 0.9},
+        {.kind = CD_J_OUT, .worker = 2, .reason = "2 failures"},
+        {.kind = CD_J_DONE},
+    };
+    for (size_t i = 0; i < sizeof recs / sizeof *recs; i++)
+        CHECK_CODE(cd_journal_append(j, &recs[i], &err), CD_OK, &err);
+    cd_journal_close(&j);
+    CHECK_CODE(cd_journal_open(&j, path, &err), CD_OK, &err); /* reopen: no second header */
+    cd_journal_close(&j);
+    cd_jrec *got = NULL;
+    int n = 0;
+    CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_OK, &err);
+    CHECK_EQ_INT(n, 5);
+    if (n == 5) {
+        CHECK(got[0].kind == CD_J_UNIT && got[0].model == 3 && got[0].rows == 512);
+        CHECK(got[0].start == 1.5 && got[0].end == 2.25 && got[0].accuracy == 0.875);
+        CHECK(got[1].kind == CD_J_FAIL && strcmp(got[1].reason, "exit status 1; the loss") == 0);
+        CHECK(got[2].kind == CD_J_VALID && got[2].loss == 0.25);
+        CHECK(got[3].kind == CD_J_OUT && got[3].worker == 2);
+        CHECK(got[4].kind == CD_J_DONE);
+    }
+    free(got);
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[256];
+    path_of(path, sizeof path, name);
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_damage(void)
+{
+    char path[256];
+    cd_jrec *got = NULL;
+    int n = 0;
+    cd_err err = {0};
+    write_file("torn", "cerebro-sched journal 1\nvalid\t1\t1\t0.5\t0.5\nunit\t1\t2\t0");
+    path_of(path, sizeof path, "torn");
+    CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_OK, &err);
+    CHECK_EQ_INT(n, 1);
+    free(got);
+    write_file("bad", "cerebro-sched journal 1\nvalid\t1\t1\t0.5\t0.5\nunit\t1\tx\t0\n");
+    path_of(path, sizeof path, "bad");
+    CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_ECORRUPT, &err);
+    CHECK(strstr(err.msg, "line 3") != NULL);
+    write_file("foreign", "hello\n");
+    path_of(path, sizeof path, "foreign");
+    CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_ECORRUPT, &err);
+    path_of(path, sizeof path, "missing");
+    CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_ENOTFOUND, &err);
+}
+
+static void test_quote(void)
+{
+    char buf[128];
+    char *argv[] = {"cerebro-train", "--data", "/a b/it's", NULL};
+    CHECK(cd_launch_quote(argv, buf, sizeof buf));
+    CHECK(strcmp(buf, "'cerebro-train' '--data' '/a b/it'\\''s'") == 0);
+    CHECK(!cd_launch_quote(argv, buf, 20));
+}
+
+int main(void)
+{
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    RUN(test_round_trip);
+    RUN(test_damage);
+    RUN(test_quote);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        return 1;
+    return UNIT_DONE();
+}
