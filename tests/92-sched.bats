@@ -144,6 +144,30 @@ ssh_config() {
     grep -q 'Accepted publickey' "$D/sshd/sshd.log"
 }
 
+@test "a unit that hangs is killed at unit_timeout and retried: identical result" {
+    # a cerebro-train that hangs the first time it trains, then behaves
+    printf '#!/bin/bash\nif [[ $1 == train && ! -e %s/hung ]]; then touch %s/hung; exec sleep 600; fi\nexec %s "$@"\n' \
+        "$D" "$D" "$REPO/build/bin/cerebro-train" >"$D/hang-once"
+    chmod +x "$D/hang-once"
+    workload async | sed 's/^retries = 2$/retries = 2\nunit_timeout = 3/' >"$D/hang.ini"
+    CEREBRO_TRAIN=$D/hang-once cerebro-sched run "$D/hang.ini" --job "$D/hang"
+    grep -q 'timed out' "$D/hang/journal"
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/hang" 3 2
+    same_checkpoints "$D/hang"
+}
+
+@test "hyperband: rungs stop the worse trials and promote the best, scored on validation" {
+    printf '[data]\ntrain = %s\nvalid = %s\n[model]\nfile = %s\n' "$D/train" "$D/valid/part0" "$D/tiny.ini" >"$D/hb.ini"
+    printf '[search]\ntrain.lr = loguniform(0.0003, 0.01)\n[procedure]\nkind = hyperband\nR = 3\neta = 3\nseed = 2\n' >>"$D/hb.ini"
+    printf '[workers]\nthreads = 1\n' >>"$D/hb.ini"
+    cerebro-sched run "$D/hb.ini" --job "$D/hb"
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/hb" 3 -
+    # R = 3, eta = 3: bracket 0 trains 3 trials 1 epoch and promotes the best to 3 epochs;
+    # bracket 1 trains 2 trials 3 epochs: (3 + 2 + 2 x 3) epochs x 3 shards = 33 units
+    "$PYTHON" "$REPO/tests/lib/check_hyperband.py" "$D/hb"
+    [ "$(grep -c '^unit' "$D/hb/journal")" -eq 33 ]
+}
+
 @test "malformed workloads and bad command lines: clear errors, non-zero exits" {
     workload async >"$D/w.ini"
     sed 's/^epochs = 2$/epochs = 2\nepochz = 3/' "$D/w.ini" >"$D/unknown.ini"
