@@ -59,4 +59,38 @@ for lm in 8 20; do
     WORST_FILE="" suite "bimodal-$lm-M=4W" 32 "$lm" 0.85
     WORST_FILE="" suite "bimodal-$lm-M=8W" 64 "$lm" 0.85
 done
+
+# launch: the local launcher's overhead per unit, from a real run: 4 configurations x 4 synthetic
+# shards x 2 epochs of a tiny MLP; per unit, the scheduler's wall time (schedule.csv) minus the
+# trainer's own time (its JSON line): process start-up, checkpoint I/O and bookkeeping.
+launch() {
+    local w
+    w=$(mktemp -d)
+    /usr/bin/python3 - "$w" <<'PY'
+import os, sys
+import numpy as np
+rng = np.random.default_rng(0)
+for s in range(4):
+    d = os.path.join(sys.argv[1], "train", "s%d" % s)
+    os.makedirs(d)
+    np.save(os.path.join(d, "x.npy"), rng.integers(0, 255, (256, 784), dtype=np.uint8))
+    np.save(os.path.join(d, "y.npy"), rng.integers(0, 10, 256, dtype=np.int32))
+PY
+    printf '[model]\ninput = 784\nlayers = dense:16, relu, dense:10\nclasses = 10\n[train]\noptimizer = adam\nbatch_size = 64\n' >"$w/m.ini"
+    printf '[data]\ntrain = %s\n[model]\nfile = %s\n[search]\ntrain.lr = 0.001, 0.002\ntrain.batch_size = 32, 64\n[procedure]\nkind = grid\nepochs = 2\n[workers]\nthreads = 1\n' \
+        "$w/train" "$w/m.ini" >"$w/w.ini"
+    "$SIM" run "$w/w.ini" --job "$w/job" 2>/dev/null
+    /usr/bin/python3 - "$w/job" <<'PY'
+import csv, glob, json, os, sys
+job = sys.argv[1]
+units = [r for r in csv.DictReader(open(job + "/schedule.csv")) if r["outcome"] == "ok"]
+wall = sum(float(r["end"]) - float(r["start"]) for r in units) / len(units)
+own = [json.load(open(f))["seconds"] for f in glob.glob(job + "/logs/*-t*-e*-s*.json")]
+own = sum(own) / len(own)
+print("launch: units=%d unit_wall=%.4f s trainer_own=%.4f s overhead_per_unit=%.4f s" % (
+    len(units), wall, own, wall - own))
+PY
+    rm -rf "$w"
+}
+launch
 printf 'ratio=%.4f\n' "$(sort -g "$WORST_FILE" | tail -n 1)"

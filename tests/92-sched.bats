@@ -102,6 +102,25 @@ same_checkpoints() {
     [ "$status" -eq 0 ]
 }
 
+@test "SIGTERM stops the trainers and exits 143; resume finishes with an identical result" {
+    cerebro-sched run "$D/grid.ini" --job "$D/term" 2>"$D/term.log" 3>&- &
+    sched=$!
+    for _ in $(seq 400); do
+        n=$(grep -c '^unit' "$D/term/journal" 2>/dev/null || true)
+        [ "${n:-0}" -ge 3 ] && break
+        sleep 0.05
+    done
+    kill -TERM "$sched"
+    st=0
+    wait "$sched" || st=$?
+    [ "$st" -eq 143 ]
+    grep -q "resume $D/term" "$D/term.log"
+    ! pgrep -f "cerebro-train .*$D/term/"
+    cerebro-sched resume "$D/term"
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/term" 3 2
+    same_checkpoints "$D/term"
+}
+
 @test "a worker that always fails is taken out; its shard is trained by a worker that reaches it" {
     workload async "worker = localhost:$D/train/fm_p0" "worker = localhost:$D/train/fm_p1:cuda" \
         "worker = localhost:$D/train/fm_p2" >"$D/bad.ini"
