@@ -10,6 +10,7 @@
  * job stops with an error naming the shard when no live worker reaches a shard still needed.
  * SIGINT / SIGTERM stop the running trainers and exit 128 + signal; `resume` continues.
  */
+#include <dirent.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -417,9 +418,25 @@ static void drain(runner *r)
             break;
 }
 
+/* The highest process number in DIR/logs: a resumed job numbers its logs after it. */
+static long last_log(const cd_job *j)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/logs", j->dir);
+    DIR *d = opendir(path);
+    long last = 0;
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
+        long n = strtol(e->d_name, NULL, 10);
+        last = n > last ? n : last;
+    }
+    if (d != NULL)
+        closedir(d);
+    return last;
+}
+
 static int drive(cd_job *j)
 {
-    runner r = {.j = j, .tty = isatty(2)};
+    runner r = {.j = j, .tty = isatty(2), .seq = last_log(j)};
     static const int sigs[] = {SIGINT, SIGTERM, 0};
     cd_err err = {0};
     r.slots = calloc((size_t)j->w.nworkers + 1, sizeof *r.slots);

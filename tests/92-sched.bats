@@ -98,6 +98,8 @@ same_checkpoints() {
     cerebro-sched resume "$D/res"
     "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/res" 3 2
     same_checkpoints "$D/res"
+    # the resumed run numbers its processes after the first run's: no log is overwritten
+    [ -z "$(ls "$D/res/logs" | grep '\.json$' | cut -c1-6 | sort | uniq -d)" ]
     run cerebro-sched resume "$D/res" # a finished job: nothing to do
     [ "$status" -eq 0 ]
 }
