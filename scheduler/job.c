@@ -7,6 +7,7 @@
 #include "job.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -345,6 +346,21 @@ static cd_code apply_valid(cd_job *j, const cd_jrec *r, cd_err *err)
     return score_epoch(j, r->model, r->epoch, r->loss, r->accuracy, err);
 }
 
+/* The trial's loss became NaN or infinite: it trains no more, and the search sees the worst
+ * score at its current target (a Hyperband rung does not wait for it). */
+static cd_code apply_diverged(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
+{
+    cd_trial_state *s = &j->trials[r->model];
+    if (live)
+        cd_sched_end(j->sched, &(cd_unit){r->model, r->epoch, r->shard, r->worker}, r->start,
+                     r->end, false);
+    cd_sched_stop(j->sched, r->model);
+    s->diverged = true;
+    const cd_trial *tr = cd_search_trial(j->search, r->model);
+    cd_search_report(j->search, r->model, tr->target, -INFINITY);
+    return sync_trials(j, err);
+}
+
 static cd_code apply(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
 {
     bool model_ok = r->model >= 0 && r->model < j->ntrials;
@@ -377,7 +393,9 @@ static cd_code apply(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
         }
         return CD_OK;
     case CD_J_DIVERGED:
-        return CD_OK;
+        if (!model_ok || (live && !worker_ok))
+            break;
+        return apply_diverged(j, r, live, err);
     case CD_J_DONE:
         j->done = true;
         return CD_OK;

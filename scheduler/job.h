@@ -51,7 +51,8 @@ typedef struct cd_trial_state {
     int cap_ep;
     int best_epoch; /* 0: none yet */
     double best_score;
-    int attempts; /* failed attempts of the current unit */
+    int attempts;  /* failed attempts of the current unit */
+    bool diverged; /* stopped: its loss became NaN or infinite in epoch epochs_done + 1 */
 } cd_trial_state;
 
 typedef struct cd_job {

@@ -26,6 +26,7 @@ typedef struct model {
     int next;               /* async, sync: the shard of its next unit (Latin order) */
     int after;              /* while running (async, sync): its next shard, or -1 */
     bool held;              /* no new units */
+    bool stopped;           /* cd_sched_stop: no more units, even mid-epoch */
     double start;           /* while running: when the unit started */
     double hint;            /* cost hint in seconds, 0: none */
     double sum;             /* seconds of its completed units */
@@ -93,6 +94,8 @@ static bool in_epoch(const model *x)
 /* The epochs x trains in all: as requested, but an epoch in progress is completed. */
 static int target(const model *x)
 {
+    if (x->stopped)
+        return x->done;
     int least = x->done + (in_epoch(x) ? 1 : 0);
     return x->epochs > least ? x->epochs : least;
 }
@@ -273,6 +276,12 @@ void cd_sched_set_epochs(cd_sched *s, int m, int epochs)
 {
     if (m >= 0 && m < s->nm)
         s->m[m].epochs = epochs > 0 ? epochs : 0;
+}
+
+void cd_sched_stop(cd_sched *s, int m)
+{
+    if (m >= 0 && m < s->nm)
+        s->m[m].stopped = true;
 }
 
 void cd_sched_hold(cd_sched *s, int m, bool held)

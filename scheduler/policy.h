@@ -98,6 +98,9 @@ int cd_sched_add_model(cd_sched *s, int epochs, double cost_hint);
  * current epoch (an epoch in progress is always completed); 0 after cd_sched_add_model, or
  * cd_sched_set_epochs(m, cd_sched_epochs_done(m)): the model is done. */
 void cd_sched_set_epochs(cd_sched *s, int m, int epochs);
+/* Model m gets no more units from now on, even in the middle of an epoch (it diverged); a
+ * unit it is running must still be ended. */
+void cd_sched_stop(cd_sched *s, int m);
 /* A held model gets no new units (waiting for a decision at an epoch boundary). */
 void cd_sched_hold(cd_sched *s, int m, bool held);
 

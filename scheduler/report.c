@@ -149,6 +149,8 @@ static cd_code write_leaderboard(const cd_job *j, cd_err *err)
         const cd_trial *tr = cd_search_trial(j->search, order[i]);
         for (int k = 0; k < j->w.nkeys; k++)
             fprintf(o.f, "  %s=%s", j->w.keys[k].key, tr->config.values[k]);
+        if (s->diverged)
+            fprintf(o.f, "  (diverged in epoch %d)", s->epochs_done + 1);
         fputc('\n', o.f);
     }
     free(order);

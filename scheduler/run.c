@@ -263,6 +263,20 @@ static cd_code unit_succeeded(runner *r, struct slot *s, double end, cd_err *err
 
 static void valid_exited(runner *r, struct slot *s, int status);
 
+/* The trainer says the model diverged: not the worker's fault; the trial stops. */
+static void unit_diverged(runner *r, struct slot *s, double end)
+{
+    cd_err err = {0};
+    cd_jrec rec = unit_record(r, s, CD_J_DIVERGED, end);
+    char event[256];
+    snprintf(event, sizeof event,
+             "trial t%03d diverged in epoch %d (its loss became NaN or infinite): stopped",
+             s->u.model, s->u.epoch);
+    progress(r, event);
+    if (cd_job_record(r->j, &rec, &err) != CD_OK)
+        fail(r, &err);
+}
+
 static void unit_exited(void *arg, pid_t pid, int status)
 {
     struct slot *s = arg;
@@ -279,6 +293,11 @@ static void unit_exited(void *arg, pid_t pid, int status)
         return;
     }
     cd_err err = {0};
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 3) { /* cerebro-train: the model diverged */
+        unit_diverged(r, s, end);
+        dispatch(r);
+        return;
+    }
     bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
     cd_code rc = ok ? unit_succeeded(r, s, end, &err) : unit_failed(r, s, status, end, &err);
     if (rc == CD_ECORRUPT && ok)

@@ -38,6 +38,8 @@ static void print_trials(const cd_job *j)
                tr->stopped ? s->epochs_done : tr->target, tr->stopped ? " (stopped)" : "");
         if (s->best_epoch > 0)
             printf("  best %.4f at epoch %d", s->best_score, s->best_epoch);
+        if (s->diverged)
+            printf("  (diverged in epoch %d)", s->epochs_done + 1);
         putchar('\n');
     }
 }

@@ -123,6 +123,24 @@ same_checkpoints() {
     same_checkpoints "$D/term"
 }
 
+@test "a configuration that diverges is stopped; the others finish and no worker is blamed" {
+    # a linear regression of the label on the pixels: plain SGD diverges with lr 1
+    printf '[model]\ninput = 784\nlayers = dense:1\nloss = mse\nscale = 0.00392156862745098\n[train]\noptimizer = sgd\nlr = 0.001\nbatch_size = 128\n' \
+        >"$D/linear.ini"
+    workload async | sed "s|^file = .*|file = $D/linear.ini|; s/^train.lr = .*/train.lr = 0.001, 1/" |
+        sed 's/^train.batch_size = .*/train.batch_size = 128/' >"$D/nan.ini"
+    cerebro-sched run "$D/nan.ini" --job "$D/nan" 2>"$D/nan.log"
+    grep -q 'trial t001 diverged in epoch 1' "$D/nan.log"
+    grep -q '^diverged' "$D/nan/journal"
+    ! grep -q '^out' "$D/nan/journal"
+    grep -q 't001 .*(diverged in epoch 1)' "$D/nan/leaderboard.txt"
+    [ "$(grep -c '^t000,' "$D/nan/results.csv")" -eq 2 ] # the other trains both epochs
+    run cerebro-train train --model "$D/nan/models/t001.ini" --ckpt "$D/nan/ckpt/t001/init.ckpt" \
+        --data "$D/train/fm_p0" --data "$D/train/fm_p1" --data "$D/train/fm_p2" --epoch 1 \
+        --out "$D/nan/x.ckpt"
+    [ "$status" -eq 3 ] && [[ $output == *"the loss became"*"HINT: the model diverged"* ]]
+}
+
 @test "a worker that always fails is taken out; its shard is trained by a worker that reaches it" {
     workload async "worker = localhost:$D/train/fm_p0" "worker = localhost:$D/train/fm_p1:cuda" \
         "worker = localhost:$D/train/fm_p2" >"$D/bad.ini"

@@ -13,7 +13,7 @@
 #define PROG "cerebro-train"
 #define MAX_DATA 1024
 
-enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
+enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3 };
 
 static const char usage_text[] =
     "Usage: " PROG " COMMAND [OPTIONS]\n"
@@ -37,7 +37,8 @@ static const char usage_text[] =
     "  -V, --version      version\n"
     "\n"
     "train, eval and predict print one JSON line on stdout: rows, loss, accuracy, seconds,\n"
-    "samples_per_s, data_wait_s, epoch, step. Exit status: 0 success, 1 error, 2 usage.\n";
+    "samples_per_s, data_wait_s, epoch, step. Exit status: 0 success, 1 error, 2 usage,\n"
+    "3 the model diverged (train: the loss became NaN or infinite).\n";
 
 typedef struct cli {
     const char *cmd, *model, *ckpt, *out, *from, *device, *loss_log;
@@ -166,7 +167,7 @@ static int run_unit(const cli *c, const cd_model_spec *m, cd_train_mode mode, cd
         return rc;
     cd_train_result r;
     if (cd_train_run(m, &a, &r, err) != CD_OK)
-        return EXIT_ERROR;
+        return r.diverged ? EXIT_DIVERGED : EXIT_ERROR;
     print_result(&r);
     return EXIT_OK;
 }
@@ -215,7 +216,7 @@ int main(int argc, char **argv)
         return rc;
     cd_err err = {0};
     rc = run(&c, &err);
-    if (rc == EXIT_ERROR)
+    if (rc == EXIT_ERROR || rc == EXIT_DIVERGED)
         cd_err_print(stderr, PROG, &err);
     return rc;
 }

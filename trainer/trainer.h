@@ -5,6 +5,7 @@
 #ifndef CD_TRAINER_H
 #define CD_TRAINER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cd_err.h"
@@ -31,6 +32,7 @@ typedef struct cd_train_result {
     double seconds;
     double data_wait_s; /* time compute waited for data */
     uint64_t epoch, step;
+    bool diverged; /* train failed because the loss became NaN or infinite */
 } cd_train_result;
 
 cd_code cd_train_init(const cd_model_spec *m, uint64_t seed, const char *out, cd_err *err);

@@ -293,9 +293,12 @@ static cd_code run_pass(pass *p, cd_data *d, cd_err *err)
         float loss = cd_net_forward(p->net, b->x, b->n, b->y, b->yf, p->optim != NULL, step, &ok);
         if (!isfinite(loss) && (rc = cd_net_status(p->net, err)) != CD_OK)
             return rc;
-        if (!isfinite(loss))
-            return cd_fail(err, CD_EINVAL, "the loss became %g at step %llu", loss,
-                           (unsigned long long)step);
+        if (!isfinite(loss)) {
+            p->res->diverged = p->optim != NULL;
+            cd_fail(err, CD_EINVAL, "the loss became %g at step %llu", loss,
+                    (unsigned long long)step);
+            return cd_hint(err, "the model diverged: lower the learning rate");
+        }
         if (p->optim != NULL && ((rc = cd_net_backward(p->net, err)) != CD_OK ||
                                  (rc = cd_optim_step(p->optim, err)) != CD_OK))
             return rc;

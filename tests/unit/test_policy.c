@@ -406,6 +406,33 @@ static void replay_case(cd_policy p, int W, int M, int E, int stop)
     cd_sched_free(&b);
 }
 
+/* cd_sched_stop: a model that diverged mid-epoch gets no more units, the others finish. */
+static void test_stop_mid_epoch(void)
+{
+    for (int p = 0; p < 3; p++) {
+        cd_sched *s = make(policies[p], 3, 2, 2);
+        double now = 0;
+        cd_unit u;
+        CHECK(cd_sched_next(s, 0, now, &u));
+        cd_sched_end(s, &u, now, now + 1, true); /* one unit of epoch 1 done */
+        int m = u.model;
+        CHECK(cd_sched_next(s, u.worker, now + 1, &u) || cd_sched_next(s, 1, now + 1, &u) ||
+              cd_sched_next(s, 2, now + 1, &u));
+        if (u.model == m) /* m is running: end it as failed, as a diverged unit is */
+            cd_sched_end(s, &u, now + 1, now + 2, false);
+        else
+            cd_sched_end(s, &u, now + 1, now + 2, true);
+        cd_sched_stop(s, m);
+        run_to_end(s, 3, &now);
+        CHECK(cd_sched_finished(s));
+        CHECK_EQ_INT(cd_sched_epochs_done(s, m), 0);
+        CHECK_EQ_INT(cd_sched_epochs_done(s, 1 - m), 2);
+        CHECK_EQ_INT(cd_sched_units_left(s), 0);
+        CHECK_EQ_INT(cd_sched_unreachable(s), -1);
+        cd_sched_free(&s);
+    }
+}
+
 static void test_replay(void)
 {
     for (int p = 0; p < 3; p++) {
@@ -439,6 +466,7 @@ int main(void)
     RUN(test_worker_out);
     RUN(test_unreachable);
     RUN(test_hold_and_epochs);
+    RUN(test_stop_mid_epoch);
     RUN(test_replay);
     return UNIT_DONE();
 }
