@@ -47,8 +47,8 @@ ALL_CFLAGS := $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
 LIBS := $(PKG_LIBS) -lpthread -lm $(LDFLAGS_SAN) $(LDFLAGS)
 
 # The FUSE front end (fuse/fs_*.c) and the mains stay out of the library: the decoder
-# library knows nothing of FUSE. The trainer's CUDA backend (trainer/backend_cuda.c) too: the
-# library holds its stand-in, backend_nocuda.c, and CUDA builds link the real one ahead of it.
+# library knows nothing of FUSE. The trainer's CUDA backend (trainer/backend_cuda.c) too: a
+# CUDA build makes it $(CUDA_SO), which the library's backend_dl.c loads for --device cuda.
 LIB_SRC := $(wildcard common/*.c) $(filter-out fuse/main_%.c fuse/fs_%.c,$(wildcard fuse/*.c)) \
 	$(filter-out trainer/main_%.c trainer/backend_cuda.c,$(wildcard trainer/*.c trainer/ops/*.c)) \
 	$(filter-out scheduler/main_%.c,$(wildcard scheduler/*.c))
@@ -73,7 +73,8 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 TOOL_SRC := $(wildcard tests/tools/*.c) $(wildcard bench/*.c)
 TOOL_BIN := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRC)))
 BINS := $(BUILD)/bin/cerebro-ds $(if $(wildcard fuse/main_cerebro_ds_fuse.c),$(BUILD)/bin/cerebro-ds-fuse) \
-	$(BUILD)/bin/cerebro-train $(if $(wildcard scheduler/main_cerebro_sched.c),$(BUILD)/bin/cerebro-sched)
+	$(BUILD)/bin/cerebro-train $(if $(wildcard scheduler/main_cerebro_sched.c),$(BUILD)/bin/cerebro-sched) \
+	$(CUDA_SO)
 
 .PHONY: all deps check unit bats asan fuzz bench clean format found
 all: found $(BINS) $(TOOL_BIN)
@@ -101,10 +102,10 @@ $(BUILD)/bin/cerebro-ds: $(BUILD)/obj/fuse/main_cerebro_ds.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LIBS)
 
-$(BUILD)/bin/cerebro-train: $(BUILD)/obj/trainer/main_cerebro_train.o $(CUDA_TRAIN_OBJ) $(LIB_A) \
-	$(CUDA_STATE_FILE)
+# -rdynamic: the CUDA backend, a shared object, uses the trainer's own functions.
+$(BUILD)/bin/cerebro-train: $(BUILD)/obj/trainer/main_cerebro_train.o $(LIB_A) | $(CUDA_SO)
 	@mkdir -p $(dir $@)
-	$(CC) -o $@ $(filter %.o %.a,$^) $(CUDA_LIBS) $(LIBS)
+	$(CC) -rdynamic -o $@ $(filter %.o %.a,$^) $(LIBS) -ldl
 
 $(BUILD)/bin/cerebro-sched: $(BUILD)/obj/scheduler/main_cerebro_sched.o $(LIB_A)
 	@mkdir -p $(dir $@)

@@ -5,9 +5,11 @@
 # require them ($(error) otherwise); CUDA=0 = CPU only. Prints one found / not found line.
 # When enabled defines:
 #   CUDA_OBJ       $(BUILD)/obj/trainer/ops/<op>.cu.o for every trainer/ops/*.cu (nvcc)
-#   CUDA_TRAIN_OBJ the CUDA backend (trainer/backend_cuda.c) and CUDA_OBJ: what a binary links
-#                  ahead of libcerebro.a to get --device cuda (the library's stand-in,
-#                  backend_nocuda.o, is then not pulled)
+#   CUDA_TRAIN_OBJ the CUDA backend (trainer/backend_cuda.c) and CUDA_OBJ, position
+#                  independent: linked into CUDA_SO, and directly into the tests of tests/cuda
+#   CUDA_SO        $(BUILD)/lib/cerebro-ds/libcerebro-cuda.so, which cerebro-train loads with
+#                  dlopen for --device cuda (trainer/backend_dl.c), so CPU runs map no CUDA
+#                  library
 #   CUDA_LIBS      -L... -lcudart -lcublas -lcudnn (with rpath for non-system dirs)
 #   CUDA_CFLAGS    -DCD_HAVE_CUDA and the CUDA include dirs (for C files including ops_cuda.h)
 #   CUDA_TEST      $(BUILD)/tests/test_ops_cuda and test_net_cuda (CUDA vs CPU ops, and whole
@@ -24,6 +26,7 @@ endif
 endif
 
 CUDA_OBJ :=
+CUDA_SO :=
 CUDA_TRAIN_OBJ :=
 CUDA_LIBS :=
 CUDA_CFLAGS :=
@@ -71,12 +74,13 @@ CUDA_LIBS := $(foreach d,$(patsubst %/,%,$(CUDA_LIBDIR)),-L$(d) $(if $(filter /u
 	-lcudnn -lcublas -lcudart -lstdc++
 NVCC_OPT := $(if $(filter 0,$(OPT)),-O0,-O2)
 NVCC_FLAGS := -std=c++17 -g $(NVCC_OPT) $(CUDA_ARCH) -Werror all-warnings \
-	-Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter -MMD -MP \
+	-Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter,-fPIC -MMD -MP \
 	$(filter -I% -D%,$(ALL_CFLAGS)) $(CUDA_CFLAGS)
 
 CUDA_SRC := $(wildcard trainer/ops/*.cu)
 CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/obj/%.cu.o)
 CUDA_TRAIN_OBJ := $(BUILD)/obj/trainer/backend_cuda.o $(CUDA_OBJ)
+CUDA_SO := $(BUILD)/lib/cerebro-ds/libcerebro-cuda.so
 CUDA_TEST := $(BUILD)/tests/test_ops_cuda $(BUILD)/tests/test_net_cuda
 
 # Rebuild the CUDA objects when the nvcc flags change (as $(BUILD)/.flags does for cc).
@@ -90,8 +94,13 @@ $(BUILD)/obj/%.cu.o: %.cu $(CUDA_FLAGS_FILE)
 	$(NVCC_PATH) $(NVCC_FLAGS) -c $< -o $@
 
 # C files that include the CUDA headers (cc, with the CUDA include dirs).
-$(BUILD)/obj/trainer/backend_cuda.o $(BUILD)/obj/tests/cuda/test_net_cuda.o: ALL_CFLAGS += $(CUDA_CFLAGS)
+$(BUILD)/obj/trainer/backend_cuda.o $(BUILD)/obj/tests/cuda/test_net_cuda.o: ALL_CFLAGS += $(CUDA_CFLAGS) -fPIC
 $(BUILD)/obj/trainer/backend_cuda.o $(BUILD)/obj/tests/cuda/test_net_cuda.o: $(CUDA_FLAGS_FILE)
+
+# -Bsymbolic: its own functions bind to its own definitions, not to the executable's stand-ins.
+$(CUDA_SO): $(CUDA_TRAIN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-Bsymbolic -Wl,-soname,libcerebro-cuda.so -o $@ $^ $(CUDA_LIBS)
 
 $(BUILD)/tests/test_ops_cuda: $(BUILD)/obj/tests/cuda/test_ops_cuda.cu.o $(CUDA_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)

@@ -149,7 +149,7 @@ a = np.load('$D/nan/x.npy'); a[3, 5] = np.nan; np.save('$D/nan/x.npy', a)"
             --out "$D/d-$dev.ckpt" --device "$dev"
         echo "$dev: status $status: $output"
         if [[ $(T --version) != *cuda* ]]; then
-            [ "$status" -eq 1 ] && [[ $output == *'built without the CUDA backend'* ]]
+            [ "$status" -eq 1 ] && [[ $output == *'is not installed'* ]]
         elif [ "$status" -eq 0 ]; then # a host with a GPU
             [[ $dev != cuda:99 && $output == *'"rows":'* ]]
         else
@@ -157,6 +157,20 @@ a = np.load('$D/nan/x.npy'); a[3, 5] = np.nan; np.save('$D/nan/x.npy', a)"
         fi
         [ "$status" -eq 0 ] || [[ $output == *'HINT: use --device'* && ! -e $D/d-$dev.ckpt ]]
     done
+}
+
+@test "the CUDA backend is a shared object loaded only for --device cuda" {
+    ! ldd "$(command -v cerebro-train)" | grep -E 'libcud(art|nn)|libcublas'
+    m=$REPO/conf/models/fashion-mlp.ini
+    T init --model "$m" --seed 4 --out "$D/l0.ckpt"
+    CEREBRO_CUDA_BACKEND=$D/nosuch.so run T eval --model "$m" --ckpt "$D/l0.ckpt" \
+        --data "$D/two/two_p0" --device cuda
+    [ "$status" -eq 1 ] && [[ $output == *"nosuch.so\" is not installed"* && $output == *HINT:* ]]
+    echo 'not an ELF file' >"$D/broken.so"
+    CEREBRO_CUDA_BACKEND=$D/broken.so run T eval --model "$m" --ckpt "$D/l0.ckpt" \
+        --data "$D/two/two_p0" --device cuda
+    [ "$status" -eq 1 ] && [[ $output == *"could not load the CUDA backend"*"broken.so"* ]]
+    [[ $output == *"DETAIL: "* && $output == *"HINT: "*"--device cpu"* ]]
 }
 
 @test "the man page documents every option and command of --help" {

@@ -1,7 +1,7 @@
 /*
  * backend.c: what every backend shares (see backend.h): the device name parser that picks a
  * backend, closing, and the first-failure record and its translation into a cd_err. The
- * tables themselves are in backend_cpu.c and backend_cuda.c (or backend_nocuda.c).
+ * tables themselves are in backend_cpu.c and backend_cuda.c (loaded by backend_dl.c).
  */
 #include "backend.h"
 

@@ -3,9 +3,10 @@
  * call (the arguments of trainer/ops/<op>.h and optim_update.h, after the backend) plus memory
  * operations, over a context. Two tables: backend_cpu.c (the CPU ops; its memory is host
  * memory, so a host pointer is also a "device" pointer and nothing is copied) and
- * backend_cuda.c (the CUDA ops of ops_cuda.h on one device and stream). The Makefile links
- * backend_cuda.o when it builds CUDA; otherwise cd_backend_open finds backend_nocuda.c, which
- * refuses cuda devices. Nothing else knows which backend it runs on.
+ * backend_cuda.c (the CUDA ops of ops_cuda.h on one device and stream). A CUDA build makes
+ * it a shared object that backend_dl.c loads on the first cuda device (cerebro-train) or
+ * links it directly (tests/cuda); without it, cuda devices are refused with a clear message.
+ * Nothing else knows which backend it runs on.
  *
  * Does: parse a device name ("cpu", "cuda", "cuda:N"); give the ops pointers in the backend's
  * memory (alloc); keep the first failure of any entry (what, and file:line from the CUDA

@@ -3,8 +3,8 @@
  * all work on one stream of the backend's own, memory from cudaMalloc, copies with
  * cudaMemcpyAsync on that stream (to_host then synchronises it). Every entry checks every
  * status; the first failure is kept with the CHECK macro's file:line record
- * (cd_cuda_last_error) for cd_backend_status. Compiled only when mk/cuda.mk finds CUDA; the
- * Makefile links it ahead of libcerebro.a, whose backend_nocuda.o it then replaces.
+ * (cd_cuda_last_error) for cd_backend_status. Compiled only when mk/cuda.mk finds CUDA, into
+ * libcerebro-cuda.so (loaded by backend_dl.c) and into the tests of tests/cuda.
  * Does not: pick the device for other code (it calls cudaSetDevice once, at open), or
  * support two threads on one backend.
  */

@@ -2,8 +2,8 @@
  * test_backend.c: unit tests for trainer/backend.c and the CPU backend: the device names
  * cd_backend_open accepts and refuses (with the accepted forms), the CPU backend's memory
  * entries, and the first-failure record. Unit tests link libcerebro.a alone, so "cuda" here
- * always meets backend_nocuda.c (the CUDA backend is linked only into cerebro-train and
- * tests/cuda; tests/80-trainer.bats checks what --device cuda does there).
+ * meets backend_dl.c, here told (CEREBRO_CUDA_BACKEND) that no CUDA backend is installed
+ * (tests/80-trainer.bats checks what --device cuda does with one).
  */
 #include <string.h>
 
@@ -46,12 +46,13 @@ static void test_refused_names(void)
 static void test_cuda_without_backend(void)
 {
     static const char *const names[] = {"cuda", "cuda:0", "cuda:7", "cuda:00012"};
+    setenv("CEREBRO_CUDA_BACKEND", "/nonexistent/libcerebro-cuda.so", 1);
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         cd_backend *be = NULL;
         cd_err err = {0};
         CHECK_CODE(cd_backend_open(&be, names[i], &err), CD_EUNSUPPORTED, &err);
         CHECK(be == NULL);
-        CHECK(strstr(err.detail, "built without the CUDA backend") != NULL);
+        CHECK(strstr(err.detail, "/nonexistent/libcerebro-cuda.so\" is not installed") != NULL);
         CHECK(strstr(err.hint, "--device cpu") != NULL);
     }
     cd_err err = {0};
@@ -59,6 +60,7 @@ static void test_cuda_without_backend(void)
     cd_backend_open(&be, "cuda:12", &err);
     CHECK(strstr(err.msg, "cuda:12") != NULL);
     CHECK(strcmp(cd_backend_cuda_built(), "") == 0);
+    unsetenv("CEREBRO_CUDA_BACKEND");
 }
 
 static void test_cpu_memory(void)
