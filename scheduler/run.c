@@ -502,6 +502,18 @@ static int drive(cd_job *j)
 
 /* ---- commands ---- */
 
+/* Run job j, created or opened with result rc, then close it; the exit status. */
+static int drive_and_close(cd_job *j, cd_code rc, const cd_err *err)
+{
+    int status = 1;
+    if (rc != CD_OK)
+        cd_err_print(stderr, CD_SCHED_PROG, err);
+    else
+        status = drive(j);
+    cd_job_close(j);
+    return status;
+}
+
 static const char run_usage[] = "Usage: " CD_SCHED_PROG " run WORKLOAD.ini [--job DIR]\n"
                                 "       " CD_SCHED_PROG " resume DIR\n";
 
@@ -526,14 +538,7 @@ int cd_cmd_run(int argc, char **argv)
         return cd_usage_error(CD_SCHED_PROG, "run takes one workload file%s", "");
     cd_job j;
     cd_err err = {0};
-    if (cd_job_create(&j, argv[optind], dir, &err) != CD_OK) {
-        cd_err_print(stderr, CD_SCHED_PROG, &err);
-        cd_job_close(&j);
-        return 1;
-    }
-    int status = drive(&j);
-    cd_job_close(&j);
-    return status;
+    return drive_and_close(&j, cd_job_create(&j, argv[optind], dir, &err), &err);
 }
 
 int cd_cmd_resume(int argc, char **argv)
@@ -546,12 +551,5 @@ int cd_cmd_resume(int argc, char **argv)
         return cd_usage_error(CD_SCHED_PROG, "resume takes one job directory%s", "");
     cd_job j;
     cd_err err = {0};
-    if (cd_job_open(&j, argv[1], true, &err) != CD_OK) {
-        cd_err_print(stderr, CD_SCHED_PROG, &err);
-        cd_job_close(&j);
-        return 1;
-    }
-    int status = drive(&j);
-    cd_job_close(&j);
-    return status;
+    return drive_and_close(&j, cd_job_open(&j, argv[1], true, &err), &err);
 }
