@@ -283,8 +283,15 @@ static cd_code epoch_ended(cd_job *j, int t, cd_err *err)
     s->epochs_done++;
     s->units_in_epoch = 0;
     if (j->w.valid_dir != NULL) {
-        if (j->npending < (int)(sizeof j->pending_valid / sizeof *j->pending_valid))
-            j->pending_valid[j->npending++] = t;
+        if (j->npending == j->cap_pending) {
+            int cap = j->cap_pending ? 2 * j->cap_pending : 64;
+            int *p = realloc(j->pending_valid, (size_t)cap * sizeof *p);
+            if (p == NULL)
+                return cd_fail(err, CD_ENOMEM, "out of memory");
+            j->pending_valid = p;
+            j->cap_pending = cap;
+        }
+        j->pending_valid[j->npending++] = t;
         return CD_OK;
     }
     cd_epoch_stat *st = &s->ep[s->epochs_done - 1];
@@ -582,6 +589,7 @@ void cd_job_close(cd_job *j)
     for (int t = j->ntrials - 1; t >= 0; t--)
         free(j->trials[t].ep);
     free(j->trials);
+    free(j->pending_valid);
     free(j->worker_out);
     free(j->worker_fails);
     cd_sched_free(&j->sched);

@@ -66,12 +66,12 @@ typedef struct cd_job {
     bool *worker_out;  /* [nworkers] */
     cd_journal *journal;
     int lock_fd;
-    char trainer[PATH_MAX];  /* the cerebro-train to run */
-    bool done;               /* the journal says the job completed */
-    bool readonly;           /* opened for status: writes nothing */
-    int workers_out_before;  /* "out" records of earlier runs (resume retries those workers) */
-    int pending_valid[4096]; /* trials whose last epoch awaits validation, FIFO */
-    int npending;
+    char trainer[PATH_MAX]; /* the cerebro-train to run */
+    bool done;              /* the journal says the job completed */
+    bool readonly;          /* opened for status: writes nothing */
+    int workers_out_before; /* "out" records of earlier runs (resume retries those workers) */
+    int *pending_valid;     /* [cap_pending] trials with an epoch awaiting validation, FIFO */
+    int npending, cap_pending;
 } cd_job;
 
 /* Create DIR for workload_path (an existing job in DIR is an error with a hint). */
