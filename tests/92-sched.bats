@@ -1,9 +1,10 @@
 #!/usr/bin/env bats
 # cerebro-sched end to end with the real trainer on Fashion-MNIST shards exported from a real
-# PostgreSQL: a grid of 4 configurations over 3 shards for 2 epochs, the schedule's
-# invariants, reproducible final checkpoints (another policy, a killed trainer, a killed
-# and resumed scheduler, the ssh launcher through a real sshd all end with the same bytes),
-# workers taken out, and clear errors for malformed workloads.
+# PostgreSQL (and read through a live cerebro-ds-fuse mount): a grid of 4 configurations over
+# 3 shards for 2 epochs, the schedule's invariants, reproducible final checkpoints (another
+# policy, a killed trainer, a killed and resumed scheduler, the ssh launcher through a real
+# sshd, the mount: all end with the same bytes), workers taken out, Hyperband, diverging
+# configurations, and clear errors for malformed workloads.
 
 load helpers
 source "$REPO/tests/lib/sshd.bash"
@@ -23,6 +24,7 @@ setup_file() {
 }
 
 teardown_file() {
+    if mountpoint -q "$D/mnt" 2>/dev/null; then fusermount3 -u -z "$D/mnt" || true; fi
     sshd_stop
     pg_stop_all
 }
@@ -205,6 +207,26 @@ ssh_config() {
     # bracket 1 trains 2 trials 3 epochs: (3 + 2 + 2 x 3) epochs x 3 shards = 33 units
     "$PYTHON" "$REPO/tests/lib/check_hyperband.py" "$D/hb"
     [ "$(grep -c '^unit' "$D/hb/journal")" -eq 33 ]
+}
+
+@test "over a live cerebro-ds-fuse mount of the table: the same final checkpoints as over its export" {
+    mkdir -p "$D/mnt"
+    cerebro-ds-fuse -f --conninfo "$(pg_conninfo sched)" -o tables=fm "$D/mnt" </dev/null \
+        >"$D/fuse.log" 2>&1 3>&- &
+    fs=$!
+    for _ in $(seq 150); do
+        [[ -r $D/mnt/.cerebro-ds/version ]] && break
+        sleep 0.1
+    done
+    [ "$(ls "$D/mnt/postgres/public.fm")" = $'fm_p0\nfm_p1\nfm_p2\nmeta' ]
+    workload async | sed "s|^train = .*|train = $D/mnt/postgres/public.fm|" >"$D/mount.ini"
+    st=0
+    cerebro-sched run "$D/mount.ini" --job "$D/mount" || st=$?
+    fusermount3 -u "$D/mnt"
+    wait "$fs"
+    [ "$st" -eq 0 ]
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/mount" 3 2
+    same_checkpoints "$D/mount"
 }
 
 @test "malformed workloads and bad command lines: clear errors, non-zero exits" {
