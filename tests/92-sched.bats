@@ -20,6 +20,17 @@ setup_file() {
         >"$D/tiny.ini"
     workload async >"$D/grid.ini"
     cerebro-sched run "$D/grid.ini" --job "$D/ref" 2>"$D/ref.log"
+    # a trainer that starts 0.2 s late, so that the fault tests catch units and jobs running
+    # (a unit of this tiny model takes ~10 ms): SLOW_MARK set = only its first train is late
+    printf '#!/bin/bash
+if [[ $1 == train && ( -z $SLOW_MARK || ! -e $SLOW_MARK ) ]]; then
+    [[ -n $SLOW_MARK ]] && touch "$SLOW_MARK"
+    sleep 0.2
+fi
+exec %s "$@"
+' \
+        "$REPO/build/bin/cerebro-train" >"$D/slow-train"
+    chmod +x "$D/slow-train"
     sshd_start "$D/sshd"
 }
 
@@ -73,11 +84,12 @@ same_checkpoints() {
 }
 
 @test "kill -9 of a trainer mid-unit: the unit is retried, the result is identical" {
-    cerebro-sched run "$D/grid.ini" --job "$D/k9" 2>"$D/k9.log" 3>&- &
+    CEREBRO_TRAIN=$D/slow-train SLOW_MARK=$D/k9.mark cerebro-sched run "$D/grid.ini" --job "$D/k9" \
+        2>"$D/k9.log" 3>&- &
     sched=$!
-    for _ in $(seq 200); do
-        victim=$(pgrep -f "cerebro-train train .*$D/k9/" | head -1) && [ -n "$victim" ] && break
-        sleep 0.05
+    for _ in $(seq 200); do # the first unit, 0.2 s late
+        victim=$(pgrep -f " train --model .*$D/k9/" | head -1) && [ -n "$victim" ] && break
+        sleep 0.02
     done
     kill -9 "$victim"
     wait "$sched"
@@ -87,7 +99,7 @@ same_checkpoints() {
 }
 
 @test "kill -9 of the scheduler, then resume: nothing lost, identical result" {
-    cerebro-sched run "$D/grid.ini" --job "$D/res" 2>"$D/res.log" 3>&- &
+    CEREBRO_TRAIN=$D/slow-train cerebro-sched run "$D/grid.ini" --job "$D/res" 2>"$D/res.log" 3>&- &
     sched=$!
     for _ in $(seq 400); do
         [ "$(grep -c '^unit' "$D/res/journal" 2>/dev/null)" -ge 6 ] && break
@@ -107,7 +119,7 @@ same_checkpoints() {
 }
 
 @test "SIGTERM stops the trainers and exits 143; resume finishes with an identical result" {
-    cerebro-sched run "$D/grid.ini" --job "$D/term" 2>"$D/term.log" 3>&- &
+    CEREBRO_TRAIN=$D/slow-train cerebro-sched run "$D/grid.ini" --job "$D/term" 2>"$D/term.log" 3>&- &
     sched=$!
     for _ in $(seq 400); do
         n=$(grep -c '^unit' "$D/term/journal" 2>/dev/null || true)
@@ -119,7 +131,7 @@ same_checkpoints() {
     wait "$sched" || st=$?
     [ "$st" -eq 143 ]
     grep -q "resume $D/term" "$D/term.log"
-    ! pgrep -f "cerebro-train .*$D/term/"
+    ! pgrep -f " train --model .*$D/term/"
     cerebro-sched resume "$D/term"
     "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/term" 3 2
     same_checkpoints "$D/term"
