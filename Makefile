@@ -152,7 +152,8 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) bats
 
-# Unit tests, then the decoder's integration tests (corrupt input included) on the
+# Unit tests, then the integration tests of the decoder (corrupt input included), the trainer
+# and the scheduler on the
 # sanitized binaries; any ASan/UBSan report fails the run.
 ASAN_BATS := tests/10-types.bats tests/20-mvcc.bats tests/30-corrupt.bats tests/55-vtable.bats \
 	tests/80-trainer.bats tests/90-simulate.bats tests/92-sched.bats
