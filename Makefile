@@ -153,8 +153,7 @@ check: deps
 	$(MAKE) bats
 
 # Unit tests, then the integration tests of the decoder (corrupt input included), the trainer
-# and the scheduler on the
-# sanitized binaries; any ASan/UBSan report fails the run.
+# and the scheduler on the sanitized binaries; any ASan/UBSan report fails the run.
 ASAN_BATS := tests/10-types.bats tests/20-mvcc.bats tests/30-corrupt.bats tests/55-vtable.bats \
 	tests/80-trainer.bats tests/90-simulate.bats tests/92-sched.bats
 asan:
