@@ -20,6 +20,7 @@
 #include "colfile.h"
 #include "meta.h"
 #include "fsname.h"
+#include "fsutil.h"
 
 cd_code cd_check_count(const cd_pin *p, const cd_shard *s, uint64_t decoded, int64_t want,
                        cd_err *err)
@@ -30,25 +31,6 @@ cd_code cd_check_count(const cd_pin *p, const cd_shard *s, uint64_t decoded, int
             (unsigned long long)decoded, (long long)want);
     cd_detail(err, "relation %s, file %s, snapshot %s", s->relsql, s->relpath, p->snaptext);
     return cd_hint(err, "this is a bug or an unsupported on-disk state; please report it");
-}
-
-/* mkdir -p: create path and any missing parents. */
-static cd_code mkdir_p(const char *path, cd_err *err)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        bool last = *p == '\0';
-        if (*p != '/' && !last)
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            return cd_fail(err, CD_EIO, "could not create directory \"%s\": %s", buf,
-                           strerror(errno));
-        if (last)
-            return CD_OK;
-        *p = '/';
-    }
 }
 
 static cd_code write_text(const char *path, const char *text, cd_err *err)
@@ -172,7 +154,7 @@ static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int
         return cd_fail(err, CD_EINVAL, "shard name \"%s\" is too long for a file name", s->name);
     snprintf(tmp, sizeof tmp, "%s/.%s.partial", outdir, dirname);
     snprintf(final, sizeof final, "%s/%s", outdir, dirname);
-    cd_code rc = mkdir_p(tmp, err);
+    cd_code rc = cd_mkdir_p(tmp, err);
     if (rc == CD_OK)
         rc = decode_shard_files(p, t, s, tmp, cols, nrows, progress, err);
     if (rc == CD_OK)
@@ -255,7 +237,7 @@ static cd_code write_table_meta(const export_job *j, cd_err *err)
 
 static cd_code check_outdir(const char *outdir, const cd_table *t, cd_err *err)
 {
-    cd_code rc = mkdir_p(outdir, err);
+    cd_code rc = cd_mkdir_p(outdir, err);
     for (int i = 0; i < t->nshards && rc == CD_OK; i++) {
         char path[4200], dirname[256];
         cd_fsname(t->shards[i].name, dirname, sizeof dirname);

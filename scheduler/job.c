@@ -18,46 +18,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "model.h"
 
 extern char **environ;
 
 /* ---- small file helpers ---- */
-
-static cd_code mkdirs(const char *path, cd_err *err)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1;; p++) {
-        bool end = *p == '\0';
-        if (*p == '/' || end) {
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-                return cd_fail(err, CD_EIO, "could not create directory \"%s\": %s", buf,
-                               strerror(errno));
-            if (end)
-                return CD_OK;
-            *p = '/';
-        }
-    }
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    int c;
-    while (m != NULL && (c = fgetc(f)) != EOF)
-        fputc(c, m);
-    if (m != NULL)
-        fclose(m);
-    fclose(f);
-    return buf;
-}
 
 static cd_code write_text(const char *path, const char *text, cd_err *err)
 {
@@ -81,17 +47,12 @@ static void path_join(char *buf, size_t size, const char *dir, const char *name)
 static void find_trainer(cd_job *j)
 {
     const char *env = getenv("CEREBRO_TRAIN");
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    char dir[PATH_MAX], sibling[PATH_MAX + 16];
     snprintf(j->trainer, sizeof j->trainer, "%s", env && *env ? env : "cerebro-train");
-    if ((env == NULL || *env == '\0') && n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash != NULL) {
-            strcpy(slash + 1, "cerebro-train");
-            if (access(self, X_OK) == 0)
-                snprintf(j->trainer, sizeof j->trainer, "%s", self);
-        }
+    if ((env == NULL || *env == '\0') && cd_exe_dir(dir, sizeof dir)) {
+        snprintf(sibling, sizeof sibling, "%s/cerebro-train", dir);
+        if (access(sibling, X_OK) == 0)
+            snprintf(j->trainer, sizeof j->trainer, "%s", sibling);
     }
 }
 
@@ -165,7 +126,7 @@ static cd_code add_trial(cd_job *j, cd_err *err)
     if (!j->readonly)
         rc = cd_workload_write_model(&j->w, &tr->config, s->model_path, err);
     if (rc == CD_OK && !j->readonly)
-        rc = mkdirs(s->ckpt_dir, err);
+        rc = cd_mkdir_p(s->ckpt_dir, err);
     cd_model_spec *m = calloc(1, sizeof *m);
     if (rc == CD_OK && m == NULL)
         rc = cd_fail(err, CD_ENOMEM, "out of memory");
@@ -470,7 +431,7 @@ static cd_code setup(cd_job *j, const char *workload_path, cd_err *err)
     const char *subs[] = {"models", "logs", "ckpt"};
     for (int i = 0; rc == CD_OK && !j->readonly && i < 3; i++) {
         path_join(sub, sizeof sub, j->dir, subs[i]);
-        rc = mkdirs(sub, err);
+        rc = cd_mkdir_p(sub, err);
     }
     if (rc == CD_OK)
         rc = sync_trials(j, err);
@@ -501,13 +462,15 @@ cd_code cd_job_create(cd_job *j, const char *workload_path, const char *dir, cd_
         return cd_hint(err, "continue it with `cerebro-sched resume %s`, or choose another --job",
                        dir);
     }
-    char *text = slurp(workload_path);
-    if (text == NULL || realpath(workload_path, abs) == NULL) {
+    char *text = NULL;
+    cd_err why = {0};
+    if (cd_read_file(workload_path, &text, NULL, &why) != CD_OK ||
+        realpath(workload_path, abs) == NULL) {
         free(text);
-        return cd_fail(err, CD_ENOTFOUND, "could not read workload \"%s\": %s", workload_path,
-                       strerror(errno));
+        cd_fail(err, CD_ENOTFOUND, "could not read workload \"%s\"", workload_path);
+        return cd_detail(err, "%s", why.msg[0] ? why.msg : strerror(errno));
     }
-    cd_code rc = mkdirs(dir, err);
+    cd_code rc = cd_mkdir_p(dir, err);
     if (rc == CD_OK)
         rc = take_lock(j, err);
     if (rc == CD_OK)
@@ -530,17 +493,19 @@ static cd_code job_workload(const char *dir, char *wpath, size_t size, cd_err *e
 {
     char path[PATH_MAX];
     path_join(path, sizeof path, dir, "workload.path");
-    char *p = slurp(path);
-    if (p == NULL) {
+    char *p = NULL;
+    cd_err why = {0};
+    if (cd_read_file(path, &p, NULL, &why) != CD_OK) {
         cd_fail(err, CD_ENOTFOUND, "\"%s\" is not a cerebro-sched job directory", dir);
-        return cd_detail(err, "could not read \"%s\": %s", path, strerror(errno));
+        return cd_detail(err, "%s", why.msg);
     }
     p[strcspn(p, "\n")] = '\0';
     snprintf(wpath, size, "%s", p);
     free(p);
     path_join(path, sizeof path, dir, "workload.ini");
-    char *copy = slurp(path), *now = slurp(wpath);
-    bool same = copy != NULL && now != NULL && strcmp(copy, now) == 0;
+    char *copy = NULL, *now = NULL;
+    bool same = cd_read_file(path, &copy, NULL, &why) == CD_OK &&
+                cd_read_file(wpath, &now, NULL, &why) == CD_OK && strcmp(copy, now) == 0;
     free(copy);
     free(now);
     if (!same) {

@@ -4,6 +4,8 @@
  */
 #include "journal.h"
 
+#include "fsutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -182,39 +184,11 @@ static bool parse_line(char *line, cd_jrec *r)
     return false;
 }
 
-static cd_code read_text(const char *path, char **text, size_t *len, cd_err *err)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return cd_fail(err, errno == ENOENT ? CD_ENOTFOUND : CD_EIO, "could not open \"%s\": %s",
-                       path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    size_t got;
-    while (buf != NULL && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        char *bigger = n == cap ? realloc(buf, (cap *= 2) + 1) : buf;
-        if (bigger == NULL)
-            free(buf);
-        buf = bigger;
-    }
-    bool bad = ferror(f);
-    fclose(f);
-    if (buf == NULL || bad) {
-        free(buf);
-        return cd_fail(err, buf ? CD_EIO : CD_ENOMEM, "could not read \"%s\"", path);
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    return CD_OK;
-}
-
 cd_code cd_journal_read(const char *path, cd_jrec **recs, int *n, cd_err *err)
 {
     char *text = NULL;
     size_t len = 0;
-    cd_code rc = read_text(path, &text, &len, err);
+    cd_code rc = cd_read_file(path, &text, &len, err);
     if (rc != CD_OK)
         return rc;
     *recs = NULL;

@@ -11,6 +11,8 @@
  */
 #include "backend.h"
 
+#include "fsutil.h"
+
 #include <dlfcn.h>
 #include <limits.h>
 #include <stdio.h>
@@ -30,15 +32,10 @@ static bool find_backend(char *buf, size_t size)
         snprintf(buf, size, "%s", env);
         return access(buf, R_OK) == 0;
     }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n <= 0)
+    char dir[PATH_MAX];
+    if (!cd_exe_dir(dir, sizeof dir))
         return false;
-    self[n] = '\0';
-    char *slash = strrchr(self, '/');
-    if (slash != NULL)
-        *slash = '\0';
-    snprintf(buf, size, "%s/../lib/cerebro-ds/" CUDA_SO, self);
+    snprintf(buf, size, "%s/../lib/cerebro-ds/" CUDA_SO, dir);
     return access(buf, R_OK) == 0;
 }
 

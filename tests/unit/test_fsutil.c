@@ -1,0 +1,78 @@
+/*
+ * test_fsutil.c: common/fsutil.h: mkdir -p (existing parts, a file in the way), whole files
+ * read back byte for byte (empty, larger than the first buffer, missing), the executable's
+ * directory.
+ */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "unit.h"
+
+#include "fsutil.h"
+
+static char dir[] = "/tmp/cd-fsutil-XXXXXX";
+
+static void test_mkdir_p(void)
+{
+    char path[256], file[256];
+    cd_err err = {0};
+    snprintf(path, sizeof path, "%s/a/b/c", dir);
+    CHECK_CODE(cd_mkdir_p(path, &err), CD_OK, &err);
+    CHECK_CODE(cd_mkdir_p(path, &err), CD_OK, &err); /* already there */
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+    snprintf(file, sizeof file, "%s/f", dir);
+    FILE *f = fopen(file, "w");
+    fclose(f);
+    snprintf(path, sizeof path, "%s/f/g", dir);
+    CHECK_CODE(cd_mkdir_p(path, &err), CD_EIO, &err);
+    CHECK(strstr(err.msg, "could not create directory") != NULL);
+}
+
+static void test_read_file(void)
+{
+    char path[256];
+    cd_err err = {0};
+    snprintf(path, sizeof path, "%s/big", dir);
+    FILE *f = fopen(path, "w");
+    for (int i = 0; i < 10000; i++)
+        fprintf(f, "%d\n", i);
+    fclose(f);
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_CODE(cd_read_file(path, &text, &len, &err), CD_OK, &err);
+    CHECK(text != NULL && len == strlen(text) && strncmp(text, "0\n1\n2\n", 6) == 0);
+    CHECK(text != NULL && strcmp(text + len - 5, "9999\n") == 0);
+    free(text);
+    snprintf(path, sizeof path, "%s/empty", dir);
+    fclose(fopen(path, "w"));
+    CHECK_CODE(cd_read_file(path, &text, NULL, &err), CD_OK, &err);
+    CHECK(text != NULL && text[0] == '\0');
+    free(text);
+    snprintf(path, sizeof path, "%s/missing", dir);
+    CHECK_CODE(cd_read_file(path, &text, &len, &err), CD_ENOTFOUND, &err);
+    CHECK(text == NULL && strstr(err.msg, "missing") != NULL);
+}
+
+static void test_exe_dir(void)
+{
+    char d[4096], self[4096];
+    CHECK(cd_exe_dir(d, sizeof d));
+    snprintf(self, sizeof self, "%s/test_fsutil", d);
+    CHECK(access(self, X_OK) == 0);
+    CHECK(!cd_exe_dir(d, 2)); /* does not fit */
+}
+
+int main(void)
+{
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    RUN(test_mkdir_p);
+    RUN(test_read_file);
+    RUN(test_exe_dir);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        return 1;
+    return UNIT_DONE();
+}
