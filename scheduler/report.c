@@ -26,9 +26,10 @@ static cd_code out_open(out *o, const cd_job *j, const char *name, cd_err *err)
                 : cd_fail(err, CD_EIO, "could not write \"%s\": %s", o->tmp, strerror(errno));
 }
 
+/* Flush, fsync, close and rename into place; on any failure the temporary file goes. */
 static cd_code out_close(out *o, cd_err *err)
 {
-    bool ok = fflush(o->f) == 0 && !ferror(o->f);
+    bool ok = fflush(o->f) == 0 && !ferror(o->f) && fsync(fileno(o->f)) == 0;
     ok = fclose(o->f) == 0 && ok;
     if (ok && rename(o->tmp, o->path) == 0)
         return CD_OK;
@@ -157,25 +158,27 @@ static cd_code write_leaderboard(const cd_job *j, cd_err *err)
     return rc == CD_OK ? out_close(&o, err) : rc;
 }
 
-static cd_code copy_file(const char *from, const char *to, cd_err *err)
+/* Copy the file `from` to DIR/name, through out_open / out_close. */
+static cd_code copy_file(const cd_job *j, const char *from, const char *name, cd_err *err)
 {
-    char tmp[PATH_MAX + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", to);
-    FILE *in = fopen(from, "rb"), *o = fopen(tmp, "wb");
+    FILE *in = fopen(from, "rb");
+    if (in == NULL)
+        return cd_fail(err, CD_EIO, "could not open \"%s\": %s", from, strerror(errno));
+    out o;
+    cd_code rc = out_open(&o, j, name, err);
     char buf[1 << 16];
     size_t n;
-    bool ok = in != NULL && o != NULL;
+    bool ok = rc == CD_OK;
     while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0)
-        ok = fwrite(buf, 1, n, o) == n;
-    ok = ok && !ferror(in) && fflush(o) == 0 && fsync(fileno(o)) == 0;
-    if (in != NULL)
-        fclose(in);
-    if (o != NULL)
-        ok = fclose(o) == 0 && ok;
-    if (ok && rename(tmp, to) == 0)
-        return CD_OK;
-    unlink(tmp);
-    return cd_fail(err, CD_EIO, "could not copy \"%s\" to \"%s\"", from, to);
+        ok = fwrite(buf, 1, n, o.f) == n;
+    ok = ok && !ferror(in);
+    fclose(in);
+    if (rc == CD_OK && !ok) {
+        fclose(o.f);
+        unlink(o.tmp);
+        rc = cd_fail(err, CD_EIO, "could not copy \"%s\" to \"%s\"", from, o.path);
+    }
+    return rc == CD_OK ? out_close(&o, err) : rc;
 }
 
 static cd_code write_best(const cd_job *j, cd_err *err)
@@ -185,12 +188,10 @@ static cd_code write_best(const cd_job *j, cd_err *err)
     cd_job_best(j, &t, &e, &score);
     if (t < 0)
         return CD_OK;
-    char ckpt[PATH_MAX], to[PATH_MAX];
+    char ckpt[PATH_MAX];
     cd_job_ckpt_epoch(j, t, e, ckpt, sizeof ckpt);
-    snprintf(to, sizeof to, "%s/best.ckpt", j->dir);
-    cd_code rc = copy_file(ckpt, to, err);
-    snprintf(to, sizeof to, "%s/best.ini", j->dir);
-    return rc == CD_OK ? copy_file(j->trials[t].model_path, to, err) : rc;
+    cd_code rc = copy_file(j, ckpt, "best.ckpt", err);
+    return rc == CD_OK ? copy_file(j, j->trials[t].model_path, "best.ini", err) : rc;
 }
 
 /* ---- plots ---- */
