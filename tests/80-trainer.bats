@@ -40,8 +40,7 @@ oracle() {
     T train --model "$m" --ckpt "$w.ckpt" --data "$D/fm/part0" --epoch 0 --out "$w.1.ckpt" \
         --threads 1 --loss-log "$w.ours" >/dev/null
     "$PYTHON" "$REPO/tests/lib/torch_oracle.py" "$m" "$w" "$D/fm/part0" "$steps" >"$w.torch"
-    paste <(head -n "$steps" "$w.ours") "$w.torch" | awk '{d = $1 - $2; if (d < 0) d = -d;
-        r = d / ($2 < 0 ? -$2 : $2); if (r > m) m = r} END {printf "%.3g\n", m}'
+    max_rel_diff "$w.ours" "$w.torch" "$steps"
 }
 
 @test "MOP: unit A then unit B from A's checkpoint is bit-identical to one unit over A and B" {

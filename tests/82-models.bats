@@ -76,8 +76,7 @@ tail_mean() { tail -n 5 "$1" | awk '{s += $1} END {print s / NR}'; }
             --threads 1 --loss-log "$w.ours" >/dev/null
         "$PYTHON" "$REPO/tests/lib/torch_oracle.py" "$m" "$w" "$D/seq/part0" "$steps" >"$w.torch"
         [ "$(wc -l <"$w.torch")" -eq "$steps" ]
-        r=$(paste <(head -n "$steps" "$w.ours") "$w.torch" | awk '{d = $1 - $2; if (d < 0) d = -d;
-            r = d / ($2 < 0 ? -$2 : $2); if (r > m) m = r} END {printf "%.3g\n", m}')
+        r=$(max_rel_diff "$w.ours" "$w.torch" "$steps")
         echo "$name: max relative difference of the per-step losses $r over $steps steps"
         awk -v r="$r" 'BEGIN { exit !(r <= 1e-4) }'
     done

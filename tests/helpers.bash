@@ -24,6 +24,13 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 source "$REPO/tests/lib/pg.bash"
 source "$REPO/tests/lib/fashion.bash"
 
+# max_rel_diff OURS THEIRS STEPS: the largest |ours - theirs| / |theirs| over the first STEPS
+# lines of two files of per-step losses (cerebro-train --loss-log, tests/lib/torch_oracle.py)
+max_rel_diff() {
+    paste <(head -n "$3" "$1") <(head -n "$3" "$2") | awk '{d = $1 - $2; if (d < 0) d = -d;
+        r = d / ($2 < 0 ? -$2 : $2); if (r > m) m = r} END {printf "%.3g\n", m}'
+}
+
 # cd_skip REASON: skip the test; under CI (CI set) fail instead.
 cd_skip() {
     if [[ -n ${CI:-} ]]; then
