@@ -12,6 +12,8 @@
 # Switches: SAN=1 (sanitizers), OPT=0 (no optimisation), BUILD=dir.
 
 SHELL := /bin/bash
+# `make` alone is `make all`, whatever rule an included makefile (mk/cuda.mk) defines first.
+.DEFAULT_GOAL := all
 SAN ?= 0
 OPT ?= 1
 ifeq ($(filter $(SAN),0 1),)
