@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "data_pg.h"
 #include "fsname.h"
 #include "hash.h"
 #include "npy.h"
@@ -24,6 +25,7 @@ typedef struct shard {
     char dir[4096];
     cd_npy x, y;
     uint64_t rows;
+    bool in_memory; /* x, y read over pg: into memory (data_pg.h), not mapped */
 } shard;
 
 struct cd_data {
@@ -100,8 +102,22 @@ static cd_code check_shard(const cd_data *d, shard *s, cd_err *err)
     return CD_OK;
 }
 
-static cd_code open_shard(cd_data *d, shard *s, const char *dir, cd_err *err)
+/* A pg: spec (data_pg.h): both columns read into memory; the session opened on first use. */
+static cd_code open_pg_shard(cd_data *d, shard *s, const char *spec, cd_pg_session **pg,
+                             cd_err *err)
 {
+    cd_pg_dest dest = {s->name, sizeof s->name, s->dir, sizeof s->dir, &s->x, &s->y};
+    s->in_memory = true;
+    cd_code rc = *pg ? CD_OK : cd_pg_session_new(pg, err);
+    if (rc == CD_OK)
+        rc = cd_pg_read_shard(*pg, spec, d->cfg.feature, d->cfg.label, &dest, err);
+    return rc == CD_OK ? check_shard(d, s, err) : rc;
+}
+
+static cd_code open_shard(cd_data *d, shard *s, const char *dir, cd_pg_session **pg, cd_err *err)
+{
+    if (cd_pg_is_spec(dir))
+        return open_pg_shard(d, s, dir, pg, err);
     snprintf(s->dir, sizeof s->dir, "%s", dir);
     size_t len = strlen(s->dir);
     while (len > 1 && s->dir[len - 1] == '/')
@@ -317,10 +333,13 @@ cd_code cd_data_open(cd_data **out, const cd_data_config *cfg, const char *const
     pthread_mutex_init(&d->lock, NULL);
     pthread_cond_init(&d->changed, NULL);
     cd_code rc = CD_OK;
+    cd_pg_session *pg = NULL; /* pg: shards: the database time counts as waiting for data */
     for (; d->nshards < ndirs && rc == CD_OK; d->nshards++) {
-        rc = open_shard(d, &d->shards[d->nshards], dirs[d->nshards], err);
+        rc = open_shard(d, &d->shards[d->nshards], dirs[d->nshards], &pg, err);
         d->rows += d->shards[d->nshards].rows;
     }
+    d->wait_s += cd_pg_session_seconds(pg);
+    cd_pg_session_close(&pg);
     if (rc == CD_OK)
         rc = alloc_slots(d, err);
     if (rc == CD_OK && pthread_create(&d->thread, NULL, producer, d) != 0)
@@ -399,8 +418,9 @@ void cd_data_close(cd_data **dp)
         free(d->slots[i].x);
     }
     for (int i = d->nshards - 1; i >= 0; i--) {
-        cd_npy_close(&d->shards[i].y);
-        cd_npy_close(&d->shards[i].x);
+        void (*close_column)(cd_npy *) = d->shards[i].in_memory ? cd_pg_column_free : cd_npy_close;
+        close_column(&d->shards[i].y);
+        close_column(&d->shards[i].x);
     }
     free(d->shards);
     pthread_cond_destroy(&d->changed);
