@@ -43,6 +43,7 @@ struct cd_data {
     bool done, stop;
     cd_err err; /* the producer's error, reported by cd_data_next */
     double wait_s;
+    float *scratch; /* [row_size]: a row before augmentation (the producer's) */
 };
 
 /* ---- opening ---- */
@@ -220,14 +221,31 @@ static cd_code convert_label(const cd_data *d, const shard *s, uint64_t row, cd_
     return CD_OK;
 }
 
+/* Row `row` of shard s, converted into x[row_size] and augmented when the config says so. */
+static cd_code assemble_row(const cd_data *d, const shard *s, uint64_t key, uint64_t row, float *x,
+                            cd_err *err)
+{
+    const cd_augment *a = &d->cfg.augment;
+    if (!cd_augment_active(a))
+        return convert_row(d, s, row, x, err);
+    cd_code rc = convert_row(d, s, row, d->scratch, err);
+    if (rc == CD_OK) {
+        cd_augment_draw draw = cd_augment_decide(a, d->cfg.seed, d->cfg.epoch, key, row);
+        const int64_t *shape = d->cfg.in_shape;
+        cd_augment_apply(a, &draw, (int)shape[0], (int)shape[1], (int)shape[2], d->scratch, x);
+    }
+    return rc;
+}
+
 static cd_code fill_batch(const cd_data *d, const shard *s, int si, const uint64_t *rows, int n,
                           cd_batch *b, cd_err *err)
 {
     b->n = n;
     b->shard = si;
+    uint64_t key = cd_augment_shard_key(s->name);
     cd_code rc = CD_OK;
     for (int i = 0; i < n && rc == CD_OK; i++) {
-        rc = convert_row(d, s, rows[i], b->x + (size_t)i * d->row_size, err);
+        rc = assemble_row(d, s, key, rows[i], b->x + (size_t)i * d->row_size, err);
         if (rc == CD_OK)
             rc = convert_label(d, s, rows[i], b, i, err);
     }
@@ -303,6 +321,11 @@ static void *producer(void *arg)
 
 static cd_code alloc_slots(cd_data *d, cd_err *err)
 {
+    const cd_augment *a = &d->cfg.augment;
+    if (cd_augment_active(a) && (d->cfg.in_ndim != 3 || a->crop_pad < 0))
+        return cd_fail(err, CD_EINVAL, "augmentation needs image rows (C,H,W) and a padding >= 0");
+    if (cd_augment_active(a) && (d->scratch = malloc(d->row_size * sizeof *d->scratch)) == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
     for (int i = 0; i < NSLOTS; i++) {
         cd_batch *b = &d->slots[i];
         b->x = malloc((size_t)d->cfg.batch * d->row_size * sizeof *b->x + 1);
@@ -412,6 +435,7 @@ void cd_data_close(cd_data **dp)
         pthread_mutex_unlock(&d->lock);
         pthread_join(d->thread, NULL);
     }
+    free(d->scratch);
     for (int i = NSLOTS - 1; i >= 0; i--) {
         free(d->slots[i].yf);
         free(d->slots[i].y);

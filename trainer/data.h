@@ -9,8 +9,10 @@
  * labels to int32 (classes > 0) or float32 (classes == 0), and yields batches in order:
  * shard after shard, rows shuffled within a shard by (seed, epoch, shard name) unless
  * shuffle is off. A batch never spans two shards: a shard's last partial batch is a batch of
- * its own, so several shards in one run equal one run per shard (what MOP needs). A
- * prefetch thread prepares the next batch while the caller computes.
+ * its own, so several shards in one run equal one run per shard (what MOP needs). Image rows
+ * are augmented (random crop, horizontal flip: augment.h) when cfg.augment says so, by draws
+ * of (seed, epoch, shard name, row index within the shard) only. A prefetch thread prepares
+ * the next batch while the caller computes.
  * Does not: know models or devices.
  */
 #ifndef CD_DATA_H
@@ -19,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "augment.h"
 #include "cd_err.h"
 
 #define CD_DATA_MAXDIM 4
@@ -34,6 +37,7 @@ typedef struct cd_data_config {
     bool shuffle;
     uint64_t seed;
     uint64_t epoch;
+    cd_augment augment; /* image rows (in_ndim 3) only; all zero: none (eval, predict) */
 } cd_data_config;
 
 typedef struct cd_batch {

@@ -34,11 +34,26 @@
     X(train, shuffle, "true")                                                                      \
     X(train, dropout_seed, "0")
 
+/* Keys added later: they enter the configuration hash only when not at their default, so
+ * the checkpoints of files that do not use them stay valid. */
+#define MODEL_KEYS_LATER(X)                                                                        \
+    X(train, lr_schedule, "constant")                                                              \
+    X(train, lr_warmup_steps, "0")                                                                 \
+    X(train, lr_warmup_start_factor, "0.333333333333333333")                                       \
+    X(train, lr_step_size, "0")                                                                    \
+    X(train, lr_gamma, "0.1")                                                                      \
+    X(train, lr_total_steps, "0")                                                                  \
+    X(train, lr_min, "0")                                                                          \
+    X(train, augment_crop_pad, "0")                                                                \
+    X(train, augment_hflip, "false")
+
+#define ALL_KEYS(X) MODEL_KEYS(X) MODEL_KEYS_LATER(X)
+
 typedef struct raw {
 #define RAW_FIELD(sec, key, def)                                                                   \
     char sec##_##key[512];                                                                         \
     int sec##_##key##_line;
-    MODEL_KEYS(RAW_FIELD)
+    ALL_KEYS(RAW_FIELD)
 #undef RAW_FIELD
     const char *path;
     cd_err *err;
@@ -56,7 +71,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
         r->sec##_##key##_line = lineno;                                                            \
         return 1;                                                                                  \
     }
-    MODEL_KEYS(RAW_SET)
+    ALL_KEYS(RAW_SET)
 #undef RAW_SET
     if (strcmp(section, "model") != 0 && strcmp(section, "train") != 0)
         r->rc = cd_fail(r->err, CD_EINVAL, "%s:%d: unknown section [%s]", r->path, lineno, section);
@@ -94,7 +109,7 @@ static cd_code read_raw(const char *path, raw *r, cd_err *err)
 {
     memset(r, 0, sizeof *r);
 #define RAW_DEFAULT(sec, key, def) snprintf(r->sec##_##key, sizeof r->sec##_##key, "%s", def);
-    MODEL_KEYS(RAW_DEFAULT)
+    ALL_KEYS(RAW_DEFAULT)
 #undef RAW_DEFAULT
     r->path = path;
     r->err = err;
@@ -130,6 +145,14 @@ static bool to_float(const char *s, float *out)
     double v = strtod(s, &end);
     *out = (float)v;
     return *s && *end == '\0' && errno == 0 && isfinite(v);
+}
+
+static bool to_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    *out = strtod(s, &end);
+    return *s && *end == '\0' && errno == 0 && isfinite(*out);
 }
 
 static bool to_int(const char *s, long lo, long hi, long *out)
@@ -362,6 +385,95 @@ static cd_code pick(const raw *r, int line, const char *key, const char *value,
     return bad_value(r, line, key, value, want, err);
 }
 
+/* ---- [train] lr schedule and augmentation ---- */
+
+#define MAX_STEPS (1L << 48)
+
+/* value, line and name of a key, for the readers below */
+#define KEY_ARGS(sec, key) r->sec##_##key, r->sec##_##key##_line, #key
+
+static cd_code int_key(const raw *r, const char *value, int line, const char *key, long lo, long hi,
+                       const char *want, long *out, cd_err *err)
+{
+    return to_int(value, lo, hi, out) ? CD_OK : bad_value(r, line, key, value, want, err);
+}
+
+/* A real number in (lo, hi] when lo_open, else in [lo, hi]. */
+static cd_code real_key(const raw *r, const char *value, int line, const char *key, double lo,
+                        bool lo_open, double hi, const char *want, double *out, cd_err *err)
+{
+    bool ok = to_double(value, out) && *out >= lo && !(lo_open && *out == lo) && *out <= hi;
+    return ok ? CD_OK : bad_value(r, line, key, value, want, err);
+}
+
+static cd_code schedule_needs(const raw *r, const cd_lr_schedule *s, cd_err *err)
+{
+    if (s->kind == CD_LR_STEP && s->step_size < 1) {
+        cd_fail(err, CD_EINVAL, "%s:%d: lr_schedule = step needs lr_step_size", r->path,
+                r->train_lr_schedule_line);
+        return cd_hint(err, "lr_step_size = N multiplies the lr by lr_gamma every N steps");
+    }
+    if (s->kind == CD_LR_COSINE && s->total_steps <= s->warmup_steps) {
+        cd_fail(err, CD_EINVAL, "%s:%d: lr_schedule = cosine needs lr_total_steps > %llu", r->path,
+                r->train_lr_schedule_line, (unsigned long long)s->warmup_steps);
+        return cd_hint(err, "lr_total_steps counts optimizer steps from the first, warm-up "
+                            "included: epochs x batches per epoch");
+    }
+    return CD_OK;
+}
+
+static cd_code convert_schedule(const raw *r, cd_lr_schedule *s, cd_err *err)
+{
+    static const char *const kinds[] = {"constant", "step", "cosine"};
+    int kind = 0;
+    long warmup = 0, step_size = 0, total = 0;
+    cd_code rc = pick(r, r->train_lr_schedule_line, "lr_schedule", r->train_lr_schedule, kinds, 3,
+                      &kind, err);
+    if (rc == CD_OK)
+        rc = int_key(r, KEY_ARGS(train, lr_warmup_steps), 0, MAX_STEPS, "an integer >= 0", &warmup,
+                     err);
+    if (rc == CD_OK)
+        rc = real_key(r, KEY_ARGS(train, lr_warmup_start_factor), 0, true, 1, "a number in (0, 1]",
+                      &s->warmup_start_factor, err);
+    if (rc == CD_OK)
+        rc = int_key(r, KEY_ARGS(train, lr_step_size), 0, MAX_STEPS, "an integer >= 1", &step_size,
+                     err);
+    if (rc == CD_OK)
+        rc = real_key(r, KEY_ARGS(train, lr_gamma), 0, true, 1, "a number in (0, 1]", &s->gamma,
+                      err);
+    if (rc == CD_OK)
+        rc = int_key(r, KEY_ARGS(train, lr_total_steps), 0, MAX_STEPS, "an integer >= 1", &total,
+                     err);
+    if (rc == CD_OK)
+        rc = real_key(r, KEY_ARGS(train, lr_min), 0, false, 1e3, "a number in [0, 1000]",
+                      &s->lr_min, err);
+    s->kind = (cd_lr_kind)kind;
+    s->warmup_steps = (uint64_t)warmup;
+    s->step_size = (uint64_t)step_size;
+    s->total_steps = (uint64_t)total;
+    return rc == CD_OK ? schedule_needs(r, s, err) : rc;
+}
+
+static cd_code convert_augment(const raw *r, const cd_model_spec *m, cd_augment *a, cd_err *err)
+{
+    long pad = 0;
+    cd_code rc =
+        int_key(r, KEY_ARGS(train, augment_crop_pad), 0, 1 << 16, "an integer >= 0", &pad, err);
+    if (rc == CD_OK && strcmp(r->train_augment_hflip, "true") != 0 &&
+        strcmp(r->train_augment_hflip, "false") != 0)
+        rc = bad_value(r, r->train_augment_hflip_line, "augment_hflip", r->train_augment_hflip,
+                       "true or false", err);
+    a->crop_pad = (int)pad;
+    a->hflip = strcmp(r->train_augment_hflip, "true") == 0;
+    if (rc == CD_OK && cd_augment_active(a) && m->input.ndim != 3) {
+        int line = pad > 0 ? r->train_augment_crop_pad_line : r->train_augment_hflip_line;
+        cd_fail(err, CD_EINVAL, "%s:%d: %s needs an image input (C,H,W), not %d values per row",
+                r->path, line, pad > 0 ? "augment_crop_pad" : "augment_hflip", m->input.d[0]);
+        return cd_hint(err, "crop and flip apply to images; remove the augment keys");
+    }
+    return rc;
+}
+
 #define NUM(field, sec, key, lo, hi)                                                               \
     do {                                                                                           \
         if (rc == CD_OK &&                                                                         \
@@ -413,6 +525,10 @@ static cd_code convert(const raw *r, cd_model_spec *m, cd_err *err)
     snprintf(m->label, sizeof m->label, "%s", r->model_label);
     if (rc == CD_OK && m->loss == CD_LOSS_SOFTMAX_XENT && m->classes < 2)
         rc = cd_fail(err, CD_EINVAL, "%s: softmax_xent needs [model] classes >= 2", r->path);
+    if (rc == CD_OK)
+        rc = convert_schedule(r, &m->schedule, err);
+    if (rc == CD_OK)
+        rc = convert_augment(r, m, &m->augment, err);
     return rc;
 }
 
@@ -422,13 +538,18 @@ static uint64_t raw_hash(const raw *r)
 #define RAW_HASH(sec, key, def) h = cd_fnv1a(#sec "." #key "=", h), h = cd_fnv1a(r->sec##_##key, h);
     MODEL_KEYS(RAW_HASH)
 #undef RAW_HASH
+#define RAW_HASH_SET(sec, key, def)                                                                \
+    if (strcmp(r->sec##_##key, def) != 0)                                                          \
+        h = cd_fnv1a(#sec "." #key "=", h), h = cd_fnv1a(r->sec##_##key, h);
+    MODEL_KEYS_LATER(RAW_HASH_SET)
+#undef RAW_HASH_SET
     return h;
 }
 
 const char *cd_model_key_name(int i)
 {
 #define KEY_NAME(sec, key, def) #sec "." #key,
-    static const char *const names[] = {MODEL_KEYS(KEY_NAME)};
+    static const char *const names[] = {ALL_KEYS(KEY_NAME)};
 #undef KEY_NAME
     return i >= 0 && i < (int)(sizeof names / sizeof names[0]) ? names[i] : NULL;
 }

@@ -12,6 +12,15 @@
  * [train]
  *   optimizer = sgd | momentum | adam | adamw;  lr; batch_size; weight_decay; momentum;
  *   beta1; beta2; eps; seed; shuffle (true | false); dropout_seed
+ *   lr_schedule = constant | step | cosine    lr over the optimizer steps (lr_schedule.h)
+ *   lr_warmup_steps = W            linear warm-up over the first W steps (0: none)
+ *   lr_warmup_start_factor = f     its first lr is f * lr, in (0, 1] (LinearLR's 1/3)
+ *   lr_step_size = N; lr_gamma = g step: lr * g^floor(step / N) after the warm-up
+ *   lr_total_steps = T; lr_min = m cosine: from lr down to m at step T (warm-up included)
+ *   augment_crop_pad = P           images: random crop after zero padding by P (augment.h)
+ *   augment_hflip = true | false   images: horizontal flip with probability 1/2
+ * Steps count optimizer steps over the whole training (the checkpoint's step counter): a
+ * schedule continues across units and epochs. Augmentation applies to training only.
  *
  * Layers: dense:UNITS, conv2d:OUT:K[:STRIDE[:PAD]], maxpool:K[:STRIDE[:PAD]],
  * avgpool:K[:STRIDE[:PAD]], gavgpool, batchnorm, relu, dropout:P, flatten,
@@ -19,7 +28,9 @@
  * 1x1 conv + batchnorm projection when OUT or STRIDE change the shape).
  * Keys are declared once (X-macro); unknown sections, keys, layers and bad values are
  * errors naming the file and line. The configuration hash covers every key, so a checkpoint
- * of one configuration is never read as another's.
+ * of one configuration is never read as another's (the schedule and augmentation keys enter
+ * it only when set to something else than their defaults, so files without them keep the
+ * hash they had before those keys existed).
  */
 #ifndef CD_MODEL_H
 #define CD_MODEL_H
@@ -27,7 +38,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "augment.h"
 #include "cd_err.h"
+#include "lr_schedule.h"
 
 #define CD_MODEL_MAXDIM 3
 #define CD_MODEL_MAXLAYERS 128
@@ -89,6 +102,8 @@ typedef struct cd_model_spec {
     uint64_t seed;
     uint64_t dropout_seed;
     bool shuffle;
+    cd_lr_schedule schedule; /* lr_schedule, lr_warmup_*, lr_step_size, lr_gamma, ... */
+    cd_augment augment;      /* augment_crop_pad, augment_hflip */
     /* derived */
     int64_t params;
     uint64_t hash; /* of the canonical text of every key */

@@ -80,7 +80,7 @@ static cd_code check_config(const cd_optim_config *c, cd_err *err)
         if (!(c->eps > 0) || !isfinite(c->eps))
             return cd_fail(err, CD_EINVAL, "eps must be positive, not %g", c->eps);
     }
-    return CD_OK;
+    return cd_lr_schedule_check(&c->schedule, err);
 }
 
 static cd_code check_params(const cd_param *params, size_t nparams, cd_err *err)
@@ -250,6 +250,7 @@ static int step_slot(cd_optim *o, optim_slot *s)
 
 cd_code cd_optim_step(cd_optim *o, cd_err *err)
 {
+    o->hp.lr = cd_lr_at(&o->cfg.schedule, o->cfg.lr, o->step);
     o->step++;
     for (size_t i = 0; i < o->nslots; i++)
         if (step_slot(o, &o->slots[i]) != 0)

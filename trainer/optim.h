@@ -9,8 +9,10 @@
  * The optimizer owns its state (momentum buffers, exp_avg, exp_avg_sq, the step counter)
  * and exposes it for checkpoints through host copies: cd_optim_state_get copies a state
  * tensor to the host, cd_optim_state_restore copies one back, so a restore is "restore each
- * listed tensor, then cd_optim_set_step". It does not own the parameters or gradients; it
- * does not zero gradients, clip them or schedule the lr.
+ * listed tensor, then cd_optim_set_step". The lr of a step is cfg.lr under cfg.schedule
+ * (lr_schedule.h) at the number of steps taken before it, so restoring the step counter also
+ * restores the schedule. It does not own the parameters or gradients; it does not zero
+ * gradients or clip them.
  */
 #ifndef CD_OPTIM_H
 #define CD_OPTIM_H
@@ -20,6 +22,7 @@
 
 #include "backend.h"
 #include "cd_err.h"
+#include "lr_schedule.h"
 
 typedef enum cd_optim_kind {
     CD_OPTIM_SGD,      /* param -= lr * (grad + wd * param) */
@@ -36,6 +39,7 @@ typedef struct cd_optim_config {
     int nesterov;        /* momentum only: 1 for Nesterov momentum */
     double beta1, beta2; /* adam/adamw, in [0, 1) */
     double eps;          /* adam/adamw, > 0, added outside the sqrt */
+    cd_lr_schedule schedule; /* of lr over the steps; all zero: constant */
 } cd_optim_config;
 
 /* A config with PyTorch's defaults for kind (lr 1e-3, betas 0.9/0.999, eps 1e-8, momentum

@@ -75,6 +75,51 @@ static void test_values(void)
     CHECK(m.hash != h1); /* another learning rate is another configuration */
 }
 
+#define IMAGE_MODEL "[model]\ninput = 1,4,4\nlayers = flatten, dense:2\nclasses = 2\n[train]\n"
+
+static void test_schedule_and_augment(void)
+{
+    cd_model_spec m;
+    cd_err err = {0};
+    CHECK_CODE(load_text(IMAGE_MODEL, &m, &err), CD_OK, &err);
+    uint64_t plain = m.hash;
+    CHECK(m.schedule.kind == CD_LR_CONSTANT && m.schedule.warmup_steps == 0);
+    CHECK(m.schedule.warmup_start_factor == 1.0 / 3 && m.schedule.gamma == 0.1);
+    CHECK(m.augment.crop_pad == 0 && !m.augment.hflip);
+    /* the new keys at their defaults: the hash of a file without them */
+    CHECK_CODE(load_text(IMAGE_MODEL "lr_schedule = constant\nlr_warmup_steps = 0\n"
+                                     "augment_hflip = false\naugment_crop_pad = 0\n",
+                         &m, &err),
+               CD_OK, &err);
+    CHECK(m.hash == plain);
+    CHECK_CODE(load_text(IMAGE_MODEL "lr_schedule = cosine\nlr_warmup_steps = 100\n"
+                                     "lr_warmup_start_factor = 0.01\nlr_total_steps = 4700\n"
+                                     "lr_min = 1e-5\naugment_crop_pad = 2\naugment_hflip = true\n",
+                         &m, &err),
+               CD_OK, &err);
+    CHECK(m.schedule.kind == CD_LR_COSINE && m.schedule.warmup_steps == 100);
+    CHECK(m.schedule.warmup_start_factor == 0.01 && m.schedule.total_steps == 4700);
+    CHECK(m.schedule.lr_min == 1e-5 && m.augment.crop_pad == 2 && m.augment.hflip);
+    CHECK(m.hash != plain);
+    uint64_t cosine = m.hash;
+    CHECK_CODE(load_text(IMAGE_MODEL "lr_schedule = cosine\nlr_warmup_steps = 100\n"
+                                     "lr_warmup_start_factor = 0.01\nlr_total_steps = 4700\n"
+                                     "lr_min = 1e-5\naugment_crop_pad = 2\naugment_hflip = false\n",
+                         &m, &err),
+               CD_OK, &err);
+    CHECK(m.hash != cosine && m.hash != plain); /* every key counts once set */
+    CHECK_CODE(
+        load_text(IMAGE_MODEL "lr_schedule = step\nlr_step_size = 30\nlr_gamma = 0.5\n", &m, &err),
+        CD_OK, &err);
+    CHECK(m.schedule.kind == CD_LR_STEP && m.schedule.step_size == 30 && m.schedule.gamma == 0.5);
+    /* every key is listed */
+    int n = 0;
+    bool found = false;
+    for (const char *k; (k = cd_model_key_name(n)) != NULL; n++)
+        found |= strcmp(k, "train.augment_hflip") == 0;
+    CHECK(found && n == 27);
+}
+
 static void expect_error(const char *text, const char *what)
 {
     cd_model_spec m;
@@ -110,6 +155,39 @@ static void test_errors(void)
                  "softmax_xent needs [model] classes >= 2");
 }
 
+static void test_schedule_errors(void)
+{
+    expect_error(IMAGE_MODEL "lr_schedule = linear\n", "m.ini:6: invalid value \"linear\" for "
+                                                       "lr_schedule");
+    expect_error(IMAGE_MODEL "lr_schedule = step\n",
+                 "m.ini:6: lr_schedule = step needs lr_step_size");
+    expect_error(IMAGE_MODEL "lr_schedule = cosine\nlr_warmup_steps = 10\nlr_total_steps = 10\n",
+                 "m.ini:6: lr_schedule = cosine needs lr_total_steps > 10");
+    expect_error(IMAGE_MODEL "lr_schedule = cosine\n", "needs lr_total_steps > 0");
+    expect_error(IMAGE_MODEL "lr_warmup_steps = -1\n",
+                 "m.ini:6: invalid value \"-1\" for lr_warmup_steps");
+    expect_error(IMAGE_MODEL "lr_warmup_steps = 5\nlr_warmup_start_factor = 0\n",
+                 "m.ini:7: invalid value \"0\" for lr_warmup_start_factor");
+    expect_error(IMAGE_MODEL "lr_warmup_start_factor = 1.5\n", "for lr_warmup_start_factor");
+    expect_error(IMAGE_MODEL "lr_gamma = 0\n", "m.ini:6: invalid value \"0\" for lr_gamma");
+    expect_error(IMAGE_MODEL "lr_gamma = 2\n", "invalid value \"2\" for lr_gamma");
+    expect_error(IMAGE_MODEL "lr_min = -0.1\n", "invalid value \"-0.1\" for lr_min");
+    expect_error(IMAGE_MODEL "lr_total_steps = 1e3\n", "invalid value \"1e3\" for lr_total_steps");
+    expect_error(IMAGE_MODEL "lr_step_size = 99999999999999999999\n", "for lr_step_size");
+    expect_error(IMAGE_MODEL "augment_crop_pad = -2\n",
+                 "m.ini:6: invalid value \"-2\" for augment_crop_pad");
+    expect_error(IMAGE_MODEL "augment_hflip = yes\n",
+                 "m.ini:6: invalid value \"yes\" for augment_hflip");
+    expect_error("[model]\ninput = 16\nlayers = dense:2\nclasses = 2\n[train]\naugment_hflip = "
+                 "true\n",
+                 "m.ini:6: augment_hflip needs an image input (C,H,W), not 16 values per row");
+    expect_error("[model]\ninput = 16\nlayers = dense:2\nclasses = 2\n[train]\n\naugment_crop_pad "
+                 "= 2\n",
+                 "m.ini:7: augment_crop_pad needs an image input");
+    expect_error("[model]\ninput = 16\nlayers = dense:2\nclasses = 2\n[model]\nlr_min = 0\n",
+                 "unknown key \"lr_min\" in section [model]");
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL)
@@ -117,6 +195,8 @@ int main(void)
     RUN(test_shipped);
     RUN(test_values);
     RUN(test_errors);
+    RUN(test_schedule_and_augment);
+    RUN(test_schedule_errors);
     char path[128];
     snprintf(path, sizeof path, "%s/m.ini", dir);
     unlink(path);
