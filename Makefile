@@ -184,6 +184,20 @@ fuzz: $(FUZZ_BIN)
 bench: all
 	bench/run.sh
 
+# make demo (README "Demo"): deps, build, then tests/lib/demo.sh: a PostgreSQL 15 cluster in
+# STATE (default .demo), Fashion-MNIST tables, a cerebro-ds-fuse mount, cerebro-sched on
+# conf/workloads/fashion-demo.ini, the best model's test accuracy. make demo-clean removes
+# STATE. Knobs, as make variables: SHARDS ROWS TEST_ROWS EPOCHS MIN_ACC STATE MOUNT THREADS.
+DEMO_KNOBS := SHARDS ROWS TEST_ROWS EPOCHS MIN_ACC STATE MOUNT THREADS
+DEMO_ENV = $(foreach v,$(DEMO_KNOBS),$(if $(filter-out undefined,$(origin $(v))),$(v)='$($(v))'))
+.PHONY: demo demo-clean
+demo: deps
+	$(MAKE) all
+	$(DEMO_ENV) tests/lib/demo.sh
+
+demo-clean:
+	$(DEMO_ENV) tests/lib/demo.sh clean
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
