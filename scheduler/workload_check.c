@@ -6,6 +6,7 @@
  */
 #include "workload_int.h"
 
+#include "data_pg.h"
 #include "model.h"
 
 #include <dirent.h>
@@ -222,13 +223,63 @@ static int cmp_names(const void *a, const void *b)
     return strverscmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* e (from data_pg.c) as the workload's error at the line of key k. */
+static cd_code pg_error(load_state *st, int k, const char *name, const cd_err *e)
+{
+    cd_wl_set_where(st, st->lines[k]);
+    cd_fail(st->err, e->code, "%s: %s: %s", st->where, name, e->msg);
+    if (e->detail[0] != '\0')
+        cd_detail(st->err, "%s", e->detail);
+    return e->hint[0] != '\0' ? cd_hint(st->err, "%s", e->hint) : e->code;
+}
+
+/* A pg: [data] valid must name one shard. */
+static cd_code check_pg_valid(load_state *st)
+{
+    cd_workload *w = st->w;
+    cd_err e = {0};
+    char **names = NULL;
+    int n = 0;
+    if (cd_pg_list_shards(w->valid_dir, &names, &n, &e) == CD_OK && n != 1) {
+        char shown[1024];
+        cd_pg_mask(w->valid_dir, shown, sizeof shown);
+        cd_fail(&e, CD_EINVAL, "\"%s\" has %d shards: name one", shown, n);
+        cd_hint(&e, "add #SHARD, e.g. #%s", names[0]);
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return e.code == CD_OK ? CD_OK : pg_error(st, K_data_valid, "[data] valid", &e);
+}
+
+/* [data] train = pg:CONNINFO#SCHEMA.TABLE: the shards are the table's (data_pg.h). */
+static cd_code scan_pg_shards(load_state *st)
+{
+    cd_workload *w = st->w;
+    cd_err e = {0};
+    if (cd_pg_spec_has_shard(w->train_dir)) {
+        char shown[1024];
+        cd_pg_mask(w->train_dir, shown, sizeof shown);
+        cd_fail(&e, CD_EINVAL, "\"%s\" names one shard", shown);
+        cd_hint(&e, "give the table, pg:CONNINFO#SCHEMA.TABLE: every shard gets a worker");
+        return pg_error(st, K_data_train, "[data] train", &e);
+    }
+    if (cd_pg_list_shards(w->train_dir, &w->shards, &w->nshards, &e) != CD_OK)
+        return pg_error(st, K_data_train, "[data] train", &e);
+    qsort(w->shards, (size_t)w->nshards, sizeof *w->shards, cmp_names);
+    return CD_OK;
+}
+
 cd_code cd_wl_scan_shards(load_state *st)
 {
     cd_workload *w = st->w;
+    cd_code rc = w->valid_dir && cd_pg_is_spec(w->valid_dir) ? check_pg_valid(st) : CD_OK;
+    if (rc != CD_OK || cd_pg_is_spec(w->train_dir))
+        return rc == CD_OK ? scan_pg_shards(st) : rc;
     DIR *d = opendir(w->train_dir);
-    cd_code rc = d != NULL ? CD_OK
-                           : cd_fail(st->err, CD_EIO, "could not read \"%s\": %s", w->train_dir,
-                                     strerror(errno));
+    rc = d != NULL
+             ? CD_OK
+             : cd_fail(st->err, CD_EIO, "could not read \"%s\": %s", w->train_dir, strerror(errno));
     for (struct dirent *e; rc == CD_OK && (e = readdir(d)) != NULL;) {
         char *p = cd_wl_join(w->train_dir, e->d_name);
         struct stat sb;
@@ -286,6 +337,39 @@ static bool split_worker(const char *text, cd_worker_spec *ws)
     return true;
 }
 
+/* The --data of shard name: DIR/SHARD of a table directory, pg:CONNINFO#SCHEMA.TABLE#SHARD
+ * of a pg: [data] train; malloc'd. */
+static char *shard_data(const cd_workload *w, const char *name)
+{
+    if (!cd_pg_is_spec(w->train_dir))
+        return cd_wl_join(w->train_dir, name);
+    size_t n = strlen(w->train_dir) + strlen(name) + 2;
+    char *s = malloc(n);
+    if (s != NULL)
+        snprintf(s, n, "%s#%s", w->train_dir, name);
+    return s;
+}
+
+/* A worker of a pg: [data] train names its shard: HOST:SHARD[:DEVICE]. */
+static cd_code pg_worker(load_state *st, cd_worker_spec *ws)
+{
+    cd_workload *w = st->w;
+    for (int i = 0; i < w->nshards; i++)
+        if (strcmp(ws->shard, w->shards[i]) == 0) {
+            ws->shard_id = i;
+            return cd_wl_set_str(st, &ws->shard, shard_data(w, w->shards[i]));
+        }
+    char names[600] = "";
+    for (int i = 0; i < w->nshards; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+                 w->shards[i]);
+    cd_fail(st->err, CD_EINVAL, "%s: worker shard \"%s\" is not a shard of [data] train", st->where,
+            ws->shard);
+    cd_detail(st->err, "the table's shards: %s", names);
+    return cd_hint(st->err, "with train = pg:..., a worker names its shard: worker = %s:%s",
+                   ws->host, w->shards[0]);
+}
+
 /* The shard of [data] train a worker's directory is: by real path on this host, else by
  * name (the host mounts the same table). -1: none. */
 static int shard_of(const cd_workload *w, const char *dir, bool local)
@@ -322,6 +406,8 @@ static cd_code parse_worker(load_state *st, const raw_item *r, cd_worker_spec *w
         cd_fail(st->err, CD_EINVAL, "%s: worker host \"%s\" is not this host", st->where, ws->host);
         return cd_hint(st->err, "set launcher = ssh in [workers] to run on other hosts");
     }
+    if (cd_pg_is_spec(st->w->train_dir))
+        return pg_worker(st, ws);
     if (local) {
         cd_code rc = cd_wl_resolve(st, "[workers] worker", st->dir, ws->shard, true, &ws->shard);
         if (rc != CD_OK)
@@ -347,7 +433,7 @@ static cd_code default_workers(load_state *st)
     for (int i = 0; i < w->nshards; i++) {
         cd_worker_spec *ws = &w->workers[w->nworkers++];
         ws->host = strdup("localhost");
-        ws->shard = cd_wl_join(w->train_dir, w->shards[i]);
+        ws->shard = shard_data(w, w->shards[i]);
         ws->device = strdup("cpu");
         ws->shard_id = i;
         if (ws->host == NULL || ws->shard == NULL || ws->device == NULL)
@@ -378,6 +464,8 @@ cd_code cd_wl_parse_workers(load_state *st)
         cd_wl_set_where(st, st->workers[0].line);
         cd_fail(st->err, CD_EINVAL, "%s: shard \"%s\" of [data] train has no worker", st->where,
                 w->shards[s]);
+        if (cd_pg_is_spec(w->train_dir))
+            return cd_hint(st->err, "add worker = HOST:%s", w->shards[s]);
         return cd_hint(st->err, "add worker = HOST:%s/%s", w->train_dir, w->shards[s]);
     }
     return CD_OK;

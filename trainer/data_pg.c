@@ -35,6 +35,12 @@ bool cd_pg_is_spec(const char *s)
     return s != NULL && strncmp(s, CD_PG_PREFIX, strlen(CD_PG_PREFIX)) == 0;
 }
 
+bool cd_pg_spec_has_shard(const char *s)
+{
+    const char *hash = cd_pg_is_spec(s) ? strchr(s, '#') : NULL;
+    return hash != NULL && strchr(hash + 1, '#') != NULL;
+}
+
 static void put(char *out, size_t cap, size_t *n, const char *s, size_t len)
 {
     for (size_t i = 0; i < len && *n + 1 < cap; i++)
@@ -469,23 +475,21 @@ cd_code cd_pg_list_shards(const char *text, char ***names, int *n, cd_err *err)
     cd_pg_session *s = NULL;
     const conn *c = NULL;
     table t = {0};
+    const rel *one = NULL;
     cd_code rc = parse_spec(text, &sp, err);
-    if (rc == CD_OK && sp.shard != NULL) {
-        rc = cd_fail(err, CD_EINVAL, "\"%s\" names one shard, not a table", sp.display);
-        cd_hint(err, "give the table, pg:CONNINFO#SCHEMA.TABLE: its shards are found in the "
-                     "database");
-    }
     if (rc == CD_OK)
         rc = cd_pg_session_new(&s, err);
     if (rc == CD_OK)
         rc = session_conn(s, &sp, &c, err);
     if (rc == CD_OK)
         rc = resolve_table(c, &sp, &t, err);
-    int count = t.self.relkind == 'p' ? t.nparts : 1;
+    if (rc == CD_OK && sp.shard != NULL)
+        rc = pick_shard(&t, &sp, &one, err);
+    int count = t.self.relkind == 'p' && one == NULL ? t.nparts : 1;
     if (rc == CD_OK && (*names = calloc((size_t)count, sizeof **names)) == NULL)
         rc = cd_fail(err, CD_ENOMEM, "out of memory");
     for (int i = 0; rc == CD_OK && i < count; i++) {
-        const rel *r = t.self.relkind == 'p' ? &t.parts[i] : &t.self;
+        const rel *r = one ? one : t.self.relkind == 'p' ? &t.parts[i] : &t.self;
         rc = leaf_ok(&t, r, err);
         if (rc == CD_OK && ((*names)[i] = strdup(r->name)) == NULL)
             rc = cd_fail(err, CD_ENOMEM, "out of memory");
@@ -767,6 +771,8 @@ cd_code cd_pg_read_shard(cd_pg_session *s, const char *text, const char *feature
     const conn *c = NULL;
     const rel *r = NULL;
     copy_state st = {.display = NULL};
+    memset(dest->x, 0, sizeof *dest->x);
+    memset(dest->y, 0, sizeof *dest->y);
     dest->x->fd = dest->y->fd = -1;
     cd_code rc = parse_spec(text, &sp, err);
     snprintf(dest->display, dest->display_cap, "%s", sp.display);

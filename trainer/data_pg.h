@@ -43,6 +43,8 @@
 
 /* True when spec is a pg: data spec (starts with "pg:"). */
 bool cd_pg_is_spec(const char *spec);
+/* True when the pg: spec names a shard (#SHARD after the table). */
+bool cd_pg_spec_has_shard(const char *spec);
 
 /* spec with the password of its conninfo replaced by "***" (key=value and URI forms), for
  * messages; truncated to cap. */
@@ -74,9 +76,9 @@ cd_code cd_pg_read_shard(cd_pg_session *s, const char *spec, const char *feature
 /* Free a column filled by cd_pg_read_shard; safe on an empty one. */
 void cd_pg_column_free(cd_npy *n);
 
-/* Shard names of pg:CONNINFO#SCHEMA.TABLE (no #SHARD): part0 for a plain table, the leaf
- * partitions (as directory names, sorted by name) of a partitioned one. *names is a
- * malloc'd array of *n malloc'd strings. */
+/* Shard names of pg:CONNINFO#SCHEMA.TABLE: part0 for a plain table, the leaf partitions (as
+ * directory names, sorted by name) of a partitioned one; with #SHARD that shard alone, once
+ * it is found. *names is a malloc'd array of *n malloc'd strings. */
 cd_code cd_pg_list_shards(const char *spec, char ***names, int *n, cd_err *err);
 
 #endif
