@@ -81,13 +81,18 @@ static void join_workers(void)
     pool.threads = 1;
 }
 
-int cd_par_set_threads(int threads)
+int cd_par_resolve(int threads)
 {
     if (threads <= 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         threads = cpus > 0 ? (int)cpus : 1;
     }
-    threads = threads > CD_PAR_MAX ? CD_PAR_MAX : threads;
+    return threads > CD_PAR_MAX ? CD_PAR_MAX : threads;
+}
+
+int cd_par_set_threads(int threads)
+{
+    threads = cd_par_resolve(threads);
     if (pool.threads > 1)
         join_workers();
     pool.threads = 1;

@@ -23,6 +23,8 @@ typedef void (*cd_par_fn)(void *arg, long lo, long hi, int t);
  * 0 means the number of online CPUs. Returns the number in use: fewer when threads could
  * not be created (then the loops still run, on fewer threads). Not during a loop. */
 int cd_par_set_threads(int threads);
+/* The number cd_par_set_threads(threads) asks for: 0 -> online CPUs, clamped to CD_PAR_MAX. */
+int cd_par_resolve(int threads);
 int cd_par_threads(void);
 
 /* Run fn over [0, n): T ranges when n >= 2 * grain, else one range [0, n) as range 0.

@@ -56,6 +56,14 @@ static void find_trainer(cd_job *j)
     }
 }
 
+static void job_numerics(cd_job *j)
+{
+    char cpu[CD_FP_MAX];
+    snprintf(j->blas_core, sizeof j->blas_core, "%s", cd_blas_core());
+    cd_fp_cpu_backend(cpu, sizeof cpu);
+    cd_fp_make(j->cpu_numerics, sizeof j->cpu_numerics, cpu, true, j->w.threads);
+}
+
 /* Run argv to completion, stdout and stderr to log; 0 on exit status 0. */
 static int run_wait(char *const *argv, const char *log)
 {
@@ -424,6 +432,8 @@ static cd_code setup(cd_job *j, const char *workload_path, cd_err *err)
     char sub[PATH_MAX];
     find_trainer(j);
     cd_code rc = cd_workload_load(&j->w, workload_path, err);
+    if (rc == CD_OK)
+        job_numerics(j);
     if (rc == CD_OK)
         rc = cd_search_new(&j->search, &j->w, err);
     if (rc == CD_OK)

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "cd_err.h"
+#include "fingerprint.h"
 #include "journal.h"
 #include "policy.h"
 #include "search.h"
@@ -67,6 +68,11 @@ typedef struct cd_job {
     cd_journal *journal;
     int lock_fd;
     char trainer[PATH_MAX]; /* the cerebro-train to run */
+    /* the OpenBLAS kernel every launch is asked to run (this host's), and the numeric
+     * fingerprint a cpu worker then has (fingerprint.h): what a unit from an init checkpoint
+     * (which records none) is compared with */
+    char blas_core[64];
+    char cpu_numerics[CD_FP_MAX];
     bool done;              /* the journal says the job completed */
     bool readonly;          /* opened for status: writes nothing */
     int workers_out_before; /* "out" records of earlier runs (resume retries those workers) */

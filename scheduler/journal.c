@@ -21,6 +21,12 @@ struct cd_journal {
 };
 
 static const char *const kind_names[] = {"unit", "fail", "valid", "out", "diverged", "done"};
+static const char *const check_names[] = {"none", "same", "differs"};
+
+const char *cd_numerics_check_name(cd_numerics_check c)
+{
+    return check_names[c];
+}
 
 static cd_code write_all(int fd, const char *buf, size_t len, const char *path, cd_err *err)
 {
@@ -74,9 +80,10 @@ static int format(const cd_jrec *r, char *buf, size_t size)
     const char *k = kind_names[r->kind];
     switch (r->kind) {
     case CD_J_UNIT:
-        return snprintf(buf, size, "%s\t%d\t%d\t%d\t%d\t%.6f\t%.6f\t%d\t%llu\t%.9g\t%.9g\n", k,
-                        r->model, r->epoch, r->shard, r->worker, r->start, r->end, r->attempt,
-                        (unsigned long long)r->rows, r->loss, r->accuracy);
+        return snprintf(buf, size, "%s\t%d\t%d\t%d\t%d\t%.6f\t%.6f\t%d\t%llu\t%.9g\t%.9g\t%s\t%s\n",
+                        k, r->model, r->epoch, r->shard, r->worker, r->start, r->end, r->attempt,
+                        (unsigned long long)r->rows, r->loss, r->accuracy, check_names[r->check],
+                        r->numerics);
     case CD_J_FAIL:
         return snprintf(buf, size, "%s\t%d\t%d\t%d\t%d\t%.6f\t%.6f\t%d\t%s\n", k, r->model,
                         r->epoch, r->shard, r->worker, r->start, r->end, r->attempt, r->reason);
@@ -138,9 +145,23 @@ static bool inum(const char *s, int *out)
     return true;
 }
 
+static bool parse_check(char **f, int n, cd_jrec *r)
+{
+    if (n == 11)
+        return true; /* an earlier version's line */
+    int k = 0;
+    while (k <= CD_NUM_DIFFERS && strcmp(f[11], check_names[k]) != 0)
+        k++;
+    if (k > CD_NUM_DIFFERS || strlen(f[12]) >= sizeof r->numerics || !cd_fp_valid(f[12]))
+        return false;
+    r->check = (cd_numerics_check)k;
+    snprintf(r->numerics, sizeof r->numerics, "%s", f[12]);
+    return true;
+}
+
 static bool parse_unit(char **f, int n, cd_jrec *r, bool fail)
 {
-    if (n != (fail ? 9 : 11))
+    if (fail ? n != 9 : n != 11 && n != 13)
         return false;
     bool ok = inum(f[1], &r->model) && inum(f[2], &r->epoch) && inum(f[3], &r->shard) &&
               inum(f[4], &r->worker) && num(f[5], &r->start) && num(f[6], &r->end) &&
@@ -150,15 +171,16 @@ static bool parse_unit(char **f, int n, cd_jrec *r, bool fail)
         return ok;
     }
     double rows = 0;
-    ok = ok && num(f[8], &rows) && num(f[9], &r->loss) && num(f[10], &r->accuracy);
+    ok = ok && num(f[8], &rows) && num(f[9], &r->loss) && num(f[10], &r->accuracy) &&
+         parse_check(f, n, r);
     r->rows = (uint64_t)rows;
     return ok;
 }
 
 static bool parse_line(char *line, cd_jrec *r)
 {
-    char *f[12];
-    int n = split(line, f, 12);
+    char *f[14];
+    int n = split(line, f, 14);
     memset(r, 0, sizeof *r);
     int k = 0;
     while (k <= CD_J_DONE && strcmp(f[0], kind_names[k]) != 0)

@@ -3,12 +3,14 @@
  * and fsynced before the scheduler makes its next decision, read back by resume and status.
  *
  *   cerebro-sched journal 1                                   (first line)
- *   unit  MODEL EPOCH SHARD WORKER START END ATTEMPT ROWS LOSS ACCURACY
+ *   unit  MODEL EPOCH SHARD WORKER START END ATTEMPT ROWS LOSS ACCURACY [CHECK NUMERICS]
  *   fail  MODEL EPOCH SHARD WORKER START END ATTEMPT REASON...
  *   valid MODEL EPOCH LOSS ACCURACY
  *   out   WORKER REASON...
  *   diverged MODEL EPOCH
  *   done
+ * CHECK (same | differs | none) and NUMERICS (the unit's numeric fingerprint, fingerprint.h)
+ * are absent in journals of earlier versions (read as none and "").
  * Fields are separated by one tab; START/END are wall-clock seconds (CLOCK_REALTIME). A
  * last line without its newline (a crash mid-append) is ignored; anything else malformed is
  * an error naming the line.
@@ -20,6 +22,7 @@
 #include <stdint.h>
 
 #include "cd_err.h"
+#include "fingerprint.h"
 
 typedef enum cd_jkind {
     CD_J_UNIT,
@@ -30,6 +33,12 @@ typedef enum cd_jkind {
     CD_J_DONE
 } cd_jkind;
 
+typedef enum cd_numerics_check {
+    CD_NUM_NONE,   /* nothing to compare with (or an older journal) */
+    CD_NUM_SAME,   /* the unit ran with its input checkpoint's fingerprint */
+    CD_NUM_DIFFERS /* it did not: its bits may depend on where it ran */
+} cd_numerics_check;
+
 typedef struct cd_jrec {
     cd_jkind kind;
     int model, epoch, shard, worker, attempt;
@@ -37,7 +46,12 @@ typedef struct cd_jrec {
     uint64_t rows;
     double loss, accuracy;
     char reason[256];
+    cd_numerics_check check; /* unit */
+    char numerics[CD_FP_MAX];
 } cd_jrec;
+
+/* "same", "differs", "none". */
+const char *cd_numerics_check_name(cd_numerics_check c);
 
 typedef struct cd_journal cd_journal;
 

@@ -40,7 +40,7 @@ static cd_code out_close(out *o, cd_err *err)
 /* A CSV field: quoted when it holds a comma, quote or newline. */
 static void csv_field(FILE *f, const char *s)
 {
-    if (strpbrk(s, ",\"\n") == NULL) {
+    if (strpbrk(s, ",\"\r\n") == NULL) {
         fputs(s, f);
         return;
     }
@@ -101,7 +101,7 @@ static cd_code write_schedule(const cd_job *j, const cd_jrec *recs, int n, cd_er
         if ((recs[i].kind == CD_J_UNIT || recs[i].kind == CD_J_FAIL) &&
             (t0 == 0 || recs[i].start < t0))
             t0 = recs[i].start;
-    fputs("unit,model,epoch,shard,worker,start,end,attempt,outcome\n", o.f);
+    fputs("unit,model,epoch,shard,worker,start,end,attempt,outcome,numerics_check,numerics\n", o.f);
     int unit = 0;
     for (int i = 0; i < n; i++) {
         const cd_jrec *r = &recs[i];
@@ -110,13 +110,11 @@ static cd_code write_schedule(const cd_job *j, const cd_jrec *recs, int n, cd_er
         fprintf(o.f, "%d,t%03d,%d,", unit++, r->model, r->epoch);
         csv_field(o.f, j->w.shards[r->shard]);
         fprintf(o.f, ",%d,%.3f,%.3f,%d,", r->worker, r->start - t0, r->end - t0, r->attempt);
-        if (r->kind == CD_J_UNIT) {
-            fputs("ok\n", o.f);
-            continue;
-        }
         char why[300];
         snprintf(why, sizeof why, "failed: %s", r->reason);
-        csv_field(o.f, why);
+        csv_field(o.f, r->kind == CD_J_UNIT ? "ok" : why);
+        fprintf(o.f, ",%s,", cd_numerics_check_name(r->check));
+        csv_field(o.f, r->numerics);
         fputc('\n', o.f);
     }
     return out_close(&o, err);

@@ -4,7 +4,9 @@
  *   results.csv      trial, its hyperparameters, epoch, train loss/accuracy, validation
  *                    loss/accuracy, seconds (one row per trained epoch)
  *   schedule.csv     unit, model, epoch, shard, worker, start, end (seconds from the job's
- *                    first unit), attempt, outcome (ok | failed: reason)
+ *                    first unit), attempt, outcome (ok | failed: reason), numerics_check
+ *                    (same | differs | none: the unit's numeric fingerprint against its
+ *                    input checkpoint's), numerics (the unit's fingerprint)
  *   leaderboard.txt  trials by best validation score
  *   best.ckpt, best.ini  the best trial's best checkpoint and model file (finished jobs)
  *   curves.png, schedule.png  learning curves and the Gantt chart, when gnuplot is installed

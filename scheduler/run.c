@@ -34,6 +34,7 @@ struct slot {
     double start;
     uint64_t timer;
     bool timed_out;
+    char why[300];                /* a failure's reason found by the scheduler itself, "" if none */
     int valid_trial, valid_epoch; /* the validation slot */
     char out[PATH_MAX], log[PATH_MAX];
 };
@@ -84,7 +85,29 @@ static bool json_number(const char *text, const char *key, double *out)
     return end != p + strlen(pat);
 }
 
-static bool read_result(const char *path, double *rows, double *loss, double *acc)
+/* The string value of "key" (no escapes: cerebro-train's strings have none), "" if absent. */
+static void json_string(const char *text, const char *key, char *out, size_t size)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":\"", key);
+    const char *p = strstr(text, pat);
+    out[0] = '\0';
+    if (p == NULL)
+        return;
+    p += strlen(pat);
+    size_t n = strcspn(p, "\"");
+    if (p[n] == '"' && n < size) {
+        memcpy(out, p, n);
+        out[n] = '\0';
+    }
+}
+
+typedef struct unit_result {
+    double rows, loss, acc;
+    char numerics[CD_FP_MAX], input_numerics[CD_FP_MAX];
+} unit_result;
+
+static bool read_result(const char *path, unit_result *u)
 {
     char buf[4096] = "";
     FILE *f = fopen(path, "r");
@@ -93,8 +116,12 @@ static bool read_result(const char *path, double *rows, double *loss, double *ac
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
-    return json_number(buf, "rows", rows) && json_number(buf, "loss", loss) &&
-           json_number(buf, "accuracy", acc);
+    json_string(buf, "numerics", u->numerics, sizeof u->numerics);
+    json_string(buf, "input_numerics", u->input_numerics, sizeof u->input_numerics);
+    if (!cd_fp_valid(u->numerics) || !cd_fp_valid(u->input_numerics))
+        u->numerics[0] = u->input_numerics[0] = '\0';
+    return json_number(buf, "rows", &u->rows) && json_number(buf, "loss", &u->loss) &&
+           json_number(buf, "accuracy", &u->acc);
 }
 
 /* Why a process failed: its exit, and the last line of its stderr. */
@@ -108,14 +135,16 @@ static void failure_reason(const struct slot *s, int status, char *buf, size_t s
     if (f != NULL)
         fclose(f);
     last[strcspn(last, "\n")] = '\0';
-    if (s->timed_out)
+    if (s->why[0] != '\0')
+        snprintf(buf, size, "%s", s->why);
+    else if (s->timed_out)
         snprintf(buf, size, "timed out; %s", last);
     else if (WIFSIGNALED(status))
         snprintf(buf, size, "killed by signal %d; %s", WTERMSIG(status), last);
     else
         snprintf(buf, size, "exit status %d; %s", WEXITSTATUS(status), last);
-    for (char *p = buf; *p; p++)
-        *p = *p == '\t' ? ' ' : *p;
+    for (char *p = buf; *p; p++) /* one line, one journal field: no tab, CR or control */
+        *p = (unsigned char)*p < ' ' ? ' ' : *p;
 }
 
 /* ---- progress ---- */
@@ -162,11 +191,11 @@ static void unit_argv(runner *r, int w, const cd_unit *u, char **argv, char bufs
     snprintf(bufs[2], PATH_MAX, "%d", u->epoch);
     snprintf(bufs[3], PATH_MAX, "%d", j->w.threads);
     const char *dev = j->w.workers[w].device ? j->w.workers[w].device : "cpu";
-    const char *v[] = {j->trainer,  "train", "--model",  j->trials[u->model].model_path,
-                       "--ckpt",    bufs[0], "--data",   cd_job_shard_path(j, w, u->shard),
-                       "--epoch",   bufs[2], "--out",    bufs[1],
-                       "--threads", bufs[3], "--device", dev,
-                       NULL};
+    const char *v[] = {j->trainer,    "train",      "--model",  j->trials[u->model].model_path,
+                       "--ckpt",      bufs[0],      "--data",   cd_job_shard_path(j, w, u->shard),
+                       "--epoch",     bufs[2],      "--out",    bufs[1],
+                       "--threads",   bufs[3],      "--device", dev,
+                       "--blas-core", j->blas_core, NULL};
     memcpy(argv, v, sizeof v);
 }
 
@@ -186,6 +215,7 @@ static cd_code start_process(runner *r, struct slot *s, char **argv, const char 
         return rc;
     s->busy = true;
     s->timed_out = false;
+    s->why[0] = '\0';
     s->start = wall();
     s->timer = 0;
     return CD_OK;
@@ -243,20 +273,58 @@ static cd_code unit_failed(runner *r, struct slot *s, int status, double end, cd
     return cd_job_record(j, &out, err);
 }
 
+/* The fingerprint a unit should have run with: its input checkpoint's, or for a unit from
+ * an init checkpoint (none recorded) on a cpu worker, the one every cpu launch is asked for. */
+static const char *expected_numerics(const cd_job *j, int w, const unit_result *u)
+{
+    if (u->input_numerics[0] != '\0')
+        return u->input_numerics;
+    const char *dev = j->w.workers[w].device;
+    return dev == NULL || strcmp(dev, "cpu") == 0 ? j->cpu_numerics : "";
+}
+
+/* Report a unit whose fingerprint differs; under numerics = strict it fails (true). */
+static bool numerics_differ(runner *r, struct slot *s, const unit_result *u, const char *want)
+{
+    cd_job *j = r->j;
+    char event[900];
+    snprintf(event, sizeof event,
+             "unit t%03d epoch %d shard %s on worker %d (%s) ran with other numerics than %s%s: "
+             "%s; expected %s",
+             s->u.model, s->u.epoch, j->w.shards[s->u.shard], s->u.worker,
+             j->w.workers[s->u.worker].host,
+             u->input_numerics[0] ? "its input checkpoint" : "this host's kernel and threads",
+             j->w.numerics_strict ? " (numerics = strict: failed)" : "",
+             u->numerics[0] ? u->numerics : "(none reported)", want);
+    progress(r, event);
+    if (j->w.numerics_strict)
+        snprintf(s->why, sizeof s->why, "numerics differ from the expected: %s",
+                 u->numerics[0] ? u->numerics : "(none reported)");
+    return j->w.numerics_strict;
+}
+
 static cd_code unit_succeeded(runner *r, struct slot *s, double end, cd_err *err)
 {
     cd_job *j = r->j;
-    double rows, loss, acc;
-    if (!read_result(s->out, &rows, &loss, &acc))
+    unit_result u;
+    if (!read_result(s->out, &u))
         return cd_fail(err, CD_ECORRUPT, "cerebro-train printed no result line in \"%s\"", s->out);
+    const char *want = expected_numerics(j, s->u.worker, &u);
+    cd_numerics_check check = want[0] == '\0'                 ? CD_NUM_NONE
+                              : strcmp(want, u.numerics) == 0 ? CD_NUM_SAME
+                                                              : CD_NUM_DIFFERS;
+    if (check == CD_NUM_DIFFERS && numerics_differ(r, s, &u, want))
+        return CD_ECORRUPT; /* failed by the caller, with s->why as its reason */
     cd_jrec rec = unit_record(r, s, CD_J_UNIT, end);
-    rec.rows = (uint64_t)rows;
-    rec.loss = loss;
-    rec.accuracy = acc;
+    rec.rows = (uint64_t)u.rows;
+    rec.loss = u.loss;
+    rec.accuracy = u.acc;
+    rec.check = check;
+    snprintf(rec.numerics, sizeof rec.numerics, "%s", u.numerics);
     cd_code rc = cd_job_record(j, &rec, err);
     char event[256];
     snprintf(event, sizeof event, "unit t%03d epoch %d shard %s on worker %d: %.1f s, loss %.4f",
-             s->u.model, s->u.epoch, j->w.shards[s->u.shard], s->u.worker, end - s->start, loss);
+             s->u.model, s->u.epoch, j->w.shards[s->u.shard], s->u.worker, end - s->start, u.loss);
     progress(r, event);
     return rc;
 }
@@ -322,9 +390,10 @@ static void start_valid(runner *r)
     cd_job_ckpt_epoch(j, t, e, ckpt, sizeof ckpt);
     snprintf(threads, sizeof threads, "%d", j->w.threads);
     snprintf(what, sizeof what, "t%03d-e%d-valid", t, e);
-    char *argv[] = {j->trainer,  "eval",  "--model", j->trials[t].model_path,
-                    "--ckpt",    ckpt,    "--data",  j->w.valid_dir,
-                    "--threads", threads, NULL};
+    char *argv[] = {j->trainer,  "eval",  "--model",     j->trials[t].model_path,
+                    "--ckpt",    ckpt,    "--data",      j->w.valid_dir,
+                    "--threads", threads, "--blas-core", j->blas_core,
+                    NULL};
     s->valid_trial = t;
     s->valid_epoch = e;
     cd_err err = {0};
@@ -335,10 +404,9 @@ static void start_valid(runner *r)
 static void valid_exited(runner *r, struct slot *s, int status)
 {
     cd_job *j = r->j;
-    double rows, loss, acc;
+    unit_result u;
     cd_err err = {0};
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
-        !read_result(s->out, &rows, &loss, &acc)) {
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !read_result(s->out, &u)) {
         char reason[300];
         failure_reason(s, status, reason, sizeof reason);
         fprintf(stderr, CD_SCHED_PROG ": validation of t%03d epoch %d failed: %s\n", s->valid_trial,
@@ -355,13 +423,13 @@ static void valid_exited(runner *r, struct slot *s, int status)
     cd_jrec rec = {.kind = CD_J_VALID,
                    .model = s->valid_trial,
                    .epoch = s->valid_epoch,
-                   .loss = loss,
-                   .accuracy = acc};
+                   .loss = u.loss,
+                   .accuracy = u.acc};
     if (cd_job_record(j, &rec, &err) != CD_OK)
         fail(r, &err);
     char event[160];
     snprintf(event, sizeof event, "trial t%03d epoch %d: validation loss %.4f, accuracy %.4f",
-             s->valid_trial, s->valid_epoch, loss, acc);
+             s->valid_trial, s->valid_epoch, u.loss, u.acc);
     progress(r, event);
 }
 

@@ -198,6 +198,15 @@ static cd_code conv_launcher(load_state *st, const char *name, const char *base,
     return CD_OK;
 }
 
+static cd_code conv_numerics(load_state *st, const char *name, const char *base, const char *v,
+                             bool *out)
+{
+    if (strcmp(v, "report") != 0 && strcmp(v, "strict") != 0)
+        return cd_wl_bad(st, name, v, "report or strict");
+    *out = strcmp(v, "strict") == 0;
+    return CD_OK;
+}
+
 static cd_code conv_policy(load_state *st, const char *name, const char *base, const char *v,
                            cd_policy *out)
 {

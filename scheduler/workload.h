@@ -20,7 +20,9 @@
  *                (random); R (most epochs of one config), eta (>= 2) and seed (hyperband).
  *                A key the kind does not use is an error.
  *   [scheduler]  policy = async | random | sync; unit_timeout (seconds, 0: none); retries
- *                (failures of one worker before it is taken out); seed
+ *                (failures of one worker before it is taken out); seed; numerics = report |
+ *                strict (a unit whose numeric fingerprint differs from its input
+ *                checkpoint's is logged, or fails)
  *   [workers]    launcher = local | ssh; ssh_command (template with {host} and {command});
  *                threads (per worker); model_dir (reached by every host; default DIR/models);
  *                worker = HOST:SHARD_DIR[:DEVICE], once per worker (default: one local
@@ -83,6 +85,7 @@ typedef struct cd_workload {
     double unit_timeout; /* seconds, 0: none */
     int retries;
     uint64_t sched_seed;
+    bool numerics_strict; /* a unit whose numeric fingerprint differs fails (else: reported) */
     cd_launcher launcher;
     char *ssh_command;
     int threads;

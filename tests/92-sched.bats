@@ -197,6 +197,81 @@ ssh_config() {
     grep -q 'Accepted publickey' "$D/sshd/sshd.log"
 }
 
+# own_core: the OpenBLAS kernel this host's trainers ran in the reference run (numerics)
+own_core() {
+    sed -n 's/.*"numerics":"[^"]*core=\([^ "]*\).*/\1/p' "$D"/ref/logs/*-t000-e1-s*.json | head -1
+}
+
+# other_core: an OpenBLAS kernel that every x86-64 CPU of the last decade runs, not this one's
+other_core() {
+    local own
+    own=$(own_core)
+    [[ ${own,,} == sandybridge ]] && echo Nehalem || echo Sandybridge
+}
+
+# ssh_workers FILE NUMERICS: the grid over ssh -F FILE; fm_p1's worker on host "odd"
+ssh_workers() {
+    workload async "launcher = ssh" "ssh_command = ssh -F $1 {host} {command}" \
+        "worker = 127.0.0.1:$D/train/fm_p0" "worker = odd:$D/train/fm_p1" \
+        "worker = 127.0.0.1:$D/train/fm_p2" | sed "s/^retries = 2$/retries = 2\nnumerics = $2/"
+}
+
+@test "every unit records its numeric fingerprint; all units of a run on one host agree" {
+    own=$(own_core)
+    [ -n "$own" ]
+    head -1 "$D/ref/schedule.csv" | grep -q ',outcome,numerics_check,numerics$'
+    [ "$(grep -c ',same,version=.* backend=cpu blas=OpenBLAS-.* core='"$own"' threads=1$' "$D/ref/schedule.csv")" -eq 24 ]
+    [ "$(awk -F '\t' '$1 == "unit" && $12 == "same" && $13 ~ /core=/' "$D/ref/journal" | wc -l)" -eq 24 ]
+    grep -q '"input_numerics":""' "$D"/ref/logs/*-t000-e1-s*.json
+}
+
+@test "the scheduler's OpenBLAS kernel reaches ssh workers: the same bytes as local workers" {
+    # the product problem behind a failure seen with OPENBLAS_CORETYPE set on the scheduler's
+    # host: the local launcher passes the environment on, sshd does not
+    alt=$(other_core)
+    OPENBLAS_CORETYPE=$alt cerebro-sched run "$D/grid.ini" --job "$D/alt-local" 2>"$D/alt-local.log"
+    workload async "launcher = ssh" "ssh_command = $(sshd_command)" \
+        "worker = 127.0.0.1:$D/train/fm_p0" "worker = 127.0.0.1:$D/train/fm_p1" \
+        "worker = 127.0.0.1:$D/train/fm_p2" >"$D/alt-ssh.ini"
+    OPENBLAS_CORETYPE=$alt cerebro-sched run "$D/alt-ssh.ini" --job "$D/alt-ssh" 2>"$D/alt-ssh.log"
+    for t in t000 t001 t002 t003; do
+        cmp "$D/alt-local/ckpt/$t/e2-3.ckpt" "$D/alt-ssh/ckpt/$t/e2-3.ckpt"
+    done
+    [ "$(grep -c ",same,.*core=$alt " "$D/alt-ssh/schedule.csv")" -eq 24 ]
+    ! grep -q 'other numerics' "$D/alt-ssh.log"
+}
+
+@test "a host that sets another OpenBLAS kernel: its units are reported; numerics = strict fails them" {
+    odd=$(other_core)
+    sshd_start_host "$D/odd" 127.0.0.2 "SetEnv OPENBLAS_CORETYPE=$odd"
+    {
+        ssh_config "$CD_SSHD_PORT"
+        printf "Host odd\n  HostName 127.0.0.2\n  Port %s\n" "$(cat "$D/odd/port")"
+        printf "  BatchMode yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n"
+        printf "  LogLevel ERROR\n  IdentityFile %s\n" "$CD_SSHD_DIR/client_key"
+    } >"$D/odd_config"
+    ssh_workers "$D/odd_config" report >"$D/odd.ini"
+    cerebro-sched run "$D/odd.ini" --job "$D/oddrep" 2>"$D/oddrep.log"
+    grep -q 'shard fm_p1 on worker 1 (odd) ran with other numerics than .*: .*core='"$odd" "$D/oddrep.log"
+    # every unit of the odd host differs and says its kernel; the others ran this host's
+    [ "$(awk -F, '$5 == 1 && $10 == "differs" && $11 ~ /core='"$odd"' /' "$D/oddrep/schedule.csv" | wc -l)" -eq 8 ]
+    [ "$(awk -F, '$5 != 1 && $11 ~ /core='"$odd"' /' "$D/oddrep/schedule.csv" | wc -l)" -eq 0 ]
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/oddrep" 3 2
+
+    # strict: the odd host's units fail, it is taken out, fm_p1 is then out of reach
+    ssh_workers "$D/odd_config" strict >"$D/strict.ini"
+    run cerebro-sched run "$D/strict.ini" --job "$D/strict"
+    [ "$status" -eq 1 ]
+    [[ $output == *"numerics = strict: failed"* ]]
+    [[ $output == *'shard "fm_p1" cannot be trained'* ]]
+    [ "$(grep -c '^fail.*numerics differ from the expected' "$D/strict/journal")" -eq 2 ]
+    # the host gets this one's kernel (here: another sshd): resume ends with the reference bytes
+    sed -i "s/^  HostName 127.0.0.2$/  HostName 127.0.0.1/; s/^  Port $(cat "$D/odd/port")$/  Port $CD_SSHD_PORT/" "$D/odd_config"
+    cerebro-sched resume "$D/strict"
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/strict" 3 2
+    same_checkpoints "$D/strict"
+}
+
 @test "a unit that hangs is killed at unit_timeout and retried: identical result" {
     # a cerebro-train that hangs the first time it trains, then behaves
     printf '#!/bin/bash\nif [[ $1 == train && ! -e %s/hung ]]; then touch %s/hung; exec sleep 600; fi\nexec %s "$@"\n' \

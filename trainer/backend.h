@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "cd_err.h"
+#include "fingerprint.h"
 #include "optim_update.h"
 
 typedef struct cd_backend cd_backend;
@@ -119,7 +120,10 @@ typedef struct cd_backend_ops {
 
 struct cd_backend {
     const cd_backend_ops *ops;
-    char device[24];  /* "cpu", "cuda:0" */
+    char device[24]; /* "cpu", "cuda:0" */
+    /* the backend's part of the numeric fingerprint (fingerprint.h): "backend=cpu blas=...
+     * core=..." or "backend=cuda device=... cc=... cudnn=... cublas=..." */
+    char numerics[CD_FP_MAX];
     bool host_memory; /* its memory is host memory: host pointers serve, copies are not needed */
     int status;       /* the first failure's status, 0 while none */
     cd_code code;     /* ... as a cd_code (CD_ENOMEM for allocations) */

@@ -347,6 +347,7 @@ cd_code cd_backend_cpu_open(cd_backend **out, cd_err *err)
         return cd_fail(err, CD_ENOMEM, "out of memory opening the cpu backend");
     be->ops = &cpu_ops;
     snprintf(be->device, sizeof be->device, "cpu");
+    cd_fp_cpu_backend(be->numerics, sizeof be->numerics);
     be->host_memory = true;
     *out = be;
     return CD_OK;

@@ -433,6 +433,30 @@ static int cuda_setup(cuda_impl *ci)
     return CD_CUDA_OK;
 }
 
+/* The backend's part of the fingerprint: device name, compute capability, library versions. */
+static void cuda_numerics(int ordinal, char *buf, size_t size)
+{
+    struct cudaDeviceProp prop;
+    char v[64];
+    buf[0] = '\0';
+    cd_fp_add(buf, size, "backend", "cuda");
+    if (cudaGetDeviceProperties(&prop, ordinal) != cudaSuccess) {
+        cd_fp_add(buf, size, "device", "unknown");
+    } else {
+        cd_fp_add(buf, size, "device", prop.name);
+        snprintf(v, sizeof v, "%d.%d", prop.major, prop.minor);
+        cd_fp_add(buf, size, "cc", v);
+    }
+    snprintf(v, sizeof v, "%zu", cudnnGetVersion());
+    cd_fp_add(buf, size, "cudnn", v);
+    int major = 0, minor = 0, patch = 0;
+    cublasGetProperty(MAJOR_VERSION, &major);
+    cublasGetProperty(MINOR_VERSION, &minor);
+    cublasGetProperty(PATCH_LEVEL, &patch);
+    snprintf(v, sizeof v, "%d.%d.%d", major, minor, patch);
+    cd_fp_add(buf, size, "cublas", v);
+}
+
 cd_code cd_backend_cuda_open(cd_backend **out, int ordinal, cd_err *err)
 {
     *out = NULL;
@@ -460,6 +484,7 @@ cd_code cd_backend_cuda_open(cd_backend **out, int ordinal, cd_err *err)
     be->ops = &cuda_ops;
     be->impl = ci;
     snprintf(be->device, sizeof be->device, "cuda:%d", ordinal);
+    cuda_numerics(ordinal, be->numerics, sizeof be->numerics);
     be->host_memory = false;
     *out = be;
     return CD_OK;

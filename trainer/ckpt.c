@@ -195,7 +195,7 @@ static void ob_u64(out_buf *o, uint64_t v)
 
 static uint64_t file_length(const cd_ckpt *ck)
 {
-    uint64_t len = CD_CKPT_HEADER_LEN + (uint64_t)ck->rng_len + 4;
+    uint64_t len = CD_CKPT_HEADER_LEN + (uint64_t)ck->rng_len + strlen(ck->numerics) + 4;
     for (size_t i = 0; i < ck->ntensors; i++) {
         const cd_ckpt_tensor *t = &ck->tensors[i];
         len += 8 + strlen(t->name) + 8 * (uint64_t)t->ndim + 4 * t->n;
@@ -207,7 +207,7 @@ static void write_image(out_buf *o, const cd_ckpt *ck)
 {
     ob_put(o, CD_CKPT_MAGIC, 8);
     ob_u32(o, CD_CKPT_VERSION);
-    ob_u32(o, 0);
+    ob_u32(o, (uint32_t)strlen(ck->numerics));
     ob_u64(o, file_length(ck));
     ob_u64(o, ck->config_hash);
     ob_u64(o, ck->epoch);
@@ -215,6 +215,7 @@ static void write_image(out_buf *o, const cd_ckpt *ck)
     ob_u64(o, ck->rng_len);
     ob_u64(o, ck->ntensors);
     ob_put(o, ck->rng, ck->rng_len);
+    ob_put(o, ck->numerics, strlen(ck->numerics));
     for (size_t i = 0; i < ck->ntensors; i++) {
         const cd_ckpt_tensor *t = &ck->tensors[i];
         ob_u32(o, (uint32_t)strlen(t->name));
@@ -336,10 +337,10 @@ static cd_code check_frame(const uint8_t *buf, size_t len, const char *path, cd_
     }
     memcpy(&version, buf + 8, 4);
     memcpy(&flen, buf + 16, 8);
-    if (version != CD_CKPT_VERSION) {
+    if (version < 1 || version > CD_CKPT_VERSION) {
         cd_fail(err, CD_EUNSUPPORTED, "checkpoint file \"%s\" has format version %u", path,
                 version);
-        return cd_hint(err, "This build reads format version %u.", CD_CKPT_VERSION);
+        return cd_hint(err, "This build reads format versions 1 to %u.", CD_CKPT_VERSION);
     }
     if (flen != len) {
         cd_fail(err, CD_ECORRUPT, "checkpoint file \"%s\" is %s", path,
@@ -386,6 +387,10 @@ static cd_code parse_body(const uint8_t *buf, size_t len, const char *path, cd_c
                           cd_err *err)
 {
     uint64_t rng_len = 0, ntensors = 0;
+    uint32_t version, fp_len = 0;
+    memcpy(&version, buf + 8, 4);
+    if (version >= 2)
+        memcpy(&fp_len, buf + 12, 4);
     cursor c = {buf + 24, len - 24 - 4};
     take(&c, &ck->config_hash, 8);
     take(&c, &ck->epoch, 8);
@@ -398,6 +403,12 @@ static cd_code parse_body(const uint8_t *buf, size_t len, const char *path, cd_c
     if (rc != CD_OK)
         return rc;
     take(&c, NULL, (size_t)rng_len);
+    if (fp_len >= sizeof ck->numerics || fp_len > c.left)
+        return corrupt(err, path, "bad numerics length");
+    take(&c, ck->numerics, fp_len);
+    ck->numerics[fp_len] = '\0';
+    if (strlen(ck->numerics) != fp_len || !cd_fp_valid(ck->numerics))
+        return corrupt(err, path, "bad numerics fingerprint");
     for (uint64_t i = 0; i < ntensors && rc == CD_OK; i++)
         rc = parse_tensor(&c, path, ck, err);
     if (rc == CD_ECORRUPT)

@@ -4,7 +4,7 @@
  * Layout (all integers little-endian, no padding):
  *   0   magic "CDCKPT01"                        8 bytes
  *   8   u32 format version (CD_CKPT_VERSION)
- *   12  u32 reserved, 0
+ *   12  u32 numerics length (version 2; 0 in version 1, which has no numerics)
  *   16  u64 file length in bytes (including the trailing CRC)
  *   24  u64 model-config hash (the caller's)
  *   32  u64 epoch
@@ -12,6 +12,8 @@
  *   48  u64 rng_len
  *   56  u64 ntensors
  *   64  rng state: rng_len bytes (the caller's blob)
+ *       numerics: the numeric fingerprint of the process that computed the tensors
+ *                 (fingerprint.h; ASCII, no NUL; empty when no arithmetic produced them)
  *       ntensors entries: u32 name_len, name (no NUL), u32 ndim, u64 dims[ndim],
  *                         float32 data[product(dims)]
  *   end u32 CRC-32C (common/crc32c.h) of every byte before it
@@ -30,9 +32,10 @@
 #include <stdint.h>
 
 #include "cd_err.h"
+#include "fingerprint.h"
 
 #define CD_CKPT_MAGIC "CDCKPT01"
-#define CD_CKPT_VERSION 1u
+#define CD_CKPT_VERSION 2u /* writes 2, reads 1 and 2 */
 #define CD_CKPT_HEADER_LEN 64
 #define CD_CKPT_MAXDIM 8
 #define CD_CKPT_NAME_MAX 200
@@ -53,7 +56,8 @@ typedef struct cd_ckpt {
     uint64_t step;
     uint8_t *rng; /* [rng_len], owned */
     size_t rng_len;
-    cd_ckpt_tensor *tensors; /* [ntensors], in file order */
+    char numerics[CD_FP_MAX]; /* numeric fingerprint, "" when none */
+    cd_ckpt_tensor *tensors;  /* [ntensors], in file order */
     size_t ntensors;
     size_t cap;
 } cd_ckpt;

@@ -6,12 +6,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "backend.h"
+#include "fingerprint.h"
 #include "trainer.h"
 
 #define PROG "cerebro-train"
 #define MAX_DATA 1024
+/* set in the environment of the re-executed trainer that follows --blas-core */
+#define FOLLOWED_ENV "CEREBRO_TRAIN_BLAS_CORE_FOLLOWED"
 
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_DIVERGED = 3 };
 
@@ -33,15 +38,19 @@ static const char usage_text[] =
     "      --threads T    compute threads, default one per CPU (results are\n"
     "                     deterministic for a fixed T)\n"
     "      --loss-log F   train: append the loss of every step to file F\n"
+    "      --blas-core K  run OpenBLAS kernel K (as OPENBLAS_CORETYPE=K) unless the host\n"
+    "                     sets OPENBLAS_CORETYPE itself or this CPU cannot run K\n"
     "  -h, --help         this help\n"
     "  -V, --version      version\n"
     "\n"
     "train, eval and predict print one JSON line on stdout: rows, loss, accuracy, seconds,\n"
-    "samples_per_s, data_wait_s, epoch, step. Exit status: 0 success, 1 error, 2 usage,\n"
+    "samples_per_s, data_wait_s, epoch, step, numerics (this run's numeric fingerprint:\n"
+    "version, backend, BLAS, kernel, threads) and input_numerics (the checkpoint's).\n"
+    "Exit status: 0 success, 1 error, 2 usage,\n"
     "3 the model diverged (train: the loss became NaN or infinite).\n";
 
 typedef struct cli {
-    const char *cmd, *model, *ckpt, *out, *from, *device, *loss_log;
+    const char *cmd, *model, *ckpt, *out, *from, *device, *loss_log, *blas_core;
     char *data[MAX_DATA];
     int ndata;
     long long seed, epoch, threads;
@@ -64,19 +73,14 @@ static int number(const char *s, const char *opt, long long *out)
 
 static int parse(int argc, char **argv, cli *c)
 {
-    static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
-                                         {"ckpt", required_argument, NULL, 'k'},
-                                         {"out", required_argument, NULL, 'o'},
-                                         {"from", required_argument, NULL, 'f'},
-                                         {"data", required_argument, NULL, 'D'},
-                                         {"seed", required_argument, NULL, 's'},
-                                         {"epoch", required_argument, NULL, 'e'},
-                                         {"threads", required_argument, NULL, 't'},
-                                         {"device", required_argument, NULL, 'd'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {"loss-log", required_argument, NULL, 'L'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, 'm'},     {"ckpt", required_argument, NULL, 'k'},
+        {"out", required_argument, NULL, 'o'},       {"from", required_argument, NULL, 'f'},
+        {"data", required_argument, NULL, 'D'},      {"seed", required_argument, NULL, 's'},
+        {"epoch", required_argument, NULL, 'e'},     {"threads", required_argument, NULL, 't'},
+        {"device", required_argument, NULL, 'd'},    {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},         {"loss-log", required_argument, NULL, 'L'},
+        {"blas-core", required_argument, NULL, 'B'}, {NULL, 0, NULL, 0}};
     int ch, rc = EXIT_OK;
     while (rc == EXIT_OK && (ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
         switch (ch) {
@@ -97,6 +101,9 @@ static int parse(int argc, char **argv, cli *c)
             break;
         case 'L':
             c->loss_log = optarg;
+            break;
+        case 'B':
+            c->blas_core = optarg;
             break;
         case 'D':
             if (c->ndata == MAX_DATA)
@@ -138,10 +145,12 @@ static int need(const char *value, const char *what)
 static void print_result(const cd_train_result *r)
 {
     printf("{\"rows\":%llu,\"loss\":%.9g,\"accuracy\":%.9g,\"seconds\":%.6f,\"samples_per_s\":%.3f,"
-           "\"data_wait_s\":%.6f,\"epoch\":%llu,\"step\":%llu}\n",
+           "\"data_wait_s\":%.6f,\"epoch\":%llu,\"step\":%llu,\"numerics\":\"%s\","
+           "\"input_numerics\":\"%s\"}\n",
            (unsigned long long)r->rows, r->loss, r->accuracy, r->seconds,
            r->seconds > 0 ? (double)r->rows / r->seconds : 0, r->data_wait_s,
-           (unsigned long long)r->epoch, (unsigned long long)r->step);
+           (unsigned long long)r->epoch, (unsigned long long)r->step, r->numerics,
+           r->input_numerics);
     fflush(stdout);
 }
 
@@ -208,12 +217,42 @@ static int run(const cli *c, cd_err *err)
     return run_unit(c, &m, mode, err);
 }
 
+/* --blas-core: run the OpenBLAS kernel the scheduler chose, so that every unit of a model
+ * computes the same bits (fingerprint.h). OpenBLAS picks its kernel when it is loaded, from
+ * OPENBLAS_CORETYPE or else the CPU: to change it, set the variable and execute this program
+ * again. Not followed, with a warning: a host that sets OPENBLAS_CORETYPE itself (ops do, to
+ * avoid OpenBLAS bugs), a kernel this CPU cannot run, or one OpenBLAS did not take. Either
+ * way the result line's numerics say which kernel ran. */
+static void follow_blas_core(const char *core, char **argv)
+{
+    if (core == NULL || strcasecmp(core, cd_blas_core()) == 0)
+        return;
+    const char *host = getenv("OPENBLAS_CORETYPE");
+    char why[160];
+    if (getenv(FOLLOWED_ENV) != NULL)
+        snprintf(why, sizeof why, "OpenBLAS did not select it");
+    else if (host != NULL)
+        snprintf(why, sizeof why, "this host sets OPENBLAS_CORETYPE=%.64s", host);
+    else if (!cd_blas_core_runs_here(core))
+        snprintf(why, sizeof why, "this CPU cannot run it");
+    else {
+        setenv("OPENBLAS_CORETYPE", core, 1);
+        setenv(FOLLOWED_ENV, "1", 1);
+        execv("/proc/self/exe", argv);
+        snprintf(why, sizeof why, "could not execute /proc/self/exe again");
+    }
+    fprintf(stderr, PROG ": warning: OpenBLAS kernel %s, not the requested %.64s: %s\n",
+            cd_blas_core(), core, why);
+    fprintf(stderr, "HINT:  results may differ in the last bits from units run with %.64s\n", core);
+}
+
 int main(int argc, char **argv)
 {
     cli c = {0};
     int rc = parse(argc, argv, &c);
     if (rc != EXIT_OK)
         return rc;
+    follow_blas_core(c.blas_core, argv);
     cd_err err = {0};
     rc = run(&c, &err);
     if (rc == EXIT_ERROR || rc == EXIT_DIVERGED)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "cd_err.h"
+#include "fingerprint.h"
 #include "model.h"
 
 typedef enum cd_train_mode { CD_MODE_TRAIN, CD_MODE_EVAL, CD_MODE_PREDICT } cd_train_mode;
@@ -32,7 +33,9 @@ typedef struct cd_train_result {
     double seconds;
     double data_wait_s; /* time compute waited for data */
     uint64_t epoch, step;
-    bool diverged; /* train failed because the loss became NaN or infinite */
+    bool diverged;                  /* train failed because the loss became NaN or infinite */
+    char numerics[CD_FP_MAX];       /* this process's numeric fingerprint (fingerprint.h) */
+    char input_numerics[CD_FP_MAX]; /* the input checkpoint's, "" when it has none */
 } cd_train_result;
 
 cd_code cd_train_init(const cd_model_spec *m, uint64_t seed, const char *out, cd_err *err);

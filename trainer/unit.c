@@ -12,7 +12,10 @@
  * of a seed and counters (initial weights: init --seed; shuffling: (train.seed, epoch, shard
  * name); dropout masks: (dropout_seed, step)), so the RNG state is those seeds and counters
  * (rng_pack): a unit started from the checkpoint of the previous one continues exactly as
- * one process would.
+ * one process would. A trained checkpoint also records the numeric fingerprint of the
+ * process that trained it (fingerprint.h): "exactly" holds while it stays the same. init
+ * and import record none: their tensors come from seeded integer streams or files, the same
+ * bits on every host.
  */
 #include "trainer.h"
 
@@ -328,7 +331,8 @@ static cd_code open_data(const cd_model_spec *m, const cd_train_args *a, bool tr
 }
 
 static cd_code save_trained(cd_net *net, cd_optim *o, const cd_model_spec *m,
-                            const cd_train_args *a, uint64_t init_seed, cd_err *err)
+                            const cd_train_args *a, uint64_t init_seed, const char *numerics,
+                            cd_err *err)
 {
     cd_ckpt ck;
     cd_ckpt_init(&ck);
@@ -336,6 +340,7 @@ static cd_code save_trained(cd_net *net, cd_optim *o, const cd_model_spec *m,
     ck.epoch = a->epoch;
     ck.step = cd_optim_get_step(o);
     cd_code rc = rng_pack(&ck, m, init_seed, err);
+    snprintf(ck.numerics, sizeof ck.numerics, "%s", numerics);
     if (rc == CD_OK)
         rc = cd_net_to_host(net, err);
     if (rc == CD_OK)
@@ -365,13 +370,18 @@ cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_re
     cd_ckpt_init(&ck);
     cd_code rc = cd_backend_open(&be, a->device, err);
     if (rc == CD_OK)
-        rc = open_ckpt(a->ckpt, m, &ck, err);
+        cd_fp_make(res->numerics, sizeof res->numerics, be->numerics,
+                   strcmp(be->device, "cpu") == 0, cd_par_threads());
     if (rc == CD_OK)
         rc = rng_check(&ck, a->ckpt, m, &init_seed, err);
     if (rc == CD_OK)
         rc = cd_net_new(&net, m, m->batch_size, be, err);
     if (rc == CD_OK)
+        rc = open_ckpt(a->ckpt, m, &ck, err);
+    if (rc == CD_OK) {
+        snprintf(res->input_numerics, sizeof res->input_numerics, "%s", ck.numerics);
         rc = load_net(&ck, a->ckpt, net, err);
+    }
     if (rc == CD_OK)
         rc = cd_net_to_device(net, err);
     if (rc == CD_OK && a->mode == CD_MODE_TRAIN)
@@ -393,7 +403,7 @@ cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_re
     if (rc == CD_OK)
         rc = run_pass(&p, d, err);
     if (rc == CD_OK && o != NULL)
-        rc = save_trained(net, o, m, a, init_seed, err);
+        rc = save_trained(net, o, m, a, init_seed, res->numerics, err);
     if (rc == CD_OK && p.preds != NULL) {
         uint64_t shape[2] = {res->rows, (uint64_t)p.per_row};
         rc = cd_npy_write(a->out, "<f4", shape, 2, p.preds, res->rows * shape[1] * 4, err);

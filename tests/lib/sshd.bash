@@ -4,7 +4,11 @@
 #
 #     sshd_start DIR        host and client keys, config and sshd under DIR, on a free port
 #     sshd_command          the workload's ssh_command template reaching it
-#     sshd_stop
+#     sshd_start_host DIR ADDR [CONFIG LINE...]
+#                           another host: an sshd of its own on loopback address ADDR
+#                           (127.0.0.2, ...), same keys, extra sshd_config lines (SetEnv ...);
+#                           its port in DIR/port
+#     sshd_stop             stops them all
 #
 # The daemon accepts only the client key made here, for the user running the tests (root:
 # PermitRootLogin prohibit-password). It runs with -D in the background (fd 3 closed).
@@ -49,8 +53,37 @@ sshd_command() {
     echo "ssh $(sshd_options) {host} {command}"
 }
 
+sshd_start_host() {
+    local dir=$1 addr=$2 port
+    shift 2
+    mkdir -p "$dir"
+    port=$(/usr/bin/python3 -c 'import socket, sys; s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$addr")
+    {
+        printf 'ListenAddress %s\nPort %s\nHostKey %s\nAuthorizedKeysFile %s\nPidFile %s\n' \
+            "$addr" "$port" "$CD_SSHD_DIR/host_key" "$CD_SSHD_DIR/authorized_keys" "$dir/sshd.pid"
+        printf 'PermitRootLogin prohibit-password\nPasswordAuthentication no\n'
+        printf 'KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n'
+        printf '%s\n' "$@"
+    } >"$dir/sshd_config"
+    /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" 3>&- &
+    echo $! >>"$CD_SSHD_DIR/hosts.bgpid"
+    echo "$port" >"$dir/port"
+    for _ in $(seq 50); do
+        ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+            -o LogLevel=ERROR -i "$CD_SSHD_DIR/client_key" -p "$port" "$addr" true 2>/dev/null &&
+            return 0
+        sleep 0.1
+    done
+    echo "sshd on $addr did not start; see $dir/sshd.log" >&2
+    return 1
+}
+
 sshd_stop() {
-    [[ -n ${CD_SSHD_DIR:-} && -f $CD_SSHD_DIR/sshd.bgpid ]] || return 0
-    kill "$(cat "$CD_SSHD_DIR/sshd.bgpid")" 2>/dev/null || true
-    rm -f "$CD_SSHD_DIR/sshd.bgpid"
+    [[ -n ${CD_SSHD_DIR:-} ]] || return 0
+    local f pid
+    for f in "$CD_SSHD_DIR/sshd.bgpid" "$CD_SSHD_DIR/hosts.bgpid"; do
+        [[ -f $f ]] || continue
+        while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$f"
+        rm -f "$f"
+    done
 }

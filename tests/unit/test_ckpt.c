@@ -30,6 +30,7 @@ static char tmpdir[64];
 static float w[4 * 3 * 3 * 3], b[4], m[4 * 3 * 3 * 3], mean[4], scalar[1];
 static const uint64_t wdims[4] = {4, 3, 3, 3}, bdims[1] = {4}, edims[2] = {0, 5};
 static uint8_t rng[37];
+#define FP "version=0.1.0 backend=cpu blas=OpenBLAS-0.3.21 core=Haswell threads=2"
 
 static void fill_sample(void)
 {
@@ -57,6 +58,7 @@ static void build_sample(cd_ckpt *ck)
     ck->epoch = 3;
     ck->step = 1234567890123ULL;
     CHECK_CODE(cd_ckpt_set_rng(ck, rng, sizeof rng, &err), CD_OK, &err);
+    snprintf(ck->numerics, sizeof ck->numerics, "%s", FP);
     CHECK_CODE(cd_ckpt_add(ck, "conv1.w", 4, wdims, w, &err), CD_OK, &err);
     CHECK_CODE(cd_ckpt_add(ck, "conv1.b", 1, bdims, b, &err), CD_OK, &err);
     CHECK_CODE(cd_ckpt_add(ck, "conv1.w.exp_avg", 4, wdims, m, &err), CD_OK, &err);
@@ -81,7 +83,7 @@ static int same_ckpt(const cd_ckpt *a, const cd_ckpt *c)
 {
     if (a->config_hash != c->config_hash || a->epoch != c->epoch || a->step != c->step ||
         a->rng_len != c->rng_len || memcmp(a->rng, c->rng, a->rng_len) != 0 ||
-        a->ntensors != c->ntensors)
+        strcmp(a->numerics, c->numerics) != 0 || a->ntensors != c->ntensors)
         return 0;
     for (size_t i = 0; i < a->ntensors; i++) {
         if (!same_tensor(&a->tensors[i], &c->tensors[i]))
@@ -117,8 +119,8 @@ static void test_round_trip(void)
     CHECK_CODE(cd_ckpt_write(&rd, p2, &err), CD_OK, &err);
     uint8_t *f1 = unit_read_file(p1, &l1), *f2 = unit_read_file(p2, &l2);
     CHECK(f1 != NULL && f2 != NULL && l1 == l2 && memcmp(f1, f2, l1) == 0);
-    CHECK_EQ_INT(l1, 64 + 37 + (8 + 7 + 32 + 432) + (8 + 7 + 8 + 16) + (8 + 15 + 32 + 432) +
-                         (8 + 16 + 8 + 16) + (8 + 8 + 4) + (8 + 5 + 16) + 4);
+    CHECK_EQ_INT(l1, 64 + 37 + strlen(FP) + (8 + 7 + 32 + 432) + (8 + 7 + 8 + 16) +
+                         (8 + 15 + 32 + 432) + (8 + 16 + 8 + 16) + (8 + 8 + 4) + (8 + 5 + 16) + 4);
     CHECK(f1 != NULL && memcmp(f1, "CDCKPT01", 8) == 0);
     CHECK_CODE(cd_ckpt_read(p2, &rd2, &err), CD_OK, &err);
     CHECK(same_ckpt(&ck, &rd2));
@@ -248,7 +250,7 @@ static void test_magic_version_hash(void)
     CHECK_CODE(cd_ckpt_parse(f, len, "x.ckpt", &rd, &err), CD_ECORRUPT, &err);
     CHECK(strstr(err.msg, "not a cerebro-ds checkpoint") != NULL);
     f[0] = 'C';
-    f[8] = 2;
+    f[8] = 3;
     uint32_t crc = cd_crc32c(f, len - 4);
     memcpy(f + len - 4, &crc, 4);
     CHECK_CODE(cd_ckpt_parse(f, len, "x.ckpt", &rd, &err), CD_EUNSUPPORTED, &err);
@@ -260,6 +262,53 @@ static void test_magic_version_hash(void)
     cd_ckpt_free(&rd);
     tmp_file(p, sizeof p, "missing.ckpt");
     CHECK_CODE(cd_ckpt_read(p, &rd, &err), CD_EIO, &err);
+}
+
+/* Rewrite the header's version and numerics length, recompute the CRC, parse. */
+static cd_code parse_patched(uint8_t *f, size_t len, uint32_t version, uint32_t fp_len, cd_ckpt *rd,
+                             cd_err *err)
+{
+    memcpy(f + 8, &version, 4);
+    memcpy(f + 12, &fp_len, 4);
+    uint32_t crc = cd_crc32c(f, len - 4);
+    memcpy(f + len - 4, &crc, 4);
+    return cd_ckpt_parse(f, len, "x.ckpt", rd, err);
+}
+
+/* Version 2 carries the numeric fingerprint after the RNG state; version 1 files (none)
+ * are still read; a fingerprint that is too long or not one safe line is refused. */
+static void test_numerics(void)
+{
+    size_t len;
+    cd_ckpt ck, rd;
+    cd_err err = {0};
+    char p[128];
+    tmp_file(p, sizeof p, "v1.ckpt");
+    build_sample(&ck);
+    ck.numerics[0] = '\0';
+    CHECK_CODE(cd_ckpt_write(&ck, p, &err), CD_OK, &err);
+    uint8_t *f = unit_read_file(p, &len);
+    if (f == NULL)
+        return;
+    CHECK_CODE(parse_patched(f, len, 1, 0, &rd, &err), CD_OK, &err);
+    CHECK(same_ckpt(&ck, &rd) && rd.numerics[0] == '\0');
+    cd_ckpt_free(&rd);
+    free(f);
+    cd_ckpt_free(&ck);
+
+    f = sample_file(&len);
+    if (f == NULL)
+        return;
+    CHECK_CODE(parse_patched(f, len, 2, (uint32_t)strlen(FP), &rd, &err), CD_OK, &err);
+    CHECK(strcmp(rd.numerics, FP) == 0);
+    cd_ckpt_free(&rd);
+    CHECK_CODE(parse_patched(f, len, 2, 100000, &rd, &err), CD_ECORRUPT, &err);
+    CHECK(strstr(err.msg, "numerics") != NULL);
+    size_t at = 64 + sizeof rng + 7; /* a byte inside the fingerprint */
+    f[at] = '\t';
+    CHECK_CODE(parse_patched(f, len, 2, (uint32_t)strlen(FP), &rd, &err), CD_ECORRUPT, &err);
+    CHECK(strstr(err.msg, "numerics fingerprint") != NULL);
+    free(f);
 }
 
 static void test_bad_adds(void)
@@ -369,6 +418,7 @@ int main(void)
     RUN(test_bit_flips);
     RUN(test_damage_with_valid_crc);
     RUN(test_magic_version_hash);
+    RUN(test_numerics);
     RUN(test_bad_adds);
     RUN(test_atomic_write);
     RUN(test_export_import);

@@ -35,7 +35,9 @@ static void test_round_trip(void)
          .attempt = 1,
          .rows = 512,
          .loss = 0.5,
-         .accuracy = 0.875},
+         .accuracy = 0.875,
+         .check = CD_NUM_DIFFERS,
+         .numerics = "version=0.1.0 backend=cpu blas=OpenBLAS-0.3.21 core=Zen threads=1"},
         {.kind = CD_J_FAIL,
          .model = 1,
          .epoch = 1,
@@ -61,6 +63,7 @@ static void test_round_trip(void)
     if (n == 5) {
         CHECK(got[0].kind == CD_J_UNIT && got[0].model == 3 && got[0].rows == 512);
         CHECK(got[0].start == 1.5 && got[0].end == 2.25 && got[0].accuracy == 0.875);
+        CHECK(got[0].check == CD_NUM_DIFFERS && strcmp(got[0].numerics, recs[0].numerics) == 0);
         CHECK(got[1].kind == CD_J_FAIL && strcmp(got[1].reason, "exit status 1; the loss") == 0);
         CHECK(got[2].kind == CD_J_VALID && got[2].loss == 0.25);
         CHECK(got[3].kind == CD_J_OUT && got[3].worker == 2);
@@ -93,6 +96,16 @@ static void test_damage(void)
     path_of(path, sizeof path, "bad");
     CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_ECORRUPT, &err);
     CHECK(strstr(err.msg, "line 3") != NULL);
+    /* a unit line of an earlier version (no numerics) reads as "none" */
+    write_file("old", "cerebro-sched journal 1\nunit\t1\t2\t0\t0\t1\t2\t1\t10\t0.5\t0.5\n");
+    path_of(path, sizeof path, "old");
+    CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_OK, &err);
+    CHECK(n == 1 && got[0].check == CD_NUM_NONE && got[0].numerics[0] == '\0');
+    free(got);
+    write_file("badcheck", "cerebro-sched journal 1\n"
+                           "unit\t1\t2\t0\t0\t1\t2\t1\t10\t0.5\t0.5\tmaybe\tversion=1\n");
+    path_of(path, sizeof path, "badcheck");
+    CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_ECORRUPT, &err);
     write_file("foreign", "hello\n");
     path_of(path, sizeof path, "foreign");
     CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_ECORRUPT, &err);
