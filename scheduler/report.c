@@ -1,7 +1,7 @@
 /*
  * report.c: a job's outputs (see report.h): CSV files, the leaderboard, the best checkpoint
- * and, through gnuplot when it is on PATH, two PNG plots. Reads the job's state and its
- * journal; changes neither.
+ * and, through plot.c (gnuplot, when it is on PATH), two PNG plots. Reads the job's state
+ * and its journal; changes neither.
  */
 #include "report.h"
 
@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
+
+#include "commands.h"
+#include "plot.h"
 
 typedef struct out {
     FILE *f;
@@ -194,59 +196,18 @@ static cd_code write_best(const cd_job *j, cd_err *err)
 
 /* ---- plots ---- */
 
-static const char plot_script[] =
-    "set datafile separator ','\n"
-    "set terminal png size 1000,600\n"
-    "set key outside right\n"
-    "set output '%1$s/curves.png'\n"
-    "set title 'validation score per epoch'\n"
-    "set xlabel 'epoch'\n"
-    "plot for [i = 1:words(TRIALS)] '%1$s/logs/curves.dat' index (i - 1) using 1:2 "
-    "with linespoints title word(TRIALS, i)\n"
-    "set output '%1$s/schedule.png'\n"
-    "set title 'schedule: one row per worker, one colour per model'\n"
-    "set xlabel 'seconds'\n"
-    "set ylabel 'worker'\n"
-    "set ytics 1\n"
-    "unset key\n"
-    "plot '%1$s/schedule.csv' every ::1 using 6:5:($7 - $6):(0):(int(strcol(2)[2:]) + 1) "
-    "with vectors nohead lw 12 lc variable\n";
-
-/* logs/curves.dat: one block per trial (epoch, validation score), for gnuplot's `index`. */
-static bool write_curves(const cd_job *j)
+/* Drawn last (plot.h). A plot that fails is a warning: gnuplot is optional, and the job's
+ * results and exit status stand (report.h). */
+static void write_plots(const cd_job *j, const cd_jrec *recs, int n)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/logs/curves.dat", j->dir);
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return false;
-    for (int t = 0; t < j->ntrials; t++) {
-        fprintf(f, "# t%03d\n", t);
-        for (int e = 1; e <= j->trials[t].epochs_done; e++) {
-            const cd_epoch_stat *st = &j->trials[t].ep[e - 1];
-            if (st->validated)
-                fprintf(f, "%d %.6g\n", e, j->trials[t].mse ? -st->valid_loss : st->valid_acc);
-        }
-        fputs(t + 1 < j->ntrials ? "\n\n" : "\n", f);
-    }
-    return fclose(f) == 0;
-}
-
-static void write_plots(const cd_job *j)
-{
-    if (system("command -v gnuplot >/dev/null 2>&1") != 0 || !write_curves(j))
+    cd_err err = {0};
+    if (cd_plot_write(j, recs, n, &err) == CD_OK)
         return;
-    char cmd[PATH_MAX + 64];
-    snprintf(cmd, sizeof cmd, "gnuplot 2>'%s/logs/gnuplot.log'", j->dir);
-    FILE *p = popen(cmd, "w");
-    if (p == NULL)
-        return;
-    fprintf(p, "TRIALS = '");
-    for (int t = 0; t < j->ntrials; t++)
-        fprintf(p, "%st%03d", t ? " " : "", t);
-    fprintf(p, "'\n");
-    fprintf(p, plot_script, j->dir);
-    pclose(p); /* plots are optional: a gnuplot failure is in logs/gnuplot.log */
+    fprintf(stderr, CD_SCHED_PROG ": warning: %s\n", err.msg);
+    if (err.detail[0] != '\0')
+        fprintf(stderr, "DETAIL: %s\n", err.detail);
+    if (err.hint[0] != '\0')
+        fprintf(stderr, "HINT: %s\n", err.hint);
 }
 
 cd_code cd_report_write(cd_job *j, bool finished, cd_err *err)
@@ -265,7 +226,7 @@ cd_code cd_report_write(cd_job *j, bool finished, cd_err *err)
     if (rc == CD_OK && finished)
         rc = write_best(j, err);
     if (rc == CD_OK)
-        write_plots(j);
+        write_plots(j, recs, n);
     free(recs);
     return rc;
 }

@@ -10,7 +10,16 @@
  *   leaderboard.txt  trials by best validation score
  *   best.ckpt, best.ini  the best trial's best checkpoint and model file (finished jobs)
  *   curves.png, schedule.png  learning curves and the Gantt chart, when gnuplot is installed
+ *                    (plot.h; what gnuplot reads is in logs/: curves.dat, gantt.dat, plots.gp)
  * Files are written to a temporary name and renamed.
+ *
+ * The plots are drawn last, and their failure is not the job's: anything gnuplot prints to
+ * logs/gnuplot.log (a warning such as "Skipping data file with no valid points" is a wrong
+ * plot) or a non-zero exit removes both PNGs and prints "cerebro-sched: warning: gnuplot
+ * could not draw the plots" with gnuplot's first line and the log's path on stderr; the CSV
+ * files, leaderboard and best checkpoint are already written, cd_report_write returns CD_OK
+ * and the exit status of run / resume is unchanged (gnuplot is optional, a plot is not
+ * worth failing hours of training for). tests/93-report.bats holds the plots to this.
  */
 #ifndef CD_REPORT_H
 #define CD_REPORT_H
