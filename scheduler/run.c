@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "data_pg.h"
 #include "job.h"
 #include "launch.h"
 #include "loop.h"
@@ -268,8 +269,10 @@ static cd_code unit_failed(runner *r, struct slot *s, int status, double end, cd
     cd_jrec out = {.kind = CD_J_OUT, .worker = s->u.worker};
     snprintf(out.reason, sizeof out.reason, "%d failures in a row, the last: %s",
              j->worker_fails[s->u.worker], rec.reason);
+    char shard[1024]; /* a pg: shard without its password */
+    cd_pg_mask(j->w.workers[s->u.worker].shard, shard, sizeof shard);
     fprintf(stderr, CD_SCHED_PROG ": worker %d (%s:%s) taken out: %s\n", s->u.worker,
-            j->w.workers[s->u.worker].host, j->w.workers[s->u.worker].shard, out.reason);
+            j->w.workers[s->u.worker].host, shard, out.reason);
     return cd_job_record(j, &out, err);
 }
 

@@ -9,6 +9,8 @@
 
 #include "workload_int.h"
 
+#include "data_pg.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <ini.h>
@@ -129,9 +131,12 @@ cd_code cd_wl_resolve(load_state *st, const char *name, const char *base, const 
     return rc;
 }
 
+/* A directory, or a pg: spec (data_pg.h), kept as given: its shards are found later. */
 static cd_code conv_dir(load_state *st, const char *name, const char *base, const char *v,
                         char **out)
 {
+    if (cd_pg_is_spec(v))
+        return cd_wl_set_str(st, out, strdup(v));
     return cd_wl_resolve(st, name, base, v, true, out);
 }
 
@@ -145,6 +150,8 @@ static cd_code conv_file(load_state *st, const char *name, const char *base, con
 static cd_code conv_shard(load_state *st, const char *name, const char *base, const char *v,
                           char **out)
 {
+    if (cd_pg_is_spec(v)) /* checked with the shards of [data] train */
+        return cd_wl_set_str(st, out, strdup(v));
     cd_code rc = cd_wl_resolve(st, name, base, v, true, out);
     if (rc != CD_OK || has_npy(*out))
         return rc;

@@ -3,9 +3,13 @@
  * and the model files of its configurations.
  *
  *   [data]       train = DIR (its sub-directories, sorted by name in version order: part2
- *                before part10, hidden ones skipped, are the shards)
+ *                before part10, hidden ones skipped, are the shards), or
+ *                pg:CONNINFO#SCHEMA.TABLE (trainer/data_pg.h: the shards are found in the
+ *                database, part0 of a plain table or the partitions of a partitioned one,
+ *                and each unit reads its shard pg:CONNINFO#SCHEMA.TABLE#SHARD with COPY)
  *                valid = DIR (a shard directory, with column files, scored after every
- *                epoch; optional)
+ *                epoch; optional), or pg:CONNINFO#SCHEMA.TABLE[#SHARD] naming one shard
+ *                (a '#' in a value is no comment; a ';' after a blank is)
  *                feature, label: optional overrides of the model file's columns
  *   [model]      file = base model INI (relative paths: to the workload file's directory);
  *                optional when [search] has model.file
@@ -30,6 +34,7 @@
  *                A local host (localhost, 127.0.0.1 or this host's name) must name one of
  *                the train shard directories (relative: to the workload file's directory);
  *                another host an absolute path whose last component is a shard's name.
+ *                With a pg: train, HOST:SHARD[:DEVICE] names the shard (e.g. fm_p0).
  *                The local launcher takes local hosts only. Every shard needs a worker.
  *
  * Keys are declared once (X-macro); unknown sections or keys, keys given twice, bad values,
