@@ -1,6 +1,7 @@
 /*
  * data.h: mini-batches of one training unit, read from shard directories (a cerebro-ds mount
- * or any copy of the mount layout: <feature>.npy, <label>.npy).
+ * or any copy of the mount layout: <feature>.npy, <label>.npy), or from pg: specs, shards
+ * read through libpq into memory with the same values and row order (data_pg.h).
  *
  * Does: opens the feature and label columns of every shard (mmap, so memory stays bounded
  * by the page cache, never the whole shard in RAM), checks them (present, no NULLs, the
@@ -50,7 +51,7 @@ typedef struct cd_batch {
 
 typedef struct cd_data cd_data;
 
-/* Open and check every shard directory. */
+/* Open and check every shard directory (or pg: spec; its database time counts as waiting). */
 cd_code cd_data_open(cd_data **out, const cd_data_config *cfg, const char *const *dirs, int ndirs,
                      cd_err *err);
 /* The next batch (*b valid until the next call), or *b = NULL after the last one. */
