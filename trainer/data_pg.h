@@ -22,8 +22,9 @@
  * dtype, shape (N, d1, ..., dk)). The same shard therefore gives the same batches as its
  * mount or export directory (trainer/data.c converts and checks both alike).
  * Memory: the two columns of a shard are materialised in RAM (malloc'd, in the dtype above,
- * so bounded by the shard's size in that dtype: 784 float4 pixels are 3136 bytes a row), as a
- * cd_npy with fd -1 and map_len 0; free them with cd_pg_column_free.
+ * so bounded by the shard's size in that dtype: 784 float4 pixels are 3136 bytes a row; while
+ * a column grows, up to twice that), as a cd_npy with fd -1 and map_len 0, for the whole unit
+ * (a unit over several pg: shards holds them all); free them with cd_pg_column_free.
  * Errors (clear message naming table, shard and column, and a hint): connection failure,
  * missing table or column, unsupported type, no SELECT privilege, a NULL, arrays of
  * different shapes. No message shows the password of CONNINFO (cd_pg_mask).
