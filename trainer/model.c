@@ -474,12 +474,14 @@ static cd_code convert_augment(const raw *r, const cd_model_spec *m, cd_augment 
     return rc;
 }
 
+/* A number in [lo, hi] into m->field (float or double: each rounds the decimal once). */
 #define NUM(field, sec, key, lo, hi)                                                               \
     do {                                                                                           \
-        if (rc == CD_OK &&                                                                         \
-            (!to_float(r->sec##_##key, &m->field) || m->field < (lo) || m->field > (hi)))          \
+        double v_ = 0;                                                                             \
+        if (rc == CD_OK && (!to_double(r->sec##_##key, &v_) || v_ < (lo) || v_ > (hi)))            \
             rc = bad_value(r, r->sec##_##key##_line, #key, r->sec##_##key,                         \
                            "a number in [" #lo ", " #hi "]", err);                                 \
+        m->field = v_;                                                                             \
     } while (0)
 
 static cd_code convert(const raw *r, cd_model_spec *m, cd_err *err)

@@ -97,7 +97,7 @@ typedef struct cd_model_spec {
     float scale;
     /* [train] */
     cd_optimizer_choice optimizer;
-    float lr, weight_decay, momentum, beta1, beta2, eps;
+    double lr, weight_decay, momentum, beta1, beta2, eps; /* as written, not rounded to float */
     int batch_size;
     uint64_t seed;
     uint64_t dropout_seed;

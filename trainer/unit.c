@@ -10,7 +10,8 @@
  * tensors ("<param>.exp_avg", ...), the optimizer step as the checkpoint step, the epoch,
  * the model file's hash and the RNG state. Every random stream is a counter-based function
  * of a seed and counters (initial weights: init --seed; shuffling: (train.seed, epoch, shard
- * name); dropout masks: (dropout_seed, step)), so the RNG state is those seeds and counters
+ * name); augmentation: the same and the row; dropout masks: (dropout_seed, step); the lr
+ * schedule is a function of the step), so the RNG state is those seeds and counters
  * (rng_pack): a unit started from the checkpoint of the previous one continues exactly as
  * one process would. A trained checkpoint also records the numeric fingerprint of the
  * process that trained it (fingerprint.h): "exactly" holds while it stays the same. init
@@ -139,6 +140,7 @@ static cd_optim_config optim_config(const cd_model_spec *m)
     c.beta1 = m->beta1;
     c.beta2 = m->beta2;
     c.eps = m->eps;
+    c.schedule = m->schedule;
     return c;
 }
 
@@ -327,6 +329,8 @@ static cd_code open_data(const cd_model_spec *m, const cd_train_args *a, bool tr
                          cd_err *err)
 {
     cd_data_config dc = data_config(m, a->epoch, train && m->shuffle, m->batch_size);
+    if (train) /* never for eval or predict */
+        dc.augment = m->augment;
     return cd_data_open(d, &dc, (const char *const *)a->data, a->ndata, err);
 }
 

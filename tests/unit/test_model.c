@@ -34,6 +34,8 @@ static void test_shipped(void)
         {"conf/models/fashion-cnn.ini", 320LL + 64 + 18496 + 128 + 401536 + 1290},
         /* conv 288+32 ... see test_residual_params */
         {"conf/models/fashion-vgg.ini", 320LL + 9248 + 18496 + 36928 + (3136LL * 256 + 256) + 2570},
+        /* conv 64*9+64, bn 128, conv 128*64*9+128, bn 256, dense 6272*256+256, dense 2570 */
+        {"conf/models/fashion-cnn-aug.ini", 640LL + 128 + 73856 + 256 + 1605888 + 2570},
     };
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         cd_model_spec m;
@@ -51,6 +53,9 @@ static void test_shipped(void)
     CHECK_EQ_INT(m.layers[5].out.d[1], 7);              /* 28 -> 14 -> 7 */
     CHECK_EQ_INT(m.optimizer, CD_OPT_MOMENTUM);
     CHECK(m.shuffle);
+    CHECK_CODE(cd_model_load("conf/models/fashion-cnn-aug.ini", &m, &err), CD_OK, &err);
+    CHECK(m.schedule.kind == CD_LR_COSINE && m.schedule.total_steps > m.schedule.warmup_steps);
+    CHECK(m.augment.crop_pad == 2 && m.augment.hflip);
 }
 
 static void test_values(void)
@@ -63,7 +68,7 @@ static void test_values(void)
                          &m, &err),
                CD_OK, &err);
     CHECK_EQ_INT(m.params, 2 * 3 + 3 + 3 * 2 + 2);
-    CHECK(m.scale == 0.5f && m.lr == 0.1f && !m.shuffle && m.batch_size == 7);
+    CHECK(m.scale == 0.5f && m.lr == 0.1 && !m.shuffle && m.batch_size == 7);
     CHECK_EQ_INT(m.optimizer, CD_OPT_ADAMW);
     CHECK(m.layers[2].p == 0.5f);
     uint64_t h1 = m.hash;
