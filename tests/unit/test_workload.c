@@ -433,7 +433,7 @@ static void test_shipped_grid(void)
     CHECK_CODE(cd_workload_write_model(&w, &c, path, &err), CD_OK, &err);
     cd_model_spec m;
     CHECK_CODE(cd_model_load(path, &m, &err), CD_OK, &err);
-    CHECK(m.lr == 0.0001f && m.batch_size == 256 && m.weight_decay == 0.00001f);
+    CHECK(m.lr == 0.0001 && m.batch_size == 256 && m.weight_decay == 0.00001);
     CHECK_EQ_INT(m.nlayers, 13);
     cd_workload_free(&w);
 }
@@ -458,9 +458,9 @@ static void test_shipped_hyperband(void)
         const cd_trial *tr = cd_search_trial(s, t);
         CHECK_CODE(cd_workload_write_model(&w, &tr->config, path, &err), CD_OK, &err);
         CHECK_CODE(cd_model_load(path, &m, &err), CD_OK, &err);
-        CHECK(m.lr == (float)atof(tr->config.values[1]));
+        CHECK(m.lr == atof(tr->config.values[1]));
         CHECK(m.batch_size == atoi(tr->config.values[2]));
-        CHECK(m.weight_decay == (float)atof(tr->config.values[3]));
+        CHECK(m.weight_decay == atof(tr->config.values[3]));
     }
     cd_search_free(&s);
     cd_workload_free(&w);
@@ -497,7 +497,7 @@ static void test_write_model(void)
     CHECK_CODE(cd_workload_write_model(&w, &c, path, &err), CD_OK, &err);
     cd_model_spec m;
     CHECK_CODE(cd_model_load(path, &m, &err), CD_OK, &err);
-    CHECK(m.lr == 0.5f && m.weight_decay == 0.001f && m.momentum == 0.8f);
+    CHECK(m.lr == 0.5 && m.weight_decay == 0.001 && m.momentum == 0.8);
     CHECK_EQ_INT(m.nlayers, 3);
     CHECK_EQ_INT(m.layers[0].units, 5);
     CHECK(strcmp(m.feature, "img") == 0 && strcmp(m.label, "cls") == 0);
