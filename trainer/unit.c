@@ -340,11 +340,11 @@ static cd_code save_trained(cd_net *net, cd_optim *o, const cd_model_spec *m,
 {
     cd_ckpt ck;
     cd_ckpt_init(&ck);
+    snprintf(ck.numerics, sizeof ck.numerics, "%s", numerics);
     ck.config_hash = m->hash;
     ck.epoch = a->epoch;
     ck.step = cd_optim_get_step(o);
     cd_code rc = rng_pack(&ck, m, init_seed, err);
-    snprintf(ck.numerics, sizeof ck.numerics, "%s", numerics);
     if (rc == CD_OK)
         rc = cd_net_to_host(net, err);
     if (rc == CD_OK)
@@ -377,15 +377,15 @@ cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_re
         cd_fp_make(res->numerics, sizeof res->numerics, be->numerics,
                    strcmp(be->device, "cpu") == 0, cd_par_threads());
     if (rc == CD_OK)
-        rc = rng_check(&ck, a->ckpt, m, &init_seed, err);
-    if (rc == CD_OK)
-        rc = cd_net_new(&net, m, m->batch_size, be, err);
-    if (rc == CD_OK)
         rc = open_ckpt(a->ckpt, m, &ck, err);
     if (rc == CD_OK) {
         snprintf(res->input_numerics, sizeof res->input_numerics, "%s", ck.numerics);
-        rc = load_net(&ck, a->ckpt, net, err);
+        rc = rng_check(&ck, a->ckpt, m, &init_seed, err);
     }
+    if (rc == CD_OK)
+        rc = cd_net_new(&net, m, m->batch_size, be, err);
+    if (rc == CD_OK)
+        rc = load_net(&ck, a->ckpt, net, err);
     if (rc == CD_OK)
         rc = cd_net_to_device(net, err);
     if (rc == CD_OK && a->mode == CD_MODE_TRAIN)
