@@ -210,11 +210,12 @@ on_signal() {
 # watchdog stops the server.
 watchdog() {
     local owner=$1
+    echo $$ >"$STATE/watchdog.pid"
     cd / || exit 1
     tail --pid="$owner" -f /dev/null
     stop_sched
     stop_mount || true
-    rm -f "$STATE/watchdog.pid"
+    if [[ $(cat "$STATE/watchdog.pid" 2>/dev/null) == "$$" ]]; then rm -f "$STATE/watchdog.pid"; fi
 }
 
 start_watchdog() {
@@ -223,7 +224,12 @@ start_watchdog() {
         MOUNT=$MOUNT exec setsid bash "$SELF" __watchdog "$$" "$STATE" </dev/null \
             >>"$STATE/watchdog.log" 2>&1
     ) &
-    echo $! >"$STATE/watchdog.pid"
+    local i
+    for ((i = 0; i < 100; i++)); do # the watchdog writes its pid once it runs
+        [[ -s $STATE/watchdog.pid ]] && return 0
+        sleep 0.05
+    done
+    die "the watchdog did not start ($STATE/watchdog.log)"
 }
 
 # --- the run ----------------------------------------------------------------------------------
@@ -330,12 +336,12 @@ mount_tables() {
     echo "$MOUNT" >"$STATE/mountpoint"
     (
         _pg_close_fds
-        exec setsid "$BIN/cerebro-ds-fuse" -f -c "$conf" "$MOUNT" </dev/null >>"$STATE/fuse.log" 2>&1
+        exec setsid "$BIN/cerebro-ds-fuse" -f -c "$conf" "$MOUNT" </dev/null >"$STATE/fuse.log" 2>&1
     ) &
     echo $! >"$STATE/fuse.pid"
     for ((i = 0; i < 300; i++)); do
         [[ -r $MOUNT/.cerebro-ds/version ]] && break
-        alive_with "$(<"$STATE/fuse.pid")" cerebro-ds-fuse ||
+        kill -0 "$(<"$STATE/fuse.pid")" 2>/dev/null ||
             die "cerebro-ds-fuse did not mount $MOUNT; $STATE/fuse.log says: $(tail -n 5 "$STATE/fuse.log")"
         sleep 0.1
     done
@@ -394,14 +400,15 @@ os.replace(dst + ".tmp", dst)
 PY
 }
 
-# The job's key: the rewritten workload, the model files it names, the data knobs.
+# The job's key: the rewritten workload, the model files it names (comments and blank
+# lines left out), the data knobs.
 job_key() {
     local wl=$1 f
     {
-        cat "$wl"
+        grep -Ev '^[[:space:]]*([#;]|$)' "$wl"
         echo "rows $ROWS valid $VALID_ROWS shards $SHARDS"
         grep -oE '/[^ ,()]+\.ini' "$wl" | sort -u | while read -r f; do
-            if [[ -f $f ]]; then cat "$f"; fi
+            if [[ -f $f ]]; then grep -Ev '^[[:space:]]*([#;]|$)' "$f"; fi
         done
     } | sha256sum | cut -c1-12
 }
