@@ -246,6 +246,8 @@ preflight() {
         die "no Fashion-MNIST in /usr/share/datasets/fashion-mnist (make deps: dataset-fashion-mnist)"
     command -v fusermount3 >/dev/null || die "no fusermount3 (make deps: fuse3)"
     [[ -c /dev/fuse ]] || die "no /dev/fuse: this machine cannot mount FUSE file systems"
+    [[ -r /dev/fuse && -w /dev/fuse ]] ||
+        die "$(id -un) may not open /dev/fuse ($(stat -c %A /dev/fuse)): run as root, or as root chmod 666 /dev/fuse (Debian's default)"
     if ((${#STATE} > 72)); then
         die "STATE=$STATE is too long for the server's unix socket path (at most 72 characters)"
     fi
