@@ -534,7 +534,8 @@ case ${1:-run} in
 run) knobs && run ;;
 clean) knobs && clean ;;
 __watchdog)
-    STATE=$3 knobs
+    STATE=$3
+    knobs
     watchdog "$2"
     ;;
 -h | --help) sed -n '3,/^$/s/^# \{0,1\}//p' "$SELF" ;;
