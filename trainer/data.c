@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "data_pg.h"
 #include "fsname.h"
 #include "hash.h"
@@ -376,17 +377,10 @@ cd_code cd_data_open(cd_data **out, const cd_data_config *cfg, const char *const
     return CD_OK;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 cd_code cd_data_next(cd_data *d, const cd_batch **b, cd_err *err)
 {
     *b = NULL;
-    double t0 = now_s();
+    double t0 = cd_monotonic_s();
     pthread_mutex_lock(&d->lock);
     if (d->held >= 0) { /* give back the previous batch */
         d->held = -1;
@@ -404,7 +398,7 @@ cd_code cd_data_next(cd_data *d, const cd_batch **b, cd_err *err)
         *b = &d->slots[d->head];
     }
     pthread_mutex_unlock(&d->lock);
-    d->wait_s += now_s() - t0;
+    d->wait_s += cd_monotonic_s() - t0;
     return rc;
 }
 

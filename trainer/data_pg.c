@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "catalog.h"
+#include "clock.h"
 #include "fsname.h"
 #include "pgcopy.h"
 #include "pgdisk.h"
@@ -174,13 +175,6 @@ struct cd_pg_session {
     int n;
     double seconds;
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 cd_code cd_pg_session_new(cd_pg_session **out, cd_err *err)
 {
@@ -765,7 +759,7 @@ static cd_code read_columns(const conn *c, const table *t, const rel *r, const c
 cd_code cd_pg_read_shard(cd_pg_session *s, const char *text, const char *feature, const char *label,
                          const cd_pg_dest *dest, cd_err *err)
 {
-    double t0 = now_s();
+    double t0 = cd_monotonic_s();
     spec sp;
     table t = {0};
     const conn *c = NULL;
@@ -799,6 +793,6 @@ cd_code cd_pg_read_shard(cd_pg_session *s, const char *text, const char *feature
     cd_valctx_free(&st.ctx);
     free(t.parts);
     spec_free(&sp);
-    s->seconds += now_s() - t0;
+    s->seconds += cd_monotonic_s() - t0;
     return rc;
 }

@@ -27,19 +27,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "ckpt.h"
 #include "data.h"
 #include "net.h"
 #include "npy.h"
 #include "optim.h"
 #include "par.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* ---- net <-> checkpoint ---- */
 
@@ -360,7 +354,7 @@ static cd_code save_trained(cd_net *net, cd_optim *o, const cd_model_spec *m,
 cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_result *res,
                      cd_err *err)
 {
-    double t0 = now_s();
+    double t0 = cd_monotonic_s();
     memset(res, 0, sizeof *res);
     /* one set of threads for every op: OpenBLAS runs single-threaded inside each range */
     openblas_set_num_threads(1);
@@ -414,7 +408,7 @@ cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_re
     }
     res->epoch = a->epoch;
     res->step = o ? cd_optim_get_step(o) : ck.step;
-    res->seconds = now_s() - t0;
+    res->seconds = cd_monotonic_s() - t0;
     if (p.loss_log != NULL && fclose(p.loss_log) != 0 && rc == CD_OK)
         rc = cd_fail(err, CD_EIO, "could not write loss log \"%s\"", a->loss_log);
     free(p.preds);
