@@ -163,7 +163,7 @@ asan:
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		CD_BIN_DIR=$(CURDIR)/build/asan/bin bats $(ASAN_BATS)
 
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon -Ifuse $(PKG_CFLAGS) \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon -Ifuse -DCD_VERSION='"$(VERSION)"' $(PKG_CFLAGS) \
 	-fsanitize=fuzzer,address,undefined
 # the fuzz targets exercise the decoder: common/ and fuse/ only
 FUZZ_LIB_SRC := $(filter common/% fuse/%,$(LIB_SRC))
