@@ -3,7 +3,8 @@
 # STATE: PostgreSQL 15 -> Fashion-MNIST tables -> cerebro-ds-fuse -> cerebro-sched (the real
 # conf/workloads/fashion-demo.ini, 2 epochs over 2750 rows) -> cerebro-train eval on the test
 # table through the mount. Then: a second run reuses the cluster, the tables (their comment
-# records how they were loaded) and the finished job; a test accuracy below MIN_ACC fails;
+# records how they were loaded) and the finished job; a test accuracy below MIN_ACC fails; a
+# job cerebro-sched cannot read is moved aside and trained again;
 # Ctrl-C (SIGINT to the script's process group) during the scheduler run exits 130 and the
 # next run resumes the job; kill -9 of the script leaves the clean-up to its watchdogs;
 # make demo-clean removes the state. After every run nothing is mounted under STATE and no
@@ -110,6 +111,20 @@ wait_training() {
     [ "$status" -eq 1 ]
     [[ $output == *"is below MIN_ACC=0.999"* ]]
     [[ $output == *"unmounted $STATE/mnt and stopped PostgreSQL"* ]]
+    nothing_left
+}
+
+@test "a job cerebro-sched cannot read is moved aside, not deleted, and trained again" {
+    [ -f "$STATE/job/leaderboard.txt" ] || skip "needs the first test"
+    job=$(readlink -f "$STATE/job")
+    echo garbage >"$job/journal"
+    run "$DEMO"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ $output == *"warning: cerebro-sched cannot read job $job ("*"); moved it to $job.unreadable-"*" and training again"* ]]
+    [ "$(cat "$job".unreadable-*/journal)" = garbage ]
+    [[ $output == *"cerebro-sched run $STATE/workload.ini --job $job ("* ]]
+    [ "$(grep -c '^unit' "$job/journal")" -eq 16 ] # 4 configurations x 2 epochs x 2 shards
     nothing_left
 }
 

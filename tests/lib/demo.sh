@@ -26,8 +26,10 @@
 # the model files and the data knobs ($STATE/jobs/<key>, $STATE/job is the latest). A
 # finished job with the same key is reused, not retrained (training is deterministic: MOP
 # gives the same checkpoints for the same threads, so a rerun would only reproduce it); it is
-# evaluated again on a fresh mount. A stopped job (Ctrl-C) is resumed. RERUN=1 discards the
-# job of that key and trains it again.
+# evaluated again on a fresh mount. A stopped job (Ctrl-C) is resumed. A job that
+# `cerebro-sched status` cannot read (killed before it was complete, or written by an older
+# cerebro-sched) is moved aside to jobs/<key>.unreadable-<time>, never deleted, and trained
+# again. RERUN=1 discards the job of that key and trains it again.
 #
 # Knobs (environment; `make demo` passes its make variables of the same names):
 #     STATE=DIR       state directory (default .demo under the repository)
@@ -416,7 +418,7 @@ job_key() {
 }
 
 run_job() {
-    local wl=$STATE/workload.ini key state st=0
+    local wl=$STATE/workload.ini key state='' st=0
     derive_workload "$wl"
     key=$(job_key "$wl")
     JOB=$STATE/jobs/$key
@@ -425,20 +427,32 @@ run_job() {
         step "RERUN=1: discarding job $JOB"
         rm -rf "$JOB"
     fi
+    local out='' aside
     if [[ -d $JOB ]]; then
-        state=$("$BIN/cerebro-sched" status "$JOB" 2>/dev/null | sed -n '1s/^job [^:]*: //p') || state=
+        if out=$("$BIN/cerebro-sched" status "$JOB" 2>&1); then
+            state=$(sed -n '1s/^job [^:]*: //p' <<<"$out")
+        else
+            state=unreadable
+        fi
     fi
-    local -a cmd
+    local -a cmd=(run "$wl" --job "$JOB")
     if [[ -d $JOB && $state == finished ]]; then
         step "reusing finished job $JOB (same workload, models and data; RERUN=1 trains again)"
         return 0
     elif [[ -d $JOB && $state == stopped* ]]; then
         step "resuming stopped job $JOB"
         cmd=(resume "$JOB")
-    else
-        [[ -d $JOB ]] && rm -rf "$JOB" # a run killed before the job directory was complete
+    elif [[ -d $JOB && $state == running* ]]; then
+        die "job $JOB is $state"
+    elif [[ -d $JOB ]]; then
+        # killed before it was complete, or written by a cerebro-sched that reads it no more:
+        # kept for a look, never deleted
+        aside=$JOB.unreadable-$(date +%Y%m%d-%H%M%S)
+        mv "$JOB" "$aside"
+        say "warning: cerebro-sched cannot read job $JOB ($(grep -m1 . <<<"$out" || true)); moved it to $aside and training again" >&2
+    fi
+    if [[ ${cmd[0]} == run ]]; then
         step "cerebro-sched run $wl --job $JOB ($SHARDS workers x $THREADS threads)"
-        cmd=(run "$wl" --job "$JOB")
     fi
     "$BIN/cerebro-sched" "${cmd[@]}" &
     SCHED_PID=$!
