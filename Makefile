@@ -6,7 +6,10 @@
 #   make unit       C unit tests only          make bats   integration tests only
 #   make asan       build with ASan+UBSan into build/asan and run the unit tests there
 #   make fuzz       libFuzzer targets (clang), each run FUZZ_SECONDS (default 60)
-#   make bench      benchmarks in bench/ (figures as ratios against a peer)
+#   make bench      benchmarks in bench/ (figures as ratios against a peer; rewrites the
+#                   latest-figures section of bench/RESULTS.md)
+#   make demo       PostgreSQL -> mount -> cerebro-sched -> test accuracy, on this machine
+#                   (tests/lib/demo.sh; state in .demo/); make demo-clean removes it
 #   make clean
 #
 # Switches: SAN=1 (sanitizers), OPT=0 (no optimisation), BUILD=dir.
