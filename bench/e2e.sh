@@ -10,7 +10,7 @@
 #   export   Cerebro-Spark's path: cerebro-ds export to local files first (ETL, timed), then
 #            the trainers read the files
 #
-# Workload: Fashion-MNIST (ROWS train rows, hash-partitioned into 2 shards = 2 workers, the
+# Workload: Fashion-MNIST (ROWS train rows, default 20000, hash-partitioned into 2 shards = 2 workers, the
 # 10000-row test split as validation), a grid of MLP and CNN configurations (4), EPOCHS
 # epochs (default 3), THREADS per worker (default 1). The page cache is dropped before each
 # path (as root). Per path: ETL seconds, execution seconds (cerebro-sched run), seconds per
@@ -31,7 +31,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$REPO/tests/lib/pg.bash"
 source "$REPO/tests/lib/fashion.bash"
 pg_cleanup_on_exit
-ROWS=${ROWS:-60000}
+ROWS=${ROWS:-20000}
 HROWS=${HROWS:-4000}
 EPOCHS=${EPOCHS:-3}
 THREADS=${THREADS:-1}
