@@ -17,6 +17,10 @@
 
 #include "cd_err.h"
 
+/* Where cerebro-ds-fuse, cerebro-ds doctor and cerebro-ds refresh look when no file is given
+ * (cerebro-ds-fuse@NAME.service uses /etc/cerebro-ds/NAME.conf). */
+#define CD_CONFIG_DEFAULT_PATH "/etc/cerebro-ds/cerebro-ds.conf"
+
 /* X(section, key, check, default, description); check names a value check of config.c:
  * any, list, bool, verify, shards, mb (> 0), mb0 (>= 0), threads, level, rolemap, path. */
 #define CD_CONFIG_KEYS(X)                                                                          \

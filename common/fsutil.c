@@ -71,3 +71,24 @@ bool cd_exe_dir(char *buf, size_t size)
     *slash = '\0';
     return snprintf(buf, size, "%s", self) < (int)size;
 }
+
+bool cd_mount_lookup(const char *path, char *type, size_t tsize, char *dev, size_t dsize)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    char line[4096], point[4096], devno[64], fstype[256];
+    bool found = false;
+    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
+        const char *dash = strstr(line, " - ");
+        if (sscanf(line, "%*s %*s %63s %*s %4095s", devno, point) != 2 || dash == NULL ||
+            sscanf(dash + 3, "%255s", fstype) != 1 || strcmp(point, path) != 0)
+            continue;
+        found = true; /* the last entry wins: it is the mount on top */
+        if (type != NULL)
+            snprintf(type, tsize, "%s", fstype);
+        if (dev != NULL)
+            snprintf(dev, dsize, "%s", devno);
+    }
+    if (f != NULL)
+        fclose(f);
+    return found;
+}

@@ -1,6 +1,6 @@
 /*
  * fsutil.h: small file-system helpers shared by the components: mkdir -p, a whole (small)
- * file into memory, and the directory of the running executable.
+ * file into memory, the directory of the running executable, and what is mounted where.
  * Does not: write files (each writer has its own atomic temp + fsync + rename).
  */
 #ifndef CD_FSUTIL_H
@@ -20,5 +20,10 @@ cd_code cd_read_file(const char *path, char **text, size_t *len, cd_err *err);
 
 /* The directory of the running executable (no trailing '/') into buf; false when unknown. */
 bool cd_exe_dir(char *buf, size_t size);
+
+/* Is path (absolute, canonical) a mount point in this process's mount namespace? If so, its
+ * file-system type ("fuse.cerebro-ds", "ext4", ...) and device number ("0:52") into type and
+ * dev (either may be NULL). Paths with blanks (escaped in /proc/self/mountinfo) never match. */
+bool cd_mount_lookup(const char *path, char *type, size_t tsize, char *dev, size_t dsize);
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * admin.h: the commands of the cerebro-ds admin tool: inspect, export, verify.
- * Each pins the table (catalog.h), works, and releases the pin. Output on stdout; errors
- * returned in cd_err for main() to print.
+ * admin.h: the commands of the cerebro-ds admin tool: inspect, export, verify, pages, doctor.
+ * Each table command pins the table (catalog.h), works, and releases the pin. Output on
+ * stdout; errors returned in cd_err for main() to print.
  */
 #ifndef CD_ADMIN_H
 #define CD_ADMIN_H
@@ -28,6 +28,13 @@ cd_code cd_cmd_verify(const cd_admin_opts *o, const char *table, FILE *out, uint
 
 /* Page headers, line pointers and tuple headers of every block, with visibility. */
 cd_code cd_cmd_pages(const cd_admin_opts *o, const char *table, FILE *out, cd_err *err);
+
+/*
+ * Is this host ready for cerebro-ds-fuse with the configuration at config_path (NULL: none
+ * found)? conninfo, if not NULL, overrides its [database] conninfo. One line per check on
+ * out, then a summary; returns the number of checks that failed or could not run (0: ready).
+ */
+int cd_cmd_doctor(const char *config_path, const char *conninfo, FILE *out);
 
 /* Shared by the commands: the decoded row count against count(*) (want < 0: unchecked). */
 cd_code cd_check_count(const cd_pin *p, const cd_shard *s, uint64_t decoded, int64_t want,

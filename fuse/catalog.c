@@ -652,3 +652,37 @@ void cd_pin_close(cd_pin **pp)
     free(p);
     *pp = NULL;
 }
+
+char *cd_conninfo_with_db(const char *conninfo, const char *dbname, cd_err *err)
+{
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+    if (opts == NULL) {
+        cd_fail(err, CD_EINVAL, "invalid conninfo: %s", perr ? perr : "out of memory");
+        PQfreemem(perr);
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    for (PQconninfoOption *o = opts; f != NULL && o->keyword != NULL; o++) {
+        const char *v = strcmp(o->keyword, "dbname") == 0 ? NULL : o->val;
+        if (v == NULL)
+            continue;
+        fprintf(f, "%s='", o->keyword);
+        for (const char *c = v; *c; c++)
+            fprintf(f, "%s%c", *c == '\'' || *c == '\\' ? "\\" : "", *c);
+        fprintf(f, "' ");
+    }
+    if (f != NULL) {
+        fprintf(f, "dbname='");
+        for (const char *c = dbname; *c; c++)
+            fprintf(f, "%s%c", *c == '\'' || *c == '\\' ? "\\" : "", *c);
+        fprintf(f, "'");
+        fclose(f);
+    }
+    PQconninfoFree(opts);
+    if (buf == NULL)
+        cd_fail(err, CD_ENOMEM, "out of memory");
+    return buf;
+}

@@ -96,6 +96,10 @@ char *cd_shard_select_sql(const cd_table *t, const cd_shard *s);
 /* Run one SQL command that returns no rows (or ignore them); errors from the server. */
 cd_code cd_pg_exec(PGconn *conn, const char *sql, cd_err *err);
 
+/* conninfo with its dbname replaced by dbname (parsed, so URIs work too); caller frees.
+ * NULL with err set when conninfo does not parse. */
+char *cd_conninfo_with_db(const char *conninfo, const char *dbname, cd_err *err);
+
 /* Classify a type (base type oid, element oid, element length) into kind and dtype. */
 void cd_attr_classify(cd_attr *a, uint32_t basetype, uint32_t elemoid);
 

@@ -6,13 +6,16 @@
 #include <fuse_log.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 static cd_log_level log_level = CD_LOG_INFO;
 static bool log_syslog;
+static bool log_journal; /* stderr is systemd's journal stream */
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
@@ -35,6 +38,11 @@ static void emit(cd_log_level level, const char *line)
     static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
     if (log_syslog) {
         syslog(prio[level], "%s: %s", level_names[level], line);
+        return;
+    }
+    if (log_journal) {
+        /* "<N>" is the line's syslog priority; the journal adds the time, name and pid */
+        fprintf(stderr, "<%d>%s: %s\n", prio[level], level_names[level], line);
         return;
     }
     char stamp[32];
@@ -94,9 +102,21 @@ static void from_libfuse(enum fuse_log_level level, const char *fmt, va_list ap)
     emit(l, line);
 }
 
+/* Is stderr the stream systemd connected to the journal ($JOURNAL_STREAM = "dev:inode")? */
+static bool stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) != 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void cd_log_open(cd_log_level level, bool use_syslog)
 {
     log_level = level;
+    log_journal = !use_syslog && stderr_is_journal();
     if (use_syslog && !log_syslog)
         openlog("cerebro-ds-fuse", LOG_PID | LOG_NDELAY, LOG_DAEMON);
     log_syslog = use_syslog;

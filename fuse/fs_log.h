@@ -1,6 +1,8 @@
 /*
  * fs_log.h: the log of cerebro-ds-fuse: standard error in the foreground, syslog (daemon
- * facility) once daemonized; one line per event, at or above the configured level.
+ * facility) once daemonized; one line per event, at or above the configured level. When
+ * standard error is systemd's journal stream ($JOURNAL_STREAM), each line carries its
+ * syslog priority ("<3>error: ...") and no time stamp or pid, which the journal adds.
  * libfuse's own messages are routed here too. Thread-safe (one write per line).
  * Does not: rotate files (syslog/journald do).
  */

@@ -146,41 +146,6 @@ static cd_code connect_db(const char *conninfo, PGconn **out, cd_err *err)
     return cd_hint(err, "check [database] conninfo (or --conninfo) and that the server runs");
 }
 
-/* conninfo with its dbname replaced by dbname (parsed, so URIs work too). */
-static char *conninfo_with_db(const char *conninfo, const char *dbname, cd_err *err)
-{
-    char *perr = NULL;
-    PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
-    if (opts == NULL) {
-        cd_fail(err, CD_EINVAL, "invalid conninfo: %s", perr ? perr : "out of memory");
-        PQfreemem(perr);
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    for (PQconninfoOption *o = opts; f != NULL && o->keyword != NULL; o++) {
-        const char *v = strcmp(o->keyword, "dbname") == 0 ? NULL : o->val;
-        if (v == NULL)
-            continue;
-        fprintf(f, "%s='", o->keyword);
-        for (const char *c = v; *c; c++)
-            fprintf(f, "%s%c", *c == '\'' || *c == '\\' ? "\\" : "", *c);
-        fprintf(f, "' ");
-    }
-    if (f != NULL) {
-        fprintf(f, "dbname='");
-        for (const char *c = dbname; *c; c++)
-            fprintf(f, "%s%c", *c == '\'' || *c == '\\' ? "\\" : "", *c);
-        fprintf(f, "'");
-        fclose(f);
-    }
-    PQconninfoFree(opts);
-    if (buf == NULL)
-        cd_fail(err, CD_ENOMEM, "out of memory");
-    return buf;
-}
-
 /* current_database() and current_user of conn. */
 static cd_code whoami(PGconn *conn, char *db, size_t dsize, char *role, size_t rsize, cd_err *err)
 {
@@ -261,7 +226,7 @@ static cd_code add_databases(cd_fs *fs, cd_err *err)
     char name[128];
     const char *p = fs->cfg->database_databases;
     while (rc == CD_OK && cd_config_next_item(&p, name, sizeof name)) {
-        char *ci = conninfo_with_db(fs->cfg->database_conninfo, name, err);
+        char *ci = cd_conninfo_with_db(fs->cfg->database_conninfo, name, err);
         rc = ci ? add_database(fs, ci, err) : err->code;
         free(ci);
         if (rc != CD_OK)

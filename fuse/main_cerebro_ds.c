@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <stdbool.h>
+
 #include "admin.h"
 #include "config.h"
 #include "control.h"
@@ -30,12 +32,16 @@ static const char usage_text[] =
     "                         snapshot; last line rows=N mismatches=M\n"
     "  pages TABLE            page headers, line pointers and tuple headers of every block,\n"
     "                         with each tuple's visibility in the snapshot\n"
-    "  refresh MOUNTPOINT [TABLE]\n"
+    "  refresh [MOUNTPOINT [TABLE]]\n"
     "                         make the cerebro-ds-fuse mount take a new snapshot of every\n"
-    "                         table it has pinned, or of TABLE ([db/]schema.table)\n"
+    "                         table it has pinned, or of TABLE ([db/]schema.table);\n"
+    "                         MOUNTPOINT defaults to the configuration's [mount] mountpoint\n"
+    "  doctor                 check that this host is ready to run cerebro-ds-fuse with the\n"
+    "                         configuration: one line per check, exit 0 only if all pass\n"
     "\n"
     "Options:\n"
-    "  -c, --config FILE      configuration file ([database] conninfo, datadir)\n"
+    "  -c, --config FILE      configuration file ([database] conninfo, datadir); doctor\n"
+    "                         and refresh read " CD_CONFIG_DEFAULT_PATH " without it\n"
     "      --conninfo C       libpq connection string (overrides the file)\n"
     "      --datadir DIR      data directory (default: SHOW data_directory)\n"
     "      --shards N         split a plain table into N block ranges part0..part<N-1>\n"
@@ -46,8 +52,8 @@ static const char usage_text[] =
     "  -h, --help             this help\n"
     "  -V, --version          version\n"
     "\n"
-    "Exit status: 0 success, 1 error, 2 usage error, 3 verify found mismatches,\n"
-    "130 interrupted (SIGINT or SIGTERM: partial shard directories are removed).\n"
+    "Exit status: 0 success, 1 error (doctor: a check failed), 2 usage error, 3 verify found\n"
+    "mismatches, 130 interrupted (SIGINT or SIGTERM: partial shard directories are removed).\n"
     "The role needs SELECT on the table, CHECKPOINT (superuser or pg_checkpoint), read access\n"
     "to pg_control_init()/pg_control_checkpoint(), and the OS user read access to the data\n"
     "directory.\n";
@@ -181,8 +187,11 @@ static int refresh(const char *mountpoint, const char *table, cd_err *err)
     return EXIT_OK;
 }
 
-static int run(const char *cmd, char **pos, int npos, const cd_admin_opts *o, cd_err *err)
+static int run(const char *cmd, char **pos, int npos, const cd_config *cfg, const cd_admin_opts *o,
+               cd_err *err)
 {
+    if (strcmp(cmd, "refresh") == 0 && npos == 1)
+        return refresh(cfg->mount_mountpoint, NULL, err);
     if (strcmp(cmd, "refresh") == 0 && (npos == 2 || npos == 3))
         return refresh(pos[1], npos == 3 ? pos[2] : NULL, err);
     if (strcmp(cmd, "inspect") == 0 && npos == 2)
@@ -198,7 +207,7 @@ static int run(const char *cmd, char **pos, int npos, const cd_admin_opts *o, cd
         return mismatches > 0 ? EXIT_MISMATCH : EXIT_OK;
     }
     if (strcmp(cmd, "inspect") == 0 || strcmp(cmd, "export") == 0 || strcmp(cmd, "verify") == 0 ||
-        strcmp(cmd, "pages") == 0 || strcmp(cmd, "refresh") == 0)
+        strcmp(cmd, "pages") == 0 || strcmp(cmd, "refresh") == 0 || strcmp(cmd, "doctor") == 0)
         return usage_error("wrong number of arguments for %s", cmd);
     return usage_error("unknown command \"%s\"", cmd);
 }
@@ -227,13 +236,20 @@ int main(int argc, char **argv)
         return rc;
     if (npos == 0)
         return usage_error("%s", "missing command");
+    /* doctor and refresh (without a mount point) fall back to the default configuration */
+    bool wants_default = (strcmp(pos[0], "doctor") == 0 && npos == 1) ||
+                         (strcmp(pos[0], "refresh") == 0 && npos == 1);
+    if (c.config == NULL && wants_default && access(CD_CONFIG_DEFAULT_PATH, F_OK) == 0)
+        c.config = CD_CONFIG_DEFAULT_PATH;
+    if (strcmp(pos[0], "doctor") == 0 && npos == 1)
+        return cd_cmd_doctor(c.config, c.conninfo, stdout) == 0 ? EXIT_OK : EXIT_ERROR;
     cd_config cfg;
     cd_admin_opts o = {0};
     cd_err err = {0};
     catch_signals();
     rc = settle(&c, &cfg, &o, &err);
     if (rc == EXIT_OK)
-        rc = run(pos[0], pos, npos, &o, &err);
+        rc = run(pos[0], pos, npos, &cfg, &o, &err);
     if (rc == EXIT_ERROR)
         cd_err_print(stderr, PROG, &err);
     if (rc == EXIT_ERROR && err.code == CD_EINTERRUPTED)

@@ -11,17 +11,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "fs.h"
 #include "fs_log.h"
+#include "fsutil.h"
 
 #define PROG "cerebro-ds-fuse"
-#define DEFAULT_CONFIG "/etc/cerebro-ds/cerebro-ds.conf"
+#define DEFAULT_CONFIG CD_CONFIG_DEFAULT_PATH
 #define MAX_OPTS 64
 
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
@@ -29,6 +33,8 @@ enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
 static const char usage_text[] =
     "Usage: " PROG " [OPTIONS] [MOUNTPOINT]\n"
     "       " PROG " [OPTIONS] SOURCE MOUNTPOINT     (as mount.fuse3 runs it from fstab)\n"
+    "       mount.fuse.cerebro-ds SOURCE MOUNTPOINT [-sfnv] [-o OPTIONS]  (as mount(8) runs it\n"
+    "                                                 for fstab type fuse.cerebro-ds)\n"
     "\n"
     "Serve PostgreSQL tables as a read-only file system of NumPy column files, decoded\n"
     "straight from the heap files, each table under one pinned MVCC snapshot.\n"
@@ -47,8 +53,11 @@ static const char usage_text[] =
     "  -V, --version          version\n"
     "\n"
     "MOUNTPOINT defaults to [mount] mountpoint (/mnt/cerebro-ds). SOURCE (from fstab) is a\n"
-    "configuration file, or \"cerebro-ds\" for the default one. A mount point left behind by\n"
-    "a killed daemon is unmounted (fusermount3 -u -z) before mounting again.\n"
+    "configuration file, or \"cerebro-ds\" for the default one. fstab's own options (_netdev,\n"
+    "nofail, auto, noauto, x-systemd.*, comment=...) are accepted and ignored. A mount point\n"
+    "left behind by a killed daemon is unmounted (fusermount3 -u -z) before mounting again.\n"
+    "Under systemd (Type=notify) the daemon reports READY=1 once the mount serves, and logs\n"
+    "to the journal with priorities when its standard error is the journal.\n"
     "Signals: SIGHUP takes a new snapshot of every pinned table (as `cerebro-ds refresh\n"
     "MOUNTPOINT` does); SIGTERM and SIGINT unmount, release the snapshots and exit 0.\n"
     "Exit status: 0 unmounted cleanly, 1 error, 2 usage error.\n";
@@ -61,6 +70,7 @@ typedef struct cli {
     const char *pos[2];
     int npos;
     bool foreground, debug, preload, print_config;
+    bool fake; /* mount helper -f: check, print nothing, mount nothing */
 } cli;
 
 static int usage_error(const char *fmt, const char *arg)
@@ -75,6 +85,15 @@ static int print_error(const cd_err *err)
 }
 
 /* ---- command line ---- */
+
+/* Keep one -o argument, in order. */
+static int add_o(cli *c, const char *arg)
+{
+    if (c->nopts == MAX_OPTS)
+        return usage_error("too many -o options (at most %s)", "64");
+    c->opts[c->nopts++] = arg;
+    return EXIT_OK;
+}
 
 static int parse_cli(int argc, char **argv, cli *c)
 {
@@ -98,9 +117,8 @@ static int parse_cli(int argc, char **argv, cli *c)
             c->conninfo = optarg;
             break;
         case 'o':
-            if (c->nopts == MAX_OPTS)
-                return usage_error("too many -o options (at most %s)", "64");
-            c->opts[c->nopts++] = optarg;
+            if (add_o(c, optarg) != EXIT_OK)
+                return EXIT_USAGE;
             break;
         case 'f':
             c->foreground = true;
@@ -132,6 +150,53 @@ static int parse_cli(int argc, char **argv, cli *c)
     return EXIT_OK;
 }
 
+/*
+ * As mount(8) runs a helper: "mount.fuse.cerebro-ds SOURCE MOUNTPOINT [-sfnv] [-N NS]
+ * [-o OPTIONS] [-t TYPE]". -f (fake) checks the configuration and mounts nothing; -s, -n,
+ * -v and -t change nothing here. The daemon goes to the background once mounted.
+ */
+static int parse_helper(int argc, char **argv, cli *c)
+{
+    int ch;
+    opterr = 0;
+    while ((ch = getopt(argc, argv, "-sfnvN:o:t:")) != -1) {
+        switch (ch) {
+        case 1: /* a positional argument, in order */
+            if (c->npos == 2)
+                return usage_error("too many arguments: %s", optarg);
+            c->pos[c->npos++] = optarg;
+            break;
+        case 'f':
+            c->print_config = c->fake = true;
+            break;
+        case 'o':
+            if (add_o(c, optarg) != EXIT_OK)
+                return EXIT_USAGE;
+            break;
+        case 'N':
+            return usage_error("-N %s: mounting in another namespace is not supported", optarg);
+        case 's':
+        case 'n':
+        case 'v':
+        case 't':
+            break;
+        default:
+            return usage_error("%s", "invalid option (as a mount helper: SOURCE MOUNTPOINT "
+                                     "[-sfnv] [-o OPTIONS])");
+        }
+    }
+    if (c->npos != 2)
+        return usage_error("%s", "as a mount helper: SOURCE MOUNTPOINT [-o OPTIONS]");
+    return EXIT_OK;
+}
+
+/* Called as mount.<something> (a symlink), the daemon takes mount(8)'s helper arguments. */
+static bool called_as_mount_helper(const char *argv0)
+{
+    const char *base = strrchr(argv0, '/');
+    return strncmp(base ? base + 1 : argv0, "mount.", 6) == 0;
+}
+
 /* ---- -o options ---- */
 
 /* Generic mount options that mount(8) and fstab pass; the mount is always ro,nosuid,nodev. */
@@ -145,6 +210,12 @@ static bool mount_flag(const char *item)
         if (strcmp(item, flags[i]) == 0)
             return true;
     return false;
+}
+
+/* fstab's and systemd's own options, meant for mount(8) and systemd, not for the daemon. */
+static bool fstab_option(const char *item)
+{
+    return strncmp(item, "x-", 2) == 0 || strncmp(item, "comment=", 8) == 0;
 }
 
 /* A key that may be given alone (-o allow_other): a bool key. */
@@ -190,6 +261,8 @@ static int apply_o(cd_config *cfg, const char *arg)
     for (char *it = copy ? strtok_r(copy, ",", &save) : NULL; it && rc == EXIT_OK;
          it = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(it, '=');
+        if (fstab_option(it))
+            continue;
         if (eq == NULL && (mount_flag(it) || flag_key(it))) {
             if (key != NULL)
                 rc = set_opt(cfg, key, value), key = NULL;
@@ -254,26 +327,12 @@ static int check_served(const cd_config *cfg)
 
 /* ---- the mount point ---- */
 
-/* Is mp (absolute, canonical) a mount of type fuse.cerebro-ds (/proc/self/mountinfo)? */
+/* Is mp (absolute, canonical) a mount of type fuse.cerebro-ds? Its device number into dev. */
 static bool mounted_here(const char *mp, char *dev, size_t size)
 {
-    FILE *f = fopen("/proc/self/mountinfo", "r");
-    char line[4096], point[PATH_MAX], devno[64], type[256];
-    bool found = false;
-    while (f != NULL && fgets(line, sizeof line, f) != NULL) {
-        const char *dash = strstr(line, " - ");
-        if (sscanf(line, "%*s %*s %63s %*s %4095s", devno, point) != 2 || dash == NULL ||
-            sscanf(dash + 3, "%255s", type) != 1)
-            continue;
-        /* mountinfo escapes blanks as \040; such paths simply do not match here */
-        if (strcmp(point, mp) == 0 && strcmp(type, "fuse.cerebro-ds") == 0) {
-            found = true;
-            snprintf(dev, size, "%s", devno);
-        }
-    }
-    if (f != NULL)
-        fclose(f);
-    return found;
+    char type[256];
+    return cd_mount_lookup(mp, type, sizeof type, dev, size) &&
+           strcmp(type, "fuse.cerebro-ds") == 0;
 }
 
 static bool run_fusermount(const char *mp)
@@ -352,6 +411,31 @@ static void tune_readahead(const char *mp)
 }
 
 /* ---- running ---- */
+
+/*
+ * Tell systemd how the daemon is ("READY=1", "STOPPING=1"): one datagram to the unix socket
+ * named by $NOTIFY_SOCKET ('@' for an abstract name), as sd_notify(3) documents. Nothing
+ * without the variable.
+ */
+static void notify_systemd(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t n = path ? strlen(path) : 0;
+    if (n < 2 || n >= sizeof sa.sun_path || (path[0] != '/' && path[0] != '@'))
+        return;
+    memcpy(sa.sun_path, path, n);
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0';
+    char msg[256];
+    int len = snprintf(msg, sizeof msg, "MAINPID=%d\n%s", (int)getpid(), state);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || sendto(fd, msg, (size_t)len, MSG_NOSIGNAL, (struct sockaddr *)&sa,
+                         (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+        cd_log(CD_LOG_WARNING, "could not notify systemd at %s: %s", path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+}
 
 static void on_sighup(int sig)
 {
@@ -432,7 +516,9 @@ static int run(cd_fs *fs, const cd_config *cfg, const char *mp, bool foreground,
     }
     cd_log(CD_LOG_INFO, "mounted at %s: %d database(s), cache %s MiB, control socket @%s", mp,
            fs->ndbs, cfg->mount_cache_mb, fs->control);
+    notify_systemd("READY=1\nSTATUS=serving");
     rc = serve(fs, se, cfg);
+    notify_systemd("STOPPING=1");
     fs_ctl_stop(fs);
 fail_daemon:
     fs->se = NULL;
@@ -450,12 +536,13 @@ fail_session:
 int main(int argc, char **argv)
 {
     cli c = {0};
-    int rc = parse_cli(argc, argv, &c);
+    int rc =
+        called_as_mount_helper(argv[0]) ? parse_helper(argc, argv, &c) : parse_cli(argc, argv, &c);
     if (rc != EXIT_OK)
         return rc;
     cd_config cfg;
     rc = settle(&c, &cfg);
-    if (rc == EXIT_OK && c.print_config)
+    if (rc == EXIT_OK && c.print_config && !c.fake)
         cd_config_print(stdout, &cfg);
     if (rc != EXIT_OK || c.print_config || (rc = check_served(&cfg)) != EXIT_OK) {
         cd_config_free(&cfg);
