@@ -10,6 +10,13 @@
 #                   latest-figures section of bench/RESULTS.md)
 #   make demo       PostgreSQL -> mount -> cerebro-sched -> test accuracy, on this machine
 #                   (tests/lib/demo.sh; state in .demo/); make demo-clean removes it
+#   make install    binaries, mount helpers, CUDA backend, config, unit, tmpfiles entry, man
+#                   pages, example models and workloads (PREFIX DESTDIR SYSCONFDIR MANDIR
+#                   UNITDIR TMPFILESDIR SBINDIR); make uninstall removes them
+#   make deb        Debian packages (packaging/debian) into build/packages/
+#   make rpm        RPM packages (packaging/rpm/cerebro-ds.spec) into build/packages/
+#   make check-packaging  build both, lintian, rpmlint, install into a clean Debian 12 root,
+#                   the unit, fstab, upgrades (tests/packaging/; root and network needed)
 #   make clean
 #
 # Switches: SAN=1 (sanitizers), OPT=0 (no optimisation), BUILD=dir.
@@ -30,7 +37,11 @@ BUILD ?= build
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 FUZZ_SECONDS ?= 60
-VERSION := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
+# The version is the Debian changelog's (packaging/debian/changelog), one source for all.
+VERSION := $(shell awk -F '[()]' 'NR == 1 {print $$2}' packaging/debian/changelog 2>/dev/null)
+ifeq ($(VERSION),)
+VERSION := 0.0.0
+endif
 
 PKGS := libpq liblz4 inih openblas
 HAVE_PKGS := $(shell $(PKG_CONFIG) --exists $(PKGS) fuse3 2>/dev/null && echo yes)
@@ -48,7 +59,7 @@ LDFLAGS_SAN := -fsanitize=address,undefined
 endif
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS := $(CFLAGS_BASE) $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS := $(CFLAGS_BASE) $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 LIBS := $(PKG_LIBS) -lpthread -lm $(LDFLAGS_SAN) $(LDFLAGS)
 
 # The FUSE front end (fuse/fs_*.c) and the mains stay out of the library: the decoder
@@ -82,7 +93,12 @@ BINS := $(BUILD)/bin/cerebro-ds $(if $(wildcard fuse/main_cerebro_ds_fuse.c),$(B
 	$(CUDA_SO)
 
 .PHONY: all deps check unit bats asan fuzz bench clean format found
-all: found $(BINS) $(TOOL_BIN)
+all: found $(BINS) $(BUILD)/bin/mount.fuse.cerebro-ds $(TOOL_BIN)
+
+# mount(8) runs /sbin/mount.fuse.cerebro-ds for fstab type fuse.cerebro-ds: the daemon itself,
+# which takes mount's helper arguments when called by that name.
+$(BUILD)/bin/mount.fuse.cerebro-ds: | $(BUILD)/bin/cerebro-ds-fuse
+	ln -sf cerebro-ds-fuse $@
 
 found:
 ifneq ($(HAVE_PKGS),yes)
@@ -200,6 +216,78 @@ demo: deps
 
 demo-clean:
 	$(DEMO_ENV) tests/lib/demo.sh clean
+
+# ---- install (packaging/ builds the packages with it) ----
+# The CUDA backend goes to BINDIR/../lib/cerebro-ds, where cerebro-train looks for it; mount(8)
+# looks for helpers only in /sbin (SBINDIR); systemd reads units and tmpfiles.d entries from
+# /usr/local/lib too. An existing SYSCONFDIR/cerebro-ds/cerebro-ds.conf is never overwritten.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= /sbin
+SYSCONFDIR ?= /etc
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/cerebro-ds
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+CUDALIBDIR := $(BINDIR)/../lib/cerebro-ds
+MANPAGES := docs/cerebro-ds-fuse.8 docs/cerebro-ds.1 docs/cerebro-train.1 docs/cerebro-sched.1 \
+	docs/cerebro-ds.conf.5
+INSTALL ?= install
+D := $(DESTDIR)
+CONF_DEST := $(D)$(SYSCONFDIR)/cerebro-ds/cerebro-ds.conf
+# the helpers' symlinks are relative (/usr/sbin -> ../bin/cerebro-ds-fuse), as Debian wants
+HELPER_TARGET = $(shell realpath -m --relative-to=$(SBINDIR) $(BINDIR))/cerebro-ds-fuse
+UNIT_DEST := $(D)$(UNITDIR)/cerebro-ds-fuse@.service
+
+.PHONY: install uninstall deb rpm check-packaging
+install: all
+	$(INSTALL) -d $(D)$(BINDIR) $(D)$(SBINDIR) $(D)$(SYSCONFDIR)/cerebro-ds $(D)$(UNITDIR) \
+		$(D)$(TMPFILESDIR) $(D)$(DATADIR)/models $(D)$(DATADIR)/workloads \
+		$(addprefix $(D)$(MANDIR)/man,1 5 8)
+	$(INSTALL) -m 755 $(BUILD)/bin/cerebro-ds-fuse $(BUILD)/bin/cerebro-ds \
+		$(BUILD)/bin/cerebro-train $(BUILD)/bin/cerebro-sched $(D)$(BINDIR)/
+	ln -sf $(HELPER_TARGET) $(D)$(SBINDIR)/mount.fuse.cerebro-ds
+	ln -sf $(HELPER_TARGET) $(D)$(SBINDIR)/mount.cerebro-ds
+	$(if $(CUDA_SO),$(INSTALL) -d $(D)$(CUDALIBDIR) && \
+		$(INSTALL) -m 644 $(CUDA_SO) $(D)$(CUDALIBDIR)/)
+	@if [ -e $(CONF_DEST) ]; then echo "install: keeping $(CONF_DEST)"; \
+	else $(INSTALL) -m 644 conf/cerebro-ds.conf $(CONF_DEST); fi
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		packaging/systemd/cerebro-ds-fuse@.service.in >$(UNIT_DEST)
+	chmod 644 $(UNIT_DEST)
+	$(INSTALL) -m 644 packaging/systemd/cerebro-ds.tmpfiles $(D)$(TMPFILESDIR)/cerebro-ds.conf
+	for m in $(MANPAGES); do $(INSTALL) -m 644 $$m $(D)$(MANDIR)/man$${m##*.}/; done
+	$(INSTALL) -m 644 conf/models/*.ini $(D)$(DATADIR)/models/
+	$(INSTALL) -m 644 conf/workloads/*.ini $(D)$(DATADIR)/workloads/
+
+# The configuration stays when it was edited (it differs from conf/cerebro-ds.conf).
+uninstall:
+	rm -f $(addprefix $(D)$(BINDIR)/,cerebro-ds-fuse cerebro-ds cerebro-train cerebro-sched) \
+		$(D)$(SBINDIR)/mount.fuse.cerebro-ds $(D)$(SBINDIR)/mount.cerebro-ds \
+		$(D)$(CUDALIBDIR)/libcerebro-cuda.so $(UNIT_DEST) $(D)$(TMPFILESDIR)/cerebro-ds.conf \
+		$(foreach m,$(MANPAGES),$(D)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+	rm -rf $(D)$(DATADIR)
+	-rmdir $(D)$(CUDALIBDIR) 2>/dev/null
+	@if cmp -s conf/cerebro-ds.conf $(CONF_DEST); then rm -f $(CONF_DEST); \
+		rmdir $(D)$(SYSCONFDIR)/cerebro-ds 2>/dev/null || true; \
+	elif [ -e $(CONF_DEST) ]; then echo "uninstall: keeping the edited $(CONF_DEST)"; fi
+
+deb:
+	@tests/lib/deps.sh packaging
+	packaging/build-deb.sh $(BUILD)/packages
+
+rpm:
+	@tests/lib/deps.sh packaging
+	packaging/build-rpm.sh $(BUILD)/packages
+
+# The upgrade tests install VERSION.1 over VERSION (rpm: a second build, without CUDA).
+check-packaging: all deb rpm
+	PKG_VERSION=$(VERSION).1 CUDA=0 packaging/build-rpm.sh $(BUILD)/packages
+	bats --timing tests/packaging/
+
+# make print-VAR: the value of a variable (packaging/ asks CUDA_ENABLED)
+print-%:
+	@echo '$($*)'
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -1,6 +1,8 @@
 #!/bin/bash
 #
-# tests/lib/deps.sh (make deps): install the Debian packages that the build and the tests need.
+# tests/lib/deps.sh [packaging] (make deps): install the Debian packages that the build and
+# the tests need; with "packaging", also those that make deb, make rpm and
+# make check-packaging need.
 #
 # Idempotent: asks dpkg-query first and runs apt-get update + install only for what is
 # missing. As root it installs directly, otherwise through password-less sudo; without
@@ -18,6 +20,13 @@ PACKAGES=(
     gnuplot-nox bc strace xxd time                    # benchmarks, test tools, plots
     openssh-server openssh-client                     # the scheduler's ssh launcher tests
 )
+if [[ ${1:-} == packaging ]]; then
+    PACKAGES+=(
+        debhelper dpkg-dev lintian                    # make deb
+        rpm rpmlint                                   # make rpm
+        mmdebstrap util-linux                         # a clean Debian 12 root for the tests
+    )
+fi
 
 installed() {
     [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true) == "install ok installed" ]]

@@ -1,0 +1,231 @@
+#!/usr/bin/env bats
+# The Debian packages (make check-packaging builds them into build/packages first, as root):
+# lintian; installed with apt-get into a clean Debian 12 root made by mmdebstrap from
+# Debian's archive (missing dependencies show up there); the binaries, `cerebro-ds doctor`
+# against a throwaway cluster, the fstab type fuse.cerebro-ds through mount(8), the unit's
+# command lines, upgrades that keep an edited configuration. The root lives in
+# build/packages/root; each test works in a private mount namespace (unshare -m), so its
+# /proc, /dev and cluster binds vanish with it.
+
+load ../helpers
+
+PKG=$REPO/build/packages
+ROOT=$PKG/root
+
+setup_file() {
+    VERSION=$(sed -n '1s/^cerebro-ds (\([^)]*\)).*/\1/p' "$REPO/packaging/debian/changelog")
+    export VERSION
+    ls "$PKG"/cerebro-ds-fuse_"$VERSION"_*.deb >/dev/null
+    make_root
+    pg_start pkg autovacuum=off
+    pg_psql pkg -c "CREATE TABLE t (id int, v float8)" \
+        -c "INSERT INTO t SELECT g, g / 2.0 FROM generate_series(1, 500) g" -c "CHECKPOINT"
+    export CONN=$(pg_conninfo pkg)
+    export DATA=$(pg_datadir pkg)
+    export PGDIR=$(dirname "$DATA")
+}
+
+teardown_file() {
+    pg_stop_all
+}
+
+# The clean root, once: Debian 12's apt variant plus mount (mount(8) for the fstab test).
+make_root() {
+    if [[ -x $ROOT/usr/bin/apt-get && -f $ROOT/.cerebro-ds-root ]]; then
+        rm -rf "$ROOT/tmp/debs"
+        return 0
+    fi
+    rm -rf "$ROOT"
+    mmdebstrap --variant=apt --include=mount,ca-certificates bookworm "$ROOT" \
+        "deb http://deb.debian.org/debian bookworm main" \
+        "deb http://deb.debian.org/debian bookworm-updates main" \
+        "deb http://deb.debian.org/debian-security bookworm-security main" >&3 2>&1
+    touch "$ROOT/.cerebro-ds-root"
+}
+
+# in_root COMMAND...: run a shell command in the root, in a private mount namespace with
+# /proc, /sys, /dev and the test cluster's directory (socket and data) bound in.
+in_root() {
+    unshare --mount --propagation private bash -c '
+        set -e
+        root=$1 pgdir=$2
+        shift 2
+        mount -t proc proc "$root/proc"
+        mount --rbind /sys "$root/sys"
+        mount --rbind /dev "$root/dev"
+        mkdir -p "$root$pgdir"
+        mount --bind "$pgdir" "$root$pgdir"
+        exec chroot "$root" /bin/bash -c "$*"' in_root "$ROOT" "$PGDIR" "$@"
+}
+
+# install_debs [DEB...]: copy the packages into the root and install them with apt-get.
+install_debs() {
+    mkdir -p "$ROOT/tmp/debs"
+    cp "$@" "$ROOT/tmp/debs/"
+    local names=()
+    for d in "$@"; do names+=("/tmp/debs/$(basename "$d")"); done
+    in_root "DEBIAN_FRONTEND=noninteractive apt-get install -y -q ${names[*]}"
+}
+
+debs_of() { # VERSION: the packages of that version
+    ls "$PKG"/*_"$1"_*.deb
+}
+
+@test "lintian: no errors and no warnings on the packages" {
+    run lintian --fail-on error,warning --display-info $(debs_of "$VERSION")
+    echo "$output"
+    [ "$status" -eq 0 ]
+    ! grep -qE '^[EW]: ' <<<"$output"
+}
+
+@test "the packages split by role, with their files" {
+    dpkg-deb -c "$PKG"/cerebro-ds-fuse_"$VERSION"_*.deb >"$BATS_TEST_TMPDIR/fuse.txt"
+    for f in ./usr/bin/cerebro-ds-fuse ./usr/bin/cerebro-ds ./etc/cerebro-ds/cerebro-ds.conf \
+        ./usr/lib/systemd/system/cerebro-ds-fuse@.service ./usr/lib/tmpfiles.d/cerebro-ds.conf \
+        ./usr/share/man/man8/cerebro-ds-fuse.8.gz ./usr/share/man/man5/cerebro-ds.conf.5.gz \
+        ./usr/share/man/man1/cerebro-ds.1.gz "./usr/sbin/mount.fuse.cerebro-ds -> ../bin/cerebro-ds-fuse"; do
+        grep -qF "$f" "$BATS_TEST_TMPDIR/fuse.txt" || { echo "missing $f" >&2; false; }
+    done
+    dpkg-deb -f "$PKG"/cerebro-ds-fuse_"$VERSION"_*.deb Depends | grep -q 'libfuse3-3'
+    dpkg-deb -f "$PKG"/cerebro-ds-fuse_"$VERSION"_*.deb Depends | grep -q 'libpq5'
+    dpkg-deb -f "$PKG"/cerebro-ds-fuse_"$VERSION"_*.deb Depends | grep -q 'fuse3'
+    dpkg-deb -c "$PKG"/cerebro-train_"$VERSION"_*.deb | grep -q './usr/bin/cerebro-train$'
+    dpkg-deb -f "$PKG"/cerebro-train_"$VERSION"_*.deb Depends | grep -q 'libopenblas0'
+    dpkg-deb -c "$PKG"/cerebro-sched_"$VERSION"_*.deb | grep -q './usr/bin/cerebro-sched$'
+    # the configuration is a conffile
+    dpkg-deb -I "$PKG"/cerebro-ds-fuse_"$VERSION"_*.deb conffiles | grep -qx /etc/cerebro-ds/cerebro-ds.conf
+    # the CUDA backend is a package of its own, built only with the toolkit
+    if [[ $(make -s -C "$REPO" print-CUDA_ENABLED | tail -n 1) == 1 ]]; then
+        dpkg-deb -c "$PKG"/cerebro-train-cuda_"$VERSION"_*.deb | grep -q 'usr/lib/cerebro-ds/libcerebro-cuda.so$'
+    else
+        ! ls "$PKG"/cerebro-train-cuda_"$VERSION"_*.deb
+    fi
+}
+
+@test "apt-get installs them into a clean Debian 12 root: the binaries run" {
+    install_debs $(debs_of "$VERSION")
+    run in_root "cerebro-ds --version && cerebro-ds-fuse --version && cerebro-train --version && cerebro-sched --help | head -n 3"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    grep -qx "cerebro-ds $VERSION" <<<"$output"
+    grep -qx "cerebro-train $VERSION" <<<"$output"
+    grep -q "cerebro-sched" <<<"$output"
+    in_root "man -w cerebro-ds-fuse 2>/dev/null || test -f /usr/share/man/man8/cerebro-ds-fuse.8.gz"
+    in_root "test -L /usr/sbin/mount.fuse.cerebro-ds && test -x /usr/bin/fusermount3"
+}
+
+@test "cerebro-ds doctor in the root, against a throwaway cluster: failing checks name themselves" {
+    install_debs $(debs_of "$VERSION")
+    cat >"$ROOT/etc/cerebro-ds/doctor.conf" <<EOF
+[database]
+conninfo = $CONN
+[mount]
+mountpoint = /srv/nothing-here
+tables = public.t, public.missing
+cache_mb = 16
+EOF
+    run in_root "cerebro-ds doctor --config /etc/cerebro-ds/doctor.conf"
+    echo "$output"
+    [ "$status" -eq 1 ]
+    grep -qE '^ok +database postgres: postgres answers as role postgres' <<<"$output"
+    grep -qE '^FAIL +select postgres: 1 problem\(s\) .*public.missing: does not exist' <<<"$output"
+    grep -qE '^FAIL +mountpoint: /srv/nothing-here: No such file or directory; fix: ' <<<"$output"
+    grep -qE '^ok +datadir: ' <<<"$output"
+    grep -qE '^doctor: .* NOT ready$' <<<"$output"
+    # the default configuration, as installed, names nothing to serve yet
+    run in_root "cerebro-ds doctor"
+    [ "$status" -eq 1 ]
+    grep -qE '^FAIL +config: /etc/cerebro-ds/cerebro-ds.conf parses, but names nothing to serve' <<<"$output"
+}
+
+@test "fstab: mount -T with a fuse.cerebro-ds line mounts the table, umount unmounts it" {
+    install_debs $(debs_of "$VERSION")
+    cat >"$ROOT/etc/cerebro-ds/fstab-test.conf" <<EOF
+[database]
+conninfo = $CONN
+[mount]
+mountpoint = /mnt/ignored
+tables = public.t
+cache_mb = 16
+EOF
+    mkdir -p "$ROOT/srv/cd"
+    printf '%s\n' "# cerebro-ds: the table t of a throwaway cluster" \
+        "/etc/cerebro-ds/fstab-test.conf /srv/cd fuse.cerebro-ds ro,_netdev,nofail,x-systemd.requires=postgresql.service,x-systemd.automount 0 0" \
+        >"$ROOT/etc/fstab.test"
+    run in_root "mount -T /etc/fstab.test /srv/cd && findmnt -n -o FSTYPE /srv/cd &&
+        od -A n -t x1 -N 6 /srv/cd/postgres/public.t/part0/v.npy && umount /srv/cd &&
+        ! findmnt /srv/cd && echo unmounted"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    grep -qx 'fuse.cerebro-ds' <<<"$output"
+    grep -q '93 4e 55 4d 50 59' <<<"$output" # \x93NUMPY
+    [[ ${lines[-1]} == unmounted ]]
+    # the daemon went with the unmount
+    ! pgrep -f 'mount.fuse.cerebro-ds /etc/cerebro-ds/fstab-test.conf'
+}
+
+@test "the unit: systemd-analyze verify, and its ExecStart, ExecReload and stop by hand" {
+    install_debs $(debs_of "$VERSION")
+    unit=$ROOT/usr/lib/systemd/system/cerebro-ds-fuse@.service
+    # verify the instance against the installed binaries (the root's, through --root)
+    cp "$unit" "$BATS_TEST_TMPDIR/"
+    run systemd-analyze --root="$ROOT" verify "cerebro-ds-fuse@cerebro-ds.service"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ -z $output ]]
+    grep -qx 'Type=notify' "$unit"
+    grep -qx 'Restart=on-failure' "$unit"
+    grep -q '^Documentation=man:cerebro-ds-fuse(8)' "$unit"
+    # the command lines of the instance "unit" (%i = unit), run as systemd would run them
+    cat >"$ROOT/etc/cerebro-ds/unit.conf" <<EOF
+[database]
+conninfo = $CONN
+[mount]
+mountpoint = /srv/unit
+tables = public.t
+cache_mb = 16
+EOF
+    mkdir -p "$ROOT/srv/unit"
+    start=$(sed -n 's/^ExecStart=//p' "$unit" | sed 's/%i/unit/g')
+    reload=$(sed -n 's/^ExecReload=//p' "$unit" | sed 's/%i/unit/g')
+    run in_root "
+        set -e
+        $start </dev/null 2>/tmp/unit.log &
+        pid=\$!
+        for i in \$(seq 100); do test -r /srv/unit/.cerebro-ds/version && break; sleep 0.1; done
+        test -r /srv/unit/postgres/public.t/part0/id.npy
+        $reload
+        kill -TERM \$pid
+        rc=0
+        wait \$pid || rc=\$?
+        echo exit=\$rc
+        if findmnt /srv/unit; then echo still mounted; exit 1; fi
+        cat /tmp/unit.log"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    grep -q '/srv/unit: 1 table(s) refreshed' <<<"$output"
+    grep -qx 'exit=0' <<<"$output"
+    grep -q 'unmounted /srv/unit; every snapshot released' <<<"$output"
+}
+
+@test "upgrades keep an edited configuration: the same version again, then a newer one" {
+    install_debs $(debs_of "$VERSION")
+    echo "# edited by the operator" >>"$ROOT/etc/cerebro-ds/cerebro-ds.conf"
+    in_root "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --reinstall /tmp/debs/cerebro-ds-fuse_${VERSION}_*.deb"
+    grep -q '^# edited by the operator' "$ROOT/etc/cerebro-ds/cerebro-ds.conf"
+    # a newer version: the same package with version VERSION.1 (repacked)
+    new=$VERSION.1
+    work=$BATS_TEST_TMPDIR/repack
+    for d in $(debs_of "$VERSION"); do
+        rm -rf "$work" && dpkg-deb -R "$d" "$work"
+        sed -i "s/^Version: .*/Version: $new/; s/(= $VERSION)/(= $new)/" "$work/DEBIAN/control"
+        b=$(basename "$d")
+        dpkg-deb -b "$work" "$BATS_TEST_TMPDIR/${b/_${VERSION}_/_${new}_}" >/dev/null
+    done
+    install_debs "$BATS_TEST_TMPDIR"/*_"$new"_*.deb
+    in_root "dpkg-query -W -f='\${Version}' cerebro-ds-fuse" | grep -qx "$new"
+    grep -q '^# edited by the operator' "$ROOT/etc/cerebro-ds/cerebro-ds.conf"
+    [ ! -e "$ROOT/etc/cerebro-ds/cerebro-ds.conf.dpkg-new" ]
+    # back to the packaged version for the other tests
+    in_root "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades $(for d in $(debs_of "$VERSION"); do printf '/tmp/debs/%s ' "$(basename "$d")"; done)"
+}
