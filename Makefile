@@ -230,6 +230,8 @@ DATADIR ?= $(PREFIX)/share/cerebro-ds
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 CUDALIBDIR := $(BINDIR)/../lib/cerebro-ds
+# the mount helpers (links to the daemon) and their man pages (links to the daemon's)
+HELPERS := mount.fuse.cerebro-ds mount.cerebro-ds
 MANPAGES := docs/cerebro-ds-fuse.8 docs/cerebro-ds.1 docs/cerebro-train.1 docs/cerebro-sched.1 \
 	docs/cerebro-ds.conf.5
 INSTALL ?= install
@@ -246,8 +248,7 @@ install: all
 		$(addprefix $(D)$(MANDIR)/man,1 5 8)
 	$(INSTALL) -m 755 $(BUILD)/bin/cerebro-ds-fuse $(BUILD)/bin/cerebro-ds \
 		$(BUILD)/bin/cerebro-train $(BUILD)/bin/cerebro-sched $(D)$(BINDIR)/
-	ln -sf $(HELPER_TARGET) $(D)$(SBINDIR)/mount.fuse.cerebro-ds
-	ln -sf $(HELPER_TARGET) $(D)$(SBINDIR)/mount.cerebro-ds
+	for h in $(HELPERS); do ln -sf $(HELPER_TARGET) $(D)$(SBINDIR)/$$h; done
 	$(if $(CUDA_SO),$(INSTALL) -d $(D)$(CUDALIBDIR) && \
 		$(INSTALL) -m 644 $(CUDA_SO) $(D)$(CUDALIBDIR)/)
 	@if [ -e $(CONF_DEST) ]; then echo "install: keeping $(CONF_DEST)"; \
@@ -257,15 +258,17 @@ install: all
 	chmod 644 $(UNIT_DEST)
 	$(INSTALL) -m 644 packaging/systemd/cerebro-ds.tmpfiles $(D)$(TMPFILESDIR)/cerebro-ds.conf
 	for m in $(MANPAGES); do $(INSTALL) -m 644 $$m $(D)$(MANDIR)/man$${m##*.}/; done
+	for h in $(HELPERS); do echo '.so man8/cerebro-ds-fuse.8' >$(D)$(MANDIR)/man8/$$h.8; done
 	$(INSTALL) -m 644 conf/models/*.ini $(D)$(DATADIR)/models/
 	$(INSTALL) -m 644 conf/workloads/*.ini $(D)$(DATADIR)/workloads/
 
 # The configuration stays when it was edited (it differs from conf/cerebro-ds.conf).
 uninstall:
 	rm -f $(addprefix $(D)$(BINDIR)/,cerebro-ds-fuse cerebro-ds cerebro-train cerebro-sched) \
-		$(D)$(SBINDIR)/mount.fuse.cerebro-ds $(D)$(SBINDIR)/mount.cerebro-ds \
+		$(addprefix $(D)$(SBINDIR)/,$(HELPERS)) \
 		$(D)$(CUDALIBDIR)/libcerebro-cuda.so $(UNIT_DEST) $(D)$(TMPFILESDIR)/cerebro-ds.conf \
-		$(foreach m,$(MANPAGES),$(D)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+		$(foreach m,$(MANPAGES),$(D)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))) \
+		$(foreach h,$(HELPERS),$(D)$(MANDIR)/man8/$(h).8)
 	rm -rf $(D)$(DATADIR)
 	-rmdir $(D)$(CUDALIBDIR) 2>/dev/null
 	@if cmp -s conf/cerebro-ds.conf $(CONF_DEST); then rm -f $(CONF_DEST); \

@@ -100,7 +100,7 @@ $(BUILD)/obj/trainer/backend_cuda.o $(BUILD)/obj/tests/cuda/test_net_cuda.o: $(C
 # -Bsymbolic: its own functions bind to its own definitions, not to the executable's stand-ins.
 $(CUDA_SO): $(CUDA_TRAIN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-Bsymbolic -Wl,-soname,libcerebro-cuda.so -o $@ $^ $(CUDA_LIBS)
+	$(CC) -shared -Wl,-Bsymbolic -Wl,-soname,libcerebro-cuda.so -o $@ $^ $(CUDA_LIBS) $(LDFLAGS)
 
 $(BUILD)/tests/test_ops_cuda: $(BUILD)/obj/tests/cuda/test_ops_cuda.cu.o $(CUDA_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)

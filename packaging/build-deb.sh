@@ -41,7 +41,8 @@ if [[ $cuda != 1 ]]; then
     echo "build-deb: no CUDA toolkit: cerebro-train-cuda is not built (nocuda profile)"
 fi
 
-(cd "$src" && dpkg-buildpackage -b -us -uc "${profiles[@]}")
+# no -dbgsym packages (nothing here installs them; an archive build may want them)
+(cd "$src" && DEB_BUILD_OPTIONS="noddebs ${DEB_BUILD_OPTIONS:-}" dpkg-buildpackage -b -us -uc "${profiles[@]}")
 mkdir -p "$out"
 rm -f "$out"/*_"$version"_*.deb
 mv "$build"/*.deb "$out"/

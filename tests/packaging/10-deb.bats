@@ -29,18 +29,59 @@ teardown_file() {
     pg_stop_all
 }
 
-# The clean root, once: Debian 12's apt variant plus mount (mount(8) for the fstab test).
+# The clean root, once: Debian 12's apt variant plus mount (mount(8) for the fstab test) and
+# systemd (booted by systemd-nspawn for the unit's test); its package lists fetched again
+# (mmdebstrap removes them), so that apt-get resolves the packages' dependencies.
 make_root() {
-    if [[ -x $ROOT/usr/bin/apt-get && -f $ROOT/.cerebro-ds-root ]]; then
-        rm -rf "$ROOT/tmp/debs"
-        return 0
+    if [[ ! -f $ROOT/.cerebro-ds-root ]]; then
+        rm -rf "$ROOT"
+        mmdebstrap --variant=apt --include=mount,systemd,systemd-sysv bookworm "$ROOT" \
+            "deb http://deb.debian.org/debian bookworm main" \
+            "deb http://deb.debian.org/debian bookworm-updates main" \
+            "deb http://deb.debian.org/debian-security bookworm-security main"
+        touch "$ROOT/.cerebro-ds-root"
     fi
-    rm -rf "$ROOT"
-    mmdebstrap --variant=apt --include=mount,ca-certificates bookworm "$ROOT" \
-        "deb http://deb.debian.org/debian bookworm main" \
-        "deb http://deb.debian.org/debian bookworm-updates main" \
-        "deb http://deb.debian.org/debian-security bookworm-security main" >&3 2>&1
-    touch "$ROOT/.cerebro-ds-root"
+    rm -rf "$ROOT/tmp/debs"
+    chroot "$ROOT" apt-get update -q
+}
+
+# in_container COMMAND...: run a shell command in the booted container (boot_container).
+in_container() {
+    nsenter --target "$CONTAINER_PID" --mount --uts --ipc --net --pid -- /bin/bash -c "$*"
+}
+
+# boot_container: systemd-nspawn --boot of the root, with /dev/fuse and the test cluster's
+# directory bound in and the host's network; CONTAINER_PID is its systemd (pid 1 inside).
+boot_container() {
+    systemd-nspawn -D "$ROOT" --boot --register=no --keep-unit -q --console=pipe \
+        --bind=/dev/fuse --bind="$PGDIR" </dev/null >"$BATS_TEST_TMPDIR/console.log" 2>&1 3>&- &
+    NSPAWN_PID=$!
+    local i state=
+    for ((i = 0; i < 300; i++)); do
+        CONTAINER_PID=$(pgrep -P "$NSPAWN_PID" | head -n 1 || true)
+        if [[ -n $CONTAINER_PID ]]; then
+            state=$(in_container "systemctl is-system-running" 2>/dev/null || true)
+            [[ $state == running || $state == degraded ]] && return 0
+        fi
+        sleep 0.2
+    done
+    echo "the container did not boot (state '$state'):" >&2
+    tail -n 30 "$BATS_TEST_TMPDIR/console.log" >&2
+    return 1
+}
+
+stop_container() {
+    [[ -n ${NSPAWN_PID:-} ]] || return 0
+    kill -TERM "$NSPAWN_PID" 2>/dev/null || true # nspawn asks the container to halt
+    local i
+    for ((i = 0; i < 150; i++)); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$NSPAWN_PID" 2>/dev/null || true
+    wait "$NSPAWN_PID" 2>/dev/null || true
+    NSPAWN_PID=
+}
+
+teardown() {
+    stop_container
 }
 
 # in_root COMMAND...: run a shell command in the root, in a private mount namespace with
@@ -64,7 +105,7 @@ install_debs() {
     cp "$@" "$ROOT/tmp/debs/"
     local names=()
     for d in "$@"; do names+=("/tmp/debs/$(basename "$d")"); done
-    in_root "DEBIAN_FRONTEND=noninteractive apt-get install -y -q ${names[*]}"
+    in_root "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${names[*]}"
 }
 
 debs_of() { # VERSION: the packages of that version
@@ -108,7 +149,7 @@ debs_of() { # VERSION: the packages of that version
     echo "$output"
     [ "$status" -eq 0 ]
     grep -qx "cerebro-ds $VERSION" <<<"$output"
-    grep -qx "cerebro-train $VERSION" <<<"$output"
+    grep -q "^cerebro-train $VERSION" <<<"$output"
     grep -q "cerebro-sched" <<<"$output"
     in_root "man -w cerebro-ds-fuse 2>/dev/null || test -f /usr/share/man/man8/cerebro-ds-fuse.8.gz"
     in_root "test -L /usr/sbin/mount.fuse.cerebro-ds && test -x /usr/bin/fusermount3"
@@ -169,10 +210,14 @@ EOF
     unit=$ROOT/usr/lib/systemd/system/cerebro-ds-fuse@.service
     # verify the instance against the installed binaries (the root's, through --root)
     cp "$unit" "$BATS_TEST_TMPDIR/"
-    run systemd-analyze --root="$ROOT" verify "cerebro-ds-fuse@cerebro-ds.service"
+    # (--man=no: the host's man(1) does not see the root's pages; checked below)
+    run systemd-analyze --root="$ROOT" --man=no verify "cerebro-ds-fuse@cerebro-ds.service"
     echo "$output"
     [ "$status" -eq 0 ]
     [[ -z $output ]]
+    for m in man8/cerebro-ds-fuse.8 man5/cerebro-ds.conf.5 man1/cerebro-ds.1; do
+        [ -f "$ROOT/usr/share/man/$m.gz" ]
+    done
     grep -qx 'Type=notify' "$unit"
     grep -qx 'Restart=on-failure' "$unit"
     grep -q '^Documentation=man:cerebro-ds-fuse(8)' "$unit"
@@ -206,6 +251,53 @@ EOF
     grep -q '/srv/unit: 1 table(s) refreshed' <<<"$output"
     grep -qx 'exit=0' <<<"$output"
     grep -q 'unmounted /srv/unit; every snapshot released' <<<"$output"
+}
+
+@test "under a real systemd (systemd-nspawn --boot): start is mounted, reload refreshes, a killed daemon restarts, stop unmounts" {
+    install_debs $(debs_of "$VERSION")
+    cat >"$ROOT/etc/cerebro-ds/unit.conf" <<EOF
+[database]
+conninfo = $CONN
+[mount]
+mountpoint = /srv/unit
+tables = public.t
+cache_mb = 16
+EOF
+    mkdir -p "$ROOT/srv/unit"
+    boot_container
+    # Type=notify: start returns once the mount serves, so the file is there at once
+    run in_container "systemctl start cerebro-ds-fuse@unit && od -A n -t x1 -N 6 /srv/unit/postgres/public.t/part0/id.npy"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    grep -q '93 4e 55 4d 50 59' <<<"$output"
+    in_container "systemctl show -p Type,ActiveState,SubState cerebro-ds-fuse@unit" >"$BATS_TEST_TMPDIR/show"
+    grep -qx 'Type=notify' "$BATS_TEST_TMPDIR/show"
+    grep -qx 'SubState=running' "$BATS_TEST_TMPDIR/show"
+    # reload = refresh: a row inserted now shows after it
+    pg_psql pkg -c "INSERT INTO t VALUES (501, 0)"
+    in_container "systemctl reload cerebro-ds-fuse@unit"
+    in_container "stat -c %s /srv/unit/postgres/public.t/part0/id.npy" | grep -qx $((128 + 501 * 4))
+    # the journal: the daemon's lines with their priorities, no second time stamp
+    in_container "journalctl -u cerebro-ds-fuse@unit -o json --output-fields=PRIORITY,MESSAGE" \
+        >"$BATS_TEST_TMPDIR/journal"
+    cat "$BATS_TEST_TMPDIR/journal"
+    grep '"MESSAGE":"info: mounted at /srv/unit' "$BATS_TEST_TMPDIR/journal" | grep -q '"PRIORITY":"6"'
+    ! grep -qE '"MESSAGE":"[0-9]{4}-[0-9]{2}-[0-9]{2} ' "$BATS_TEST_TMPDIR/journal"
+    # killed: Restart=on-failure starts it again, and the stale mount is unmounted first
+    in_container "systemctl kill -s KILL cerebro-ds-fuse@unit"
+    for ((i = 0; i < 100; i++)); do
+        in_container "systemctl is-active -q cerebro-ds-fuse@unit && test -r /srv/unit/postgres/public.t/meta" && break
+        sleep 0.2
+    done
+    in_container "test -r /srv/unit/postgres/public.t/meta"
+    in_container "journalctl -u cerebro-ds-fuse@unit -o json --output-fields=PRIORITY,MESSAGE" |
+        grep 'warning: mount point /srv/unit: .* died without unmounting' | grep -q '"PRIORITY":"4"'
+    # stop: a clean unmount
+    in_container "systemctl stop cerebro-ds-fuse@unit"
+    run in_container "findmnt /srv/unit"
+    [ "$status" -ne 0 ]
+    in_container "journalctl -u cerebro-ds-fuse@unit" | grep -q 'unmounted /srv/unit; every snapshot released'
+    pg_psql pkg -c "DELETE FROM t WHERE id = 501"
 }
 
 @test "upgrades keep an edited configuration: the same version again, then a newer one" {

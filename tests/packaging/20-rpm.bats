@@ -29,7 +29,7 @@ rpm_of() { # NAME VERSION
     done
     rpm -qp --configfiles "$(rpm_of cerebro-ds-fuse "$VERSION")" | grep -qx /etc/cerebro-ds/cerebro-ds.conf
     rpm -qlp "$(rpm_of cerebro-train "$VERSION")" | grep -qx /usr/bin/cerebro-train
-    rpm -qlp "$(rpm_of cerebro-train "$VERSION")" | grep -qx /usr/share/man/man1/cerebro-train.1
+    rpm -qlp "$(rpm_of cerebro-train "$VERSION")" | grep -qE '^/usr/share/man/man1/cerebro-train\.1(\.gz)?$'
     rpm -qlp "$(rpm_of cerebro-sched "$VERSION")" | grep -qx /usr/bin/cerebro-sched
     # dependencies found in the binaries, and fusermount3's package
     rpm -qp --requires "$(rpm_of cerebro-ds-fuse "$VERSION")" | grep -q 'libfuse3.so.3()(64bit)'
