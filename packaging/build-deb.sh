@@ -35,7 +35,7 @@ if [[ $version != "$(sed -n '1s/^cerebro-ds (\([^)]*\)).*/\1/p' "$changelog")" ]
 fi
 
 profiles=()
-cuda=$(make -s -C "$REPO" print-CUDA_ENABLED 2>/dev/null | tail -n 1)
+cuda=$(make -s --no-print-directory -C "$REPO" print-CUDA_ENABLED 2>/dev/null | tail -n 1)
 if [[ $cuda != 1 ]]; then
     profiles=(-Pnocuda)
     echo "build-deb: no CUDA toolkit: cerebro-train-cuda is not built (nocuda profile)"

@@ -23,7 +23,7 @@ git -C "$REPO" ls-files -z --cached --others --exclude-standard |
         -czf "$top/SOURCES/cerebro-ds-$version.tar.gz" --)
 
 with=()
-if [[ ${CUDA:-} != 0 && $(make -s -C "$REPO" print-CUDA_ENABLED 2>/dev/null | tail -n 1) == 1 ]]; then
+if [[ ${CUDA:-} != 0 && $(make -s --no-print-directory -C "$REPO" print-CUDA_ENABLED 2>/dev/null | tail -n 1) == 1 ]]; then
     with=(--with cuda)
 else
     echo "build-rpm: no CUDA toolkit (or CUDA=0): cerebro-train-cuda is not built"

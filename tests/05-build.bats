@@ -43,7 +43,7 @@ load helpers
     grep -qx 'ExecStart=/opt/cd/bin/cerebro-ds-fuse --foreground --config /opt/etc/cerebro-ds/%i.conf' \
         "$d/opt/units/cerebro-ds-fuse@.service"
     ! grep -q '@[A-Z]*@' "$d/opt/units/cerebro-ds-fuse@.service"
-    "$d/opt/cd/bin/cerebro-ds" --version | grep -qx "cerebro-ds $(make -s -C "$REPO" print-VERSION | tail -n 1)"
+    "$d/opt/cd/bin/cerebro-ds" --version | grep -qx "cerebro-ds $(make -s --no-print-directory -C "$REPO" print-VERSION | tail -n 1)"
     # a second install keeps the edited configuration; uninstall removes everything else
     echo "# edited" >>"$d/opt/etc/cerebro-ds/cerebro-ds.conf"
     run make -C "$REPO" --no-print-directory install "${vars[@]}"

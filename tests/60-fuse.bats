@@ -566,7 +566,7 @@ EOF
     [[ $output == *"--print-config"* ]]
 }
 
-@test "the man pages document every option of --help, every configuration key, and refresh" {
+@test "the man pages document every option of --help, every configuration key, refresh and doctor" {
     help=$(cerebro-ds-fuse --help | grep -oE -- '--[a-z-]+' | sort -u)
     man=$(sed 's/\\-/-/g; s/\\f[BIR]//g' "$REPO/docs/cerebro-ds-fuse.8" | grep -oE -- '--[a-z-]+' | sort -u)
     diff <(echo "$help") <(echo "$man")
@@ -575,5 +575,10 @@ EOF
         grep -q "^\.B $k\$" "$REPO/docs/cerebro-ds.conf.5" || { echo "$k is not in cerebro-ds.conf.5"; false; }
     done
     grep -q '^\.B refresh$' "$REPO/docs/cerebro-ds.1"
-    cerebro-ds --help | grep -q '^  refresh MOUNTPOINT'
+    grep -q '^\.B doctor$' "$REPO/docs/cerebro-ds.1"
+    cerebro-ds --help | grep -q '^  refresh \[MOUNTPOINT \[TABLE\]\]'
+    cerebro-ds --help | grep -q '^  doctor  '
+    # the fstab type and the unit, in the daemon's page
+    grep -q '^\.SH FSTAB$' "$REPO/docs/cerebro-ds-fuse.8"
+    grep -q '^\.SH SYSTEMD$' "$REPO/docs/cerebro-ds-fuse.8"
 }

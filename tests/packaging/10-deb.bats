@@ -136,7 +136,7 @@ debs_of() { # VERSION: the packages of that version
     # the configuration is a conffile
     dpkg-deb -I "$PKG"/cerebro-ds-fuse_"$VERSION"_*.deb conffiles | grep -qx /etc/cerebro-ds/cerebro-ds.conf
     # the CUDA backend is a package of its own, built only with the toolkit
-    if [[ $(make -s -C "$REPO" print-CUDA_ENABLED | tail -n 1) == 1 ]]; then
+    if [[ $(make -s --no-print-directory -C "$REPO" print-CUDA_ENABLED | tail -n 1) == 1 ]]; then
         dpkg-deb -c "$PKG"/cerebro-train-cuda_"$VERSION"_*.deb | grep -q 'usr/lib/cerebro-ds/libcerebro-cuda.so$'
     else
         ! ls "$PKG"/cerebro-train-cuda_"$VERSION"_*.deb

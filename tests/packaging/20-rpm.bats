@@ -38,7 +38,7 @@ rpm_of() { # NAME VERSION
     # the systemd scriptlets
     rpm -qp --scripts "$(rpm_of cerebro-ds-fuse "$VERSION")" | grep -q 'daemon-reload'
     rpm -qp --scripts "$(rpm_of cerebro-ds-fuse "$VERSION")" | grep -q 'systemd-tmpfiles --create'
-    if [[ $(make -s -C "$REPO" print-CUDA_ENABLED | tail -n 1) == 1 ]]; then
+    if [[ $(make -s --no-print-directory -C "$REPO" print-CUDA_ENABLED | tail -n 1) == 1 ]]; then
         rpm -qlp "$(rpm_of cerebro-train-cuda "$VERSION")" | grep -qx /usr/lib/cerebro-ds/libcerebro-cuda.so
     fi
 }
