@@ -47,7 +47,7 @@ PKGS := libpq liblz4 inih openblas
 HAVE_PKGS := $(shell $(PKG_CONFIG) --exists $(PKGS) fuse3 2>/dev/null && echo yes)
 
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
-	-MMD -MP -Icommon -Ifuse -Itrainer -Itrainer/ops -Ischeduler -DCD_VERSION='"$(VERSION)"'
+	-MMD -MP -Icommon -Itrainer -Itrainer/ops -Ischeduler -DCD_VERSION='"$(VERSION)"'
 ifeq ($(OPT),1)
 CFLAGS_BASE += -O2
 else
@@ -62,13 +62,21 @@ PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS := $(CFLAGS_BASE) $(PKG_CFLAGS) $(CPPFLAGS) $(CFLAGS)
 LIBS := $(PKG_LIBS) -lpthread -lm $(LDFLAGS_SAN) $(LDFLAGS)
 
-# The FUSE front end (fuse/fs_*.c) and the mains stay out of the library: the decoder
-# library knows nothing of FUSE. The trainer's CUDA backend (trainer/backend_cuda.c) too: a
-# CUDA build makes it $(CUDA_SO), which the library's backend_dl.c loads for --device cuda.
-LIB_SRC := $(wildcard common/*.c) $(filter-out fuse/main_%.c fuse/fs_%.c,$(wildcard fuse/*.c)) \
+# fuse/ is in layers (fuse/README.md), and each layer's objects see only the headers of the
+# layers below it: pg (the on-disk format) <- table (shards, column files, the served table,
+# the cache) <- admin (cerebro-ds) and mount (cerebro-ds-fuse, the only FUSE code). An
+# include that goes up does not compile. The FUSE front end (fuse/mount) and the mains stay
+# out of the library: the decoder library knows nothing of FUSE. The trainer's CUDA backend
+# (trainer/backend_cuda.c) too: a CUDA build makes it $(CUDA_SO), which the library's
+# backend_dl.c loads for --device cuda.
+FUSE_PG_INC := -Ifuse/pg
+FUSE_TABLE_INC := -Ifuse/table $(FUSE_PG_INC)
+FUSE_ALL_INC := -Ifuse/admin -Ifuse/mount $(FUSE_TABLE_INC)
+LIB_SRC := $(wildcard common/*.c) $(wildcard fuse/pg/*.c fuse/table/*.c) \
+	$(filter-out fuse/admin/main_%.c,$(wildcard fuse/admin/*.c)) \
 	$(filter-out trainer/main_%.c trainer/backend_cuda.c,$(wildcard trainer/*.c trainer/ops/*.c)) \
 	$(filter-out scheduler/main_%.c,$(wildcard scheduler/*.c))
-FS_SRC := $(wildcard fuse/fs_*.c)
+FS_SRC := $(wildcard fuse/mount/fs_*.c)
 FS_OBJ := $(FS_SRC:%.c=$(BUILD)/obj/%.o)
 FUSE_CFLAGS := $(shell $(PKG_CONFIG) --cflags fuse3 2>/dev/null)
 FUSE_LIBS := $(shell $(PKG_CONFIG) --libs fuse3 2>/dev/null)
@@ -88,7 +96,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 TOOL_SRC := $(wildcard tests/tools/*.c) $(wildcard bench/*.c)
 TOOL_BIN := $(patsubst %.c,$(BUILD)/tools/%,$(notdir $(TOOL_SRC)))
-BINS := $(BUILD)/bin/cerebro-ds $(if $(wildcard fuse/main_cerebro_ds_fuse.c),$(BUILD)/bin/cerebro-ds-fuse) \
+BINS := $(BUILD)/bin/cerebro-ds $(BUILD)/bin/cerebro-ds-fuse \
 	$(BUILD)/bin/cerebro-train $(if $(wildcard scheduler/main_cerebro_sched.c),$(BUILD)/bin/cerebro-sched) \
 	$(CUDA_SO)
 
@@ -119,7 +127,7 @@ $(LIB_A): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/bin/cerebro-ds: $(BUILD)/obj/fuse/main_cerebro_ds.o $(LIB_A)
+$(BUILD)/bin/cerebro-ds: $(BUILD)/obj/fuse/admin/main_cerebro_ds.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LIBS)
 
@@ -132,7 +140,13 @@ $(BUILD)/bin/cerebro-sched: $(BUILD)/obj/scheduler/main_cerebro_sched.o $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LIBS)
 
-$(BUILD)/obj/fuse/fs_%.o $(BUILD)/obj/fuse/main_cerebro_ds_fuse.o: ALL_CFLAGS += $(FUSE_CFLAGS)
+$(BUILD)/obj/fuse/pg/%.o: ALL_CFLAGS += $(FUSE_PG_INC)
+$(BUILD)/obj/fuse/table/%.o: ALL_CFLAGS += $(FUSE_TABLE_INC) -Ifuse/admin
+$(BUILD)/obj/fuse/admin/%.o: ALL_CFLAGS += -Ifuse/admin $(FUSE_TABLE_INC)
+$(BUILD)/obj/fuse/mount/%.o: ALL_CFLAGS += -Ifuse/mount $(FUSE_TABLE_INC) $(FUSE_CFLAGS)
+# the in-DBMS data path parses COPY BINARY with the pg layer; tests and tools see every layer
+$(BUILD)/obj/trainer/data_pg.o: ALL_CFLAGS += $(FUSE_PG_INC)
+$(BUILD)/obj/tests/%.o $(BUILD)/obj/bench/%.o: ALL_CFLAGS += $(FUSE_ALL_INC)
 
 # The CPU op bodies are loops over tensors: -O3 vectorises them (for the generic x86-64
 # target the packages build for; the GEMMs dispatch on the CPU inside OpenBLAS), and
@@ -141,7 +155,7 @@ ifeq ($(OPT),1)
 $(BUILD)/obj/trainer/ops/%.o: ALL_CFLAGS += -O3 -fno-math-errno
 endif
 
-$(BUILD)/bin/cerebro-ds-fuse: $(BUILD)/obj/fuse/main_cerebro_ds_fuse.o $(FS_OBJ) $(LIB_A)
+$(BUILD)/bin/cerebro-ds-fuse: $(BUILD)/obj/fuse/mount/main_cerebro_ds_fuse.o $(FS_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(FUSE_LIBS) $(LIBS)
 
@@ -182,7 +196,7 @@ asan:
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		CD_BIN_DIR=$(CURDIR)/build/asan/bin bats $(ASAN_BATS)
 
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon -Ifuse -DCD_VERSION='"$(VERSION)"' $(PKG_CFLAGS) \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon $(FUSE_ALL_INC) -DCD_VERSION='"$(VERSION)"' $(PKG_CFLAGS) \
 	-fsanitize=fuzzer,address,undefined
 # the fuzz targets exercise the decoder: common/ and fuse/ only
 FUZZ_LIB_SRC := $(filter common/% fuse/%,$(LIB_SRC))
