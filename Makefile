@@ -141,7 +141,7 @@ $(BUILD)/bin/cerebro-sched: $(BUILD)/obj/scheduler/main_cerebro_sched.o $(LIB_A)
 	$(CC) -o $@ $^ $(LIBS)
 
 $(BUILD)/obj/fuse/pg/%.o: ALL_CFLAGS += $(FUSE_PG_INC)
-$(BUILD)/obj/fuse/table/%.o: ALL_CFLAGS += $(FUSE_TABLE_INC) -Ifuse/admin
+$(BUILD)/obj/fuse/table/%.o: ALL_CFLAGS += $(FUSE_TABLE_INC)
 $(BUILD)/obj/fuse/admin/%.o: ALL_CFLAGS += -Ifuse/admin $(FUSE_TABLE_INC)
 $(BUILD)/obj/fuse/mount/%.o: ALL_CFLAGS += -Ifuse/mount $(FUSE_TABLE_INC) $(FUSE_CFLAGS)
 # the in-DBMS data path parses COPY BINARY with the pg layer; tests and tools see every layer

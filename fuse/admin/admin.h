@@ -36,8 +36,4 @@ cd_code cd_cmd_pages(const cd_admin_opts *o, const char *table, FILE *out, cd_er
  */
 int cd_cmd_doctor(const char *config_path, const char *conninfo, FILE *out);
 
-/* Shared by the commands: the decoded row count against count(*) (want < 0: unchecked). */
-cd_code cd_check_count(const cd_pin *p, const cd_shard *s, uint64_t decoded, int64_t want,
-                       cd_err *err);
-
 #endif

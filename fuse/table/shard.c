@@ -101,3 +101,14 @@ cd_code cd_shard_decode_to(cd_pin *p, const cd_table *t, const cd_shard *s, cons
     *nrows = st.nrows;
     return rc;
 }
+
+cd_code cd_check_count(const cd_pin *p, const cd_shard *s, uint64_t decoded, int64_t want,
+                       cd_err *err)
+{
+    if (want < 0 || (uint64_t)want == decoded)
+        return CD_OK;
+    cd_fail(err, CD_EMISMATCH, "shard %s: decoded %llu rows, the database counts %lld", s->name,
+            (unsigned long long)decoded, (long long)want);
+    cd_detail(err, "relation %s, file %s, snapshot %s", s->relsql, s->relpath, p->snaptext);
+    return cd_hint(err, "this is a bug or an unsupported on-disk state; please report it");
+}

@@ -36,4 +36,9 @@ typedef struct cd_row_sink {
 cd_code cd_shard_decode_to(cd_pin *p, const cd_table *t, const cd_shard *s, const cd_row_sink *sink,
                            uint64_t *nrows, cd_err *err);
 
+/* The decoded row count against count(*) in the snapshot (want < 0: unchecked): a mismatch
+ * is CD_EMISMATCH naming the shard, its file and the snapshot. */
+cd_code cd_check_count(const cd_pin *p, const cd_shard *s, uint64_t decoded, int64_t want,
+                       cd_err *err);
+
 #endif

@@ -7,7 +7,7 @@
 
 #include <pthread.h>
 
-#include "admin.h"
+#include "shard.h"
 #include "vtable.h"
 
 #define CD_VT_CHUNK_BYTES (1u << 20) /* target bytes of a decoded chunk */
