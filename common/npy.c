@@ -2,10 +2,11 @@
  * npy.c: writing and reading NumPy .npy files (see npy.h).
  *
  * Writes: version 1.0 headers byte-identical to numpy >= 1.24 (growth pad for a 21-digit
- * shape[0]), atomic files (PATH.tmp, fsync, rename), a buffered streaming writer whose header
- * is rewritten in place at close. Reads: versions 1.0-3.0, C order, little-endian scalar
- * dtypes; the header is parsed with a bounded recursive-descent parser of the Python dict
- * literal, never with sscanf on unterminated memory. Does not fsync directories.
+ * shape[0]), atomic files (atomicfile.h: PATH.tmp, fsync, rename, fsync the directory), a
+ * buffered streaming writer whose header is rewritten in place at close. Reads: versions
+ * 1.0-3.0, C order, little-endian scalar dtypes; the header is parsed with a bounded
+ * recursive-descent parser of the Python dict literal, never with sscanf on unterminated
+ * memory.
  */
 #include "npy.h"
 
@@ -17,6 +18,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "atomicfile.h"
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
@@ -176,37 +179,6 @@ static int pwrite_all(int fd, const void *buf, size_t n, off_t off)
     return 0;
 }
 
-static char *tmp_path(const char *path)
-{
-    size_t n = strlen(path);
-    char *t = malloc(n + 5);
-    if (t != NULL) {
-        memcpy(t, path, n);
-        memcpy(t + n, ".tmp", 5);
-    }
-    return t;
-}
-
-/* fsync, close and rename tmp to path; on failure tmp is removed. fd is closed always. */
-static cd_code commit_file(int fd, const char *tmp, const char *path, cd_err *err)
-{
-    cd_code rc = CD_OK;
-    if (fsync(fd) != 0)
-        rc = io_fail(err, "fsync", tmp, errno);
-    if (close(fd) != 0 && rc == CD_OK)
-        rc = io_fail(err, "close", tmp, errno);
-    if (rc == CD_OK && rename(tmp, path) != 0)
-        rc = io_fail(err, "rename to final name", tmp, errno);
-    if (rc != CD_OK)
-        unlink(tmp);
-    return rc;
-}
-
-static int open_tmp(const char *tmp)
-{
-    return open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-}
-
 /* ------------------------------------------------------------------ whole-array writer */
 
 static cd_code check_write_args(const char *path, const char *descr, const uint64_t *shape,
@@ -237,36 +209,26 @@ cd_code cd_npy_write(const char *path, const char *descr, const uint64_t *shape,
     if (rc != CD_OK)
         return rc;
     size_t hl = cd_npy_header(hdr, sizeof hdr, descr, shape, ndim);
-    char *tmp = tmp_path(path);
-    if (tmp == NULL)
-        return cd_fail(err, CD_ENOMEM, "out of memory");
-    int fd = open_tmp(tmp);
-    if (fd < 0) {
-        rc = io_fail(err, "create", tmp, errno);
-        free(tmp);
+    cd_atomic a;
+    rc = cd_atomic_open(&a, path, 0644, err);
+    if (rc != CD_OK)
+        return rc;
+    int e = write_all(a.fd, hdr, hl);
+    if (e == 0 && nbytes > 0)
+        e = write_all(a.fd, data, nbytes);
+    if (e != 0) {
+        rc = io_fail(err, "write", a.tmp, e);
+        cd_atomic_abort(&a);
         return rc;
     }
-    int e = write_all(fd, hdr, hl);
-    if (e == 0 && nbytes > 0)
-        e = write_all(fd, data, nbytes);
-    if (e != 0) {
-        rc = io_fail(err, "write", tmp, e);
-        close(fd);
-        unlink(tmp);
-    } else {
-        rc = commit_file(fd, tmp, path, err);
-    }
-    free(tmp);
-    return rc;
+    return cd_atomic_commit(&a, err);
 }
 
 /* ------------------------------------------------------------------ streaming writer */
 
 struct cd_npy_writer {
-    int fd;                        /* PATH.tmp, -1 when closed */
+    cd_atomic a;                   /* PATH.tmp while open (a.fd -1 when closed) */
     int failed;                    /* a write failed: only abort is useful */
-    char *path;                    /* final name */
-    char *tmp;                     /* PATH.tmp */
     char descr[8];                 /* "<f4", ... */
     int ndim;                      /* 1 + ndim_tail */
     uint64_t shape[CD_NPY_MAXDIM]; /* [ndim]; shape[0] set at close */
@@ -277,13 +239,11 @@ struct cd_npy_writer {
     size_t used;                   /* bytes pending in buf */
 };
 
+/* Free the writer; a temporary file still open is removed. */
 static void writer_free(cd_npy_writer *w)
 {
-    if (w->fd >= 0)
-        close(w->fd);
+    cd_atomic_abort(&w->a);
     free(w->buf);
-    free(w->tmp);
-    free(w->path);
     free(w);
 }
 
@@ -304,11 +264,10 @@ static cd_code writer_args(const char *path, const char *descr, int ndim_tail,
 static cd_code writer_init(cd_npy_writer *w, const char *path, const char *descr, int ndim_tail,
                            const uint64_t *tail_dims)
 {
-    w->fd = -1;
-    w->path = strdup(path);
-    w->tmp = tmp_path(path);
+    w->a.fd = -1;
+    w->a.f = NULL;
     w->buf = malloc(NPY_WBUF);
-    if (w->path == NULL || w->tmp == NULL || w->buf == NULL)
+    if (w->buf == NULL)
         return CD_ENOMEM;
     snprintf(w->descr, sizeof w->descr, "%s", descr);
     w->ndim = 1 + ndim_tail;
@@ -337,9 +296,8 @@ cd_code cd_npy_writer_open(cd_npy_writer **out, const char *path, const char *de
         writer_free(w);
         return cd_fail(err, CD_ENOMEM, "out of memory");
     }
-    w->fd = open_tmp(w->tmp);
-    if (w->fd < 0) {
-        rc = io_fail(err, "create", w->tmp, errno);
+    rc = cd_atomic_open(&w->a, path, 0644, err);
+    if (rc != CD_OK) {
         writer_free(w);
         return rc;
     }
@@ -349,11 +307,11 @@ cd_code cd_npy_writer_open(cd_npy_writer **out, const char *path, const char *de
 
 static cd_code writer_flush(cd_npy_writer *w, cd_err *err)
 {
-    int e = write_all(w->fd, w->buf, w->used);
+    int e = write_all(w->a.fd, w->buf, w->used);
     w->used = 0;
     if (e != 0) {
         w->failed = 1;
-        return io_fail(err, "write", w->tmp, e);
+        return io_fail(err, "write", w->a.tmp, e);
     }
     return CD_OK;
 }
@@ -368,10 +326,10 @@ cd_code cd_npy_writer_append(cd_npy_writer *w, const void *data, size_t nbytes, 
     w->bytes += nbytes;
     while (nbytes > 0) {
         if (w->used == 0 && nbytes >= NPY_WBUF) {
-            int e = write_all(w->fd, p, nbytes);
+            int e = write_all(w->a.fd, p, nbytes);
             if (e != 0) {
                 w->failed = 1;
-                return io_fail(err, "write", w->tmp, e);
+                return io_fail(err, "write", w->a.tmp, e);
             }
             return CD_OK;
         }
@@ -400,15 +358,15 @@ static cd_code writer_finish(cd_npy_writer *w, uint64_t nrows, cd_err *err)
         cd_fail(err, CD_EINVAL, "npy row count does not match the data written");
         return cd_detail(
             err, "file \"%s\": %" PRIu64 " rows of %" PRIu64 " bytes, %" PRIu64 " bytes written",
-            w->path, nrows, w->rowbytes, w->bytes);
+            w->a.path, nrows, w->rowbytes, w->bytes);
     }
     w->shape[0] = nrows;
     size_t hl = cd_npy_header(hdr, sizeof hdr, w->descr, w->shape, w->ndim);
     if (hl != w->header_len)
         return cd_fail(err, CD_EINVAL, "npy header length changed with the row count");
-    int e = pwrite_all(w->fd, hdr, hl, 0);
+    int e = pwrite_all(w->a.fd, hdr, hl, 0);
     if (e != 0)
-        return io_fail(err, "write", w->tmp, e);
+        return io_fail(err, "write", w->a.tmp, e);
     return CD_OK;
 }
 
@@ -425,8 +383,7 @@ cd_code cd_npy_writer_close(cd_npy_writer *w, uint64_t nrows, cd_err *err)
         cd_npy_writer_abort(w);
         return rc;
     }
-    rc = commit_file(w->fd, w->tmp, w->path, err);
-    w->fd = -1;
+    rc = cd_atomic_commit(&w->a, err);
     writer_free(w);
     return rc;
 }
@@ -435,11 +392,6 @@ void cd_npy_writer_abort(cd_npy_writer *w)
 {
     if (w == NULL)
         return;
-    if (w->fd >= 0) {
-        close(w->fd);
-        w->fd = -1;
-        unlink(w->tmp);
-    }
     writer_free(w);
 }
 

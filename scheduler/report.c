@@ -11,32 +11,24 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "commands.h"
 #include "plot.h"
 
-typedef struct out {
-    FILE *f;
-    char tmp[PATH_MAX + 8], path[PATH_MAX];
-} out;
+typedef cd_atomic out;
 
+/* DIR/name through its temporary file (atomicfile.h). */
 static cd_code out_open(out *o, const cd_job *j, const char *name, cd_err *err)
 {
-    snprintf(o->path, sizeof o->path, "%s/%s", j->dir, name);
-    snprintf(o->tmp, sizeof o->tmp, "%s.tmp", o->path);
-    o->f = fopen(o->tmp, "w");
-    return o->f ? CD_OK
-                : cd_fail(err, CD_EIO, "could not write \"%s\": %s", o->tmp, strerror(errno));
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", j->dir, name);
+    return cd_atomic_fopen(o, path, 0644, err);
 }
 
-/* Flush, fsync, close and rename into place; on any failure the temporary file goes. */
+/* Flush, fsync, rename into place, fsync the directory; on a failure the temporary goes. */
 static cd_code out_close(out *o, cd_err *err)
 {
-    bool ok = fflush(o->f) == 0 && !ferror(o->f) && fsync(fileno(o->f)) == 0;
-    ok = fclose(o->f) == 0 && ok;
-    if (ok && rename(o->tmp, o->path) == 0)
-        return CD_OK;
-    unlink(o->tmp);
-    return cd_fail(err, CD_EIO, "could not write \"%s\"", o->path);
+    return cd_atomic_commit(o, err);
 }
 
 /* A CSV field: quoted when it holds a comma, quote or newline. */
@@ -174,8 +166,7 @@ static cd_code copy_file(const cd_job *j, const char *from, const char *name, cd
     ok = ok && !ferror(in);
     fclose(in);
     if (rc == CD_OK && !ok) {
-        fclose(o.f);
-        unlink(o.tmp);
+        cd_atomic_abort(&o);
         rc = cd_fail(err, CD_EIO, "could not copy \"%s\" to \"%s\"", from, o.path);
     }
     return rc == CD_OK ? out_close(&o, err) : rc;

@@ -6,6 +6,7 @@
  */
 #include "workload.h"
 
+#include "atomicfile.h"
 #include "workload_int.h"
 
 #include <errno.h>
@@ -169,49 +170,18 @@ static cd_code set_model_key(text_lines *t, const char *sec, const char *key, co
     return found ? CD_OK : add_model_key(t, sec, line, end, err);
 }
 
-static void sync_parent(const char *path)
-{
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash != NULL)
-        *slash = '\0';
-    int fd = open(slash != NULL ? dir : ".", O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
-/* t to path through a temporary file in the same directory, fsync'ed, renamed. */
+/* t to path through a temporary file in the same directory (atomicfile.h). */
 static cd_code write_lines(const text_lines *t, const char *path, cd_err *err)
 {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp)
-        return cd_fail(err, CD_EINVAL, "model file path too long: %s", path);
-    int fd = mkstemp(tmp);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (f == NULL) {
-        cd_code rc = cd_fail(err, CD_EIO, "could not create \"%s\": %s", tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd), unlink(tmp);
-        return rc;
-    }
-    for (int i = 0; i < t->n; i++)
-        fprintf(f, "%s\n", t->v[i]);
-    bool ok = fflush(f) == 0 && !ferror(f) && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-    int e = errno;
-    ok = fclose(f) == 0 && ok;
-    if (ok && rename(tmp, path) != 0)
-        ok = false, e = errno;
-    if (!ok) {
-        unlink(tmp);
-        return cd_fail(err, CD_EIO, "could not write model file \"%s\": %s", path, strerror(e));
-    }
-    sync_parent(path);
-    return CD_OK;
+    cd_atomic a;
+    cd_code rc = cd_atomic_fopen(&a, path, 0644, err);
+    for (int i = 0; rc == CD_OK && i < t->n; i++)
+        fprintf(a.f, "%s\n", t->v[i]);
+    if (rc == CD_OK)
+        rc = cd_atomic_commit(&a, err);
+    if (rc != CD_OK)
+        cd_hint(err, "could not write model file \"%s\"", path);
+    return rc;
 }
 
 cd_code cd_workload_write_model(const cd_workload *w, const cd_config_values *c, const char *path,

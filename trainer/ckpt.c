@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "crc32c.h"
 #include "npy.h"
 
@@ -235,31 +236,12 @@ static cd_code io_fail(cd_err *err, const char *what, const char *path, int e)
     return err ? err->code : CD_EIO;
 }
 
-/* fsync the directory holding path, so that the rename is durable. */
-static int fsync_dir(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return errno;
-    int e = fsync(fd) == 0 || errno == EINVAL ? 0 : errno;
-    close(fd);
-    return e;
-}
-
-/* Write the image to the open tmp file, fsync and close it; returns an errno or 0. */
-static int write_tmp(int fd, const cd_ckpt *ck)
+/* Write the image to fd (the temporary file); returns an errno or 0. */
+static int write_image_to(int fd, const cd_ckpt *ck)
 {
     out_buf *o = malloc(sizeof *o);
-    if (o == NULL) {
-        close(fd);
+    if (o == NULL)
         return ENOMEM;
-    }
     o->fd = fd;
     o->error = 0;
     o->crc = 0;
@@ -267,34 +249,23 @@ static int write_tmp(int fd, const cd_ckpt *ck)
     write_image(o, ck);
     int e = o->error;
     free(o);
-    if (e == 0 && fsync(fd) != 0)
-        e = errno;
-    if (close(fd) != 0 && e == 0)
-        e = errno;
     return e;
 }
 
+/* Through a temporary file, fsync'ed, renamed, the directory fsync'ed (atomicfile.h): a
+ * crash leaves the old checkpoint or the new one, whole. */
 cd_code cd_ckpt_write(const cd_ckpt *ck, const char *path, cd_err *err)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return cd_fail(err, CD_EINVAL, "checkpoint path is too long");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return io_fail(err, "create", tmp, errno);
-    int e = write_tmp(fd, ck);
+    cd_atomic a;
+    cd_code rc = cd_atomic_open(&a, path, 0644, err);
+    if (rc != CD_OK)
+        return rc;
+    int e = write_image_to(a.fd, ck);
     if (e != 0) {
-        unlink(tmp);
-        return io_fail(err, "write", tmp, e);
+        cd_atomic_abort(&a);
+        return io_fail(err, "write", a.tmp, e);
     }
-    if (rename(tmp, path) != 0) {
-        e = errno;
-        unlink(tmp);
-        return io_fail(err, "rename to final name", tmp, e);
-    }
-    if ((e = fsync_dir(path)) != 0)
-        return io_fail(err, "fsync the directory of", path, e);
-    return CD_OK;
+    return cd_atomic_commit(&a, err);
 }
 
 /* ---- reader ---- */

@@ -17,20 +17,11 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "atomicfile.h"
 #include "colfile.h"
 #include "meta.h"
 #include "fsname.h"
 #include "fsutil.h"
-
-static cd_code write_text(const char *path, const char *text, cd_err *err)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return cd_fail(err, CD_EIO, "could not create file \"%s\": %s", path, strerror(errno));
-    bool ok = fputs(text, f) >= 0;
-    ok = (fclose(f) == 0) && ok;
-    return ok ? CD_OK : cd_fail(err, CD_EIO, "could not write file \"%s\"", path);
-}
 
 static void colsum_of(const cd_colfile *c, cd_colsum *sum)
 {
@@ -50,7 +41,7 @@ static cd_code write_meta(const char *dir, char *text, cd_err *err)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     char path[4200];
     snprintf(path, sizeof path, "%s/meta", dir);
-    cd_code rc = write_text(path, text, err);
+    cd_code rc = cd_atomic_write(path, text, strlen(text), 0644, err);
     free(text);
     return rc;
 }
@@ -159,6 +150,10 @@ static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int
                      strerror(errno));
     if (rc != CD_OK)
         nftw(tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    int e = rc == CD_OK ? cd_fsync_dir_of(final) : 0; /* the rename, durable */
+    if (e != 0)
+        rc =
+            cd_fail(err, CD_EIO, "could not fsync the directory of \"%s\": %s", final, strerror(e));
     return rc;
 }
 

@@ -26,14 +26,20 @@ static size_t elem_size(const cd_attr *a)
 static cd_code open_bin(cd_colfile *c, cd_err *err)
 {
     char path[4200];
-    path_of(path, sizeof path, c, ".bin.tmp");
-    c->bin = fopen(path, "wb");
+    path_of(path, sizeof path, c, ".bin");
+    c->bin = malloc(sizeof *c->bin);
     if (c->bin == NULL)
-        return cd_fail(err, CD_EIO, "could not create file \"%s\": %s", path, strerror(errno));
-    setvbuf(c->bin, NULL, _IOFBF, BIN_BUFFER);
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    cd_code rc = cd_atomic_fopen(c->bin, path, 0644, err);
+    if (rc != CD_OK) {
+        free(c->bin);
+        c->bin = NULL;
+        return rc;
+    }
+    setvbuf(c->bin->f, NULL, _IOFBF, BIN_BUFFER);
     uint64_t zero = 0;
     path_of(path, sizeof path, c, ".offsets.npy");
-    cd_code rc = cd_npy_writer_open(&c->offsets, path, "<i8", 0, NULL, err);
+    rc = cd_npy_writer_open(&c->offsets, path, "<i8", 0, NULL, err);
     if (rc == CD_OK)
         rc = cd_npy_writer_append(c->offsets, &zero, sizeof zero, err);
     return rc;
@@ -129,7 +135,7 @@ static cd_code append_fixed(cd_colfile *c, const cd_value *v, cd_err *err)
 
 static cd_code append_var(cd_colfile *c, const cd_value *v, cd_err *err)
 {
-    if (!v->isnull && v->len > 0 && fwrite(v->data, 1, v->len, c->bin) != v->len)
+    if (!v->isnull && v->len > 0 && fwrite(v->data, 1, v->len, c->bin->f) != v->len)
         return cd_fail(err, CD_EIO, "could not write column \"%s\": %s", c->attr->name,
                        strerror(errno));
     c->bin_len += v->isnull ? 0 : v->len;
@@ -152,14 +158,11 @@ cd_code cd_colfile_append(cd_colfile *c, const cd_value *v, cd_err *err)
 
 static cd_code close_bin(cd_colfile *c, cd_err *err)
 {
-    char tmp[4200], path[4200];
-    path_of(tmp, sizeof tmp, c, ".bin.tmp");
-    path_of(path, sizeof path, c, ".bin");
-    bool ok = fflush(c->bin) == 0 && fsync(fileno(c->bin)) == 0;
-    ok = fclose(c->bin) == 0 && ok;
+    cd_code rc = cd_atomic_commit(c->bin, err);
+    free(c->bin);
     c->bin = NULL;
-    if (!ok || rename(tmp, path) != 0)
-        return cd_fail(err, CD_EIO, "could not write file \"%s\": %s", path, strerror(errno));
+    if (rc != CD_OK)
+        return rc;
     cd_npy_writer *w = c->offsets;
     c->offsets = NULL;
     return cd_npy_writer_close(w, c->nrows + 1, err);
@@ -198,12 +201,10 @@ cd_code cd_colfile_close(cd_colfile *c, cd_err *err)
 
 void cd_colfile_abort(cd_colfile *c)
 {
-    char tmp[4200];
     if (c->bin != NULL) {
-        fclose(c->bin);
+        cd_atomic_abort(c->bin);
+        free(c->bin);
         c->bin = NULL;
-        path_of(tmp, sizeof tmp, c, ".bin.tmp");
-        unlink(tmp);
     }
     cd_npy_writer *ws[3] = {c->data, c->offsets, c->valid};
     for (int i = 2; i >= 0; i--)

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "atomicfile.h"
 #include "npy.h"
 #include "tuple.h"
 #include "value.h"
@@ -32,7 +33,7 @@ typedef struct cd_colfile {
     cd_npy_writer *data; /* fixed: <col>.npy (arrays: opened at the first non-null row) */
     cd_npy_writer *offsets;
     cd_npy_writer *valid;
-    FILE *bin; /* var: <col>.bin.tmp */
+    cd_atomic *bin; /* var: <col>.bin through <col>.bin.tmp, NULL when not open */
     uint64_t bin_len;
     uint64_t pending_nulls; /* fixed arrays: NULL rows before the dimensions are known */
     bool dims_known;

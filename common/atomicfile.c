@@ -1,0 +1,142 @@
+/*
+ * atomicfile.c: write-temporary, fsync, rename, fsync-directory (see atomicfile.h).
+ */
+#include "atomicfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+bool (*cd_atomic_crash_hook)(int step, const char *path);
+
+static cd_code io_fail(cd_err *err, const char *what, const char *path, int e)
+{
+    cd_fail(err, CD_EIO, "could not %s \"%s\": %s", what, path, strerror(e));
+    return cd_hint(err, "check free space and permissions of the directory");
+}
+
+static bool crash_at(int step, const cd_atomic *a)
+{
+    return cd_atomic_crash_hook != NULL && cd_atomic_crash_hook(step, a->path);
+}
+
+cd_code cd_atomic_open(cd_atomic *a, const char *path, mode_t mode, cd_err *err)
+{
+    a->fd = -1;
+    a->f = NULL;
+    if (snprintf(a->path, sizeof a->path, "%s", path) >= (int)sizeof a->path)
+        return cd_fail(err, CD_EINVAL, "path too long: %.200s...", path);
+    snprintf(a->tmp, sizeof a->tmp, "%s.tmp", path);
+    a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (a->fd < 0)
+        return io_fail(err, "create file", a->tmp, errno);
+    return CD_OK;
+}
+
+cd_code cd_atomic_fopen(cd_atomic *a, const char *path, mode_t mode, cd_err *err)
+{
+    cd_code rc = cd_atomic_open(a, path, mode, err);
+    if (rc != CD_OK)
+        return rc;
+    a->f = fdopen(a->fd, "w");
+    if (a->f == NULL) {
+        int e = errno;
+        cd_atomic_abort(a);
+        return io_fail(err, "open a stream on", path, e);
+    }
+    return CD_OK;
+}
+
+int cd_fsync_dir_of(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return errno;
+    /* some file systems cannot sync a directory (EINVAL): nothing more to do there */
+    int e = fsync(fd) == 0 || errno == EINVAL ? 0 : errno;
+    close(fd);
+    return e;
+}
+
+/* Flush and fsync the temporary file, then close it; an errno or 0. */
+static int sync_close(cd_atomic *a)
+{
+    int e = 0;
+    if (a->f != NULL && (fflush(a->f) != 0 || ferror(a->f)))
+        e = errno ? errno : EIO;
+    if (e == 0 && fsync(a->fd) != 0)
+        e = errno;
+    int c = a->f != NULL ? fclose(a->f) : close(a->fd);
+    if (c != 0 && e == 0)
+        e = errno;
+    a->f = NULL;
+    a->fd = -1;
+    return e;
+}
+
+cd_code cd_atomic_commit(cd_atomic *a, cd_err *err)
+{
+    int e = sync_close(a);
+    if (e != 0) {
+        unlink(a->tmp);
+        return io_fail(err, "write file", a->tmp, e);
+    }
+    if (crash_at(1, a))
+        return cd_fail(err, CD_EIO, "crash injected after writing \"%s\"", a->tmp);
+    if (rename(a->tmp, a->path) != 0) {
+        e = errno;
+        unlink(a->tmp);
+        return io_fail(err, "rename to final name", a->tmp, e);
+    }
+    if (crash_at(2, a))
+        return cd_fail(err, CD_EIO, "crash injected after renaming to \"%s\"", a->path);
+    if ((e = cd_fsync_dir_of(a->path)) != 0)
+        return io_fail(err, "fsync the directory of", a->path, e);
+    if (crash_at(3, a))
+        return cd_fail(err, CD_EIO, "crash injected after syncing the directory of \"%s\"",
+                       a->path);
+    return CD_OK;
+}
+
+void cd_atomic_abort(cd_atomic *a)
+{
+    if (a->f != NULL)
+        fclose(a->f);
+    else if (a->fd >= 0)
+        close(a->fd);
+    if (a->f != NULL || a->fd >= 0)
+        unlink(a->tmp);
+    a->f = NULL;
+    a->fd = -1;
+}
+
+cd_code cd_atomic_write(const char *path, const void *data, size_t len, mode_t mode, cd_err *err)
+{
+    cd_atomic a;
+    cd_code rc = cd_atomic_open(&a, path, mode, err);
+    const char *p = data;
+    while (rc == CD_OK && len > 0) {
+        ssize_t w = write(a.fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            rc = io_fail(err, "write file", a.tmp, w < 0 ? errno : EIO);
+            cd_atomic_abort(&a);
+            return rc;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return rc == CD_OK ? cd_atomic_commit(&a, err) : rc;
+}
