@@ -5,7 +5,8 @@
  * pg_multixact (offsets, members) with pread through a small page cache; answer "is this
  * heap tuple visible to this snapshot" with the rules of HeapTupleSatisfiesMVCC for a reader
  * whose own transaction holds no xid (heapam_visibility.c, snapmgr.c XidInMVCCSnapshot,
- * transam.c TransactionIdDidCommit, clog.c, subtrans.c, multixact.c).
+ * transam.c TransactionIdDidCommit, clog.c, subtrans.c, multixact.c). slru.c reads the
+ * files; xact.c parses snapshots and applies the rules.
  * Does not: write anything (files are opened O_RDONLY), set hint bits, guess. When the answer
  * depends on data that is not on disk (a missing or short SLRU file, an xid below the
  * cluster's oldest unfrozen xid without a frozen hint, a multixact created after the
