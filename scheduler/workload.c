@@ -25,47 +25,6 @@ static const char *const sections[] = {"data",      "model",     "search",
 
 /* ---- small helpers ---- */
 
-cd_code cd_wl_oom(load_state *st)
-{
-    return cd_fail(st->err, CD_ENOMEM, "out of memory");
-}
-
-void cd_wl_set_where(load_state *st, int line)
-{
-    if (line < 0)
-        snprintf(st->where, sizeof st->where, "override");
-    else
-        snprintf(st->where, sizeof st->where, "%s:%d", st->path, line);
-}
-
-cd_code cd_wl_bad(load_state *st, const char *name, const char *v, const char *expected)
-{
-    cd_fail(st->err, CD_EINVAL, "%s: invalid value \"%s\" for %s", st->where, v, name);
-    return cd_hint(st->err, "expected %s", expected);
-}
-
-/* Take ownership of s as *out (NULL s: out of memory). */
-cd_code cd_wl_set_str(load_state *st, char **out, char *s)
-{
-    if (s == NULL)
-        return cd_wl_oom(st);
-    free(*out);
-    *out = s;
-    return CD_OK;
-}
-
-/* rel against base (absolute rel: itself), malloc'd. */
-char *cd_wl_join(const char *base, const char *rel)
-{
-    if (rel[0] == '/' || base == NULL)
-        return strdup(rel);
-    size_t n = strlen(base) + strlen(rel) + 2;
-    char *s = malloc(n);
-    if (s != NULL)
-        snprintf(s, n, "%s/%s", base, rel);
-    return s;
-}
-
 static bool parse_long(const char *v, long lo, long hi, long *out)
 {
     char *end;
@@ -73,14 +32,6 @@ static bool parse_long(const char *v, long lo, long hi, long *out)
     long n = strtol(v, &end, 10);
     *out = n;
     return v[0] != '\0' && *end == '\0' && errno == 0 && n >= lo && n <= hi;
-}
-
-bool cd_wl_parse_real(const char *v, double *out)
-{
-    char *end;
-    errno = 0;
-    *out = strtod(v, &end);
-    return v[0] != '\0' && *end == '\0' && errno == 0 && isfinite(*out);
 }
 
 static bool has_npy(const char *dir)
@@ -97,39 +48,6 @@ static bool has_npy(const char *dir)
 }
 
 /* ---- value conversions: conv_<name>(st, "[section] key", base, value, &field) ---- */
-
-/* base/v must exist as a directory (want_dir) or regular file; *out its real path. */
-cd_code cd_wl_resolve(load_state *st, const char *name, const char *base, const char *v,
-                      bool want_dir, char **out)
-{
-    const char *what = want_dir ? "directory" : "file";
-    if (v[0] == '\0')
-        return cd_wl_bad(st, name, v, want_dir ? "a directory" : "a file");
-    char *p = cd_wl_join(base, v);
-    if (p == NULL)
-        return cd_wl_oom(st);
-    char *real = realpath(p, NULL);
-    struct stat sb;
-    cd_code rc = CD_OK;
-    if (real == NULL || stat(real, &sb) != 0)
-        rc = cd_fail(st->err, CD_ENOTFOUND, "%s: %s \"%s\" for %s does not exist", st->where, what,
-                     v, name);
-    else if (want_dir ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode))
-        rc = cd_fail(st->err, CD_EINVAL, "%s: \"%s\" for %s is not a %s", st->where, v, name, what);
-    if (rc == CD_OK) {
-        free(p);
-        return cd_wl_set_str(st, out, real);
-    }
-    free(real);
-    if (v[0] != '/') {
-        cd_detail(st->err, "path %s", p);
-        cd_hint(st->err, "fix the path (relative paths are relative to %s)", base);
-    } else {
-        cd_hint(st->err, "fix the path%s", want_dir ? " (is the file system mounted?)" : "");
-    }
-    free(p);
-    return rc;
-}
 
 /* A directory, or a pg: spec (data_pg.h), kept as given: its shards are found later. */
 static cd_code conv_dir(load_state *st, const char *name, const char *base, const char *v,

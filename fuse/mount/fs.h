@@ -33,6 +33,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -181,7 +182,11 @@ cd_code fs_relist(cd_fs *fs, cd_err *err);
 void fs_role_for(const cd_fs *fs, const fs_db *db, uid_t uid, char *user, size_t usize, char *role,
                  size_t rsize);
 /* "db/schema.table" of t. */
-const char *fs_table_path(const fs_table *t, char *buf, size_t size);
+static inline const char *fs_table_path(const fs_table *t, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/%s", t->db->name, t->name);
+    return buf;
+}
 
 /* ---- fs_gen.c: generations: pinning, refresh, release ---- */
 
@@ -226,7 +231,7 @@ void fs_ctl_stop(cd_fs *fs);
 void fs_ctl_request_refresh(void);
 /* Run one control command line; the answer line (with "\n") into reply. */
 void fs_ctl_command(cd_fs *fs, const char *line, char *reply, size_t size);
-/* Text of .cerebro-ds/stats (malloc'd). */
+/* fs_stats.c: the text of .cerebro-ds/stats (malloc'd). */
 char *fs_stats_text(cd_fs *fs, size_t *len);
 /* Pin every table now (--preload), in a thread of its own. */
 void fs_preload_start(cd_fs *fs);

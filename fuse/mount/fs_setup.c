@@ -289,12 +289,6 @@ void fs_role_for(const cd_fs *fs, const fs_db *db, uid_t uid, char *user, size_t
     snprintf(role, rsize, "%s", uid == fs->uid ? db->role : user);
 }
 
-const char *fs_table_path(const fs_table *t, char *buf, size_t size)
-{
-    snprintf(buf, size, "%s/%s", t->db->name, t->name);
-    return buf;
-}
-
 /* ---- the whole ---- */
 
 static cd_code make_cache(cd_fs *fs, cd_err *err)

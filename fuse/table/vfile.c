@@ -4,6 +4,8 @@
  * <col>.bin is decoded in chunks of rows through the cache. A chunk is decoded from the
  * pages of its rows (their ctids), checked against the index (a value whose size or
  * dimensions differ from what the index saw is corrupt), with NULL rows as 0 / NaN in .npy.
+ * Also cd_vtable_open and cd_vtable_close: the index (vtable.c) plus the prefetch threads
+ * that read ahead here, so that vtable.c never calls this file.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -328,4 +330,22 @@ cd_code cd_vtable_read(cd_vtable *v, const cd_vfile *f, uint64_t off, size_t n, 
         *got += k;
     }
     return CD_OK;
+}
+
+/* ---- open and close: the index (vtable.c), then the prefetch threads of the readers ---- */
+
+cd_code cd_vtable_open(cd_vtable **out, const cd_vtable_opts *o, const char *table, cd_err *err)
+{
+    cd_code rc = cd_vt_open_index(out, o, table, err);
+    if (rc == CD_OK)
+        cd_vt_prefetch_start(*out);
+    return rc;
+}
+
+void cd_vtable_close(cd_vtable **vp)
+{
+    if (vp == NULL || *vp == NULL)
+        return;
+    cd_vt_prefetch_stop(*vp);
+    cd_vt_close_index(vp);
 }

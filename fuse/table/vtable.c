@@ -324,7 +324,7 @@ static cd_code index_all(cd_vtable *v, const cd_vtable_opts *o, cd_err *err)
     return rc;
 }
 
-cd_code cd_vtable_open(cd_vtable **out, const cd_vtable_opts *o, const char *table, cd_err *err)
+cd_code cd_vt_open_index(cd_vtable **out, const cd_vtable_opts *o, const char *table, cd_err *err)
 {
     *out = NULL;
     cd_vtable *v = calloc(1, sizeof *v);
@@ -336,23 +336,21 @@ cd_code cd_vtable_open(cd_vtable **out, const cd_vtable_opts *o, const char *tab
     if (rc == CD_OK)
         rc = index_all(v, o, err);
     if (rc != CD_OK) {
-        cd_vtable_close(&v);
+        cd_vt_close_index(&v);
         return rc;
     }
     snprintf(v->name, sizeof v->name, "%s.%s", v->t->schema, v->t->name);
     for (int i = 0; i < v->t->nshards; i++)
         v->rows += v->shards[i].nrows;
-    cd_vt_prefetch_start(v);
     *out = v;
     return CD_OK;
 }
 
-void cd_vtable_close(cd_vtable **vp)
+void cd_vt_close_index(cd_vtable **vp)
 {
     cd_vtable *v = *vp;
     if (v == NULL)
         return;
-    cd_vt_prefetch_stop(v);
     for (int i = (v->t ? v->t->nshards : 0) - 1; i >= 0 && v->shards; i--) {
         for (int f = 0; v->cache && f < v->shards[i].nfiles; f++)
             cd_cache_drop_file(v->cache, v->shards[i].files[f].id);

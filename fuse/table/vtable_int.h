@@ -69,6 +69,11 @@ typedef struct vprefetch {
 void cd_vt_prefetch_start(cd_vtable *v);
 void cd_vt_prefetch_stop(cd_vtable *v);
 
+/* vtable.c: pin and index a table (cd_vtable_open without the prefetch threads), and release
+ * it; vfile.c's cd_vtable_open and cd_vtable_close wrap them, so vtable.c never calls up. */
+cd_code cd_vt_open_index(cd_vtable **out, const cd_vtable_opts *o, const char *table, cd_err *err);
+void cd_vt_close_index(cd_vtable **v);
+
 /* Lock order: conn_lock is taken alone (never while the cache mutex is held: fills run
  * outside the cache's lock). */
 struct cd_vtable {
