@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The layer under the mount (fuse/vtable.c): a table pinned and indexed once, its files read
+# The layer under the mount (fuse/table/vtable.c): a table pinned and indexed once, its files read
 # in pieces through the chunk cache, must be byte-identical to `cerebro-ds export` of the
 # same data: every type and storage form, partitions, block ranges, NULL rows and elements,
 # ragged arrays, a small cache that evicts, tiny and backwards reads across every chunk and

@@ -16,7 +16,7 @@
  * COPY (SELECT feature, label FROM ONLY <relation> ORDER BY ctid) TO STDOUT (FORMAT binary)
  * from the heap relation itself (the partition, never its parent), so rows come in the
  * physical order (block, line pointer) the mount serves; the stream is parsed with
- * fuse/pgcopy.h and every value converted as the exporter converts it (fuse/value.h), into
+ * fuse/pg/pgcopy.h and every value converted as the exporter converts it (fuse/pg/value.h), into
  * the dtype the mount's <column>.npy would have (int2/4/8 <i2 <i4 <i8, float4/8 <f4 <f8,
  * numeric <f8, bool |b1, arrays of those with the same dimensions in every row: element
  * dtype, shape (N, d1, ..., dk)). The same shard therefore gives the same batches as its

@@ -1,5 +1,5 @@
 /*
- * fuzz_pglz.c: libFuzzer target for the pglz decoder (fuse/pglz.c).
+ * fuzz_pglz.c: libFuzzer target for the pglz decoder (fuse/pg/pglz.c).
  *
  * Input: two bytes (little-endian) choose the raw size (0..65535), the rest is the stream.
  * The output buffer is heap-allocated with exactly that size, so ASan flags any overrun.

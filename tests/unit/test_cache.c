@@ -1,5 +1,5 @@
 /*
- * test_cache.c: unit tests for the chunk cache (fuse/cache.c).
+ * test_cache.c: unit tests for the chunk cache (fuse/table/cache.c).
  *
  * Oracle: chunk contents are a pure function of (file, chunk, position) in three patterns
  * (compressible runs, random, half random then zeros), so every byte served is checked.

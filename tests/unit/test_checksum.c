@@ -1,5 +1,5 @@
 /*
- * test_checksum.c: unit tests for the data page checksum (fuse/checksum.c).
+ * test_checksum.c: unit tests for the data page checksum (fuse/pg/checksum.c).
  *
  * Oracle: 8 KB pages read from the files of a real PostgreSQL 15 cluster with data
  * checksums after a CHECKPOINT (tests/unit/data/page_*.bin), with pageinspect's

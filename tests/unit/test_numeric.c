@@ -1,5 +1,5 @@
 /*
- * test_numeric.c: unit tests for numeric -> double (fuse/numeric.c).
+ * test_numeric.c: unit tests for numeric -> double (fuse/pg/numeric.c).
  *
  * Oracle: numeric values written by a real PostgreSQL 15 (tests/unit/data/numeric_disk.txt:
  * the on-disk varlena read from the heap page, and float8send(v::float8) or "error" when

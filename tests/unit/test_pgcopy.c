@@ -1,5 +1,5 @@
 /*
- * test_pgcopy.c: unit tests of fuse/pgcopy.c on real PostgreSQL 15 COPY BINARY output.
+ * test_pgcopy.c: unit tests of fuse/pg/pgcopy.c on real PostgreSQL 15 COPY BINARY output.
  *
  * Fixtures (tests/unit/data/copy_*.bin, run from the repo root) come from
  * tests/unit/data/make-copy-fixtures.sh; the expected values below are the ones in its SQL.

@@ -1,5 +1,5 @@
 /*
- * test_pglz.c: unit tests for the pglz decoder (fuse/pglz.c).
+ * test_pglz.c: unit tests for the pglz decoder (fuse/pg/pglz.c).
  *
  * Oracle: inline pglz-compressed values written by a real PostgreSQL 15 and the same values
  * stored uncompressed (tests/unit/data/pglz_*.cmp / *.raw, made by make-fixtures.sh).
