@@ -24,7 +24,8 @@ if [[ ${1:-} == packaging ]]; then
     PACKAGES+=(
         debhelper dpkg-dev lintian                    # make deb
         rpm rpmlint                                   # make rpm
-        mmdebstrap util-linux                         # a clean Debian 12 root for the tests
+        mmdebstrap util-linux mount procps            # a clean Debian 12 root for the tests
+        systemd systemd-container                     # systemd-analyze, systemd-nspawn --boot
     )
 fi
 
