@@ -121,22 +121,32 @@ void cd_atomic_abort(cd_atomic *a)
     a->fd = -1;
 }
 
+int cd_write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? errno : EIO;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 cd_code cd_atomic_write(const char *path, const void *data, size_t len, mode_t mode, cd_err *err)
 {
     cd_atomic a;
     cd_code rc = cd_atomic_open(&a, path, mode, err);
-    const char *p = data;
-    while (rc == CD_OK && len > 0) {
-        ssize_t w = write(a.fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            rc = io_fail(err, "write file", a.tmp, w < 0 ? errno : EIO);
-            cd_atomic_abort(&a);
-            return rc;
-        }
-        p += w;
-        len -= (size_t)w;
+    if (rc != CD_OK)
+        return rc;
+    int e = cd_write_all(a.fd, data, len);
+    if (e != 0) {
+        rc = io_fail(err, "write file", a.tmp, e);
+        cd_atomic_abort(&a);
+        return rc;
     }
-    return rc == CD_OK ? cd_atomic_commit(&a, err) : rc;
+    return cd_atomic_commit(&a, err);
 }

@@ -33,6 +33,9 @@ void cd_atomic_abort(cd_atomic *a);
 /* The whole of it for one buffer. */
 cd_code cd_atomic_write(const char *path, const void *data, size_t len, mode_t mode, cd_err *err);
 
+/* The whole of buf to fd (EINTR retried): 0, or an errno (EIO for a zero-byte write). */
+int cd_write_all(int fd, const void *buf, size_t n);
+
 /* The fsync of path's directory (the rename's durability); an errno or 0. */
 int cd_fsync_dir_of(const char *path);
 

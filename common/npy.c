@@ -147,22 +147,6 @@ static cd_code io_fail(cd_err *err, const char *what, const char *path, int e)
     return cd_fail(err, CD_EIO, "could not %s file \"%s\": %s", what, path, strerror(e));
 }
 
-/* 0 or errno. */
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? errno : EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static int pwrite_all(int fd, const void *buf, size_t n, off_t off)
 {
     const char *p = buf;
@@ -213,9 +197,9 @@ cd_code cd_npy_write(const char *path, const char *descr, const uint64_t *shape,
     rc = cd_atomic_open(&a, path, 0644, err);
     if (rc != CD_OK)
         return rc;
-    int e = write_all(a.fd, hdr, hl);
+    int e = cd_write_all(a.fd, hdr, hl);
     if (e == 0 && nbytes > 0)
-        e = write_all(a.fd, data, nbytes);
+        e = cd_write_all(a.fd, data, nbytes);
     if (e != 0) {
         rc = io_fail(err, "write", a.tmp, e);
         cd_atomic_abort(&a);
@@ -307,7 +291,7 @@ cd_code cd_npy_writer_open(cd_npy_writer **out, const char *path, const char *de
 
 static cd_code writer_flush(cd_npy_writer *w, cd_err *err)
 {
-    int e = write_all(w->a.fd, w->buf, w->used);
+    int e = cd_write_all(w->a.fd, w->buf, w->used);
     w->used = 0;
     if (e != 0) {
         w->failed = 1;
@@ -326,7 +310,7 @@ cd_code cd_npy_writer_append(cd_npy_writer *w, const void *data, size_t nbytes, 
     w->bytes += nbytes;
     while (nbytes > 0) {
         if (w->used == 0 && nbytes >= NPY_WBUF) {
-            int e = write_all(w->a.fd, p, nbytes);
+            int e = cd_write_all(w->a.fd, p, nbytes);
             if (e != 0) {
                 w->failed = 1;
                 return io_fail(err, "write", w->a.tmp, e);
