@@ -99,6 +99,13 @@ in_root() {
         exec chroot "$root" /bin/bash -c "$*"' in_root "$ROOT" "$PGDIR" "$@"
 }
 
+# root_conf NAME MOUNTPOINT TABLES: the root's /etc/cerebro-ds/NAME.conf, serving TABLES of
+# the test cluster at MOUNTPOINT (which it does not create).
+root_conf() {
+    printf '[database]\nconninfo = %s\n[mount]\nmountpoint = %s\ntables = %s\ncache_mb = 16\n' \
+        "$CONN" "$2" "$3" >"$ROOT/etc/cerebro-ds/$1.conf"
+}
+
 # install_debs [DEB...]: copy the packages into the root and install them with apt-get.
 install_debs() {
     mkdir -p "$ROOT/tmp/debs"
@@ -157,14 +164,7 @@ debs_of() { # VERSION: the packages of that version
 
 @test "cerebro-ds doctor in the root, against a throwaway cluster: failing checks name themselves" {
     install_debs $(debs_of "$VERSION")
-    cat >"$ROOT/etc/cerebro-ds/doctor.conf" <<EOF
-[database]
-conninfo = $CONN
-[mount]
-mountpoint = /srv/nothing-here
-tables = public.t, public.missing
-cache_mb = 16
-EOF
+    root_conf doctor /srv/nothing-here "public.t, public.missing"
     run in_root "cerebro-ds doctor --config /etc/cerebro-ds/doctor.conf"
     echo "$output"
     [ "$status" -eq 1 ]
@@ -181,14 +181,7 @@ EOF
 
 @test "fstab: mount -T with a fuse.cerebro-ds line mounts the table, umount unmounts it" {
     install_debs $(debs_of "$VERSION")
-    cat >"$ROOT/etc/cerebro-ds/fstab-test.conf" <<EOF
-[database]
-conninfo = $CONN
-[mount]
-mountpoint = /mnt/ignored
-tables = public.t
-cache_mb = 16
-EOF
+    root_conf fstab-test /mnt/ignored "public.t"
     mkdir -p "$ROOT/srv/cd"
     printf '%s\n' "# cerebro-ds: the table t of a throwaway cluster" \
         "/etc/cerebro-ds/fstab-test.conf /srv/cd fuse.cerebro-ds ro,_netdev,nofail,x-systemd.requires=postgresql.service,x-systemd.automount 0 0" \
@@ -222,14 +215,7 @@ EOF
     grep -qx 'Restart=on-failure' "$unit"
     grep -q '^Documentation=man:cerebro-ds-fuse(8)' "$unit"
     # the command lines of the instance "unit" (%i = unit), run as systemd would run them
-    cat >"$ROOT/etc/cerebro-ds/unit.conf" <<EOF
-[database]
-conninfo = $CONN
-[mount]
-mountpoint = /srv/unit
-tables = public.t
-cache_mb = 16
-EOF
+    root_conf unit /srv/unit "public.t"
     mkdir -p "$ROOT/srv/unit"
     start=$(sed -n 's/^ExecStart=//p' "$unit" | sed 's/%i/unit/g')
     reload=$(sed -n 's/^ExecReload=//p' "$unit" | sed 's/%i/unit/g')
@@ -255,14 +241,7 @@ EOF
 
 @test "under a real systemd (systemd-nspawn --boot): start is mounted, reload refreshes, a killed daemon restarts, stop unmounts" {
     install_debs $(debs_of "$VERSION")
-    cat >"$ROOT/etc/cerebro-ds/unit.conf" <<EOF
-[database]
-conninfo = $CONN
-[mount]
-mountpoint = /srv/unit
-tables = public.t
-cache_mb = 16
-EOF
+    root_conf unit /srv/unit "public.t"
     mkdir -p "$ROOT/srv/unit"
     boot_container
     # Type=notify: start returns once the mount serves, so the file is there at once
