@@ -143,7 +143,7 @@ static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int
     for (int k = 0; sums != NULL && k < t->ncols; k++)
         colsum_of(&cols[k], &sums[k]);
     if (rc == CD_OK)
-        rc = write_meta(tmp, sums ? cd_meta_shard(p, s, *nrows, sums, t->ncols) : NULL, err);
+        rc = write_meta(tmp, sums ? cd_meta_shard(p, t, s, *nrows, sums, t->ncols) : NULL, err);
     free(sums);
     if (rc == CD_OK && rename(tmp, final) != 0)
         rc = cd_fail(err, CD_EIO, "could not rename \"%s\" to \"%s\": %s", tmp, final,

@@ -9,35 +9,14 @@
 #include <string.h>
 
 #include "pgdisk.h"
+#include "pgquery.h"
 
 /* ---- libpq helpers ---- */
 
-static cd_code server_error(PGconn *conn, const PGresult *r, const char *what, cd_err *err)
-{
-    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    bool denied = state != NULL && strcmp(state, "42501") == 0;
-    cd_fail(err, denied ? CD_EPRIV : CD_EDB, "could not %s: %s", what,
-            msg ? msg : PQerrorMessage(conn));
-    const char *hint = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_HINT) : NULL;
-    if (hint != NULL)
-        cd_hint(err, "%s", hint);
-    return err ? err->code : (denied ? CD_EPRIV : CD_EDB);
-}
-
-/* Run sql with text params; on success *out holds the result (caller PQclear). */
 static cd_code query(PGconn *conn, const char *what, const char *sql, int nparams,
                      const char *const *params, PGresult **out, cd_err *err)
 {
-    PGresult *r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-        cd_code rc = server_error(conn, r, what, err);
-        PQclear(r);
-        return rc;
-    }
-    *out = r;
-    return CD_OK;
+    return cd_pg_query(conn, what, sql, nparams, params, out, err);
 }
 
 /* query() with one parameter: an OID. */
@@ -270,16 +249,36 @@ static cd_code take_snapshot(cd_pin *p, cd_err *err)
     return rc;
 }
 
+/* LOCK the table, or on a Citus node its local placements (the session may not lock a
+ * Citus table without locking it on every node). */
+static cd_code lock_table(cd_pin *p, const cd_table *t, cd_err *err)
+{
+    char lock[400];
+    if (t->citus.kind == CD_CITUS_NONE) {
+        snprintf(lock, sizeof lock, "LOCK TABLE %s IN ACCESS SHARE MODE", t->qualname);
+        return cd_pg_exec(p->conn, lock, err);
+    }
+    cd_code rc = CD_OK;
+    for (int i = 0; i < t->citus.n && rc == CD_OK; i++) {
+        if (!t->citus.placements[i].local)
+            continue;
+        snprintf(lock, sizeof lock, "LOCK TABLE %s IN ACCESS SHARE MODE",
+                 t->citus.placements[i].relname);
+        rc = cd_pg_exec(p->conn, lock, err);
+    }
+    return rc;
+}
+
 /* BEGIN, LOCK, snapshot, CHECKPOINT, geometry, commit-log readers. */
 static cd_code pin(cd_pin *p, const cd_pin_opts *o, const cd_table *t, cd_err *err)
 {
-    char lock[400];
-    snprintf(lock, sizeof lock, "LOCK TABLE %s IN ACCESS SHARE MODE", t->qualname);
     cd_code rc = cd_pg_exec(p->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ", err);
     if (rc == CD_OK)
-        rc = cd_pg_exec(p->conn, lock, err);
+        rc = lock_table(p, t, err);
     if (rc == CD_OK)
         rc = take_snapshot(p, err);
+    if (rc == CD_OK && t->citus.kind != CD_CITUS_NONE)
+        rc = cd_citus_recheck(p->conn, t->oid, t->qualname, &t->citus, err);
     if (rc == CD_OK)
         rc = checkpoint(p->conn, err);
     if (rc == CD_OK)
@@ -456,6 +455,8 @@ static cd_code add_shards(cd_table *t, int n, cd_err *err)
     if (t->shards == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     t->nshards = n;
+    for (int i = 0; i < n; i++)
+        t->shards[i].placement = -1;
     return CD_OK;
 }
 
@@ -505,6 +506,81 @@ static void split_blocks(cd_table *t)
     }
 }
 
+/* The relation of a Citus placement: its oid, refused when it is partitioned. */
+static cd_code placement_relation(cd_pin *p, const cd_citus_placement *pl, uint32_t *oid,
+                                  cd_err *err)
+{
+    PGresult *r;
+    const char *name = pl->relname;
+    cd_code rc = query(p->conn, "find a shard relation",
+                       "SELECT c.oid, c.relkind FROM pg_class c WHERE c.oid = to_regclass($1)", 1,
+                       &name, &r, err);
+    if (rc != CD_OK)
+        return rc;
+    if (PQntuples(r) != 1)
+        rc = cd_fail(err, CD_ENOTFOUND, "shard relation %s of shard %lld is not on this node",
+                     pl->relname, (long long)pl->shardid);
+    else if (PQgetvalue(r, 0, 1)[0] == 'p')
+        rc = cd_fail(err, CD_EUNSUPPORTED,
+                     "shard %s is partitioned: distributed partitioned tables are not supported",
+                     pl->relname);
+    else
+        *oid = u32(r, 0, 0);
+    PQclear(r);
+    return rc;
+}
+
+/* A distributed table's shards: its local placements, s<shardid>. */
+static cd_code citus_shards(cd_pin *p, cd_table *t, cd_err *err)
+{
+    int n = 0;
+    for (int i = 0; i < t->citus.n; i++)
+        n += t->citus.placements[i].local;
+    cd_code rc = add_shards(t, n, err);
+    for (int i = 0, k = 0; i < t->citus.n && rc == CD_OK; i++) {
+        const cd_citus_placement *pl = &t->citus.placements[i];
+        if (!pl->local)
+            continue;
+        cd_shard *s = &t->shards[k++];
+        snprintf(s->name, sizeof s->name, "s%lld", (long long)pl->shardid);
+        s->placement = i;
+        rc = placement_relation(p, pl, &s->reloid, err);
+    }
+    return rc;
+}
+
+/* A reference table: a plain table whose heap is the local placement. */
+static cd_code reference_shards(cd_pin *p, cd_table *t, int nblock, cd_err *err)
+{
+    uint32_t oid = 0;
+    int local = 0;
+    while (!t->citus.placements[local].local)
+        local++;
+    cd_code rc = placement_relation(p, &t->citus.placements[local], &oid, err);
+    if (rc == CD_OK)
+        rc = plain_shards(t, nblock, err);
+    for (int i = 0; rc == CD_OK && i < t->nshards; i++) {
+        t->shards[i].reloid = oid;
+        t->shards[i].placement = local;
+    }
+    return rc;
+}
+
+static cd_code make_shards(cd_pin *p, const cd_pin_opts *o, cd_table *t, cd_err *err)
+{
+    if (t->citus.kind == CD_CITUS_DISTRIBUTED && o->block_shards > 0)
+        return cd_fail(err, CD_EINVAL, "%s is a distributed Citus table: its shards are its own",
+                       t->qualname);
+    if (t->citus.kind == CD_CITUS_DISTRIBUTED)
+        return citus_shards(p, t, err);
+    if (t->citus.kind == CD_CITUS_REFERENCE)
+        return reference_shards(p, t, o->block_shards, err);
+    if (o->block_shards > 0 && t->relkind == 'p')
+        return cd_fail(err, CD_EINVAL, "--shards applies to plain tables; %s is partitioned",
+                       t->qualname);
+    return t->relkind == 'p' ? partition_shards(p, t, err) : plain_shards(t, o->block_shards, err);
+}
+
 static cd_code open_shards(cd_pin *p, const cd_pin_opts *o, cd_table *t, cd_err *err)
 {
     cd_attr *attrs = NULL;
@@ -513,12 +589,8 @@ static cd_code open_shards(cd_pin *p, const cd_pin_opts *o, cd_table *t, cd_err 
     if (rc == CD_OK)
         rc = select_columns(t, attrs, natts, o->columns, err);
     free_attrs(attrs, natts);
-    if (rc == CD_OK && o->block_shards > 0 && t->relkind == 'p')
-        rc = cd_fail(err, CD_EINVAL, "--shards applies to plain tables; %s is partitioned",
-                     t->qualname);
     if (rc == CD_OK)
-        rc =
-            t->relkind == 'p' ? partition_shards(p, t, err) : plain_shards(t, o->block_shards, err);
+        rc = make_shards(p, o, t, err);
     for (int i = 0; i < t->nshards && rc == CD_OK; i++) {
         rc = shard_attrs(p, t, &t->shards[i], err);
         if (rc == CD_OK)
@@ -549,9 +621,15 @@ cd_code cd_pin_table(const cd_pin_opts *o, const char *table, cd_pin **pinp, cd_
         cd_detail(err, "%s", PQerrorMessage(p->conn));
         return cd_hint(err, "check the conninfo (-c FILE [database] conninfo, or --conninfo)");
     }
+    if (o->cut != NULL)
+        copy_str(p->cut, sizeof p->cut, o->cut);
     cd_code rc = cd_pg_exec(p->conn, "SET application_name = 'cerebro-ds'", err);
     if (rc == CD_OK)
+        rc = cd_citus_session(p->conn, &p->citus, err);
+    if (rc == CD_OK)
         rc = resolve(p->conn, table, t, err);
+    if (rc == CD_OK && p->citus)
+        rc = cd_citus_lookup(p->conn, t->oid, t->qualname, &t->citus, err);
     if (rc == CD_OK)
         rc = pin(p, o, t, err);
     if (rc == CD_OK)
@@ -631,6 +709,7 @@ void cd_table_free(cd_table **tp)
     for (int i = t->nshards - 1; i >= 0; i--)
         free_shard(&t->shards[i]);
     free(t->shards);
+    cd_citus_table_free(&t->citus);
     free(t->skipped);
     free(t->cols);
     free(t);

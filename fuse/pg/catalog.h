@@ -8,7 +8,10 @@
  * snapshot (pg_current_snapshot); CHECKPOINT, so every page and commit-log page the
  * snapshot needs is on disk; cluster geometry from pg_control_init(); attributes, TOAST
  * relation and files of every shard; every relation file opened (TOAST included: it cannot
- * be locked). The transaction stays open until cd_pin_close: it holds back VACUUM.
+ * be locked). On a node of a Citus cluster (citus.h) the shards of a distributed table are
+ * its local placements s<shardid>, locked one by one instead of the table, and the map of
+ * placements is read again in the snapshot. The transaction stays open until cd_pin_close:
+ * it holds back VACUUM.
  * Does not: decode pages (shard.h).
  */
 #ifndef CD_CATALOG_H
@@ -19,6 +22,7 @@
 #include <stdint.h>
 
 #include "cd_err.h"
+#include "citus.h"
 #include "relfile.h"
 #include "toast.h"
 #include "tuple.h"
@@ -39,6 +43,7 @@ typedef struct cd_shard {
     cd_relfile rel;
     cd_relfile toastrel;
     cd_toast *toast;
+    int placement; /* index into cd_table.citus.placements (a Citus shard), else -1 */
 } cd_shard;
 
 typedef struct cd_table {
@@ -53,6 +58,7 @@ typedef struct cd_table {
     int nskipped;
     cd_shard *shards;
     int nshards;
+    cd_citus_table citus; /* kind CD_CITUS_NONE unless a Citus node serves a Citus table */
 } cd_table;
 
 typedef struct cd_pin {
@@ -66,6 +72,8 @@ typedef struct cd_pin {
     char snaptext[1024]; /* pg_current_snapshot() as text, possibly truncated for display */
     cd_snapshot snap;
     cd_xact *xact;
+    bool citus;    /* the citus extension is installed (citus.h: session settings set) */
+    char cut[128]; /* the cluster cut this snapshot belongs to, "" when none */
 } cd_pin;
 
 typedef struct cd_pin_opts {
@@ -73,6 +81,7 @@ typedef struct cd_pin_opts {
     const char *datadir;  /* override of SHOW data_directory, or NULL */
     int block_shards;     /* > 0: split a plain table into N block ranges */
     const char *columns;  /* comma-separated output columns, or NULL for all supported */
+    const char *cut;      /* the cluster cut the pin is part of (refresh --cluster), or NULL */
 } cd_pin_opts;
 
 cd_code cd_pin_table(const cd_pin_opts *o, const char *table, cd_pin **pin, cd_table **tab,

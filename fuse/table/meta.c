@@ -25,9 +25,10 @@ void cd_shape_text(char *buf, size_t size, bool var, bool dims_known, int ndim, 
         len += (size_t)snprintf(buf + len, size - len, "%s%d", i ? "," : "", dims[i]);
 }
 
-char *cd_meta_shard(const cd_pin *p, const cd_shard *s, uint64_t nrows, const cd_colsum *cols,
-                    int ncols)
+char *cd_meta_shard(const cd_pin *p, const cd_table *t, const cd_shard *s, uint64_t nrows,
+                    const cd_colsum *cols, int ncols)
 {
+    const cd_citus_placement *pl = s->placement >= 0 ? &t->citus.placements[s->placement] : NULL;
     size_t size = 4096 + (size_t)ncols * 1024, len = 0;
     char *buf = malloc(size);
     if (buf == NULL)
@@ -37,6 +38,12 @@ char *cd_meta_shard(const cd_pin *p, const cd_shard *s, uint64_t nrows, const cd
                             "segments = %d\nblocks = %u-%u\ntoast_file = %s\nsnapshot = %s\n",
                             s->name, (unsigned long long)nrows, s->relsql, s->relpath, s->rel.nseg,
                             s->blk_start, s->blk_end, s->toastoid ? s->toastpath : "", p->snaptext);
+    if (p->cut[0] != '\0')
+        len += (size_t)snprintf(buf + len, size - len, "cut = %s\n", p->cut);
+    if (pl != NULL)
+        len += (size_t)snprintf(buf + len, size - len,
+                                "citus_shard = %lld\nrange = %s\nhost = %s:%d\n",
+                                (long long)pl->shardid, pl->range, pl->host, pl->port);
     for (int k = 0; k < ncols && len < size; k++) {
         const cd_colsum *c = &cols[k];
         len += (size_t)snprintf(buf + len, size - len,
@@ -49,9 +56,38 @@ char *cd_meta_shard(const cd_pin *p, const cd_shard *s, uint64_t nrows, const cd
     return buf;
 }
 
+/* The [citus] section and one [citus shard s<id>] section per shard: its range, whether
+ * this node has a placement of it, and every host that has one. Returns the length written
+ * (at most size - 1). */
+static size_t citus_map(char *buf, size_t size, const cd_citus_table *ct)
+{
+    static const char *const kinds[] = {"", "distributed", "reference"};
+    if (ct->kind == CD_CITUS_NONE)
+        return 0;
+    size_t len = (size_t)snprintf(buf, size, "\n\n[citus]\nkind = %s\nmethod = %c\ncolumn = %s",
+                                  kinds[ct->kind], ct->method, ct->column);
+    for (int i = 0; i < ct->n && len < size; i++) {
+        const cd_citus_placement *pl = &ct->placements[i];
+        if (i > 0 && ct->placements[i - 1].shardid == pl->shardid)
+            continue;
+        bool local = false;
+        for (int j = i; j < ct->n && ct->placements[j].shardid == pl->shardid; j++)
+            local |= ct->placements[j].local;
+        len += (size_t)snprintf(buf + len, size - len,
+                                "\n\n[citus shard s%lld]\nrange = %s\nlocal = %s\nhosts = ",
+                                (long long)pl->shardid, pl->range, local ? "yes" : "no");
+        for (int j = i; j < ct->n && len < size && ct->placements[j].shardid == pl->shardid; j++)
+            len += (size_t)snprintf(buf + len, size - len, "%s%s:%d", j > i ? ", " : "",
+                                    ct->placements[j].host, ct->placements[j].port);
+    }
+    return len < size ? len : size - 1;
+}
+
 char *cd_meta_table(const cd_pin *p, const cd_table *t, const uint64_t *rows, const cd_colsum *sums)
 {
-    size_t size = 4096 + (size_t)t->nshards * 300 + (size_t)t->ncols * 1024, len = 0;
+    size_t size =
+               4096 + (size_t)t->nshards * 300 + (size_t)t->citus.n * 400 + (size_t)t->ncols * 1024,
+           len = 0;
     char *buf = malloc(size);
     if (buf == NULL)
         return NULL;
@@ -68,6 +104,10 @@ char *cd_meta_table(const cd_pin *p, const cd_table *t, const uint64_t *rows, co
         cd_fsname(t->shards[i].name, dirname, sizeof dirname);
         len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", dirname);
     }
+    if (p->cut[0] != '\0' && len < size)
+        len += (size_t)snprintf(buf + len, size - len, "\ncut = %s", p->cut);
+    if (len < size)
+        len += citus_map(buf + len, size - len, &t->citus);
     for (int k = 0; k < t->ncols && len < size; k++) {
         const cd_attr *a = &t->cols[k];
         const char *shape = t->nshards > 0 ? sums[k].shape : "";

@@ -2,10 +2,13 @@
  * meta.h: the text of the `meta` files of the mount layout (DESIGN.md section 3), one
  * writer for `cerebro-ds export` and the mount, so both serve the same bytes.
  *
- * Table meta: [table] database, table, snapshot, block_size, rows, shards; then per column
- * [column NAME] type, dtype ("bin" for .bin columns), shape (per-row dimensions; "ragged"
- * when shards differ). Shard meta: [shard] name, rows, relation, relation_file, segments,
- * blocks, toast_file, snapshot; per column type, dtype, shape, file, nulls, null_elements.
+ * Table meta: [table] database, table, snapshot, block_size, rows, shards, cut (when the
+ * snapshot is part of a cluster cut); on a Citus node [citus] kind, method, column and one
+ * [citus shard s<id>] per shard of the table (range, local, hosts: the whole map); then per
+ * column [column NAME] type, dtype ("bin" for .bin columns), shape (per-row dimensions;
+ * "ragged" when shards differ). Shard meta: [shard] name, rows, relation, relation_file,
+ * segments, blocks, toast_file, snapshot, cut, and for a Citus placement citus_shard, range,
+ * host; per column type, dtype, shape, file, nulls, null_elements.
  */
 #ifndef CD_META_H
 #define CD_META_H
@@ -29,8 +32,8 @@ typedef struct cd_colsum {
 void cd_shape_text(char *buf, size_t size, bool var, bool dims_known, int ndim, const int *dims);
 
 /* malloc'd meta texts; NULL when out of memory. */
-char *cd_meta_shard(const cd_pin *p, const cd_shard *s, uint64_t nrows, const cd_colsum *cols,
-                    int ncols);
+char *cd_meta_shard(const cd_pin *p, const cd_table *t, const cd_shard *s, uint64_t nrows,
+                    const cd_colsum *cols, int ncols);
 /* rows[nshards]; sums[nshards * ncols] (shard-major). */
 char *cd_meta_table(const cd_pin *p, const cd_table *t, const uint64_t *rows,
                     const cd_colsum *sums);

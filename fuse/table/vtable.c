@@ -230,7 +230,7 @@ static cd_code shard_layout(cd_vtable *v, int i, cd_colsum *sums, cd_err *err)
     }
     if (rc != CD_OK)
         return rc;
-    vs->meta = cd_meta_shard(v->pin, &v->t->shards[i], vs->nrows, sums, ncols);
+    vs->meta = cd_meta_shard(v->pin, v->t, &v->t->shards[i], vs->nrows, sums, ncols);
     if (vs->meta == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     /* meta first in the listing */

@@ -10,6 +10,9 @@
 #                           its port in DIR/port
 #     sshd_stop             stops them all
 #
+# CD_SSHD_PREFIX (words, e.g. "nsenter -t PID -m --"): sshd_start_host runs sshd through it,
+# so the host's sshd (and every command it runs) lives in another namespace.
+#
 # The daemon accepts only the client key made here, for the user running the tests (root:
 # PermitRootLogin prohibit-password). It runs with -D in the background (fd 3 closed).
 
@@ -65,7 +68,8 @@ sshd_start_host() {
         printf 'KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n'
         printf '%s\n' "$@"
     } >"$dir/sshd_config"
-    /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" 3>&- &
+    # shellcheck disable=SC2086 # a prefix of words
+    ${CD_SSHD_PREFIX:-} /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" 3>&- &
     echo $! >>"$CD_SSHD_DIR/hosts.bgpid"
     echo "$port" >"$dir/port"
     for _ in $(seq 50); do

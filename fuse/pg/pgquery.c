@@ -1,0 +1,34 @@
+/*
+ * pgquery.c: see pgquery.h.
+ */
+#include "pgquery.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+static cd_code server_error(PGconn *conn, const PGresult *r, const char *what, cd_err *err)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    bool denied = state != NULL && strcmp(state, "42501") == 0;
+    cd_fail(err, denied ? CD_EPRIV : CD_EDB, "could not %s: %s", what,
+            msg ? msg : PQerrorMessage(conn));
+    const char *hint = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_HINT) : NULL;
+    if (hint != NULL)
+        cd_hint(err, "%s", hint);
+    return err ? err->code : (denied ? CD_EPRIV : CD_EDB);
+}
+
+cd_code cd_pg_query(PGconn *conn, const char *what, const char *sql, int nparams,
+                    const char *const *params, PGresult **out, cd_err *err)
+{
+    PGresult *r = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        cd_code rc = server_error(conn, r, what, err);
+        PQclear(r);
+        return rc;
+    }
+    *out = r;
+    return CD_OK;
+}

@@ -1,0 +1,179 @@
+# shellcheck shell=bash
+#
+# tests/lib/citus.bash: a Citus cluster of "hosts" on this one machine, for the multi-host
+# tests and bench/cluster.sh. Needs tests/lib/pg.bash and tests/lib/sshd.bash loaded, root
+# (mount namespaces), and Citus built by make deps.
+#
+#     citus_start N              a coordinator "coord" on 127.0.0.1 and N workers w1..wN on
+#                                127.0.0.2 ... 127.0.0.(N+1), each its own PostgreSQL 15 with
+#                                citus in shared_preload_libraries, listening on its own
+#                                address only; extension created, workers added
+#     citus_psql NODE [args...]  psql on a node (coord, w1, ...), database postgres
+#     citus_addr NODE            its loopback address
+#     host_start NODE DIR [HIDE...]
+#                                the node's host: a mount namespace of its own (private
+#                                propagation) with an empty tmpfs on /mnt (so its
+#                                /mnt/cerebro-ds is its own) and on every HIDE path (so the
+#                                host cannot see them: the scheduler's job directory), and an
+#                                sshd on the node's address inside it (sshd_start must have
+#                                run: same keys). DIR keeps the host's state: config, logs.
+#     host_run NODE CMD...       run CMD inside the host's mount namespace
+#     host_ssh_port NODE         the port of the host's sshd
+#     host_sshd_stop NODE / host_sshd_start NODE
+#                                stop / start the host's sshd again (a host that stops
+#                                answering)
+#     host_mount NODE [CONFIG LINE...]
+#                                cerebro-ds-fuse in the host's namespace on /mnt/cerebro-ds,
+#                                serving the node's database with the config lines given
+#                                (e.g. "tables = public.t"); waits until it serves
+#     host_umount NODE           unmount and wait for the daemon to exit
+#     hosts_stop                 every host: daemons, sshd, namespace
+#
+# Each host's daemon reads the node's heap files through the node's own unix socket and data
+# directory; nothing else is shared between hosts except what the test shares on purpose.
+
+CITUS_NODES=()
+
+citus_addr() {
+    case $1 in
+    coord) echo 127.0.0.1 ;;
+    w[0-9]*) echo "127.0.0.$((${1#w} + 1))" ;;
+    *) echo "citus.bash: unknown node '$1'" >&2 && return 1 ;;
+    esac
+}
+
+citus_psql() {
+    local node=$1
+    shift
+    pg_psql "$node" "$@"
+}
+
+citus_port() {
+    cat "$CD_PG_ROOT/$1/port"
+}
+
+# _citus_node NAME: start one node with citus, TCP on its address, trust from loopback.
+_citus_node() {
+    local name=$1 addr
+    addr=$(citus_addr "$name") || return 1
+    pg_start "$name" shared_preload_libraries=citus "listen_addresses=$addr" \
+        max_prepared_transactions=20 wal_level=logical max_connections=60 || return 1
+    if ! grep -q '^host all all 127.0.0.0/8 trust' "$(pg_datadir "$name")/pg_hba.conf"; then
+        echo 'host all all 127.0.0.0/8 trust' >>"$(pg_datadir "$name")/pg_hba.conf"
+        citus_psql "$name" -c 'SELECT pg_reload_conf()' >/dev/null || return 1
+    fi
+    citus_psql "$name" -c 'CREATE EXTENSION IF NOT EXISTS citus' >/dev/null
+}
+
+citus_start() {
+    local n=$1 i
+    CITUS_NODES=(coord)
+    for ((i = 1; i <= n; i++)); do CITUS_NODES+=("w$i"); done
+    for i in "${CITUS_NODES[@]}"; do _citus_node "$i" || return 1; done
+    citus_psql coord -c "SELECT citus_set_coordinator_host('127.0.0.1', $(citus_port coord))" \
+        >/dev/null || return 1
+    for ((i = 1; i <= n; i++)); do
+        citus_psql coord -c \
+            "SELECT citus_add_node('$(citus_addr "w$i")', $(citus_port "w$i"))" >/dev/null ||
+            return 1
+    done
+}
+
+# --- hosts ---------------------------------------------------------------------------------
+
+_host_dir() {
+    cat "$CD_PG_ROOT/$1/host.dir"
+}
+
+_host_pid() {
+    cat "$(_host_dir "$1")/ns.pid"
+}
+
+host_run() {
+    local node=$1
+    shift
+    nsenter -t "$(_host_pid "$node")" -m -- "$@"
+}
+
+host_start() {
+    local node=$1 dir=$2 hide="" p
+    shift 2
+    mkdir -p "$dir"
+    echo "$dir" >"$CD_PG_ROOT/$node/host.dir"
+    for p in "$@"; do hide+=" $(printf '%q' "$p")"; done
+    # the holder: its namespace lives as long as it does
+    # shellcheck disable=SC2016 # expanded by the holder's shell
+    unshare -m --propagation private -- bash -c '
+        mount -t tmpfs -o mode=0755 cerebro-host /mnt && mkdir /mnt/cerebro-ds || exit 1
+        for p in '"$hide"'; do mount -t tmpfs -o mode=0700 hidden "$p" || exit 1; done
+        echo $$ >"$1/ns.pid.new" && mv "$1/ns.pid.new" "$1/ns.pid"
+        exec sleep infinity' _ "$dir" </dev/null >"$dir/ns.log" 2>&1 3>&- &
+    for _ in $(seq 100); do [[ -s $dir/ns.pid ]] && break; sleep 0.05; done
+    [[ -s $dir/ns.pid ]] || { cat "$dir/ns.log" >&2; return 1; }
+    host_sshd_start "$node"
+}
+
+host_sshd_start() {
+    local node=$1 dir
+    dir=$(_host_dir "$node")
+    CD_SSHD_PREFIX="nsenter -t $(_host_pid "$node") -m --" \
+        sshd_start_host "$dir/sshd" "$(citus_addr "$node")"
+}
+
+host_sshd_stop() {
+    local dir pid
+    dir=$(_host_dir "$1")
+    pid=$(cat "$dir/sshd/sshd.pid" 2>/dev/null) || return 0
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+}
+
+host_ssh_port() {
+    cat "$(_host_dir "$1")/sshd/port"
+}
+
+host_mount() {
+    local node=$1 dir line
+    shift
+    dir=$(_host_dir "$node")
+    {
+        echo "[database]"
+        echo "conninfo = $(pg_conninfo "$node")"
+        echo "[mount]"
+        echo "mountpoint = /mnt/cerebro-ds"
+        for line in "$@"; do echo "$line"; done
+    } >"$dir/cerebro-ds.conf"
+    host_run "$node" cerebro-ds-fuse -f -c "$dir/cerebro-ds.conf" \
+        </dev/null >>"$dir/fuse.log" 2>&1 3>&- &
+    echo $! >"$dir/fuse.pid"
+    for _ in $(seq 150); do
+        host_run "$node" test -r /mnt/cerebro-ds/.cerebro-ds/version && return 0
+        kill -0 "$(cat "$dir/fuse.pid")" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "cerebro-ds-fuse of $node did not mount; its log:" >&2
+    tail -n 20 "$dir/fuse.log" >&2
+    return 1
+}
+
+host_umount() {
+    local node=$1 dir pid
+    dir=$(_host_dir "$node")
+    pid=$(cat "$dir/fuse.pid" 2>/dev/null) || return 0
+    host_run "$node" fusermount3 -u /mnt/cerebro-ds 2>/dev/null || kill "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$dir/fuse.pid"
+}
+
+hosts_stop() {
+    local f node
+    for f in "$CD_PG_ROOT"/*/host.dir; do
+        [[ -f $f ]] || continue
+        node=$(basename "$(dirname "$f")")
+        host_umount "$node"
+        host_sshd_stop "$node"
+        kill "$(_host_pid "$node")" 2>/dev/null || true
+        rm -f "$f"
+    done
+}
