@@ -26,7 +26,8 @@ typedef struct shard {
     char dir[4096];
     cd_npy x, y;
     uint64_t rows;
-    bool in_memory; /* x, y read over pg: into memory (data_pg.h), not mapped */
+    uint64_t ywidth; /* label values per row: 1, or classes for one-hot labels (N, classes) */
+    bool in_memory;  /* x, y read over pg: into memory (data_pg.h), not mapped */
 } shard;
 
 struct cd_data {
@@ -96,11 +97,19 @@ static cd_code check_shard(const cd_data *d, shard *s, cd_err *err)
                 d->cfg.feature, (unsigned long long)per_row);
         return cd_hint(err, "the model's input shape needs %llu", (unsigned long long)d->row_size);
     }
-    if (y->ndim != 1 || y->shape[0] != x->shape[0])
+    bool onehot = y->ndim == 2 && d->cfg.classes > 1 && y->shape[1] == (uint64_t)d->cfg.classes;
+    if (y->ndim == 2 && !onehot && y->shape[1] != 1) {
+        cd_fail(err, CD_EINVAL, "shard \"%s\": label \"%s\" has %llu values per row", s->dir,
+                d->cfg.label, (unsigned long long)y->shape[1]);
+        return cd_hint(err, "labels are (N,) or one-hot (N, classes) with classes = %d",
+                       d->cfg.classes);
+    }
+    if (y->ndim < 1 || y->ndim > 2 || y->shape[0] != x->shape[0])
         return cd_fail(err, CD_EINVAL, "shard \"%s\": %llu labels for %llu rows", s->dir,
                        (unsigned long long)(y->ndim ? y->shape[0] : 0),
                        (unsigned long long)x->shape[0]);
     s->rows = x->shape[0];
+    s->ywidth = onehot ? (uint64_t)d->cfg.classes : 1;
     return CD_OK;
 }
 
@@ -201,9 +210,34 @@ static cd_code convert_row(const cd_data *d, const shard *s, uint64_t row, float
     return CD_OK;
 }
 
+/* The class of a one-hot label row (MADlib's preprocessor writes them): exactly one 1. */
+static cd_code onehot_label(const shard *s, uint64_t row, int32_t *out, cd_err *err)
+{
+    int64_t hot = -1;
+    for (uint64_t k = 0; k < s->ywidth; k++) {
+        double v = value_at(&s->y, row * s->ywidth + k);
+        if (v == 1 && hot < 0) {
+            hot = (int64_t)k;
+        } else if (v != 0) {
+            hot = -1;
+            break;
+        }
+    }
+    if (hot < 0) {
+        cd_fail(err, CD_EINVAL, "shard \"%s\": label of row %llu is not one-hot", s->dir,
+                (unsigned long long)row);
+        return cd_detail(err, "a one-hot label row holds one 1 and %llu zeros",
+                         (unsigned long long)s->ywidth - 1);
+    }
+    *out = (int32_t)hot;
+    return CD_OK;
+}
+
 static cd_code convert_label(const cd_data *d, const shard *s, uint64_t row, cd_batch *b, int i,
                              cd_err *err)
 {
+    if (s->ywidth > 1)
+        return onehot_label(s, row, &b->y[i], err);
     double v = value_at(&s->y, row);
     if (d->cfg.classes == 0) {
         b->yf[i] = (float)v;

@@ -7,14 +7,14 @@
  * by the page cache, never the whole shard in RAM), checks them (present, no NULLs, the
  * feature shape, labels in range, no NaN or Inf: each a clear error naming the shard, the
  * column and the row), converts features of dtype u1/i2/i4/i8/f4/f8 to float32 times scale,
- * labels to int32 (classes > 0) or float32 (classes == 0), and yields batches in order:
- * shard after shard, rows shuffled within a shard by (seed, epoch, shard name) unless
- * shuffle is off. A batch never spans two shards: a shard's last partial batch is a batch of
- * its own, so several shards in one run equal one run per shard (what MOP needs). Image rows
- * are augmented (random crop, horizontal flip: augment.h) when cfg.augment says so, by draws
- * of (seed, epoch, shard name, row index within the shard) only. A prefetch thread prepares
- * the next batch while the caller computes.
- * Does not: know models or devices.
+ * labels to int32 (classes > 0; a label column of shape (N, classes) is one-hot, as MADlib's
+ * preprocessor writes it: each row one 1, the rest 0) or float32 (classes == 0; (N,) or
+ * (N, 1)), and yields batches in order: shard after shard, rows shuffled within a shard by
+ * (seed, epoch, shard name) unless shuffle is off. A batch never spans two shards: a shard's last
+ * partial batch is a batch of its own, so several shards in one run equal one run per shard (what
+ * MOP needs). Image rows are augmented (random crop, horizontal flip: augment.h) when cfg.augment
+ * says so, by draws of (seed, epoch, shard name, row index within the shard) only. A prefetch
+ * thread prepares the next batch while the caller computes. Does not: know models or devices.
  */
 #ifndef CD_DATA_H
 #define CD_DATA_H

@@ -1,8 +1,8 @@
 /*
  * test_data.c: mini-batches from shard directories: order, shuffling, batches that never
  * span shards (several shards in one run == one run per shard), dtype conversion and
- * scaling, and the errors for bad input (missing column, NULLs, wrong shape, labels out of
- * range, NaN, empty shard).
+ * scaling, one-hot labels (N, classes), and the errors for bad input (missing column, NULLs,
+ * wrong shape, labels out of range or not one-hot, NaN, empty shard).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -216,6 +216,73 @@ static void test_errors(void)
     unlink(path);
 }
 
+/* Labels of shard dir name replaced by one-hot rows (n, 3) of dtype descr (<i2 or <f4) for
+ * the classes row % 3; bad_row >= 0 gets a second 1. */
+static void write_onehot(const char *name, uint64_t n, const char *descr, int64_t bad_row)
+{
+    size_t isz = cd_npy_itemsize(descr);
+    uint8_t *y = calloc(n * 3 + 1, isz);
+    for (uint64_t r = 0; r < n; r++) {
+        for (uint64_t k = 0; k < 3; k++) {
+            int one = k == r % 3 || ((int64_t)r == bad_row && k == (r + 1) % 3);
+            uint8_t *p = y + (r * 3 + k) * isz;
+            if (isz == 2)
+                *(int16_t *)p = (int16_t)one;
+            else
+                *(float *)p = (float)one;
+        }
+    }
+    char path[400];
+    cd_err err = {0};
+    uint64_t shape[2] = {n, 3};
+    snprintf(path, sizeof path, "%s/%s/y.npy", root, name);
+    CHECK_CODE(cd_npy_write(path, descr, shape, 2, y, n * 3 * isz, &err), CD_OK, &err);
+    free(y);
+}
+
+/* Labels and first features of every row of a run over shard dir name, as a string. */
+static void labels(const cd_data_config *c, const char *name, char *out, size_t cap)
+{
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/%s", root, name);
+    const char *dirs[1] = {dir};
+    cd_data *d;
+    cd_err err = {0};
+    size_t len = 0;
+    out[0] = '\0';
+    CHECK_CODE(cd_data_open(&d, c, dirs, 1, &err), CD_OK, &err);
+    const cd_batch *b;
+    while (d != NULL && cd_data_next(d, &b, &err) == CD_OK && b != NULL)
+        for (int i = 0; i < b->n && len < cap; i++)
+            len += (size_t)snprintf(out + len, cap - len, "%d:%g,", b->y[i], b->x[i * 6]);
+    cd_data_close(&d);
+}
+
+/* A label column (N, classes) is one-hot (MADlib's int16 layout, or floats): the same batches
+ * as class indices; a row that is not one-hot, or (N, k) with k != classes, is an error. */
+static void test_onehot_labels(void)
+{
+    static const char *const descrs[] = {"<i2", "<f4"};
+    char want[1024], got[1024];
+    cd_data_config c = config(4, false); /* a shuffle would depend on the shard's name */
+    cd_err err = {0};
+    make_shard("index", 10, "<f4");
+    labels(&c, "index", want, sizeof want);
+    CHECK(strncmp(want, "0:0,1:5,2:10,0:15,", 18) == 0);
+    for (size_t i = 0; i < sizeof descrs / sizeof descrs[0]; i++) {
+        make_shard("onehot", 10, "<f4");
+        write_onehot("onehot", 10, descrs[i], -1);
+        labels(&c, "onehot", got, sizeof got);
+        CHECK(strcmp(got, want) == 0);
+        write_onehot("onehot", 10, descrs[i], 6);
+        CHECK_CODE(open_err("onehot", &c, &err), CD_EINVAL, &err);
+        CHECK(strstr(err.msg, "label of row 6 is not one-hot") != NULL);
+    }
+    c.classes = 4; /* (N, 3) labels for 4 classes */
+    CHECK_CODE(open_err("onehot", &c, &err), CD_EINVAL, &err);
+    CHECK(strstr(err.msg, "label \"y\" has 3 values per row") != NULL);
+}
+
 int main(void)
 {
     if (mkdtemp(root) == NULL)
@@ -226,6 +293,7 @@ int main(void)
     RUN(test_shuffle_and_mop);
     RUN(test_dtypes);
     RUN(test_errors);
+    RUN(test_onehot_labels);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", root);
     if (system(cmd) != 0)
