@@ -147,6 +147,8 @@ cd_code cd_ckpt_add(cd_ckpt *ck, const char *name, int ndim, const uint64_t *dim
 
 typedef struct out_buf {
     int fd;
+    uint8_t *mem; /* instead of fd: a buffer of mem_len bytes, mem_used of them written */
+    size_t mem_len, mem_used;
     int error; /* errno of the first failed write, 0 if none */
     uint32_t crc;
     size_t used;
@@ -156,6 +158,14 @@ typedef struct out_buf {
 static void ob_flush(out_buf *o)
 {
     size_t off = 0;
+    if (o->mem != NULL && o->error == 0) {
+        if (o->used > o->mem_len - o->mem_used)
+            o->error = EOVERFLOW;
+        else
+            memcpy(o->mem + o->mem_used, o->buf, o->used);
+        o->mem_used += o->used;
+        off = o->used;
+    }
     while (o->error == 0 && off < o->used) {
         ssize_t w = write(o->fd, o->buf + off, o->used - off);
         if (w < 0 && errno == EINTR)
@@ -236,13 +246,17 @@ static cd_code io_fail(cd_err *err, const char *what, const char *path, int e)
     return err ? err->code : CD_EIO;
 }
 
-/* Write the image to fd (the temporary file); returns an errno or 0. */
-static int write_image_to(int fd, const cd_ckpt *ck)
+/* Write the image to fd (the temporary file), or to mem[mem_len] when mem is not NULL;
+ * returns an errno or 0. */
+static int write_image_to(int fd, uint8_t *mem, size_t mem_len, const cd_ckpt *ck)
 {
     out_buf *o = malloc(sizeof *o);
     if (o == NULL)
         return ENOMEM;
     o->fd = fd;
+    o->mem = mem;
+    o->mem_len = mem_len;
+    o->mem_used = 0;
     o->error = 0;
     o->crc = 0;
     o->used = 0;
@@ -260,12 +274,30 @@ cd_code cd_ckpt_write(const cd_ckpt *ck, const char *path, cd_err *err)
     cd_code rc = cd_atomic_open(&a, path, 0644, err);
     if (rc != CD_OK)
         return rc;
-    int e = write_image_to(a.fd, ck);
+    int e = write_image_to(a.fd, NULL, 0, ck);
     if (e != 0) {
         cd_atomic_abort(&a);
         return io_fail(err, "write", a.tmp, e);
     }
     return cd_atomic_commit(&a, err);
+}
+
+cd_code cd_ckpt_image(const cd_ckpt *ck, uint8_t **buf, size_t *len, cd_err *err)
+{
+    uint64_t n = file_length(ck);
+    *buf = n < SIZE_MAX ? malloc((size_t)n) : NULL;
+    *len = 0;
+    if (*buf == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory for a checkpoint of %llu bytes",
+                       (unsigned long long)n);
+    int e = write_image_to(-1, *buf, (size_t)n, ck);
+    if (e != 0) {
+        free(*buf);
+        *buf = NULL;
+        return cd_fail(err, CD_EIO, "could not serialise a checkpoint: %s", strerror(e));
+    }
+    *len = (size_t)n;
+    return CD_OK;
 }
 
 /* ---- reader ---- */

@@ -81,6 +81,8 @@ int cd_ckpt_name_ok(const char *name);
 /* Write ck to path atomically. When writing PATH.tmp fails, path is untouched and PATH.tmp
  * removed; a failed fsync of the directory after the rename is reported (CD_EIO) too. */
 cd_code cd_ckpt_write(const cd_ckpt *ck, const char *path, cd_err *err);
+/* The bytes cd_ckpt_write would write, into *buf (malloc'd, *len bytes). */
+cd_code cd_ckpt_image(const cd_ckpt *ck, uint8_t **buf, size_t *len, cd_err *err);
 /* Read and validate path into *out (initialized here; cd_ckpt_free it in every case).
  * CD_ECORRUPT for a bad magic, length, CRC or entry; CD_EUNSUPPORTED for another format
  * version; CD_EIO when the file cannot be read. Messages name the path. */

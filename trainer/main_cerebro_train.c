@@ -2,6 +2,7 @@
  * main_cerebro_train.c: cerebro-train: argument parsing, the JSON result line and exit
  * codes. The work is in unit.c (trainer.h).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "backend.h"
 #include "fingerprint.h"
 #include "trainer.h"
+#include "xfer.h"
 
 #define PROG "cerebro-train"
 #define MAX_DATA 1024
@@ -28,6 +30,7 @@ static const char usage_text[] =
     "Commands:\n"
     "  init    --model M.ini --seed S --out C.ckpt\n"
     "  train   --model M.ini --ckpt C.ckpt --data DIR [--data DIR ...] --epoch E --out C2.ckpt\n"
+    "  train   --stdio --data DIR [--data DIR ...] --epoch E\n"
     "  eval    --model M.ini --ckpt C.ckpt --data DIR [--data DIR ...]\n"
     "  predict --model M.ini --ckpt C.ckpt --data DIR --out preds.npy\n"
     "  export  --ckpt C.ckpt --out DIR        every tensor as DIR/<name>.npy\n"
@@ -45,6 +48,10 @@ static const char usage_text[] =
     "      --threads T    compute threads, default one per CPU (results are\n"
     "                     deterministic for a fixed T)\n"
     "      --loss-log F   train: append the loss of every step to file F\n"
+    "      --stdio        train: read the model file and the input checkpoint from stdin\n"
+    "                     and write the result line and the output checkpoint to stdout,\n"
+    "                     as framed streams each checked by CRC-32C (cerebro-sched's\n"
+    "                     model_store = copy); writes no file; logs stay on stderr\n"
     "      --blas-core K  run OpenBLAS kernel K (as OPENBLAS_CORETYPE=K) unless the host\n"
     "                     sets OPENBLAS_CORETYPE itself or this CPU cannot run K\n"
     "  -h, --help         this help\n"
@@ -61,7 +68,7 @@ typedef struct cli {
     char *data[MAX_DATA];
     int ndata;
     long long seed, epoch, threads;
-    bool have_seed, have_epoch;
+    bool have_seed, have_epoch, stdio;
 } cli;
 
 static int usage_error(const char *fmt, const char *arg)
@@ -80,14 +87,21 @@ static int number(const char *s, const char *opt, long long *out)
 
 static int parse(int argc, char **argv, cli *c)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},     {"ckpt", required_argument, NULL, 'k'},
-        {"out", required_argument, NULL, 'o'},       {"from", required_argument, NULL, 'f'},
-        {"data", required_argument, NULL, 'D'},      {"seed", required_argument, NULL, 's'},
-        {"epoch", required_argument, NULL, 'e'},     {"threads", required_argument, NULL, 't'},
-        {"device", required_argument, NULL, 'd'},    {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {"loss-log", required_argument, NULL, 'L'},
-        {"blas-core", required_argument, NULL, 'B'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"model", required_argument, NULL, 'm'},
+                                         {"ckpt", required_argument, NULL, 'k'},
+                                         {"out", required_argument, NULL, 'o'},
+                                         {"from", required_argument, NULL, 'f'},
+                                         {"data", required_argument, NULL, 'D'},
+                                         {"seed", required_argument, NULL, 's'},
+                                         {"epoch", required_argument, NULL, 'e'},
+                                         {"threads", required_argument, NULL, 't'},
+                                         {"device", required_argument, NULL, 'd'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {"loss-log", required_argument, NULL, 'L'},
+                                         {"blas-core", required_argument, NULL, 'B'},
+                                         {"stdio", no_argument, NULL, 'S'},
+                                         {NULL, 0, NULL, 0}};
     int ch, rc = EXIT_OK;
     while (rc == EXIT_OK && (ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
         switch (ch) {
@@ -111,6 +125,9 @@ static int parse(int argc, char **argv, cli *c)
             break;
         case 'B':
             c->blas_core = optarg;
+            break;
+        case 'S':
+            c->stdio = true;
             break;
         case 'D':
             if (c->ndata == MAX_DATA)
@@ -149,19 +166,20 @@ static int need(const char *value, const char *what)
     return value != NULL ? EXIT_OK : usage_error("missing %s", what);
 }
 
-static void print_result(const cd_train_result *r)
+/* The JSON result line, with its newline. */
+static void format_result(const cd_train_result *r, char *buf, size_t size)
 {
-    printf("{\"rows\":%llu,\"loss\":%.9g,\"accuracy\":%.9g,\"seconds\":%.6f,\"samples_per_s\":%.3f,"
-           "\"data_wait_s\":%.6f,\"epoch\":%llu,\"step\":%llu,\"numerics\":\"%s\","
-           "\"input_numerics\":\"%s\"}\n",
-           (unsigned long long)r->rows, r->loss, r->accuracy, r->seconds,
-           r->seconds > 0 ? (double)r->rows / r->seconds : 0, r->data_wait_s,
-           (unsigned long long)r->epoch, (unsigned long long)r->step, r->numerics,
-           r->input_numerics);
-    fflush(stdout);
+    snprintf(buf, size,
+             "{\"rows\":%llu,\"loss\":%.9g,\"accuracy\":%.9g,\"seconds\":%.6f,"
+             "\"samples_per_s\":%.3f,\"data_wait_s\":%.6f,\"epoch\":%llu,\"step\":%llu,"
+             "\"numerics\":\"%s\",\"input_numerics\":\"%s\"}\n",
+             (unsigned long long)r->rows, r->loss, r->accuracy, r->seconds,
+             r->seconds > 0 ? (double)r->rows / r->seconds : 0, r->data_wait_s,
+             (unsigned long long)r->epoch, (unsigned long long)r->step, r->numerics,
+             r->input_numerics);
 }
 
-static int run_unit(const cli *c, const cd_model_spec *m, cd_train_mode mode, cd_err *err)
+static cd_train_args train_args(const cli *c, cd_train_mode mode)
 {
     cd_train_args a = {.mode = mode,
                        .ckpt = c->ckpt,
@@ -172,6 +190,12 @@ static int run_unit(const cli *c, const cd_model_spec *m, cd_train_mode mode, cd
                        .threads = (int)c->threads,
                        .device = c->device,
                        .loss_log = c->loss_log};
+    return a;
+}
+
+static int run_unit(const cli *c, const cd_model_spec *m, cd_train_mode mode, cd_err *err)
+{
+    cd_train_args a = train_args(c, mode);
     int rc = need(c->ckpt, "--ckpt");
     if (rc == EXIT_OK && c->ndata == 0)
         rc = usage_error("%s", "missing --data");
@@ -184,8 +208,66 @@ static int run_unit(const cli *c, const cd_model_spec *m, cd_train_mode mode, cd
     cd_train_result r;
     if (cd_train_run(m, &a, &r, err) != CD_OK)
         return r.diverged ? EXIT_DIVERGED : EXIT_ERROR;
-    print_result(&r);
+    char line[1024];
+    format_result(&r, line, sizeof line);
+    fputs(line, stdout);
+    fflush(stdout);
     return EXIT_OK;
+}
+
+/* The unit of a request (model file, input checkpoint), answered into out. */
+static int answer_request(const cli *c, cd_xfer_part *req, FILE *out, cd_err *err)
+{
+    cd_model_spec m;
+    if (cd_model_parse("stdin (model file)", (const char *)req[0].data, req[0].len, &m, err))
+        return EXIT_ERROR;
+    uint8_t *image = NULL;
+    size_t len = 0;
+    cd_train_args a = train_args(c, CD_MODE_TRAIN);
+    a.ckpt = "stdin (input checkpoint)";
+    a.ckpt_image = req[1].data;
+    a.ckpt_len = req[1].len;
+    a.out_image = &image;
+    a.out_len = &len;
+    cd_train_result r;
+    if (cd_train_run(&m, &a, &r, err) != CD_OK)
+        return r.diverged ? EXIT_DIVERGED : EXIT_ERROR;
+    char line[1024];
+    format_result(&r, line, sizeof line);
+    cd_xfer_part ans[2] = {{"RSLT", (uint8_t *)line, strlen(line)}, {"CKPT", image, len}};
+    cd_code rc = cd_xfer_write(out, CD_XFER_ANSWER, ans, 2, "the answer on stdout", NULL, err);
+    free(image);
+    return rc == CD_OK ? EXIT_OK : EXIT_ERROR;
+}
+
+/* train --stdio (model_store = copy; common/xfer.h): the model file and the input checkpoint
+ * arrive framed on stdin, the result line and the output checkpoint leave framed on stdout;
+ * no file is written on this host. The answer keeps stdout to itself: anything else that
+ * writes to file descriptor 1 (a library's message) goes to stderr, the log. */
+static int run_stdio(const cli *c, cd_err *err)
+{
+    if (strcmp(c->cmd, "train") != 0)
+        return usage_error("--stdio is for train, not %s", c->cmd);
+    if (c->model != NULL || c->ckpt != NULL || c->out != NULL || c->loss_log != NULL)
+        return usage_error("%s", "train --stdio takes no --model, --ckpt, --out or --loss-log");
+    if (c->ndata == 0 || !c->have_epoch)
+        return usage_error("%s", "train --stdio needs --data and --epoch");
+    int fd = dup(1);
+    FILE *out = fd >= 0 && dup2(2, 1) >= 0 ? fdopen(fd, "wb") : NULL;
+    if (out == NULL) {
+        cd_fail(err, CD_EIO, "could not set up stdout for the answer: %s", strerror(errno));
+        return EXIT_ERROR;
+    }
+    cd_xfer_part req[2] = {{.tag = "MODL"}, {.tag = "CKPT"}};
+    int rc = EXIT_ERROR;
+    if (cd_xfer_read(stdin, CD_XFER_REQUEST, req, 2, "the request on stdin", NULL, err) == CD_OK)
+        rc = answer_request(c, req, out, err);
+    cd_xfer_free(req, 2);
+    if (fclose(out) != 0 && rc == EXIT_OK) {
+        cd_fail(err, CD_EIO, "could not write the answer on stdout: %s", strerror(errno));
+        rc = EXIT_ERROR;
+    }
+    return rc;
 }
 
 static int run(const cli *c, cd_err *err)
@@ -193,6 +275,8 @@ static int run(const cli *c, cd_err *err)
     const char *cmd = c->cmd;
     if (cmd == NULL)
         return usage_error("%s", "missing command");
+    if (c->stdio)
+        return run_stdio(c, err);
     if (strcmp(cmd, "export") == 0) {
         int rc = need(c->ckpt, "--ckpt") || need(c->out, "--out");
         return rc ? EXIT_USAGE : cd_train_export(c->ckpt, c->out, err) ? EXIT_ERROR : EXIT_OK;

@@ -105,7 +105,8 @@ static int handler(void *user, const char *section, const char *name, const char
     return on_key(user, section, name, value, current ? current->line : 0);
 }
 
-static cd_code read_raw(const char *path, raw *r, cd_err *err)
+/* The model file at path, or read from given (path then names it in messages). */
+static cd_code read_raw(const char *path, FILE *given, raw *r, cd_err *err)
 {
     memset(r, 0, sizeof *r);
 #define RAW_DEFAULT(sec, key, def) snprintf(r->sec##_##key, sizeof r->sec##_##key, "%s", def);
@@ -113,7 +114,7 @@ static cd_code read_raw(const char *path, raw *r, cd_err *err)
 #undef RAW_DEFAULT
     r->path = path;
     r->err = err;
-    FILE *f = fopen(path, "r");
+    FILE *f = given ? given : fopen(path, "r");
     if (f == NULL)
         return cd_fail(err, CD_EINVAL, "could not open model file \"%s\": %s", path,
                        strerror(errno));
@@ -121,7 +122,8 @@ static cd_code read_raw(const char *path, raw *r, cd_err *err)
     current = &lr;
     int bad = ini_parse_stream(read_line, &lr, handler, r);
     current = NULL;
-    fclose(f);
+    if (given == NULL)
+        fclose(f);
     if (r->rc != CD_OK)
         return r->rc;
     if (bad != 0)
@@ -556,13 +558,13 @@ const char *cd_model_key_name(int i)
     return i >= 0 && i < (int)(sizeof names / sizeof names[0]) ? names[i] : NULL;
 }
 
-cd_code cd_model_load(const char *path, cd_model_spec *m, cd_err *err)
+static cd_code load(const char *path, FILE *given, cd_model_spec *m, cd_err *err)
 {
     memset(m, 0, sizeof *m);
     raw *r = calloc(1, sizeof *r);
     if (r == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
-    cd_code rc = read_raw(path, r, err);
+    cd_code rc = read_raw(path, given, r, err);
     if (rc == CD_OK && r->model_input[0] == '\0')
         rc = cd_fail(err, CD_EINVAL, "%s: [model] input is missing", path);
     if (rc == CD_OK)
@@ -573,5 +575,25 @@ cd_code cd_model_load(const char *path, cd_model_spec *m, cd_err *err)
         rc = infer(m, path, err);
     m->hash = raw_hash(r);
     free(r);
+    return rc;
+}
+
+cd_code cd_model_load(const char *path, cd_model_spec *m, cd_err *err)
+{
+    return load(path, NULL, m, err);
+}
+
+cd_code cd_model_parse(const char *name, const char *text, size_t len, cd_model_spec *m,
+                       cd_err *err)
+{
+    memset(m, 0, sizeof *m);
+    if (len == 0)
+        return cd_fail(err, CD_EINVAL, "model file \"%s\" is empty", name);
+    FILE *f = fmemopen((void *)text, len, "r");
+    if (f == NULL)
+        return cd_fail(err, CD_ENOMEM, "could not read model file \"%s\": %s", name,
+                       strerror(errno));
+    cd_code rc = load(name, f, m, err);
+    fclose(f);
     return rc;
 }

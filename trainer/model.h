@@ -36,6 +36,7 @@
 #define CD_MODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "augment.h"
@@ -111,6 +112,9 @@ typedef struct cd_model_spec {
 
 /* Parse, check and infer shapes. Errors name path and line. */
 cd_code cd_model_load(const char *path, cd_model_spec *m, cd_err *err);
+/* The same for a model file's text[len] (cerebro-train --stdio); name names it in messages. */
+cd_code cd_model_parse(const char *name, const char *text, size_t len, cd_model_spec *m,
+                       cd_err *err);
 /* The i-th key model files accept, as "section.key" ("model.layers", "train.lr"), for
  * i = 0..; NULL past the last. */
 const char *cd_model_key_name(int i);

@@ -6,6 +6,7 @@
 #define CD_TRAINER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cd_err.h"
@@ -24,6 +25,13 @@ typedef struct cd_train_args {
     int threads;          /* compute threads, 0: one per online CPU */
     const char *device;   /* "cpu" (or NULL), "cuda", "cuda:N": see backend.h */
     const char *loss_log; /* train: append each step's loss to this file, or NULL */
+    /* cerebro-train --stdio (model_store = copy): the input checkpoint's bytes instead of
+     * the file ckpt, which then only names it in messages; and train's output checkpoint
+     * into *out_image (malloc'd, *out_len bytes: what the file out would hold) */
+    const uint8_t *ckpt_image;
+    size_t ckpt_len;
+    uint8_t **out_image;
+    size_t *out_len;
 } cd_train_args;
 
 typedef struct cd_train_result {

@@ -62,12 +62,14 @@ static cd_code load_net(const cd_ckpt *ck, const char *path, cd_net *net, cd_err
     return CD_OK;
 }
 
-static cd_code open_ckpt(const char *path, const cd_model_spec *m, cd_ckpt *ck, cd_err *err)
+/* The input checkpoint: a->ckpt, or the bytes given in a->ckpt_image (checked alike). */
+static cd_code open_ckpt(const cd_train_args *a, const cd_model_spec *m, cd_ckpt *ck, cd_err *err)
 {
     cd_ckpt_init(ck);
-    cd_code rc = cd_ckpt_read(path, ck, err);
+    cd_code rc = a->ckpt_image ? cd_ckpt_parse(a->ckpt_image, a->ckpt_len, a->ckpt, ck, err)
+                               : cd_ckpt_read(a->ckpt, ck, err);
     if (rc == CD_OK)
-        rc = cd_ckpt_check_config(ck, path, m->hash, err);
+        rc = cd_ckpt_check_config(ck, a->ckpt, m->hash, err);
     return rc;
 }
 
@@ -345,7 +347,9 @@ static cd_code save_trained(cd_net *net, cd_optim *o, const cd_model_spec *m,
         rc = add_net(&ck, net, err);
     if (rc == CD_OK)
         rc = add_optim(&ck, o, err);
-    if (rc == CD_OK)
+    if (rc == CD_OK && a->out_image != NULL)
+        rc = cd_ckpt_image(&ck, a->out_image, a->out_len, err);
+    else if (rc == CD_OK)
         rc = cd_ckpt_write(&ck, a->out, err);
     cd_ckpt_free(&ck);
     return rc;
@@ -371,7 +375,7 @@ cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_re
         cd_fp_make(res->numerics, sizeof res->numerics, be->numerics,
                    strcmp(be->device, "cpu") == 0, cd_par_threads());
     if (rc == CD_OK)
-        rc = open_ckpt(a->ckpt, m, &ck, err);
+        rc = open_ckpt(a, m, &ck, err);
     if (rc == CD_OK) {
         snprintf(res->input_numerics, sizeof res->input_numerics, "%s", ck.numerics);
         rc = rng_check(&ck, a->ckpt, m, &init_seed, err);
