@@ -12,6 +12,7 @@
  *   logs/           stdout (the JSON line) and stderr of every trainer process
  *   ckpt/tNNN/      checkpoints (or under [workers] model_dir): init.ckpt, then eE-K.ckpt after
  *                   the K-th unit of epoch E (input checkpoints are never overwritten)
+ *   xfer/           model_store = copy: the request and answer of each running unit (store.h)
  *   results.csv, schedule.csv, leaderboard.txt, best.ckpt, best.ini, *.png (report.h)
  *
  * Trial t is model t of the scheduler (policy.h). Live events and the journal's replay go

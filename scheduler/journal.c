@@ -75,18 +75,24 @@ void cd_journal_close(cd_journal **jp)
     *jp = NULL;
 }
 
-static int format(const cd_jrec *r, char *buf, size_t size)
+static int format(const cd_jrec *rec, char *buf, size_t size)
 {
+    cd_jrec copy = *rec, *r = &copy;
+    for (char *p = strpbrk(r->reason, "\t\n"); p != NULL; p = strpbrk(p, "\t\n"))
+        *p = ' '; /* a reason is one field of one line */
     const char *k = kind_names[r->kind];
     switch (r->kind) {
     case CD_J_UNIT:
-        return snprintf(buf, size, "%s\t%d\t%d\t%d\t%d\t%.6f\t%.6f\t%d\t%llu\t%.9g\t%.9g\t%s\t%s\n",
-                        k, r->model, r->epoch, r->shard, r->worker, r->start, r->end, r->attempt,
-                        (unsigned long long)r->rows, r->loss, r->accuracy, check_names[r->check],
-                        r->numerics);
+        return snprintf(
+            buf, size, "%s\t%d\t%d\t%d\t%d\t%.6f\t%.6f\t%d\t%llu\t%.9g\t%.9g\t%s\t%s\t%llu\t%llu\n",
+            k, r->model, r->epoch, r->shard, r->worker, r->start, r->end, r->attempt,
+            (unsigned long long)r->rows, r->loss, r->accuracy, check_names[r->check], r->numerics,
+            (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out);
     case CD_J_FAIL:
-        return snprintf(buf, size, "%s\t%d\t%d\t%d\t%d\t%.6f\t%.6f\t%d\t%s\n", k, r->model,
-                        r->epoch, r->shard, r->worker, r->start, r->end, r->attempt, r->reason);
+        return snprintf(buf, size, "%s\t%d\t%d\t%d\t%d\t%.6f\t%.6f\t%d\t%s\t%llu\t%llu\n", k,
+                        r->model, r->epoch, r->shard, r->worker, r->start, r->end, r->attempt,
+                        r->reason, (unsigned long long)r->bytes_in,
+                        (unsigned long long)r->bytes_out);
     case CD_J_VALID:
         return snprintf(buf, size, "%s\t%d\t%d\t%.9g\t%.9g\n", k, r->model, r->epoch, r->loss,
                         r->accuracy);
@@ -106,8 +112,6 @@ cd_code cd_journal_append(cd_journal *j, const cd_jrec *r, cd_err *err)
     int len = format(r, buf, sizeof buf);
     if (len < 0 || (size_t)len >= sizeof buf)
         return cd_fail(err, CD_EINVAL, "journal record too long");
-    for (char *p = strchr(buf, '\n'); p != NULL && p[1] != '\0'; p = strchr(p + 1, '\n'))
-        *p = ' '; /* a reason spanning lines stays one record */
     cd_code rc = write_all(j->fd, buf, (size_t)len, j->path, err);
     if (rc == CD_OK && fsync(j->fd) != 0)
         rc = cd_fail(err, CD_EIO, "could not fsync \"%s\": %s", j->path, strerror(errno));
@@ -145,10 +149,23 @@ static bool inum(const char *s, int *out)
     return true;
 }
 
+/* BYTES_IN and BYTES_OUT at f[0], f[1]. */
+static bool parse_bytes(char **f, cd_jrec *r)
+{
+    double in, out;
+    if (!num(f[0], &in) || !num(f[1], &out) || in < 0 || out < 0)
+        return false;
+    r->bytes_in = (uint64_t)in;
+    r->bytes_out = (uint64_t)out;
+    return true;
+}
+
 static bool parse_check(char **f, int n, cd_jrec *r)
 {
     if (n == 11)
         return true; /* an earlier version's line */
+    if (n == 15 && !parse_bytes(f + 13, r))
+        return false;
     int k = 0;
     while (k <= CD_NUM_DIFFERS && strcmp(f[11], check_names[k]) != 0)
         k++;
@@ -161,14 +178,14 @@ static bool parse_check(char **f, int n, cd_jrec *r)
 
 static bool parse_unit(char **f, int n, cd_jrec *r, bool fail)
 {
-    if (fail ? n != 9 : n != 11 && n != 13)
+    if (fail ? n != 9 && n != 11 : n != 11 && n != 13 && n != 15)
         return false;
     bool ok = inum(f[1], &r->model) && inum(f[2], &r->epoch) && inum(f[3], &r->shard) &&
               inum(f[4], &r->worker) && num(f[5], &r->start) && num(f[6], &r->end) &&
               inum(f[7], &r->attempt);
     if (fail) {
         snprintf(r->reason, sizeof r->reason, "%s", f[8]);
-        return ok;
+        return ok && (n == 9 || parse_bytes(f + 9, r));
     }
     double rows = 0;
     ok = ok && num(f[8], &rows) && num(f[9], &r->loss) && num(f[10], &r->accuracy) &&
@@ -179,8 +196,8 @@ static bool parse_unit(char **f, int n, cd_jrec *r, bool fail)
 
 static bool parse_line(char *line, cd_jrec *r)
 {
-    char *f[14];
-    int n = split(line, f, 14);
+    char *f[16];
+    int n = split(line, f, 16);
     memset(r, 0, sizeof *r);
     int k = 0;
     while (k <= CD_J_DONE && strcmp(f[0], kind_names[k]) != 0)

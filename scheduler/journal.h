@@ -3,14 +3,17 @@
  * and fsynced before the scheduler makes its next decision, read back by resume and status.
  *
  *   cerebro-sched journal 1                                   (first line)
- *   unit  MODEL EPOCH SHARD WORKER START END ATTEMPT ROWS LOSS ACCURACY [CHECK NUMERICS]
- *   fail  MODEL EPOCH SHARD WORKER START END ATTEMPT REASON...
+ *   unit  MODEL EPOCH SHARD WORKER START END ATTEMPT ROWS LOSS ACCURACY [CHECK NUMERICS
+ *         [BYTES_IN BYTES_OUT]]
+ *   fail  MODEL EPOCH SHARD WORKER START END ATTEMPT REASON [BYTES_IN BYTES_OUT]
  *   valid MODEL EPOCH LOSS ACCURACY
  *   out   WORKER REASON...
  *   diverged MODEL EPOCH
  *   done
  * CHECK (same | differs | none) and NUMERICS (the unit's numeric fingerprint, fingerprint.h)
- * are absent in journals of earlier versions (read as none and "").
+ * are absent in journals of earlier versions (read as none and ""), and so are BYTES_IN and
+ * BYTES_OUT (read as 0): the bytes of the unit's request and answer under model_store = copy
+ * (store.h; 0 under shared). A REASON holds no tab.
  * Fields are separated by one tab; START/END are wall-clock seconds (CLOCK_REALTIME). A
  * last line without its newline (a crash mid-append) is ignored; anything else malformed is
  * an error naming the line.
@@ -48,6 +51,7 @@ typedef struct cd_jrec {
     char reason[256];
     cd_numerics_check check; /* unit */
     char numerics[CD_FP_MAX];
+    uint64_t bytes_in, bytes_out; /* unit, fail: moved to and from the worker (model_store) */
 } cd_jrec;
 
 /* "same", "differs", "none". */

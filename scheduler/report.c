@@ -95,7 +95,9 @@ static cd_code write_schedule(const cd_job *j, const cd_jrec *recs, int n, cd_er
         if ((recs[i].kind == CD_J_UNIT || recs[i].kind == CD_J_FAIL) &&
             (t0 == 0 || recs[i].start < t0))
             t0 = recs[i].start;
-    fputs("unit,model,epoch,shard,worker,start,end,attempt,outcome,numerics_check,numerics\n", o.f);
+    fputs("unit,model,epoch,shard,worker,start,end,attempt,outcome,numerics_check,numerics,"
+          "bytes_in,bytes_out\n",
+          o.f);
     int unit = 0;
     for (int i = 0; i < n; i++) {
         const cd_jrec *r = &recs[i];
@@ -109,7 +111,8 @@ static cd_code write_schedule(const cd_job *j, const cd_jrec *recs, int n, cd_er
         csv_field(o.f, r->kind == CD_J_UNIT ? "ok" : why);
         fprintf(o.f, ",%s,", cd_numerics_check_name(r->check));
         csv_field(o.f, r->numerics);
-        fputc('\n', o.f);
+        fprintf(o.f, ",%llu,%llu\n", (unsigned long long)r->bytes_in,
+                (unsigned long long)r->bytes_out);
     }
     return out_close(&o, err);
 }

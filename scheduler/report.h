@@ -6,7 +6,10 @@
  *   schedule.csv     unit, model, epoch, shard, worker, start, end (seconds from the job's
  *                    first unit), attempt, outcome (ok | failed: reason), numerics_check
  *                    (same | differs | none: the unit's numeric fingerprint against its
- *                    input checkpoint's), numerics (the unit's fingerprint)
+ *                    input checkpoint's), numerics (the unit's fingerprint), bytes_in and
+ *                    bytes_out (the unit's request and answer under model_store = copy,
+ *                    store.h: the model file, the checkpoints, the result line and the
+ *                    framing; 0 under shared)
  *   leaderboard.txt  trials by best validation score
  *   best.ckpt, best.ini  the best trial's best checkpoint and model file (finished jobs)
  *   curves.png, schedule.png  learning curves and the Gantt chart, when gnuplot is installed

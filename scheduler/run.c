@@ -9,6 +9,10 @@
  * same input checkpoint; a worker with `retries` consecutive failures is taken out, and the
  * job stops with an error naming the shard when no live worker reaches a shard still needed.
  * SIGINT / SIGTERM stop the running trainers and exit 128 + signal; `resume` continues.
+ *
+ * Under model_store = copy a unit's trainer runs `train --stdio`: its request is written
+ * before it starts, its answer verified and stored after it exits 0 (store.h); a damaged or
+ * cut answer fails the unit like any other failure, and the files go when the unit ends.
  */
 #include <dirent.h>
 #include <getopt.h>
@@ -16,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +31,7 @@
 #include "loop.h"
 #include "report.h"
 #include "commands.h"
+#include "store.h"
 
 struct slot {
     struct runner *r;
@@ -38,6 +44,10 @@ struct slot {
     char why[300];                /* a failure's reason found by the scheduler itself, "" if none */
     int valid_trial, valid_epoch; /* the validation slot */
     char out[PATH_MAX], log[PATH_MAX];
+    bool copy; /* model_store = copy: the unit's streams are req and ans */
+    char req[PATH_MAX], ans[PATH_MAX];
+    char dest[PATH_MAX];          /* copy: where the answer's checkpoint goes */
+    uint64_t bytes_in, bytes_out; /* copy: the request's and the answer's sizes */
 };
 
 typedef struct runner {
@@ -197,23 +207,49 @@ static void unit_argv(runner *r, int w, const cd_unit *u, char **argv, char bufs
                        "--epoch",     bufs[2],      "--out",    bufs[1],
                        "--threads",   bufs[3],      "--device", dev,
                        "--blas-core", j->blas_core, NULL};
-    memcpy(argv, v, sizeof v);
+    /* model_store = copy: the model file and checkpoints travel on stdin and stdout */
+    const char *c[] = {
+        j->trainer, "train",       "--stdio",    "--data", cd_job_shard_path(j, w, u->shard),
+        "--epoch",  bufs[2],       "--threads",  bufs[3],  "--device",
+        dev,        "--blas-core", j->blas_core, NULL};
+    if (j->w.model_store == CD_STORE_COPY)
+        memcpy(argv, c, sizeof c);
+    else
+        memcpy(argv, v, sizeof v);
 }
 
+/* Start argv for slot s, its stdout and stderr in logs/N-what.json and .log. send (model
+ * file, input checkpoint, output checkpoint; NULL under model_store = shared and for
+ * validation): the unit's request goes on stdin, its answer to xfer/N-what.ans (store.h). */
 static cd_code start_process(runner *r, struct slot *s, char **argv, const char *host,
-                             const char *what, cd_err *err)
+                             const char *what, const char *const *send, cd_err *err)
 {
     cd_job *j = r->j;
     long n = ++r->seq;
     snprintf(s->out, sizeof s->out, "%s/logs/%06ld-%s.json", j->dir, n, what);
     snprintf(s->log, sizeof s->log, "%s/logs/%06ld-%s.log", j->dir, n, what);
     bool ssh = j->w.launcher == CD_LAUNCH_SSH && host != NULL;
-    cd_launch l = {ssh ? j->w.ssh_command : NULL, host, s->out, s->log};
-    cd_code rc = cd_launch_start(&l, argv, &s->pid, err);
+    cd_launch l = {ssh ? j->w.ssh_command : NULL, host, NULL, s->out, s->log};
+    cd_code rc = CD_OK;
+    s->copy = send != NULL;
+    s->bytes_in = s->bytes_out = 0;
+    if (s->copy) {
+        snprintf(s->req, sizeof s->req, "%s/xfer/%06ld-%s.req", j->dir, n, what);
+        snprintf(s->ans, sizeof s->ans, "%s/xfer/%06ld-%s.ans", j->dir, n, what);
+        snprintf(s->dest, sizeof s->dest, "%s", send[2]);
+        l.in_path = s->req;
+        l.out_path = s->ans;
+        rc = cd_store_request(s->req, send[0], send[1], &s->bytes_in, err);
+    }
+    if (rc == CD_OK)
+        rc = cd_launch_start(&l, argv, &s->pid, err);
     if (rc == CD_OK)
         rc = cd_loop_child(r->loop, s->pid, unit_exited, s, err);
-    if (rc != CD_OK)
+    if (rc != CD_OK) {
+        if (s->copy)
+            unlink(s->req);
         return rc;
+    }
     s->busy = true;
     s->timed_out = false;
     s->why[0] = '\0';
@@ -231,7 +267,10 @@ static void start_unit(runner *r, int w, const cd_unit *u)
     snprintf(what, sizeof what, "t%03d-e%d-s%d", u->model, u->epoch, u->shard);
     s->u = *u;
     cd_err err = {0};
-    if (start_process(r, s, argv, r->j->w.workers[w].host, what, &err) != CD_OK) {
+    const char *send[] = {r->j->trials[u->model].model_path, bufs[0], bufs[1]};
+    bool copy = r->j->w.model_store == CD_STORE_COPY;
+    if (start_process(r, s, argv, r->j->w.workers[w].host, what, copy ? send : NULL, &err) !=
+        CD_OK) {
         fail(r, &err);
         return;
     }
@@ -249,7 +288,9 @@ static cd_jrec unit_record(const runner *r, const struct slot *s, cd_jkind kind,
                    .worker = s->u.worker,
                    .start = s->start,
                    .end = end,
-                   .attempt = r->j->trials[s->u.model].attempts + 1};
+                   .attempt = r->j->trials[s->u.model].attempts + 1,
+                   .bytes_in = s->bytes_in,
+                   .bytes_out = s->bytes_out};
     return rec;
 }
 
@@ -306,10 +347,26 @@ static bool numerics_differ(runner *r, struct slot *s, const unit_result *u, con
     return j->w.numerics_strict;
 }
 
+/* model_store = copy: verify and store the answer of the unit in slot s; false (s->why
+ * set) when it is damaged, cut or foreign. */
+static bool receive(runner *r, struct slot *s)
+{
+    const cd_worker_spec *w = &r->j->w.workers[s->u.worker];
+    char what[160];
+    cd_err err = {0};
+    snprintf(what, sizeof what, "the answer of worker %d (%.100s)", s->u.worker, w->host);
+    if (cd_store_answer(s->ans, what, s->u.epoch, s->dest, s->out, &err) == CD_OK)
+        return true;
+    snprintf(s->why, sizeof s->why, "%s%s%s", err.msg, err.detail[0] ? "; " : "", err.detail);
+    return false;
+}
+
 static cd_code unit_succeeded(runner *r, struct slot *s, double end, cd_err *err)
 {
     cd_job *j = r->j;
     unit_result u;
+    if (s->copy && !receive(r, s))
+        return CD_ECORRUPT; /* failed by the caller, with s->why as its reason */
     if (!read_result(s->out, &u))
         return cd_fail(err, CD_ECORRUPT, "cerebro-train printed no result line in \"%s\"", s->out);
     const char *want = expected_numerics(j, s->u.worker, &u);
@@ -348,25 +405,12 @@ static void unit_diverged(runner *r, struct slot *s, double end)
         fail(r, &err);
 }
 
-static void unit_exited(void *arg, pid_t pid, int status)
+/* A training unit ended with status: journal its outcome. */
+static void unit_outcome(runner *r, struct slot *s, int status, double end)
 {
-    struct slot *s = arg;
-    runner *r = s->r;
-    double end = wall();
-    if (s->timer != 0)
-        cd_loop_cancel(r->loop, s->timer);
-    s->busy = false;
-    if (r->signo != 0 || r->fatal)
-        return; /* stopped by us: the unit runs again at resume */
-    if (s == valid_slot(r)) {
-        valid_exited(r, s, status);
-        dispatch(r);
-        return;
-    }
     cd_err err = {0};
     if (WIFEXITED(status) && WEXITSTATUS(status) == 3) { /* cerebro-train: the model diverged */
         unit_diverged(r, s, end);
-        dispatch(r);
         return;
     }
     bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
@@ -375,7 +419,30 @@ static void unit_exited(void *arg, pid_t pid, int status)
         rc = unit_failed(r, s, status, end, &err);
     if (rc != CD_OK)
         fail(r, &err);
-    dispatch(r);
+}
+
+static void unit_exited(void *arg, pid_t pid, int status)
+{
+    struct slot *s = arg;
+    runner *r = s->r;
+    double end = wall();
+    struct stat st;
+    if (s->timer != 0)
+        cd_loop_cancel(r->loop, s->timer);
+    s->busy = false;
+    if (s->copy) /* what arrived, whole or not */
+        s->bytes_out = stat(s->ans, &st) == 0 ? (uint64_t)st.st_size : 0;
+    bool stopped = r->signo != 0 || r->fatal; /* by us: the unit runs again at resume */
+    if (!stopped && s == valid_slot(r))
+        valid_exited(r, s, status);
+    else if (!stopped)
+        unit_outcome(r, s, status, end);
+    if (s->copy) { /* this host keeps the only copies: the streams go, whatever the outcome */
+        unlink(s->req);
+        unlink(s->ans);
+    }
+    if (!stopped)
+        dispatch(r);
 }
 
 /* ---- validation ---- */
@@ -400,7 +467,7 @@ static void start_valid(runner *r)
     s->valid_trial = t;
     s->valid_epoch = e;
     cd_err err = {0};
-    if (start_process(r, s, argv, NULL, what, &err) != CD_OK)
+    if (start_process(r, s, argv, NULL, what, NULL, &err) != CD_OK)
         fail(r, &err);
 }
 
@@ -535,6 +602,8 @@ static int drive(cd_job *j)
         r.slots[i].r = &r;
     if (rc == CD_OK)
         rc = cd_loop_signals(r.loop, sigs, on_signal, &r, &err);
+    if (rc == CD_OK && j->w.model_store == CD_STORE_COPY && !j->done)
+        rc = cd_store_prepare(j->dir, &err);
     if (rc == CD_OK && !j->done) {
         dispatch(&r);
         if (!r.fatal && r.signo == 0)

@@ -132,6 +132,15 @@ static cd_code conv_numerics(load_state *st, const char *name, const char *base,
     return CD_OK;
 }
 
+static cd_code conv_model_store(load_state *st, const char *name, const char *base, const char *v,
+                                cd_model_store *out)
+{
+    if (strcmp(v, "shared") != 0 && strcmp(v, "copy") != 0)
+        return cd_wl_bad(st, name, v, "shared or copy");
+    *out = strcmp(v, "copy") == 0 ? CD_STORE_COPY : CD_STORE_SHARED;
+    return CD_OK;
+}
+
 static cd_code conv_policy(load_state *st, const char *name, const char *base, const char *v,
                            cd_policy *out)
 {

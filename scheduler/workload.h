@@ -26,9 +26,15 @@
  *   [scheduler]  policy = async | random | sync; unit_timeout (seconds, 0: none); retries
  *                (failures of one worker before it is taken out); seed; numerics = report |
  *                strict (a unit whose numeric fingerprint differs from its input
- *                checkpoint's is logged, or fails)
+ *                checkpoint's is logged, or fails); model_store = shared (default: every
+ *                worker's host reads the model files and checkpoints where this host keeps
+ *                them, a shared file system) | copy (they stay on this host; each unit gets
+ *                its model file and input checkpoint on stdin and answers its output
+ *                checkpoint on stdout, through the launcher, framed and checksummed:
+ *                common/xfer.h, store.h; workers need only their shards)
  *   [workers]    launcher = local | ssh; ssh_command (template with {host} and {command});
- *                threads (per worker); model_dir (reached by every host; default DIR/models);
+ *                threads (per worker); model_dir (checkpoints; default DIR/ckpt; reached by
+ *                every host under model_store = shared, by this host alone under copy);
  *                worker = HOST:SHARD_DIR[:DEVICE], once per worker (default: one local
  *                worker per shard of [data] train). DEVICE: cpu (default), cuda, cuda:N.
  *                A local host (localhost, 127.0.0.1 or this host's name) must name one of
@@ -53,6 +59,7 @@
 
 typedef enum cd_procedure { CD_PROC_GRID, CD_PROC_RANDOM, CD_PROC_HYPERBAND } cd_procedure;
 typedef enum cd_launcher { CD_LAUNCH_LOCAL, CD_LAUNCH_SSH } cd_launcher;
+typedef enum cd_model_store { CD_STORE_SHARED, CD_STORE_COPY } cd_model_store;
 
 typedef struct cd_worker_spec {
     char *host;   /* "localhost" for the local launcher */
@@ -91,10 +98,11 @@ typedef struct cd_workload {
     int retries;
     uint64_t sched_seed;
     bool numerics_strict; /* a unit whose numeric fingerprint differs fails (else: reported) */
+    cd_model_store model_store;
     cd_launcher launcher;
     char *ssh_command;
     int threads;
-    char *model_dir; /* NULL: DIR/models */
+    char *model_dir; /* NULL: DIR/ckpt */
     cd_worker_spec *workers;
     int nworkers;
 } cd_workload;

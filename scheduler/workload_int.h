@@ -35,6 +35,7 @@
     X(scheduler, retries, retries, count, "2")                                                     \
     X(scheduler, seed, sched_seed, seed, "1")                                                      \
     X(scheduler, numerics, numerics_strict, numerics, "report")                                    \
+    X(scheduler, model_store, model_store, model_store, "shared")                                  \
     X(workers, launcher, launcher, launcher, "local")                                              \
     X(workers, ssh_command, ssh_command, command, "ssh -o BatchMode=yes {host} {command}")         \
     X(workers, threads, threads, threads, "1")                                                     \

@@ -219,8 +219,8 @@ ssh_workers() {
 @test "every unit records its numeric fingerprint; all units of a run on one host agree" {
     own=$(own_core)
     [ -n "$own" ]
-    head -1 "$D/ref/schedule.csv" | grep -q ',outcome,numerics_check,numerics$'
-    [ "$(grep -c ',same,version=.* backend=cpu blas=OpenBLAS-.* core='"$own"' threads=1$' "$D/ref/schedule.csv")" -eq 24 ]
+    head -1 "$D/ref/schedule.csv" | grep -q ',outcome,numerics_check,numerics,bytes_in,bytes_out$'
+    [ "$(grep -c ',same,version=.* backend=cpu blas=OpenBLAS-.* core='"$own"' threads=1,0,0$' "$D/ref/schedule.csv")" -eq 24 ]
     [ "$(awk -F '\t' '$1 == "unit" && $12 == "same" && $13 ~ /core=/' "$D/ref/journal" | wc -l)" -eq 24 ]
     grep -q '"input_numerics":""' "$D"/ref/logs/*-t000-e1-s*.json
 }

@@ -1,7 +1,8 @@
 /*
  * test_journal.c: the scheduler's journal (scheduler/journal.h): every record kind round-
- * trips, a torn last line is ignored, a malformed line or a foreign file is an error naming
- * it; and the launcher's shell quoting (scheduler/launch.h).
+ * trips (with the bytes a unit moved under model_store = copy), a torn last line is ignored, a
+ * malformed line or a foreign file is an error naming it; and the launcher's shell quoting
+ * (scheduler/launch.h).
  */
 #include <unistd.h>
 
@@ -37,7 +38,9 @@ static void test_round_trip(void)
          .loss = 0.5,
          .accuracy = 0.875,
          .check = CD_NUM_DIFFERS,
-         .numerics = "version=0.1.0 backend=cpu blas=OpenBLAS-0.3.21 core=Zen threads=1"},
+         .numerics = "version=0.1.0 backend=cpu blas=OpenBLAS-0.3.21 core=Zen threads=1",
+         .bytes_in = 304000,
+         .bytes_out = 5000000000ull},
         {.kind = CD_J_FAIL,
          .model = 1,
          .epoch = 1,
@@ -46,7 +49,8 @@ static void test_round_trip(void)
          .start = 3,
          .end = 4,
          .attempt = 2,
-         .reason = "exit status 1; the\nloss"},
+         .reason = "exit status 1; the\nloss\twas",
+         .bytes_in = 7},
         {.kind = CD_J_VALID, .model = 3, .epoch = 2, .loss = 0.25, .accuracy = 0.9},
         {.kind = CD_J_OUT, .worker = 2, .reason = "2 failures"},
         {.kind = CD_J_DONE},
@@ -64,7 +68,10 @@ static void test_round_trip(void)
         CHECK(got[0].kind == CD_J_UNIT && got[0].model == 3 && got[0].rows == 512);
         CHECK(got[0].start == 1.5 && got[0].end == 2.25 && got[0].accuracy == 0.875);
         CHECK(got[0].check == CD_NUM_DIFFERS && strcmp(got[0].numerics, recs[0].numerics) == 0);
-        CHECK(got[1].kind == CD_J_FAIL && strcmp(got[1].reason, "exit status 1; the loss") == 0);
+        CHECK(got[0].bytes_in == 304000 && got[0].bytes_out == 5000000000ull);
+        CHECK(got[1].kind == CD_J_FAIL &&
+              strcmp(got[1].reason, "exit status 1; the loss was") == 0);
+        CHECK(got[1].bytes_in == 7 && got[1].bytes_out == 0);
         CHECK(got[2].kind == CD_J_VALID && got[2].loss == 0.25);
         CHECK(got[3].kind == CD_J_OUT && got[3].worker == 2);
         CHECK(got[4].kind == CD_J_DONE);
@@ -102,6 +109,18 @@ static void test_damage(void)
     CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_OK, &err);
     CHECK(n == 1 && got[0].check == CD_NUM_NONE && got[0].numerics[0] == '\0');
     free(got);
+    /* and lines without the bytes moved (before model_store) as 0 */
+    write_file("nobytes", "cerebro-sched journal 1\n"
+                          "unit\t1\t2\t0\t0\t1\t2\t1\t10\t0.5\t0.5\tnone\t\n"
+                          "fail\t1\t2\t0\t0\t1\t2\t1\texit status 1\n");
+    path_of(path, sizeof path, "nobytes");
+    CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_OK, &err);
+    CHECK(n == 2 && got[0].bytes_in == 0 && got[1].bytes_out == 0);
+    free(got);
+    write_file("badbytes", "cerebro-sched journal 1\n"
+                           "fail\t1\t2\t0\t0\t1\t2\t1\texit status 1\t-3\t0\n");
+    path_of(path, sizeof path, "badbytes");
+    CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_ECORRUPT, &err);
     write_file("badcheck", "cerebro-sched journal 1\n"
                            "unit\t1\t2\t0\t0\t1\t2\t1\t10\t0.5\t0.5\tmaybe\tversion=1\n");
     path_of(path, sizeof path, "badcheck");

@@ -118,6 +118,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(w.sched_seed, 1);
     CHECK_EQ_INT(w.search_seed, 1);
     CHECK_EQ_INT(w.launcher, CD_LAUNCH_LOCAL);
+    CHECK_EQ_INT(w.model_store, CD_STORE_SHARED);
     CHECK_EQ_INT(w.threads, 1);
     CHECK(strcmp(w.ssh_command, "ssh -o BatchMode=yes {host} {command}") == 0);
     CHECK_EQ_INT(w.nkeys, 0);
@@ -146,7 +147,7 @@ static void test_every_key(void)
                          "label = cls\n[model]\nfile = models/m.ini\n"
                          "[procedure]\nkind = random\nepochs = 4\nn = 7\nseed = 99\n"
                          "[scheduler]\npolicy = sync\nunit_timeout = 2.5\nretries = 0\n"
-                         "seed = 18446744073709551615\n"
+                         "seed = 18446744073709551615\nmodel_store = copy\n"
                          "[workers]\nlauncher = ssh\nssh_command = rsh {host} -- {command}\n"
                          "threads = 8\nmodel_dir = jobs/models\n",
                          &w, &err),
@@ -162,6 +163,7 @@ static void test_every_key(void)
     CHECK(w.unit_timeout == 2.5);
     CHECK_EQ_INT(w.retries, 0);
     CHECK(w.sched_seed == UINT64_MAX);
+    CHECK_EQ_INT(w.model_store, CD_STORE_COPY);
     CHECK_EQ_INT(w.launcher, CD_LAUNCH_SSH);
     CHECK(strcmp(w.ssh_command, "rsh {host} -- {command}") == 0);
     CHECK_EQ_INT(w.threads, 8);
@@ -303,6 +305,7 @@ static void test_errors_keys(void)
     expect_error(BASE "[scheduler]\nunit_timeout = -1\n", 6, "[scheduler] unit_timeout", NULL);
     expect_error(BASE "[scheduler]\nretries = x\n", 6, "[scheduler] retries", NULL);
     expect_error(BASE "[scheduler]\nseed = -3\n", 6, "[scheduler] seed", NULL);
+    expect_error(BASE "[scheduler]\nmodel_store = nfs\n", 6, "\"nfs\"", "[scheduler] model_store");
     expect_error(BASE "[workers]\nlauncher = rsh\n", 6, "\"rsh\"", "[workers] launcher");
     expect_error(BASE "[workers]\nthreads = 0\n", 6, "[workers] threads", NULL);
     expect_error(BASE "[workers]\nssh_command = ssh {host}\n", 6, "[workers] ssh_command", NULL);
