@@ -8,16 +8,11 @@
 
 load helpers
 source "$REPO/tests/lib/sshd.bash"
+source "$REPO/tests/lib/grid.bash"
 
 setup_file() {
-    pg_start sched
-    load_fashion sched fm --split train --limit 1536 --partitions 3
-    load_fashion sched fv --split test --limit 500
     export D=$BATS_FILE_TMPDIR
-    cerebro-ds -q --conninfo "$(pg_conninfo sched)" export fm "$D/train"
-    cerebro-ds -q --conninfo "$(pg_conninfo sched)" export fv "$D/valid"
-    printf '[model]\ninput = 784\nlayers = dense:32, relu, dense:10\nclasses = 10\nscale = 0.00392156862745098\n[train]\noptimizer = adam\nlr = 0.001\nbatch_size = 128\nseed = 1\n' \
-        >"$D/tiny.ini"
+    grid_data sched "$D"
     workload async >"$D/grid.ini"
     cerebro-sched run "$D/grid.ini" --job "$D/ref" 2>"$D/ref.log"
     # a trainer that starts 0.2 s late, so that the fault tests catch units and jobs running

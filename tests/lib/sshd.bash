@@ -2,7 +2,9 @@
 #
 # tests/lib/sshd.bash: a throwaway sshd on 127.0.0.1 for the scheduler's ssh launcher.
 #
-#     sshd_start DIR        host and client keys, config and sshd under DIR, on a free port
+#     sshd_start DIR [CONFIG LINE...]
+#                           host and client keys, config and sshd under DIR, on a free port,
+#                           with extra sshd_config lines (SetEnv ...)
 #     sshd_command          the workload's ssh_command template reaching it
 #     sshd_start_host DIR ADDR [CONFIG LINE...]
 #                           another host: an sshd of its own on loopback address ADDR
@@ -10,14 +12,15 @@
 #                           its port in DIR/port
 #     sshd_stop             stops them all
 #
-# CD_SSHD_PREFIX (words, e.g. "nsenter -t PID -m --"): sshd_start_host runs sshd through it,
-# so the host's sshd (and every command it runs) lives in another namespace.
+# CD_SSHD_PREFIX (words, e.g. "nsenter -t PID -m --"): sshd_start and sshd_start_host run
+# sshd through it, so the host's sshd (and every command it runs) lives in another namespace.
 #
 # The daemon accepts only the client key made here, for the user running the tests (root:
 # PermitRootLogin prohibit-password). It runs with -D in the background (fd 3 closed).
 
 sshd_start() {
     local dir=$1 port
+    shift
     mkdir -p "$dir" /run/sshd
     ssh-keygen -q -t ed25519 -N '' -f "$dir/host_key"
     ssh-keygen -q -t ed25519 -N '' -f "$dir/client_key"
@@ -36,7 +39,9 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 CFG
-    /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" 3>&- &
+    [[ $# -eq 0 ]] || printf '%s\n' "$@" >>"$dir/sshd_config"
+    # shellcheck disable=SC2086 # a prefix of words
+    ${CD_SSHD_PREFIX:-} /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" 3>&- &
     echo $! >"$dir/sshd.bgpid"
     export CD_SSHD_DIR=$dir CD_SSHD_PORT=$port
     for _ in $(seq 50); do
