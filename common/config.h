@@ -22,7 +22,8 @@
 #define CD_CONFIG_DEFAULT_PATH "/etc/cerebro-ds/cerebro-ds.conf"
 
 /* X(section, key, check, default, description); check names a value check of config.c:
- * any, list, bool, verify, shards, mb (> 0), mb0 (>= 0), threads, level, rolemap, path. */
+ * any, list, bool, verify, shards, mb (> 0), mb0 (>= 0), threads, level, rolemap, path,
+ * seconds (1-3600). */
 #define CD_CONFIG_KEYS(X)                                                                          \
     X(database, conninfo, any, "", "libpq connection string of the database to serve")             \
     X(database, databases, list, "", "more databases of the same server, comma-separated")         \
@@ -41,7 +42,14 @@
     X(mount, role_map, rolemap, "", "OS user to database role map, user:role comma-separated")     \
     X(mount, log_level, level, "info", "error | warning | info | debug")                           \
     X(mount, threads, threads, "16", "most FUSE worker threads")                                   \
-    X(mount, preload, bool, "false", "pin and index every table at mount, not at first access")
+    X(mount, preload, bool, "false", "pin and index every table at mount, not at first access")    \
+    X(cluster, coordinator, any, "", "Citus coordinator conninfo (default: [database] conninfo)")  \
+    X(cluster, ssh_command, any, "ssh -o BatchMode=yes {host} {command}",                          \
+      "how refresh --cluster runs cerebro-ds on a worker host")                                    \
+    X(cluster, remote_mountpoint, any, "", "the mount point on the worker hosts (default: mine)")  \
+    X(cluster, remote_command, any, "",                                                            \
+      "cerebro-ds on the worker hosts (default: this one's path)")                                 \
+    X(cluster, lock_timeout, seconds, "30", "longest wait for the cut's lock on the coordinator, s")
 
 /* X(key, check, default, description) of a [table schema.name] section. */
 #define CD_CONFIG_TABLE_KEYS(X)                                                                    \

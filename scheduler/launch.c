@@ -2,6 +2,7 @@
  * launch.c: trainer processes (see launch.h).
  */
 #include "launch.h"
+#include "remote.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,44 +17,7 @@
 
 bool cd_launch_quote(char *const *argv, char *buf, size_t size)
 {
-    size_t n = 0;
-    for (int i = 0; argv[i] != NULL; i++) {
-        if (i > 0 && n + 1 < size)
-            buf[n++] = ' ';
-        if (n + 1 < size)
-            buf[n++] = '\'';
-        for (const char *c = argv[i]; *c != '\0'; c++) {
-            const char *piece = *c == '\'' ? "'\\''" : NULL;
-            size_t len = piece ? strlen(piece) : 1;
-            if (n + len + 2 >= size)
-                return false;
-            memcpy(buf + n, piece ? piece : c, len);
-            n += len;
-        }
-        if (n + 1 < size)
-            buf[n++] = '\'';
-    }
-    if (n >= size)
-        return false;
-    buf[n] = '\0';
-    return true;
-}
-
-/* The template's words with {host} and {command} replaced; words point into the buffers. */
-static int ssh_words(const cd_launch *l, char *tmpl, char *cmd, char **words)
-{
-    int n = 0;
-    for (char *save = NULL, *w = strtok_r(tmpl, " ", &save); w != NULL && n < MAX_WORDS - 1;
-         w = strtok_r(NULL, " ", &save)) {
-        if (strcmp(w, "{command}") == 0)
-            words[n++] = cmd;
-        else if (strcmp(w, "{host}") == 0)
-            words[n++] = (char *)l->host;
-        else
-            words[n++] = w;
-    }
-    words[n] = NULL;
-    return n;
+    return cd_remote_quote(argv, buf, size);
 }
 
 /* In the child: redirect, reset signals, exec; never returns. */
@@ -83,7 +47,7 @@ cd_code cd_launch_start(const cd_launch *l, char *const *argv, pid_t *pid, cd_er
         snprintf(tmpl, sizeof tmpl, "%s", l->ssh_template);
         if (!cd_launch_quote(argv, cmd, sizeof cmd))
             return cd_fail(err, CD_EINVAL, "trainer command line too long for ssh");
-        if (ssh_words(l, tmpl, cmd, words) == 0)
+        if (cd_remote_words(tmpl, l->host, cmd, words, MAX_WORDS) == 0)
             return cd_fail(err, CD_EINVAL, "empty ssh_command template");
         run = words;
     }

@@ -1,5 +1,6 @@
 /*
- * admin.h: the commands of the cerebro-ds admin tool: inspect, export, verify, pages, doctor.
+ * admin.h: the commands of the cerebro-ds admin tool: inspect, export, verify, pages, doctor,
+ * refresh --cluster.
  * Each table command pins the table (catalog.h), works, and releases the pin. Output on
  * stdout; errors returned in cd_err for main() to print.
  */
@@ -28,6 +29,20 @@ cd_code cd_cmd_verify(const cd_admin_opts *o, const char *table, FILE *out, uint
 
 /* Page headers, line pointers and tuple headers of every block, with visibility. */
 cd_code cd_cmd_pages(const cd_admin_opts *o, const char *table, FILE *out, cd_err *err);
+
+/* cerebro-ds refresh --cluster (cluster.c): lock the distributed tables on the coordinator,
+ * have every host with a placement of them refresh its mount as one cut (`remote_command
+ * refresh --cut ID remote_mountpoint db/table...` through ssh_command), unlock. Prints the
+ * cut, one line per host and the lock's wait and hold times. */
+typedef struct cd_cluster_opts {
+    const char *coordinator;       /* conninfo */
+    const char *ssh_command;       /* template with {host} and {command} */
+    const char *remote_mountpoint; /* the mount point on the hosts */
+    const char *remote_command;    /* cerebro-ds on the hosts */
+    int lock_timeout;              /* seconds */
+} cd_cluster_opts;
+cd_code cd_cmd_refresh_cluster(const cd_cluster_opts *o, char *const *tables, int ntables,
+                               FILE *out, cd_err *err);
 
 /*
  * Is this host ready for cerebro-ds-fuse with the configuration at config_path (NULL: none

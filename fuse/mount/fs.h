@@ -193,8 +193,9 @@ static inline const char *fs_table_path(const fs_table *t, char *buf, size_t siz
 /* The current generation of t, pinning it first when it has none; referenced (fs_gen_put). */
 int fs_table_gen(cd_fs *fs, fs_table *t, fs_gen **out);
 void fs_gen_put(cd_fs *fs, fs_gen *g);
-/* Take a new snapshot of t (and pin it when it had none). */
-cd_code fs_refresh_table(cd_fs *fs, fs_table *t, cd_err *err);
+/* Take a new snapshot of t (and pin it when it had none), as part of cluster cut `cut` (its
+ * meta files then say so) or of none (NULL). */
+cd_code fs_refresh_table(cd_fs *fs, fs_table *t, const char *cut, cd_err *err);
 /* The live generation holding inode ino, or NULL (fs.lock held). */
 fs_gen *fs_gen_find(cd_fs *fs, uint64_t ino);
 /* If nothing holds g any more, take it out of fs->gens and return true: the caller then

@@ -6,6 +6,8 @@
  * Protocol: one command line per connection, one answer line:
  *   refresh\n                      -> ok <n tables refreshed>\n | error <message>\n
  *   refresh <db>/<schema.table>\n  (or <schema.table> when one database is served)
+ *   refresh [TABLE] cut=<id>\n      the same, the new snapshots part of cluster cut <id>
+ *                                  (cerebro-ds refresh --cluster; named in the meta files)
  * Only peers running as the daemon's user or root are served (SO_PEERCRED).
  * One thread serves the socket and SIGHUP, one request at a time: refreshes never overlap.
  * Does not: know how a table is pinned (fs_tree.c).
@@ -67,14 +69,15 @@ static fs_table **tables_of(cd_fs *fs, bool pinned_only, int *n)
 }
 
 /* Refresh tables[0..n); the answer line into reply. */
-static void refresh_list(cd_fs *fs, fs_table **tables, int n, char *reply, size_t size)
+static void refresh_list(cd_fs *fs, fs_table **tables, int n, const char *cut, char *reply,
+                         size_t size)
 {
     int done = 0, failed = 0;
     char first[1200] = "", path[512];
     for (int i = 0; i < n; i++) {
         cd_err err = {0};
         fs_table_path(tables[i], path, sizeof path);
-        if (fs_refresh_table(fs, tables[i], &err) == CD_OK) {
+        if (fs_refresh_table(fs, tables[i], cut, &err) == CD_OK) {
             done++;
             continue;
         }
@@ -90,7 +93,7 @@ static void refresh_list(cd_fs *fs, fs_table **tables, int n, char *reply, size_
                  first);
 }
 
-static void refresh_all(cd_fs *fs, char *reply, size_t size)
+static void refresh_all(cd_fs *fs, const char *cut, char *reply, size_t size)
 {
     cd_err err = {0};
     if (fs_relist(fs, &err) != CD_OK) /* new tables of `schemas` */
@@ -101,7 +104,7 @@ static void refresh_all(cd_fs *fs, char *reply, size_t size)
         snprintf(reply, size, "error out of memory\n");
         return;
     }
-    refresh_list(fs, tables, n, reply, size);
+    refresh_list(fs, tables, n, cut, reply, size);
     free(tables);
     cd_log(CD_LOG_INFO, "refresh of every pinned table: %.*s", (int)strcspn(reply, "\n"), reply);
 }
@@ -135,13 +138,29 @@ static fs_table *find_table(cd_fs *fs, const char *target, char *why, size_t siz
     return found;
 }
 
+/* A cut id goes into meta files and logs: 1-100 of [A-Za-z0-9.:-]. */
+static bool valid_cut(const char *cut)
+{
+    size_t n = strlen(cut);
+    return n > 0 && n <= 100 &&
+           strspn(cut, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:-") == n;
+}
+
 void fs_ctl_command(cd_fs *fs, const char *line, char *reply, size_t size)
 {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "%s", line);
     cmd[strcspn(cmd, "\r\n")] = '\0';
-    if (strcmp(cmd, "refresh") == 0) {
-        refresh_all(fs, reply, size);
+    const char *cut = NULL;
+    char *word = strstr(cmd, " cut=");
+    if (word != NULL) {
+        *word = '\0';
+        cut = word + 5;
+    }
+    if (cut != NULL && !valid_cut(cut)) {
+        snprintf(reply, size, "error bad cut \"%.100s\" (letters, digits, '-', ':', '.')\n", cut);
+    } else if (strcmp(cmd, "refresh") == 0) {
+        refresh_all(fs, cut, reply, size);
     } else if (strncmp(cmd, "refresh ", 8) == 0) {
         char why[512];
         const char *target = cmd + 8 + strspn(cmd + 8, " ");
@@ -149,7 +168,7 @@ void fs_ctl_command(cd_fs *fs, const char *line, char *reply, size_t size)
         if (t == NULL)
             snprintf(reply, size, "error %s\n", why);
         else
-            refresh_list(fs, &t, 1, reply, size);
+            refresh_list(fs, &t, 1, cut, reply, size);
         cd_log(CD_LOG_INFO, "refresh of %s: %.*s", target, (int)strcspn(reply, "\n"), reply);
     } else {
         snprintf(reply, size, "error unknown command \"%.100s\" (expected: refresh [TABLE])\n",
@@ -237,7 +256,7 @@ static void *ctl_main(void *arg)
         if (hup) {
             char reply[2048];
             cd_log(CD_LOG_INFO, "SIGHUP: refreshing every pinned table");
-            refresh_all(fs, reply, sizeof reply);
+            refresh_all(fs, NULL, reply, sizeof reply);
         }
         if (p[1].revents & POLLIN) {
             int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);

@@ -142,7 +142,7 @@ static double elapsed(const struct timeval *since)
 }
 
 /* Pin t to a new snapshot and make it current (pin_lock held). *out is referenced. */
-static cd_code gen_pin(cd_fs *fs, fs_table *t, fs_gen **out, cd_err *err)
+static cd_code gen_pin(cd_fs *fs, fs_table *t, const char *cut, fs_gen **out, cd_err *err)
 {
     char path[512];
     struct timeval start;
@@ -151,7 +151,8 @@ static cd_code gen_pin(cd_fs *fs, fs_table *t, fs_gen **out, cd_err *err)
     cd_vtable_opts o = {.pin = {.conninfo = t->db->conninfo,
                                 .datadir = c->database_datadir[0] ? c->database_datadir : NULL,
                                 .block_shards = t->block_shards,
-                                .columns = t->columns},
+                                .columns = t->columns,
+                                .cut = cut},
                         .cache = fs->cache,
                         .progress = false,
                         .skip_count = strcmp(c->database_verify, "none") == 0};
@@ -167,9 +168,11 @@ static cd_code gen_pin(cd_fs *fs, fs_table *t, fs_gen **out, cd_err *err)
         atomic_fetch_add(&fs->pin_errors, 1);
         return rc;
     }
-    cd_log(CD_LOG_INFO, "pinned %s: snapshot %s, %d shards, %llu rows, in %.2f s (generation %llu)",
-           fs_table_path(t, path, sizeof path), cd_vtable_snapshot(v), g->nshards,
-           (unsigned long long)cd_vtable_rows(v), elapsed(&start), (unsigned long long)g->serial);
+    cd_log(CD_LOG_INFO,
+           "pinned %s: snapshot %s%s%s, %d shards, %llu rows, in %.2f s (generation %llu)",
+           fs_table_path(t, path, sizeof path), cd_vtable_snapshot(v), cut ? ", cluster cut " : "",
+           cut ? cut : "", g->nshards, (unsigned long long)cd_vtable_rows(v), elapsed(&start),
+           (unsigned long long)g->serial);
     *out = g;
     return CD_OK;
 }
@@ -193,7 +196,7 @@ int fs_table_gen(cd_fs *fs, fs_table *t, fs_gen **out)
         g->refs++;
     pthread_mutex_unlock(&fs->lock);
     if (g == NULL)
-        rc = gen_pin(fs, t, &g, &err);
+        rc = gen_pin(fs, t, NULL, &g, &err);
     pthread_mutex_unlock(&t->pin_lock);
     if (rc != CD_OK) {
         char path[512];
@@ -227,7 +230,7 @@ static void invalidate_gen(cd_fs *fs, fs_gen *old)
     }
 }
 
-cd_code fs_refresh_table(cd_fs *fs, fs_table *t, cd_err *err)
+cd_code fs_refresh_table(cd_fs *fs, fs_table *t, const char *cut, cd_err *err)
 {
     fs_gen *g = NULL;
     pthread_mutex_lock(&t->pin_lock);
@@ -236,7 +239,7 @@ cd_code fs_refresh_table(cd_fs *fs, fs_table *t, cd_err *err)
     if (old != NULL)
         old->refs++; /* alive until its entries are invalidated */
     pthread_mutex_unlock(&fs->lock);
-    cd_code rc = gen_pin(fs, t, &g, err);
+    cd_code rc = gen_pin(fs, t, cut, &g, err);
     pthread_mutex_unlock(&t->pin_lock);
     /* outside every lock: the kernel locks the directory, where lookups may be waiting */
     if (rc == CD_OK && old != NULL)
