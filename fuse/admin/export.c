@@ -19,13 +19,18 @@
 #include "admin.h"
 #include "atomicfile.h"
 #include "colfile.h"
-#include "meta.h"
 #include "fsname.h"
 #include "fsutil.h"
+#include "madlib.h"
+#include "meta.h"
 
-static void colsum_of(const cd_colfile *c, cd_colsum *sum)
+/* buffers: the tuples the shard's rows came from (they differ in a MADlib-packed table) */
+static void colsum_of(const cd_colfile *c, uint64_t buffers, cd_colsum *sum)
 {
     sum->attr = c->attr;
+    snprintf(sum->dtype, sizeof sum->dtype, "%s",
+             strcmp(c->dtype, c->attr->dtype) != 0 ? c->dtype : "");
+    sum->buffers = buffers;
     sum->fname = c->fname;
     sum->var = c->var;
     cd_shape_text(sum->shape, sizeof sum->shape, c->var, c->dims_known, c->ndim, c->dims);
@@ -75,20 +80,23 @@ static void file_progress(void *arg, uint32_t done, uint32_t total)
             100.0 * done / (total ? total : 1));
 }
 
-/* Decode the shard into its column files in dir; var[k]: column k is variable-width. */
+/* Decode the shard into its column files in dir; var[k]: column k is variable-width.
+ * *nrows: rows written; *ntuples: the tuples they came from. */
 static cd_code decode_files(cd_pin *p, const cd_table *t, const cd_shard *s, const char *dir,
-                            const bool *var, cd_colfile *cols, uint64_t *nrows, bool progress,
-                            cd_err *err)
+                            const bool *var, cd_colfile *cols, uint64_t *nrows, uint64_t *ntuples,
+                            bool progress, cd_err *err)
 {
     cd_code rc = CD_OK;
     int opened = 0;
-    for (; opened < t->ncols && rc == CD_OK; opened++)
+    for (; opened < t->ncols && rc == CD_OK; opened++) {
         rc = cd_colfile_open(&cols[opened], &t->cols[opened], dir, var[opened], err);
+        cols[opened].packed = cd_madlib_pair_of(t, opened) >= 0;
+    }
     file_sink fs = {.cols = cols, .shard = s->name, .progress = progress, .last = time(NULL)};
     cd_row_sink sink = {
         .value = file_value, .row_done = file_row_done, .progress = file_progress, .arg = &fs};
     if (rc == CD_OK)
-        rc = cd_shard_decode_to(p, t, s, &sink, nrows, err);
+        rc = cd_shard_decode_to(p, t, s, &sink, nrows, ntuples, err);
     for (int k = 0; k < opened && rc == CD_OK; k++)
         rc = cd_colfile_close(&cols[k], err);
     for (int k = opened - 1; rc != CD_OK && k >= 0; k--)
@@ -98,14 +106,15 @@ static cd_code decode_files(cd_pin *p, const cd_table *t, const cd_shard *s, con
 
 /* Decode, and again while array columns turn out ragged (each pass makes one more var). */
 static cd_code decode_shard_files(cd_pin *p, const cd_table *t, const cd_shard *s, const char *dir,
-                                  cd_colfile *cols, uint64_t *nrows, bool progress, cd_err *err)
+                                  cd_colfile *cols, uint64_t *nrows, uint64_t *ntuples,
+                                  bool progress, cd_err *err)
 {
     bool *var = calloc((size_t)t->ncols + 1, sizeof *var);
     if (var == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     cd_code rc;
     for (;;) {
-        rc = decode_files(p, t, s, dir, var, cols, nrows, progress, err);
+        rc = decode_files(p, t, s, dir, var, cols, nrows, ntuples, progress, err);
         int ragged = -1;
         for (int k = 0; k < t->ncols && rc == CD_EUNSUPPORTED; k++)
             if (cols[k].ragged && !var[k])
@@ -124,10 +133,11 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
 }
 
 /* One shard: decode into OUTDIR/.<name>.partial, check the count, write meta, rename.
- * On any failure the partial directory is removed. */
+ * On any failure the partial directory is removed. *nrows: rows written; *ntuples: the
+ * tuples they came from (what count(*) counts). */
 static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int64_t want,
-                            const char *outdir, cd_colfile *cols, uint64_t *nrows, bool progress,
-                            cd_err *err)
+                            const char *outdir, cd_colfile *cols, uint64_t *nrows,
+                            uint64_t *ntuples, bool progress, cd_err *err)
 {
     char tmp[4200], final[4200], dirname[256];
     if (cd_fsname(s->name, dirname, sizeof dirname) == 0)
@@ -136,12 +146,12 @@ static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int
     snprintf(final, sizeof final, "%s/%s", outdir, dirname);
     cd_code rc = cd_mkdir_p(tmp, err);
     if (rc == CD_OK)
-        rc = decode_shard_files(p, t, s, tmp, cols, nrows, progress, err);
+        rc = decode_shard_files(p, t, s, tmp, cols, nrows, ntuples, progress, err);
     if (rc == CD_OK)
-        rc = cd_check_count(p, s, *nrows, want, err);
+        rc = cd_check_count(p, s, *ntuples, want, err);
     cd_colsum *sums = rc == CD_OK ? calloc((size_t)t->ncols + 1, sizeof *sums) : NULL;
     for (int k = 0; sums != NULL && k < t->ncols; k++)
-        colsum_of(&cols[k], &sums[k]);
+        colsum_of(&cols[k], *ntuples, &sums[k]);
     if (rc == CD_OK)
         rc = write_meta(tmp, sums ? cd_meta_shard(p, t, s, *nrows, sums, t->ncols) : NULL, err);
     free(sums);
@@ -173,10 +183,10 @@ typedef struct export_job {
     int done;
 } export_job;
 
-static void record_sums(export_job *j, int i, const cd_colfile *cols)
+static void record_sums(export_job *j, int i, const cd_colfile *cols, uint64_t ntuples)
 {
     for (int k = 0; k < j->t->ncols; k++)
-        colsum_of(&cols[k], &j->sums[(size_t)i * (size_t)j->t->ncols + (size_t)k]);
+        colsum_of(&cols[k], ntuples, &j->sums[(size_t)i * (size_t)j->t->ncols + (size_t)k]);
 }
 
 static void *export_worker(void *arg)
@@ -191,16 +201,16 @@ static void *export_worker(void *arg)
         if (i >= j->t->nshards)
             return NULL;
         cd_err err = {0};
-        uint64_t nrows = 0;
+        uint64_t nrows = 0, ntuples = 0;
         cd_colfile *cols = calloc((size_t)j->t->ncols + 1, sizeof *cols);
         cd_code rc = cols ? export_shard(j->p, j->t, &j->t->shards[i], j->want[i], j->outdir, cols,
-                                         &nrows, j->progress, &err)
+                                         &nrows, &ntuples, j->progress, &err)
                           : cd_fail(&err, CD_ENOMEM, "out of memory");
         pthread_mutex_lock(&j->lock);
         if (rc == CD_OK) {
             j->exported[i] = true;
             j->rows[i] = nrows;
-            record_sums(j, i, cols);
+            record_sums(j, i, cols, ntuples);
             j->done++;
             if (j->progress)
                 fprintf(stderr, "cerebro-ds: exported shard %s (%llu rows, %d of %d)\n",

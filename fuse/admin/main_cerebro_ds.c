@@ -46,6 +46,8 @@ static const char usage_text[] =
     "      --datadir DIR      data directory (default: SHOW data_directory)\n"
     "      --shards N         split a plain table into N block ranges part0..part<N-1>\n"
     "      --columns a,b      only these columns (default: every supported column)\n"
+    "      --no-unpack        a MADlib-packed table (bytea buffers with <col>_shape columns)\n"
+    "                         as stored, not a row per training row\n"
     "  -j, --jobs J           export: decode J shards in parallel (default 1)\n"
     "      --verify MODE      count (default): check rows against count(*); none\n"
     "  -q, --quiet            no progress lines on stderr\n"
@@ -67,6 +69,7 @@ typedef struct cli {
     int shards;
     int jobs;
     bool quiet;
+    bool no_unpack;
 } cli;
 
 static int usage_error(const char *fmt, const char *arg)
@@ -86,17 +89,13 @@ static int parse_int(const char *s, const char *opt, int *out)
 
 static int parse_cli(int argc, char **argv, cli *c)
 {
-    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
-                                         {"conninfo", required_argument, NULL, 'C'},
-                                         {"datadir", required_argument, NULL, 'D'},
-                                         {"shards", required_argument, NULL, 's'},
-                                         {"columns", required_argument, NULL, 'l'},
-                                         {"jobs", required_argument, NULL, 'j'},
-                                         {"verify", required_argument, NULL, 'v'},
-                                         {"quiet", no_argument, NULL, 'q'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {"version", no_argument, NULL, 'V'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},  {"conninfo", required_argument, NULL, 'C'},
+        {"datadir", required_argument, NULL, 'D'}, {"shards", required_argument, NULL, 's'},
+        {"columns", required_argument, NULL, 'l'}, {"jobs", required_argument, NULL, 'j'},
+        {"verify", required_argument, NULL, 'v'},  {"quiet", no_argument, NULL, 'q'},
+        {"no-unpack", no_argument, NULL, 'U'},     {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0}};
     int ch, rc = EXIT_OK;
     while (rc == EXIT_OK && (ch = getopt_long(argc, argv, "+c:j:qhV", opts, NULL)) != -1) {
         switch (ch) {
@@ -117,6 +116,9 @@ static int parse_cli(int argc, char **argv, cli *c)
             break;
         case 'q':
             c->quiet = true;
+            break;
+        case 'U':
+            c->no_unpack = true;
             break;
         case 's':
             rc = parse_int(optarg, "--shards", &c->shards);
@@ -170,6 +172,7 @@ static int settle(const cli *c, cd_config *cfg, cd_admin_opts *o, cd_err *err)
                                                 : NULL;
     o->pin.block_shards = c->shards;
     o->pin.columns = c->columns;
+    o->pin.keep_packed = c->no_unpack;
     o->jobs = c->jobs > 0 ? c->jobs : 1;
     o->verify_count = strcmp(verify, "count") == 0;
     o->progress = !c->quiet;

@@ -5,6 +5,8 @@
  * row at a time, so memory does not grow with the shard. Rows are matched by ctid, so a
  * missing or an extra row is one mismatch, not a shifted table. Values compare in the column
  * files' representation (value.h), bit for bit (NaN included), array dimensions included.
+ * A MADlib-packed table (madlib.h) is compared as stored: its bytea buffers and shapes, the
+ * values its unpacked rows are cut from.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -218,7 +220,7 @@ static cd_code verify_shard(cd_pin *p, const cd_table *t, const cd_shard *s, FIL
                         .arg = &st};
     uint64_t decoded = 0;
     if (rc == CD_OK)
-        rc = cd_shard_decode_to(p, t, s, &sink, &decoded, err);
+        rc = cd_shard_decode_to(p, t, s, &sink, &decoded, NULL, err);
     while (rc == CD_OK && st.cur.ctid != NO_ROW) {
         st.rows++;
         report(&st, st.cur.ctid, "row missing from the decoded shard", NULL);
@@ -238,7 +240,9 @@ cd_code cd_cmd_verify(const cd_admin_opts *o, const char *table, FILE *out, uint
     cd_table *t;
     uint64_t rows = 0, reported = 0;
     *mismatches = 0;
-    cd_code rc = cd_pin_table(&o->pin, table, &p, &t, err);
+    cd_pin_opts po = o->pin;
+    po.keep_packed = true; /* the COPY stream has the stored values */
+    cd_code rc = cd_pin_table(&po, table, &p, &t, err);
     if (rc == CD_OK &&
         PQsetClientEncoding(p->conn, PQparameterStatus(p->conn, "server_encoding")) != 0)
         rc = cd_fail(err, CD_EDB, "could not set the client encoding to the server's");

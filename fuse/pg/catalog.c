@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "madlib.h"
 #include "pgdisk.h"
 #include "pgquery.h"
 
@@ -634,6 +635,8 @@ cd_code cd_pin_table(const cd_pin_opts *o, const char *table, cd_pin **pinp, cd_
         rc = pin(p, o, t, err);
     if (rc == CD_OK)
         rc = open_shards(p, o, t, err);
+    if (rc == CD_OK && !o->keep_packed)
+        rc = cd_madlib_detect(t, err);
     return rc;
 }
 
@@ -710,6 +713,7 @@ void cd_table_free(cd_table **tp)
         free_shard(&t->shards[i]);
     free(t->shards);
     cd_citus_table_free(&t->citus);
+    cd_madlib_free(&t->madlib);
     free(t->skipped);
     free(t->cols);
     free(t);

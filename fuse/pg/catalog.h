@@ -58,7 +58,8 @@ typedef struct cd_table {
     int nskipped;
     cd_shard *shards;
     int nshards;
-    cd_citus_table citus; /* kind CD_CITUS_NONE unless a Citus node serves a Citus table */
+    cd_citus_table citus;     /* kind CD_CITUS_NONE unless a Citus node serves a Citus table */
+    struct cd_madlib *madlib; /* MADlib-packed buffers served unpacked (madlib.h), or NULL */
 } cd_table;
 
 typedef struct cd_pin {
@@ -82,6 +83,7 @@ typedef struct cd_pin_opts {
     int block_shards;     /* > 0: split a plain table into N block ranges */
     const char *columns;  /* comma-separated output columns, or NULL for all supported */
     const char *cut;      /* the cluster cut the pin is part of (refresh --cluster), or NULL */
+    bool keep_packed;     /* serve MADlib-packed tables as stored, not unpacked (madlib.h) */
 } cd_pin_opts;
 
 cd_code cd_pin_table(const cd_pin_opts *o, const char *table, cd_pin **pin, cd_table **tab,

@@ -4,6 +4,7 @@
 #include "colfile.h"
 
 #include "fsname.h"
+#include "madlib.h"
 
 #include <errno.h>
 #include <math.h>
@@ -54,6 +55,8 @@ cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, boo
         return cd_fail(err, CD_EINVAL, "column name \"%s\" is too long for a file name",
                        attr->name);
     c->var = var || attr->kind == CD_KIND_VARLENA;
+    snprintf(c->dtype, sizeof c->dtype, "%s", attr->dtype);
+    c->esz = elem_size(attr);
     char path[4200];
     path_of(path, sizeof path, c, ".valid.npy");
     cd_code rc = cd_npy_writer_open(&c->valid, path, "|b1", 0, NULL, err);
@@ -61,7 +64,7 @@ cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, boo
         rc = open_bin(c, err);
     if (rc == CD_OK && !c->var && attr->kind != CD_KIND_ARRAY) {
         c->dims_known = true;
-        c->rowbytes = elem_size(attr);
+        c->rowbytes = c->esz;
         path_of(path, sizeof path, c, ".npy");
         rc = cd_npy_writer_open(&c->data, path, attr->dtype, 0, NULL, err);
     }
@@ -72,9 +75,9 @@ cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, boo
 static cd_code append_fill(cd_colfile *c, uint64_t rows, cd_err *err)
 {
     uint8_t buf[4096];
-    size_t esz = elem_size(c->attr), per = sizeof buf / esz * esz;
+    size_t esz = c->esz, per = sizeof buf / esz * esz;
     memset(buf, 0, sizeof buf);
-    if (c->attr->dtype[1] == 'f') {
+    if (c->dtype[1] == 'f') {
         float f = NAN;
         double d = NAN;
         for (size_t k = 0; k < per; k += esz)
@@ -90,21 +93,26 @@ static cd_code append_fill(cd_colfile *c, uint64_t rows, cd_err *err)
     return rc;
 }
 
-/* First non-null row of a fixed array column: its dimensions fix the file's shape. */
+/* First non-null row of a fixed array column: its dimensions fix the file's shape (and a
+ * packed column's bytes per element its dtype). */
 static cd_code open_array(cd_colfile *c, const cd_value *v, cd_err *err)
 {
-    uint64_t tail[PGD_MAXDIM];
+    uint64_t tail[PGD_MAXDIM], elems = 1;
     c->dims_known = true;
     c->ndim = v->ndim;
     memcpy(c->dims, v->dims, sizeof c->dims);
-    c->rowbytes = elem_size(c->attr);
     for (int i = 0; i < v->ndim; i++) {
         tail[i] = (uint64_t)v->dims[i];
-        c->rowbytes *= tail[i];
+        elems *= tail[i];
     }
+    if (c->packed && elems > 0 && cd_madlib_dtype((int)(v->len / elems))[0] != '\0') {
+        c->esz = v->len / elems;
+        snprintf(c->dtype, sizeof c->dtype, "%s", cd_madlib_dtype((int)c->esz));
+    }
+    c->rowbytes = c->esz * elems;
     char path[4200];
     path_of(path, sizeof path, c, ".npy");
-    cd_code rc = cd_npy_writer_open(&c->data, path, c->attr->dtype, v->ndim, tail, err);
+    cd_code rc = cd_npy_writer_open(&c->data, path, c->dtype, v->ndim, tail, err);
     if (rc == CD_OK)
         rc = append_fill(c, c->pending_nulls, err);
     c->pending_nulls = 0;
@@ -130,6 +138,9 @@ static cd_code append_fixed(cd_colfile *c, const cd_value *v, cd_err *err)
             return cd_fail(err, CD_EUNSUPPORTED, "column \"%s\" is ragged", c->attr->name);
         }
     }
+    if (c->packed && v->len != c->rowbytes)
+        return cd_fail(err, CD_ECORRUPT, "a row of column \"%s\" has %zu bytes, the file's %zu",
+                       c->attr->name, v->len, c->rowbytes);
     return cd_npy_writer_append(c->data, v->data, v->len, err);
 }
 
@@ -174,7 +185,7 @@ static cd_code close_all_null(cd_colfile *c, cd_err *err)
     char path[4200];
     uint64_t shape[2] = {c->nrows, 0};
     path_of(path, sizeof path, c, ".npy");
-    return cd_npy_write(path, c->attr->dtype, shape, 2, "", 0, err);
+    return cd_npy_write(path, c->dtype, shape, 2, "", 0, err);
 }
 
 cd_code cd_colfile_close(cd_colfile *c, cd_err *err)

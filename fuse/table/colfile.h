@@ -41,9 +41,13 @@ typedef struct cd_colfile {
     int dims[PGD_MAXDIM];
     size_t rowbytes; /* fixed: bytes per row once known */
     bool ragged;     /* a row's dimensions differed: the shard must be decoded again */
+    bool packed;     /* a MADlib-packed column (madlib.h): the dtype comes from the first row */
+    char dtype[8];   /* dtype of the .npy: attr->dtype, or a packed column's */
+    size_t esz;      /* bytes per element of dtype */
 } cd_colfile;
 
-/* Open the column's files in dir; var forces the .bin layout (for a ragged array column). */
+/* Open the column's files in dir; var forces the .bin layout (for a ragged array column).
+ * Set c->packed after opening for a MADlib-packed column. */
 cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, bool var, cd_err *err);
 /* Append one row. Returns CD_EUNSUPPORTED with c->ragged set when the column must be var. */
 cd_code cd_colfile_append(cd_colfile *c, const cd_value *v, cd_err *err);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fsname.h"
+#include "madlib.h"
 
 void cd_shape_text(char *buf, size_t size, bool var, bool dims_known, int ndim, const int *dims)
 {
@@ -23,6 +24,25 @@ void cd_shape_text(char *buf, size_t size, bool var, bool dims_known, int ndim, 
     size_t len = 0;
     for (int i = 0; i < ndim && len < size; i++)
         len += (size_t)snprintf(buf + len, size - len, "%s%d", i ? "," : "", dims[i]);
+}
+
+/* MADlib-packed tables: the keys a column's section adds, lines without a last newline ("" for
+ * other tables). */
+static void packed_keys(const cd_table *t, int k, char *buf, size_t size)
+{
+    int pair = cd_madlib_pair_of(t, k);
+    buf[0] = '\0';
+    if (pair >= 0)
+        snprintf(buf, size, "packed = madlib\nshape_column = %s",
+                 t->madlib->pairs[pair].shape.name);
+    else if (t->madlib != NULL)
+        snprintf(buf, size, "repeated = yes");
+}
+
+/* The buffers of a packed table's shard, from the summary of its first packed column. */
+static uint64_t buffers_of(const cd_table *t, const cd_colsum *cols)
+{
+    return cols[t->madlib->pairs[0].col].buffers;
 }
 
 char *cd_meta_shard(const cd_pin *p, const cd_table *t, const cd_shard *s, uint64_t nrows,
@@ -44,14 +64,20 @@ char *cd_meta_shard(const cd_pin *p, const cd_table *t, const cd_shard *s, uint6
         len += (size_t)snprintf(buf + len, size - len,
                                 "citus_shard = %lld\nrange = %s\nhost = %s:%d\n",
                                 (long long)pl->shardid, pl->range, pl->host, pl->port);
+    if (t->madlib != NULL && len < size)
+        len += (size_t)snprintf(buf + len, size - len, "packed = madlib\nbuffers = %llu\n",
+                                (unsigned long long)buffers_of(t, cols));
     for (int k = 0; k < ncols && len < size; k++) {
         const cd_colsum *c = &cols[k];
+        const char *dtype = c->var ? "bin" : c->dtype[0] ? c->dtype : c->attr->dtype;
+        char packed[160];
+        packed_keys(t, k, packed, sizeof packed);
         len += (size_t)snprintf(buf + len, size - len,
                                 "\n[column %s]\ntype = %s\ndtype = %s\nshape = %s\nfile = %s%s\n"
-                                "nulls = %llu\nnull_elements = %llu\n",
-                                c->attr->name, c->attr->typname, c->var ? "bin" : c->attr->dtype,
-                                c->shape, c->fname, c->var ? ".bin" : ".npy",
-                                (unsigned long long)c->nnull, (unsigned long long)c->null_elems);
+                                "nulls = %llu\nnull_elements = %llu\n%s%s",
+                                c->attr->name, c->attr->typname, dtype, c->shape, c->fname,
+                                c->var ? ".bin" : ".npy", (unsigned long long)c->nnull,
+                                (unsigned long long)c->null_elems, packed, packed[0] ? "\n" : "");
     }
     return buf;
 }
@@ -83,6 +109,23 @@ static size_t citus_map(char *buf, size_t size, const cd_citus_table *ct)
     return len < size ? len : size - 1;
 }
 
+/* A column's dtype over the shards with rows: its own unless the shards say otherwise (a
+ * MADlib-packed column's comes from its buffers), "mixed" when they disagree. */
+static const char *table_dtype(const cd_table *t, const uint64_t *rows, const cd_colsum *sums,
+                               int k)
+{
+    const char *dtype = NULL;
+    for (int i = 0; i < t->nshards; i++) {
+        const char *d = sums[(size_t)i * (size_t)t->ncols + (size_t)k].dtype;
+        if (rows[i] == 0 || d[0] == '\0')
+            continue;
+        if (dtype != NULL && strcmp(d, dtype) != 0)
+            return "mixed";
+        dtype = d;
+    }
+    return dtype ? dtype : t->cols[k].dtype;
+}
+
 char *cd_meta_table(const cd_pin *p, const cd_table *t, const uint64_t *rows, const cd_colsum *sums)
 {
     size_t size =
@@ -106,6 +149,12 @@ char *cd_meta_table(const cd_pin *p, const cd_table *t, const uint64_t *rows, co
     }
     if (p->cut[0] != '\0' && len < size)
         len += (size_t)snprintf(buf + len, size - len, "\ncut = %s", p->cut);
+    uint64_t buffers = 0;
+    for (int i = 0; t->madlib != NULL && i < t->nshards; i++)
+        buffers += buffers_of(t, sums + (size_t)i * (size_t)t->ncols);
+    if (t->madlib != NULL && len < size)
+        len += (size_t)snprintf(buf + len, size - len, "\npacked = madlib\nbuffers = %llu",
+                                (unsigned long long)buffers);
     if (len < size)
         len += citus_map(buf + len, size - len, &t->citus);
     for (int k = 0; k < t->ncols && len < size; k++) {
@@ -115,9 +164,12 @@ char *cd_meta_table(const cd_pin *p, const cd_table *t, const uint64_t *rows, co
             if (strcmp(sums[(size_t)i * (size_t)t->ncols + (size_t)k].shape, shape) != 0)
                 shape = "ragged";
         bool var = a->kind == CD_KIND_VARLENA || strcmp(shape, "ragged") == 0;
+        char packed[160];
+        packed_keys(t, k, packed, sizeof packed);
         len += (size_t)snprintf(buf + len, size - len,
-                                "\n\n[column %s]\ntype = %s\ndtype = %s\nshape = %s", a->name,
-                                a->typname, var ? "bin" : a->dtype, shape);
+                                "\n\n[column %s]\ntype = %s\ndtype = %s\nshape = %s%s%s", a->name,
+                                a->typname, var ? "bin" : table_dtype(t, rows, sums, k), shape,
+                                packed[0] ? "\n" : "", packed);
     }
     if (len < size)
         snprintf(buf + len, size - len, "\n");

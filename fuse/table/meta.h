@@ -9,6 +9,9 @@
  * "ragged" when shards differ). Shard meta: [shard] name, rows, relation, relation_file,
  * segments, blocks, toast_file, snapshot, cut, and for a Citus placement citus_shard, range,
  * host; per column type, dtype, shape, file, nulls, null_elements.
+ * A MADlib-packed table (madlib.h) adds packed = madlib and buffers to [table] and [shard],
+ * packed = madlib and shape_column to its packed columns' sections, repeated = yes to the
+ * others' (one value per buffer, repeated for each of its rows).
  */
 #ifndef CD_META_H
 #define CD_META_H
@@ -26,6 +29,9 @@ typedef struct cd_colsum {
     char shape[128];     /* "" scalars, "784", "28,28", "0" (every row NULL), "ragged" */
     uint64_t nnull;      /* NULL rows */
     uint64_t null_elems; /* NULL array elements written as 0 / NaN */
+    char dtype[8];       /* dtype of the shard's file when not attr->dtype (a MADlib-packed
+                            column: its buffers'), else "" */
+    uint64_t buffers;    /* MADlib-packed tables: the buffers (tuples) the shard's rows came from */
 } cd_colsum;
 
 /* Per-row shape text of a fixed array column with dims[ndim] (dims_known false: "0"). */

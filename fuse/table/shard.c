@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 
+#include "madlib.h"
 #include "page.h"
 #include "pgdisk.h"
 
@@ -60,14 +61,68 @@ typedef struct decode_state {
     const cd_shard *s;
     const cd_row_sink *sink;
     uint64_t nrows;
+    uint64_t ntuples;
     uint32_t reported; /* block of the last progress call */
     cd_valctx ctx;
+    /* MADlib-packed tables (madlib.h) only: */
+    cd_valctx *ctxs;     /* [ncols]: each column's value stays valid while its rows go out */
+    cd_value *vals;      /* [ncols] the tuple's values */
+    cd_madlib_buf *bufs; /* [npairs] the tuple's buffers */
+    int *elemsize;       /* [npairs] element size of each pair in this shard, 0 until known */
 } decode_state;
+
+static void progress(decode_state *st, uint32_t blkno)
+{
+    if (st->sink->progress != NULL && blkno - st->reported >= PROGRESS_BLOCKS) {
+        st->reported = blkno;
+        st->sink->progress(st->sink->arg, blkno - st->s->blk_start,
+                           st->s->blk_end - st->s->blk_start);
+    }
+}
+
+/* One output row of a packed tuple: row j of each packed column, the tuple's own value of
+ * the others. */
+static cd_code packed_row(decode_state *st, uint32_t blkno, uint16_t item, uint64_t j, cd_err *err)
+{
+    const cd_row_sink *sink = st->sink;
+    cd_code rc = sink->row_start ? sink->row_start(sink->arg, blkno, item, err) : CD_OK;
+    for (int k = 0; k < st->t->ncols && rc == CD_OK; k++) {
+        int p = cd_madlib_pair_of(st->t, k);
+        cd_value row;
+        if (p >= 0)
+            rc = cd_madlib_row(&st->vals[k], &st->bufs[p], j, &row, err);
+        if (rc == CD_OK)
+            rc = sink->value(sink->arg, k, p >= 0 ? &row : &st->vals[k], err);
+    }
+    if (rc == CD_OK)
+        st->nrows++;
+    return rc == CD_OK ? sink->row_done(sink->arg, blkno, item, err) : rc;
+}
+
+/* A tuple of a packed table: its buffers' rows, one output row each. */
+static cd_code decode_packed(decode_state *st, uint32_t blkno, uint16_t item,
+                             const cd_datum *datums, cd_err *err)
+{
+    uint64_t rows = 0;
+    cd_code rc =
+        cd_madlib_tuple(st->t, st->s, &st->ctx, datums, st->elemsize, st->bufs, &rows, err);
+    for (int k = 0; k < st->t->ncols && rc == CD_OK; k++) {
+        int ai = st->s->colmap[k];
+        rc = cd_value_from_datum(&st->ctxs[k], &st->s->attrs[ai], &datums[ai], &st->vals[k], err);
+    }
+    for (uint64_t j = 0; j < rows && rc == CD_OK; j++)
+        rc = packed_row(st, blkno, item, j, err);
+    st->ntuples++;
+    progress(st, blkno);
+    return rc;
+}
 
 static cd_code decode_tuple(void *arg, uint32_t blkno, uint16_t item, const uint8_t *tup,
                             uint32_t len, const cd_datum *datums, cd_err *err)
 {
     decode_state *st = arg;
+    if (st->t->madlib != NULL)
+        return decode_packed(st, blkno, item, datums, err);
     if (st->sink->row_start != NULL) {
         cd_code rc = st->sink->row_start(st->sink->arg, blkno, item, err);
         if (rc != CD_OK)
@@ -83,22 +138,49 @@ static cd_code decode_tuple(void *arg, uint32_t blkno, uint16_t item, const uint
             return rc;
     }
     st->nrows++;
-    if (st->sink->progress != NULL && blkno - st->reported >= PROGRESS_BLOCKS) {
-        st->reported = blkno;
-        st->sink->progress(st->sink->arg, blkno - st->s->blk_start,
-                           st->s->blk_end - st->s->blk_start);
-    }
+    st->ntuples++;
+    progress(st, blkno);
     return st->sink->row_done(st->sink->arg, blkno, item, err);
 }
 
+/* The per-column contexts and buffers of a packed table's decoding. */
+static cd_code packed_state(decode_state *st, cd_err *err)
+{
+    size_t nc = (size_t)st->t->ncols + 1, np = (size_t)st->t->madlib->npairs;
+    st->ctxs = calloc(nc, sizeof *st->ctxs);
+    st->vals = calloc(nc, sizeof *st->vals);
+    st->bufs = calloc(np, sizeof *st->bufs);
+    st->elemsize = calloc(np, sizeof *st->elemsize);
+    if (st->ctxs == NULL || st->vals == NULL || st->bufs == NULL || st->elemsize == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    for (int k = 0; k < st->t->ncols; k++)
+        st->ctxs[k].toast = st->s->toast;
+    return CD_OK;
+}
+
+static void packed_state_free(decode_state *st)
+{
+    for (int k = st->t->ncols - 1; st->ctxs != NULL && k >= 0; k--)
+        cd_valctx_free(&st->ctxs[k]);
+    free(st->elemsize);
+    free(st->bufs);
+    free(st->vals);
+    free(st->ctxs);
+}
+
 cd_code cd_shard_decode_to(cd_pin *p, const cd_table *t, const cd_shard *s, const cd_row_sink *sink,
-                           uint64_t *nrows, cd_err *err)
+                           uint64_t *nrows, uint64_t *ntuples, cd_err *err)
 {
     decode_state st = {
         .t = t, .s = s, .sink = sink, .reported = s->blk_start, .ctx = {.toast = s->toast}};
-    cd_code rc = cd_shard_scan(p, s, s->blk_start, s->blk_end, decode_tuple, &st, err);
+    cd_code rc = t->madlib != NULL ? packed_state(&st, err) : CD_OK;
+    if (rc == CD_OK)
+        rc = cd_shard_scan(p, s, s->blk_start, s->blk_end, decode_tuple, &st, err);
+    packed_state_free(&st);
     cd_valctx_free(&st.ctx);
     *nrows = st.nrows;
+    if (ntuples != NULL)
+        *ntuples = st.ntuples;
     return rc;
 }
 

@@ -32,9 +32,12 @@ typedef struct cd_row_sink {
     cd_code (*row_start)(void *arg, uint32_t blkno, uint16_t item, cd_err *err);
 } cd_row_sink;
 
-/* Decode the shard's visible rows into sink; *nrows counts them. */
+/* Decode the shard's visible rows into sink; *nrows counts them, *ntuples (when not NULL)
+ * the tuples they came from: the same, except in a MADlib-packed table (madlib.h), whose
+ * tuples are buffers of rows: each of them goes to sink as one row, the columns of the
+ * tuple that are not packed repeated for each. */
 cd_code cd_shard_decode_to(cd_pin *p, const cd_table *t, const cd_shard *s, const cd_row_sink *sink,
-                           uint64_t *nrows, cd_err *err);
+                           uint64_t *nrows, uint64_t *ntuples, cd_err *err);
 
 /* The decoded row count against count(*) in the snapshot (want < 0: unchecked): a mismatch
  * is CD_EMISMATCH naming the shard, its file and the snapshot. */

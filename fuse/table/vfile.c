@@ -4,6 +4,8 @@
  * <col>.bin is decoded in chunks of rows through the cache. A chunk is decoded from the
  * pages of its rows (their ctids), checked against the index (a value whose size or
  * dimensions differ from what the index saw is corrupt), with NULL rows as 0 / NaN in .npy.
+ * In a MADlib-packed table (madlib.h) a tuple is a buffer of rows: it is decoded once for
+ * the rows of a chunk it holds, and each row is cut from it.
  * Also cd_vtable_open and cd_vtable_close: the index (vtable.c) plus the prefetch threads
  * that read ahead here, so that vtable.c never calls this file.
  */
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "madlib.h"
 #include "npy.h"
 #include "page.h"
 #include "pgdisk.h"
@@ -47,12 +50,34 @@ static void fill_null_row(const cd_attr *a, uint8_t *dst, uint64_t bytes)
         memcpy(dst + k, esz == 4 ? (void *)&f : (void *)&d, esz);
 }
 
-/* The value of row r (its page is in page when *cur_blk matches). */
-static cd_code row_value(chunk_job *j, uint64_t r, uint8_t *page, uint32_t *cur_blk,
-                         cd_datum *datums, cd_valctx *ctx, cd_value *val, cd_err *err)
+/* What the shapes of a packed tuple say of its buffer of pair `pair` (the caller checks it
+ * against the index). */
+static cd_code packed_buffer(chunk_job *j, const cd_datum *datums, cd_valctx *ctx, int pair,
+                             cd_madlib_buf *buf, cd_err *err)
+{
+    const cd_table *t = j->v->t;
+    size_t np = (size_t)t->madlib->npairs;
+    cd_madlib_buf *bufs = calloc(np, sizeof *bufs);
+    int *elemsize = calloc(np, sizeof *elemsize);
+    uint64_t rows = 0;
+    cd_code rc = bufs && elemsize ? CD_OK : cd_fail(err, CD_ENOMEM, "out of memory");
+    if (rc == CD_OK)
+        rc = cd_madlib_tuple(t, &t->shards[j->shard], ctx, datums, elemsize, bufs, &rows, err);
+    if (rc == CD_OK)
+        *buf = bufs[pair];
+    free(elemsize);
+    free(bufs);
+    return rc;
+}
+
+/* The value of tuple tu (its page is in page when *cur_blk matches); in a MADlib-packed
+ * column, the whole buffer, and what its shape says in *buf. */
+static cd_code row_value(chunk_job *j, uint64_t tu, uint8_t *page, uint32_t *cur_blk,
+                         cd_datum *datums, cd_valctx *ctx, cd_value *val, cd_madlib_buf *buf,
+                         cd_err *err)
 {
     const cd_shard *s = &j->v->t->shards[j->shard];
-    uint64_t ctid = j->v->shards[j->shard].ctids[r];
+    uint64_t ctid = j->v->shards[j->shard].ctids[tu];
     uint32_t blk = (uint32_t)(ctid >> 16);
     unsigned item = (unsigned)(ctid & 0xFFFF), flags;
     cd_code rc = CD_OK;
@@ -68,7 +93,9 @@ static cd_code row_value(chunk_job *j, uint64_t r, uint8_t *page, uint32_t *cur_
         rc = cd_fail(err, CD_EREWRITTEN, "a row of the snapshot is gone from its page");
     if (rc == CD_OK)
         rc = cd_tuple_deform(tup, len, s->attrs, s->natts, datums, err);
-    int ai = s->colmap[j->col];
+    int ai = s->colmap[j->col], pair = cd_madlib_pair_of(j->v->t, j->col);
+    if (rc == CD_OK && pair >= 0)
+        rc = packed_buffer(j, datums, ctx, pair, buf, err);
     if (rc == CD_OK)
         rc = cd_value_from_datum(ctx, &s->attrs[ai], &datums[ai], val, err);
     if (rc != CD_OK)
@@ -99,15 +126,76 @@ static cd_code place(const chunk_job *j, uint64_t r, const cd_value *val, uint8_
     return CD_OK;
 }
 
+/* The last i < n with a[i] <= x, for a ascending from a[0] <= x (a binary search). */
+static uint64_t last_at_most(const uint64_t *a, uint64_t n, uint64_t x)
+{
+    uint64_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (a[mid] <= x)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The tuple of row r: r itself, or in a packed table the one whose buffer holds it. */
+static uint64_t tuple_of(const vshard *vs, uint64_t r)
+{
+    return vs->first_row == NULL ? r : last_at_most(vs->first_row, vs->ntuples, r);
+}
+
+/* Where the rows of a chunk come from: the tuple last decoded and its value. */
+typedef struct row_source {
+    uint8_t *page;
+    uint32_t blk; /* block in page, UINT32_MAX none */
+    cd_datum *datums;
+    cd_valctx ctx;
+    uint64_t tuple; /* tuple of val, UINT64_MAX none */
+    cd_value val;
+    cd_madlib_buf buf; /* a packed column's buffer in val */
+} row_source;
+
+/* The value of row r: its tuple's (decoded once for all the rows of a buffer), or in a packed
+ * column that row of the tuple's buffer. */
+static cd_code value_of_row(chunk_job *j, uint64_t r, row_source *src, cd_value *val, cd_err *err)
+{
+    const vshard *vs = &j->v->shards[j->shard];
+    uint64_t tu = tuple_of(vs, r);
+    cd_code rc = CD_OK;
+    if (tu != src->tuple) {
+        src->tuple = UINT64_MAX;
+        rc = row_value(j, tu, src->page, &src->blk, src->datums, &src->ctx, &src->val, &src->buf,
+                       err);
+        if (rc != CD_OK)
+            return rc;
+        src->tuple = tu;
+    }
+    if (cd_madlib_pair_of(j->v->t, j->col) < 0) {
+        *val = src->val;
+        return CD_OK;
+    }
+    if (src->buf.rows != vs->first_row[tu + 1] - vs->first_row[tu]) {
+        cd_fail(err, CD_ECORRUPT, "column \"%s\" changed since the snapshot was indexed",
+                j->v->t->cols[j->col].name);
+        return cd_detail(err, "a buffer of shard %s holds %llu rows, the index says %llu", vs->dir,
+                         (unsigned long long)src->buf.rows,
+                         (unsigned long long)(vs->first_row[tu + 1] - vs->first_row[tu]));
+    }
+    return cd_madlib_row(&src->val, &src->buf, r - vs->first_row[tu], val, err);
+}
+
 static cd_code decode_rows(chunk_job *j, uint8_t *buf, cd_err *err)
 {
     const cd_shard *s = &j->v->t->shards[j->shard];
     const vcol *c = &j->v->shards[j->shard].cols[j->col];
-    uint8_t *page = malloc(j->v->pin->blcksz);
-    cd_datum *datums = calloc((size_t)s->natts + 1, sizeof *datums);
-    cd_valctx ctx = {.toast = s->toast};
-    uint32_t cur = UINT32_MAX;
-    cd_code rc = page && datums ? CD_OK : cd_fail(err, CD_ENOMEM, "out of memory");
+    row_source src = {.page = malloc(j->v->pin->blcksz),
+                      .blk = UINT32_MAX,
+                      .datums = calloc((size_t)s->natts + 1, sizeof *src.datums),
+                      .ctx = {.toast = s->toast},
+                      .tuple = UINT64_MAX};
+    cd_code rc = src.page && src.datums ? CD_OK : cd_fail(err, CD_ENOMEM, "out of memory");
     uint8_t *dst = buf;
     for (uint64_t r = j->r0; r < j->r1 && rc == CD_OK; r++) {
         uint64_t want = c->var ? c->offsets[r + 1] - c->offsets[r] : c->rowbytes;
@@ -115,15 +203,15 @@ static cd_code decode_rows(chunk_job *j, uint8_t *buf, cd_err *err)
         if (c->valid != NULL && !c->valid[r] && !c->var) {
             fill_null_row(&j->v->t->cols[j->col], dst, want); /* no need to read the row */
         } else if (c->valid == NULL || c->valid[r]) {
-            rc = row_value(j, r, page, &cur, datums, &ctx, &val, err);
+            rc = value_of_row(j, r, &src, &val, err);
             if (rc == CD_OK)
                 rc = place(j, r, &val, dst, want, err);
         }
         dst += want;
     }
-    cd_valctx_free(&ctx);
-    free(datums);
-    free(page);
+    cd_valctx_free(&src.ctx);
+    free(src.datums);
+    free(src.page);
     return rc;
 }
 
@@ -155,15 +243,7 @@ static void chunk_range(const vcol *c, uint64_t nrows, uint64_t ch, uint64_t *r0
  * with empty payloads. */
 static uint64_t row_at(const vcol *c, uint64_t nrows, uint64_t o)
 {
-    uint64_t lo = 0, hi = nrows;
-    while (hi - lo > 1) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (c->offsets[mid] <= o)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
+    return last_at_most(c->offsets, nrows, o);
 }
 
 /* ---- read-ahead ---- */

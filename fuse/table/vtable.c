@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "fsname.h"
+#include "madlib.h"
 #include "meta.h"
 #include "npy.h"
 
@@ -40,6 +41,11 @@ typedef struct index_state {
     size_t *valid_cap; /* [ncols] */
     size_t *off_cap;   /* [ncols] */
     cd_valctx ctx;
+    /* MADlib-packed tables (madlib.h) only: */
+    size_t first_cap;
+    cd_value_shape *shapes; /* [ncols] one tuple's */
+    cd_madlib_buf *bufs;    /* [npairs] one tuple's */
+    int *elemsize;          /* [npairs] element size of each pair in this shard, 0 until known */
 } index_state;
 
 static cd_code note_shape(vcol *c, const cd_value_shape *sh, uint64_t row, bool array)
@@ -95,7 +101,72 @@ static cd_code index_tuple(void *arg, uint32_t blkno, uint16_t item, const uint8
         return rc;
     st->vs->ctids[row] = (uint64_t)blkno << 16 | item;
     st->vs->nrows++;
+    st->vs->ntuples++;
     return CD_OK;
+}
+
+/* The shape of one row of a packed column's buffer b. */
+static void packed_shape(const cd_madlib_buf *b, cd_value_shape *sh)
+{
+    memset(sh, 0, sizeof *sh);
+    sh->len = b->rowbytes;
+    sh->ndim = b->ndim;
+    memcpy(sh->dims, b->dims, sizeof sh->dims);
+}
+
+/* A tuple of a packed table: one row of the index per row of its buffers, the tuple's other
+ * columns repeated for each. */
+static cd_code index_packed(void *arg, uint32_t blkno, uint16_t item, const uint8_t *tup,
+                            uint32_t len, const cd_datum *datums, cd_err *err)
+{
+    index_state *st = arg;
+    vshard *vs = st->vs;
+    uint64_t n = vs->ntuples, rows = 0;
+    cd_code rc = grow((void **)&vs->ctids, &st->ctid_cap, n + 1, sizeof *vs->ctids, err);
+    if (rc == CD_OK)
+        rc = grow((void **)&vs->first_row, &st->first_cap, n + 2, sizeof *vs->first_row, err);
+    if (rc == CD_OK)
+        rc = cd_madlib_tuple(st->t, st->s, &st->ctx, datums, st->elemsize, st->bufs, &rows, err);
+    for (int k = 0; k < st->t->ncols && rc == CD_OK; k++) {
+        int p = cd_madlib_pair_of(st->t, k), ai = st->s->colmap[k];
+        if (p >= 0)
+            packed_shape(&st->bufs[p], &st->shapes[k]);
+        else
+            rc = cd_value_shape_of(&st->ctx, &st->s->attrs[ai], &datums[ai], &st->shapes[k], err);
+    }
+    for (uint64_t j = 0; j < rows && rc == CD_OK; j++)
+        for (int k = 0; k < st->t->ncols && rc == CD_OK; k++)
+            rc = index_value(st, k, vs->nrows + j, &st->shapes[k], err);
+    if (rc != CD_OK)
+        return rc;
+    vs->first_row[0] = 0;
+    vs->ctids[n] = (uint64_t)blkno << 16 | item;
+    vs->nrows += rows;
+    vs->first_row[n + 1] = vs->nrows;
+    vs->ntuples++;
+    return CD_OK;
+}
+
+static cd_code packed_state(index_state *st, cd_err *err)
+{
+    size_t np = (size_t)st->t->madlib->npairs;
+    st->shapes = calloc((size_t)st->t->ncols + 1, sizeof *st->shapes);
+    st->bufs = calloc(np, sizeof *st->bufs);
+    st->elemsize = calloc(np, sizeof *st->elemsize);
+    if (st->shapes == NULL || st->bufs == NULL || st->elemsize == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    return CD_OK;
+}
+
+/* The dtypes the packed columns' buffers hold in this shard. */
+static void packed_dtypes(const index_state *st)
+{
+    for (int k = 0; k < st->t->ncols; k++) {
+        int p = cd_madlib_pair_of(st->t, k);
+        if (p >= 0 && st->elemsize[p] != 0)
+            snprintf(st->vs->cols[k].dtype, sizeof st->vs->cols[k].dtype, "%s",
+                     cd_madlib_dtype(st->elemsize[p]));
+    }
 }
 
 static cd_code index_shard(cd_vtable *v, int i, cd_err *err)
@@ -114,7 +185,16 @@ static cd_code index_shard(cd_vtable *v, int i, cd_err *err)
                       .valid_cap = caps,
                       .off_cap = caps + v->t->ncols + 1,
                       .ctx = {.toast = s->toast}};
-    cd_code rc = cd_shard_scan(v->pin, s, s->blk_start, s->blk_end, index_tuple, &st, err);
+    bool packed = v->t->madlib != NULL;
+    cd_code rc = packed ? packed_state(&st, err) : CD_OK;
+    if (rc == CD_OK)
+        rc = cd_shard_scan(v->pin, s, s->blk_start, s->blk_end, packed ? index_packed : index_tuple,
+                           &st, err);
+    if (rc == CD_OK && packed)
+        packed_dtypes(&st);
+    free(st.elemsize);
+    free(st.bufs);
+    free(st.shapes);
     cd_valctx_free(&st.ctx);
     free(caps);
     return rc;
@@ -164,7 +244,7 @@ size_t vt_npy_header(const cd_table *t, const vshard *vs, int k, cd_vfile_kind k
     const vcol *c = &vs->cols[k];
     uint64_t shape[PGD_MAXDIM + 1] = {vs->nrows};
     int nd = 1;
-    const char *descr = t->cols[k].dtype;
+    const char *descr = c->dtype[0] ? c->dtype : t->cols[k].dtype;
     if (kind == CD_VF_VALID) {
         descr = "|b1";
     } else if (kind == CD_VF_OFFSETS) {
@@ -206,6 +286,8 @@ static void colsum_of(const cd_table *t, const vshard *vs, int k, cd_colsum *sum
 {
     const vcol *c = &vs->cols[k];
     sum->attr = &t->cols[k];
+    snprintf(sum->dtype, sizeof sum->dtype, "%s", c->dtype);
+    sum->buffers = vs->ntuples;
     sum->fname = c->fname;
     sum->var = c->var;
     cd_shape_text(sum->shape, sizeof sum->shape, c->var, c->dims_known, c->ndim, c->dims);
@@ -306,7 +388,7 @@ static cd_code index_all(cd_vtable *v, const cd_vtable_opts *o, cd_err *err)
                 rc = index_shard(v, i, err);
         }
         if (rc == CD_OK)
-            rc = cd_check_count(v->pin, &v->t->shards[i], v->shards[i].nrows, want, err);
+            rc = cd_check_count(v->pin, &v->t->shards[i], v->shards[i].ntuples, want, err);
         if (rc == CD_OK)
             rc = shard_layout(v, i, sums + (size_t)i * (size_t)nc, err);
         if (shard_local(rc)) {
@@ -373,6 +455,7 @@ void free_vshard(vshard *vs, int ncols)
     }
     free(vs->cols);
     free(vs->files);
+    free(vs->first_row);
     free(vs->ctids);
     free(vs->meta);
     memset(vs, 0, sizeof *vs);

@@ -27,14 +27,20 @@ typedef struct vcol {
     uint8_t *valid;      /* [nrows] 1 = not NULL; NULL when the shard has no NULL here */
     uint64_t *offsets;   /* var: [nrows + 1] payload offsets (the .offsets.npy data) */
     uint32_t chunk_rows; /* rows per decoded chunk */
+    char dtype[8];       /* the .npy's dtype when not the column's (a MADlib-packed column's,
+                            from its buffers), else "" */
 } vcol;
 
 typedef struct vshard {
-    char dir[256];   /* directory name */
-    uint64_t nrows;  /* visible rows */
-    uint64_t *ctids; /* [nrows] block << 16 | item, physical order */
-    vcol *cols;      /* [table ncols] */
-    cd_vfile *files; /* [nfiles]: meta, then each column's files */
+    char dir[256];       /* directory name */
+    uint64_t nrows;      /* rows served */
+    uint64_t ntuples;    /* visible tuples: nrows, except in a MADlib-packed table (madlib.h) */
+    uint64_t *ctids;     /* [ntuples] block << 16 | item, physical order */
+    uint64_t *first_row; /* packed tables: [ntuples + 1] the first row of each tuple's buffer
+                            (row r is in tuple t when first_row[t] <= r < first_row[t + 1]);
+                            NULL otherwise (row r is tuple r) */
+    vcol *cols;          /* [table ncols] */
+    cd_vfile *files;     /* [nfiles]: meta, then each column's files */
     int nfiles;
     char *meta;  /* text of meta */
     bool failed; /* could not be indexed: no files, err says why */
