@@ -18,6 +18,8 @@
 
 #define PROG "cerebro-ds"
 
+#define MAX_POS 34 /* command + 33 arguments */
+
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2, EXIT_MISMATCH = 3, EXIT_INTERRUPTED = 130 };
 
 static const char usage_text[] =
@@ -32,10 +34,15 @@ static const char usage_text[] =
     "                         snapshot; last line rows=N mismatches=M\n"
     "  pages TABLE            page headers, line pointers and tuple headers of every block,\n"
     "                         with each tuple's visibility in the snapshot\n"
-    "  refresh [MOUNTPOINT [TABLE]]\n"
+    "  refresh [MOUNTPOINT [TABLE...]]\n"
     "                         make the cerebro-ds-fuse mount take a new snapshot of every\n"
-    "                         table it has pinned, or of TABLE ([db/]schema.table);\n"
+    "                         table it has pinned, or of each TABLE ([db/]schema.table);\n"
     "                         MOUNTPOINT defaults to the configuration's [mount] mountpoint\n"
+    "  refresh --cluster [TABLE...]\n"
+    "                         one consistent cut of Citus distributed tables (default: the\n"
+    "                         configuration's [mount] tables) on every worker host: lock\n"
+    "                         them on the [cluster] coordinator, refresh each host's mount\n"
+    "                         through [cluster] ssh_command, unlock\n"
     "  doctor                 check that this host is ready to run cerebro-ds-fuse with the\n"
     "                         configuration: one line per check, exit 0 only if all pass\n"
     "\n"
@@ -50,6 +57,9 @@ static const char usage_text[] =
     "                         as stored, not a row per training row\n"
     "  -j, --jobs J           export: decode J shards in parallel (default 1)\n"
     "      --verify MODE      count (default): check rows against count(*); none\n"
+    "      --cluster          refresh: across the Citus cluster (above)\n"
+    "      --cut ID           refresh: the new snapshots belong to cluster cut ID (what\n"
+    "                         refresh --cluster runs on each host; shown in meta files)\n"
     "  -q, --quiet            no progress lines on stderr\n"
     "  -h, --help             this help\n"
     "  -V, --version          version\n"
@@ -66,6 +76,8 @@ typedef struct cli {
     const char *datadir;
     const char *columns;
     const char *verify;
+    const char *cut;
+    bool cluster;
     int shards;
     int jobs;
     bool quiet;
@@ -94,7 +106,8 @@ static int parse_cli(int argc, char **argv, cli *c)
         {"datadir", required_argument, NULL, 'D'}, {"shards", required_argument, NULL, 's'},
         {"columns", required_argument, NULL, 'l'}, {"jobs", required_argument, NULL, 'j'},
         {"verify", required_argument, NULL, 'v'},  {"quiet", no_argument, NULL, 'q'},
-        {"no-unpack", no_argument, NULL, 'U'},     {"help", no_argument, NULL, 'h'},
+        {"no-unpack", no_argument, NULL, 'U'},     {"cluster", no_argument, NULL, 'K'},
+        {"cut", required_argument, NULL, 'u'},     {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0}};
     int ch, rc = EXIT_OK;
     while (rc == EXIT_OK && (ch = getopt_long(argc, argv, "+c:j:qhV", opts, NULL)) != -1) {
@@ -119,6 +132,12 @@ static int parse_cli(int argc, char **argv, cli *c)
             break;
         case 'U':
             c->no_unpack = true;
+            break;
+        case 'K':
+            c->cluster = true;
+            break;
+        case 'u':
+            c->cut = optarg;
             break;
         case 's':
             rc = parse_int(optarg, "--shards", &c->shards);
@@ -149,7 +168,7 @@ static int parse_all(int argc, char **argv, cli *c, char **pos, int *npos)
         if (rc != EXIT_OK)
             return rc;
         while (optind < argc && argv[optind][0] != '-') {
-            if (*npos >= 4)
+            if (*npos >= MAX_POS)
                 return usage_error("too many arguments: %s", argv[optind]);
             pos[(*npos)++] = argv[optind++];
         }
@@ -179,24 +198,75 @@ static int settle(const cli *c, cd_config *cfg, cd_admin_opts *o, cd_err *err)
     return EXIT_OK;
 }
 
-/* cerebro-ds refresh MOUNTPOINT [TABLE]: ask the daemon, print how many tables. */
-static int refresh(const char *mountpoint, const char *table, cd_err *err)
+/* cerebro-ds refresh MOUNTPOINT [TABLE...]: ask the daemon (one request per table), print
+ * how many tables. */
+static int refresh(const char *mountpoint, char **tables, int ntables, const char *cut, cd_err *err)
 {
     char command[1024], reply[256];
-    snprintf(command, sizeof command, "refresh%s%s", table ? " " : "", table ? table : "");
-    if (cd_control_request(mountpoint, command, reply, sizeof reply, err) != CD_OK)
-        return EXIT_ERROR;
-    printf("%s: %s table(s) refreshed\n", mountpoint, reply);
+    long done = 0;
+    for (int i = 0; i < (ntables > 0 ? ntables : 1); i++) {
+        snprintf(command, sizeof command, "refresh%s%s%s%s", ntables ? " " : "",
+                 ntables ? tables[i] : "", cut ? " cut=" : "", cut ? cut : "");
+        if (cd_control_request(mountpoint, command, reply, sizeof reply, err) != CD_OK)
+            return EXIT_ERROR;
+        done += strtol(reply, NULL, 10);
+    }
+    printf("%s: %ld table(s) refreshed%s%s\n", mountpoint, done, cut ? " in cut " : "",
+           cut ? cut : "");
     return EXIT_OK;
 }
 
-static int run(const char *cmd, char **pos, int npos, const cd_config *cfg, const cd_admin_opts *o,
-               cd_err *err)
+/* The path of this program, for the hosts of a cluster refresh (installed alike). */
+static const char *self_path(void)
 {
-    if (strcmp(cmd, "refresh") == 0 && npos == 1)
-        return refresh(cfg->mount_mountpoint, NULL, err);
-    if (strcmp(cmd, "refresh") == 0 && (npos == 2 || npos == 3))
-        return refresh(pos[1], npos == 3 ? pos[2] : NULL, err);
+    static char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0)
+        return PROG;
+    buf[n] = '\0';
+    return buf;
+}
+
+/* cerebro-ds refresh --cluster [TABLE...] */
+static int refresh_cluster(char **tables, int ntables, const cd_config *cfg, cd_err *err)
+{
+    char *list[MAX_POS], copy[4096];
+    if (ntables == 0) {
+        snprintf(copy, sizeof copy, "%s", cfg->mount_tables);
+        for (char *save = NULL, *t = strtok_r(copy, ", ", &save); t && ntables < MAX_POS;
+             t = strtok_r(NULL, ", ", &save))
+            list[ntables++] = t;
+        tables = list;
+    }
+    if (ntables == 0)
+        return usage_error("%s", "refresh --cluster needs tables (arguments or [mount] tables)");
+    cd_cluster_opts o = {
+        .coordinator =
+            cfg->cluster_coordinator[0] ? cfg->cluster_coordinator : cfg->database_conninfo,
+        .ssh_command = cfg->cluster_ssh_command,
+        .remote_mountpoint = cfg->cluster_remote_mountpoint[0] ? cfg->cluster_remote_mountpoint
+                                                               : cfg->mount_mountpoint,
+        .remote_command =
+            cfg->cluster_remote_command[0] ? cfg->cluster_remote_command : self_path(),
+        .lock_timeout = atoi(cfg->cluster_lock_timeout),
+    };
+    return cd_cmd_refresh_cluster(&o, tables, ntables, stdout, err) == CD_OK ? EXIT_OK : EXIT_ERROR;
+}
+
+static int run(const char *cmd, char **pos, int npos, const cli *c, const cd_config *cfg,
+               const cd_admin_opts *o, cd_err *err)
+{
+    bool is_refresh = strcmp(cmd, "refresh") == 0;
+    if (!is_refresh && (c->cluster || c->cut))
+        return usage_error("%s", "--cluster and --cut go with refresh");
+    if (is_refresh && c->cluster && c->cut)
+        return usage_error("%s", "--cluster and --cut: one or the other");
+    if (is_refresh && c->cluster)
+        return refresh_cluster(pos + 1, npos - 1, cfg, err);
+    if (is_refresh && npos == 1)
+        return refresh(cfg->mount_mountpoint, NULL, 0, c->cut, err);
+    if (is_refresh)
+        return refresh(pos[1], pos + 2, npos - 2, c->cut, err);
     if (strcmp(cmd, "inspect") == 0 && npos == 2)
         return cd_cmd_inspect(o, pos[1], stdout, err) == CD_OK ? EXIT_OK : EXIT_ERROR;
     if (strcmp(cmd, "export") == 0 && npos == 3)
@@ -232,7 +302,7 @@ static void catch_signals(void)
 int main(int argc, char **argv)
 {
     cli c = {0};
-    char *pos[4];
+    char *pos[MAX_POS];
     int npos;
     int rc = parse_all(argc, argv, &c, pos, &npos);
     if (rc != EXIT_OK)
@@ -241,7 +311,7 @@ int main(int argc, char **argv)
         return usage_error("%s", "missing command");
     /* doctor and refresh (without a mount point) fall back to the default configuration */
     bool wants_default = (strcmp(pos[0], "doctor") == 0 && npos == 1) ||
-                         (strcmp(pos[0], "refresh") == 0 && npos == 1);
+                         (strcmp(pos[0], "refresh") == 0 && (npos == 1 || c.cluster));
     if (c.config == NULL && wants_default && access(CD_CONFIG_DEFAULT_PATH, F_OK) == 0)
         c.config = CD_CONFIG_DEFAULT_PATH;
     if (strcmp(pos[0], "doctor") == 0 && npos == 1)
@@ -252,7 +322,7 @@ int main(int argc, char **argv)
     catch_signals();
     rc = settle(&c, &cfg, &o, &err);
     if (rc == EXIT_OK)
-        rc = run(pos[0], pos, npos, &cfg, &o, &err);
+        rc = run(pos[0], pos, npos, &c, &cfg, &o, &err);
     if (rc == EXIT_ERROR)
         cd_err_print(stderr, PROG, &err);
     if (rc == EXIT_ERROR && err.code == CD_EINTERRUPTED)

@@ -20,13 +20,14 @@
 #     host_run NODE CMD...       run CMD inside the host's mount namespace
 #     host_ssh_port NODE         the port of the host's sshd
 #     host_sshd_stop NODE / host_sshd_start NODE
-#                                stop / start the host's sshd again (a host that stops
-#                                answering)
+#                                stop / start the host's sshd again, on the same port (a
+#                                host that stops answering, and comes back)
 #     host_mount NODE [CONFIG LINE...]
 #                                cerebro-ds-fuse in the host's namespace on /mnt/cerebro-ds,
 #                                serving the node's database with the config lines given
 #                                (e.g. "tables = public.t"); waits until it serves
 #     host_umount NODE           unmount and wait for the daemon to exit
+#     host_daemon_pid NODE       the pid of the host's cerebro-ds-fuse
 #     hosts_stop                 every host: daemons, sshd, namespace
 #
 # Each host's daemon reads the node's heap files through the node's own unix socket and data
@@ -67,6 +68,8 @@ _citus_node() {
 
 citus_start() {
     local n=$1 i
+    # TCP ports are shared by every test run on this machine: start at a random one
+    export CD_PG_PORT_BASE=${CD_PG_PORT_BASE:-$((20000 + RANDOM % 30000))}
     CITUS_NODES=(coord)
     for ((i = 1; i <= n; i++)); do CITUS_NODES+=("w$i"); done
     for i in "${CITUS_NODES[@]}"; do _citus_node "$i" || return 1; done
@@ -114,10 +117,26 @@ host_start() {
 }
 
 host_sshd_start() {
-    local node=$1 dir
+    local node=$1 dir port
     dir=$(_host_dir "$node")
-    CD_SSHD_PREFIX="nsenter -t $(_host_pid "$node") -m --" \
-        sshd_start_host "$dir/sshd" "$(citus_addr "$node")"
+    if [[ ! -f $dir/sshd/sshd_config ]]; then
+        CD_SSHD_PREFIX="nsenter -t $(_host_pid "$node") -m --" \
+            sshd_start_host "$dir/sshd" "$(citus_addr "$node")"
+        return
+    fi
+    # again, on the same address and port
+    port=$(cat "$dir/sshd/port")
+    nsenter -t "$(_host_pid "$node")" -m -- /usr/sbin/sshd -D -f "$dir/sshd/sshd_config" \
+        -E "$dir/sshd/sshd.log" </dev/null >/dev/null 2>&1 3>&- &
+    echo $! >>"$CD_SSHD_DIR/hosts.bgpid"
+    for _ in $(seq 50); do
+        ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+            -o LogLevel=ERROR -i "$CD_SSHD_DIR/client_key" -p "$port" "$(citus_addr "$node")" \
+            true 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "sshd of $node did not start again; see $dir/sshd/sshd.log" >&2
+    return 1
 }
 
 host_sshd_stop() {
@@ -143,8 +162,9 @@ host_mount() {
         echo "mountpoint = /mnt/cerebro-ds"
         for line in "$@"; do echo "$line"; done
     } >"$dir/cerebro-ds.conf"
-    host_run "$node" cerebro-ds-fuse -f -c "$dir/cerebro-ds.conf" \
-        </dev/null >>"$dir/fuse.log" 2>&1 3>&- &
+    # nsenter execs the daemon: its pid is the daemon's (host_daemon_pid)
+    nsenter -t "$(_host_pid "$node")" -m -- "$(command -v cerebro-ds-fuse)" -f \
+        -c "$dir/cerebro-ds.conf" </dev/null >>"$dir/fuse.log" 2>&1 3>&- &
     echo $! >"$dir/fuse.pid"
     for _ in $(seq 150); do
         host_run "$node" test -r /mnt/cerebro-ds/.cerebro-ds/version && return 0
@@ -154,6 +174,10 @@ host_mount() {
     echo "cerebro-ds-fuse of $node did not mount; its log:" >&2
     tail -n 20 "$dir/fuse.log" >&2
     return 1
+}
+
+host_daemon_pid() {
+    cat "$(_host_dir "$1")/fuse.pid"
 }
 
 host_umount() {

@@ -3,6 +3,9 @@
 # tests/lib/deps.sh [packaging] (make deps): install the Debian packages that the build and
 # the tests need; with "packaging", also those that make deb, make rpm and
 # make check-packaging need.
+# Then Citus (the distributed PostgreSQL the multi-host tests run on; Debian 12 does not
+# package it): built from the source tarball of ../shared/citus (or $CITUS_SRC) with its
+# build.sh, which does nothing when Citus is already installed for PostgreSQL 15.
 #
 # Idempotent: asks dpkg-query first and runs apt-get update + install only for what is
 # missing. As root it installs directly, otherwise through password-less sudo; without
@@ -19,6 +22,8 @@ PACKAGES=(
     postgresql-filedump dataset-fashion-mnist         # page oracle, test data
     gnuplot-nox bc strace xxd time                    # benchmarks, test tools, plots
     openssh-server openssh-client                     # the scheduler's ssh launcher tests
+    postgresql-server-dev-15 libzstd-dev libkrb5-dev  # building Citus for the multi-host
+    libcurl4-openssl-dev util-linux                   # tests (nsenter, unshare: hosts)
 )
 if [[ ${1:-} == packaging ]]; then
     PACKAGES+=(
@@ -38,8 +43,27 @@ for p in "${PACKAGES[@]}"; do
     installed "$p" || missing+=("$p")
 done
 
-if ((${#missing[@]} == 0)); then
-    echo "deps: all ${#PACKAGES[@]} packages present"
+# citus: build and install Citus for PostgreSQL 15 (root or sudo), once.
+citus() {
+    local here src
+    here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+    for src in "${CITUS_SRC:-}" "$here/../shared/citus" /work/shared/citus; do
+        [[ -n $src && -x $src/build.sh ]] && break
+        src=
+    done
+    if [[ -z $src ]]; then
+        echo "deps: no Citus source (build.sh and citus-*.tar.xz): set CITUS_SRC to its directory" >&2
+        return 1
+    fi
+    "${as_root[@]}" "$src/build.sh" "$(mktemp -d)"
+}
+
+citus_installed() {
+    [[ -f /usr/share/postgresql/15/extension/citus.control && -f /usr/lib/postgresql/15/lib/citus.so ]]
+}
+
+if ((${#missing[@]} == 0)) && citus_installed; then
+    echo "deps: all ${#PACKAGES[@]} packages present, Citus installed"
     exit 0
 fi
 
@@ -54,6 +78,11 @@ else
     exit 1
 fi
 
+if ((${#missing[@]} == 0)); then
+    citus
+    exit
+fi
+
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
 "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     "${missing[@]}"
@@ -62,3 +91,4 @@ for p in "${missing[@]}"; do
     installed "$p" || { echo "deps: $p still not installed" >&2 && exit 1; }
 done
 echo "deps: installed ${missing[*]}"
+citus

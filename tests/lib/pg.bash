@@ -210,13 +210,23 @@ _pg_root_init() {
     fi
 }
 
-# Reserve a port: not listened on by anyone on 127.0.0.1, not reserved under $CD_PG_ROOT.
-# The sockets live in distinct directories, so this only keeps the numbers distinct.
+# True when something listens on port $1 of any loopback address the tests use (clusters of
+# tests/lib/citus.bash listen on 127.0.0.1-127.0.0.4).
+_pg_port_used() {
+    local a
+    for a in 1 2 3 4; do
+        (exec 9<>"/dev/tcp/127.0.0.$a/$1") 2>/dev/null && return 0
+    done
+    return 1
+}
+
+# Reserve a port: not listened on by anyone on a test loopback address, not reserved under
+# $CD_PG_ROOT. Unix sockets live in distinct directories, so for them this only keeps the
+# numbers distinct.
 _pg_alloc_port() {
     local port=${CD_PG_PORT_BASE:-54321}
     while ((port < 65536)); do
-        if ! (exec 9<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null &&
-            mkdir "$CD_PG_ROOT/.ports/$port" 2>/dev/null; then
+        if ! _pg_port_used "$port" && mkdir "$CD_PG_ROOT/.ports/$port" 2>/dev/null; then
             echo "$port"
             return 0
         fi
