@@ -576,7 +576,13 @@ EOF
     done
     grep -q '^\.B refresh$' "$REPO/docs/cerebro-ds.1"
     grep -q '^\.B doctor$' "$REPO/docs/cerebro-ds.1"
-    cerebro-ds --help | grep -q '^  refresh \[MOUNTPOINT \[TABLE\]\]'
+    cerebro-ds --help | grep -q '^  refresh \[MOUNTPOINT \[TABLE\.\.\.\]\]'
+    cerebro-ds --help | grep -q '^  refresh --cluster \[TABLE\.\.\.\]'
+    grep -q '^\.B refresh \\-\\-cluster$' "$REPO/docs/cerebro-ds.1"
+    # every option of cerebro-ds --help is in its page
+    help=$(cerebro-ds --help | grep -oE -- '--[a-z-]+' | sort -u)
+    man=$(sed 's/\\-/-/g; s/\\f[BIR]//g' "$REPO/docs/cerebro-ds.1" | grep -oE -- '--[a-z-]+' | sort -u)
+    diff <(echo "$help") <(comm -12 <(echo "$help") <(echo "$man"))
     cerebro-ds --help | grep -q '^  doctor  '
     # the fstab type and the unit, in the daemon's page
     grep -q '^\.SH FSTAB$' "$REPO/docs/cerebro-ds-fuse.8"

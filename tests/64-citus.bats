@@ -229,6 +229,37 @@ print(int(sum(numpy.load(f).sum() for f in glob.glob(sys.argv[1] + "/s*/bal.npy"
     grep '^Time:' "$D/writer.out" | awk '{ if ($2 > m) m = $2 } END { printf "writer: slowest statement %.1f ms\n", m }'
 }
 
+# contents NODE TABLE: "shard content" of each shard of TABLE on NODE's mount
+contents() {
+    local s
+    for s in $(shards_on "$1" "$2"); do
+        echo "$s $(host_run "$1" sed -n 's/^content = //p' "$MNT/public.$2/$s/meta")"
+    done
+}
+
+@test "shard meta content: the same across cuts of unchanged rows, another after a change" {
+    local before after id s1 s2
+    cerebro-ds -c "$D/cluster.conf" refresh --cluster public.t
+    before=$(contents w1 t)
+    cut1=$(host_run w1 sed -n 's/^cut = //p' "$MNT/public.t/meta")
+    cerebro-ds -c "$D/cluster.conf" refresh --cluster public.t
+    [ "$(contents w1 t)" = "$before" ]
+    [ "$(host_run w1 sed -n 's/^cut = //p' "$MNT/public.t/meta")" != "$cut1" ]
+    [[ $before =~ ^s[0-9]+\ [0-9a-f]{16} ]]
+    # one row of w1's first shard changes: that shard's content changes, the other's does not
+    s1=$(shards_on w1 t | head -n 1)
+    s2=$(shards_on w1 t | tail -n 1)
+    id=$(citus_psql coord -Atc "SELECT min(id) FROM t WHERE get_shard_id_for_distribution_column('t', id) = ${s1#s}")
+    citus_psql coord -c "UPDATE t SET v = v + 1 WHERE id = $id"
+    cerebro-ds -c "$D/cluster.conf" refresh --cluster public.t
+    after=$(contents w1 t)
+    [ "$(grep "^$s1 " <<<"$after")" != "$(grep "^$s1 " <<<"$before")" ]
+    [ "$(grep "^$s2 " <<<"$after")" = "$(grep "^$s2 " <<<"$before")" ]
+    # export writes the same content line as the mount
+    cerebro-ds -q --conninfo "$(pg_conninfo w1)" export public.t "$D/export2"
+    [ "$(sed -n 's/^content = //p' "$D/export2/$s1/meta")" = "$(grep "^$s1 " <<<"$after" | cut -d' ' -f2)" ]
+}
+
 @test "a shard moved to another host is served there after refresh --cluster" {
     local s
     s=$(shards_on w1 t | head -n 1)

@@ -84,7 +84,7 @@ static void file_progress(void *arg, uint32_t done, uint32_t total)
  * *nrows: rows written; *ntuples: the tuples they came from. */
 static cd_code decode_files(cd_pin *p, const cd_table *t, const cd_shard *s, const char *dir,
                             const bool *var, cd_colfile *cols, uint64_t *nrows, uint64_t *ntuples,
-                            bool progress, cd_err *err)
+                            uint64_t *content, bool progress, cd_err *err)
 {
     cd_code rc = CD_OK;
     int opened = 0;
@@ -96,7 +96,7 @@ static cd_code decode_files(cd_pin *p, const cd_table *t, const cd_shard *s, con
     cd_row_sink sink = {
         .value = file_value, .row_done = file_row_done, .progress = file_progress, .arg = &fs};
     if (rc == CD_OK)
-        rc = cd_shard_decode_to(p, t, s, &sink, nrows, ntuples, err);
+        rc = cd_shard_decode_to(p, t, s, &sink, nrows, ntuples, content, err);
     for (int k = 0; k < opened && rc == CD_OK; k++)
         rc = cd_colfile_close(&cols[k], err);
     for (int k = opened - 1; rc != CD_OK && k >= 0; k--)
@@ -107,14 +107,14 @@ static cd_code decode_files(cd_pin *p, const cd_table *t, const cd_shard *s, con
 /* Decode, and again while array columns turn out ragged (each pass makes one more var). */
 static cd_code decode_shard_files(cd_pin *p, const cd_table *t, const cd_shard *s, const char *dir,
                                   cd_colfile *cols, uint64_t *nrows, uint64_t *ntuples,
-                                  bool progress, cd_err *err)
+                                  uint64_t *content, bool progress, cd_err *err)
 {
     bool *var = calloc((size_t)t->ncols + 1, sizeof *var);
     if (var == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     cd_code rc;
     for (;;) {
-        rc = decode_files(p, t, s, dir, var, cols, nrows, ntuples, progress, err);
+        rc = decode_files(p, t, s, dir, var, cols, nrows, ntuples, content, progress, err);
         int ragged = -1;
         for (int k = 0; k < t->ncols && rc == CD_EUNSUPPORTED; k++)
             if (cols[k].ragged && !var[k])
@@ -144,16 +144,18 @@ static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int
         return cd_fail(err, CD_EINVAL, "shard name \"%s\" is too long for a file name", s->name);
     snprintf(tmp, sizeof tmp, "%s/.%s.partial", outdir, dirname);
     snprintf(final, sizeof final, "%s/%s", outdir, dirname);
+    uint64_t content = 0;
     cd_code rc = cd_mkdir_p(tmp, err);
     if (rc == CD_OK)
-        rc = decode_shard_files(p, t, s, tmp, cols, nrows, ntuples, progress, err);
+        rc = decode_shard_files(p, t, s, tmp, cols, nrows, ntuples, &content, progress, err);
     if (rc == CD_OK)
         rc = cd_check_count(p, s, *ntuples, want, err);
     cd_colsum *sums = rc == CD_OK ? calloc((size_t)t->ncols + 1, sizeof *sums) : NULL;
     for (int k = 0; sums != NULL && k < t->ncols; k++)
         colsum_of(&cols[k], *ntuples, &sums[k]);
     if (rc == CD_OK)
-        rc = write_meta(tmp, sums ? cd_meta_shard(p, t, s, *nrows, sums, t->ncols) : NULL, err);
+        rc = write_meta(tmp, sums ? cd_meta_shard(p, t, s, *nrows, content, sums, t->ncols) : NULL,
+                        err);
     free(sums);
     if (rc == CD_OK && rename(tmp, final) != 0)
         rc = cd_fail(err, CD_EIO, "could not rename \"%s\" to \"%s\": %s", tmp, final,

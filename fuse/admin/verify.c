@@ -220,7 +220,7 @@ static cd_code verify_shard(cd_pin *p, const cd_table *t, const cd_shard *s, FIL
                         .arg = &st};
     uint64_t decoded = 0;
     if (rc == CD_OK)
-        rc = cd_shard_decode_to(p, t, s, &sink, &decoded, NULL, err);
+        rc = cd_shard_decode_to(p, t, s, &sink, &decoded, NULL, NULL, err);
     while (rc == CD_OK && st.cur.ctid != NO_ROW) {
         st.rows++;
         report(&st, st.cur.ctid, "row missing from the decoded shard", NULL);

@@ -46,7 +46,7 @@ static uint64_t buffers_of(const cd_table *t, const cd_colsum *cols)
 }
 
 char *cd_meta_shard(const cd_pin *p, const cd_table *t, const cd_shard *s, uint64_t nrows,
-                    const cd_colsum *cols, int ncols)
+                    uint64_t content, const cd_colsum *cols, int ncols)
 {
     const cd_citus_placement *pl = s->placement >= 0 ? &t->citus.placements[s->placement] : NULL;
     size_t size = 4096 + (size_t)ncols * 1024, len = 0;
@@ -60,6 +60,8 @@ char *cd_meta_shard(const cd_pin *p, const cd_table *t, const cd_shard *s, uint6
                             s->blk_start, s->blk_end, s->toastoid ? s->toastpath : "", p->snaptext);
     if (p->cut[0] != '\0')
         len += (size_t)snprintf(buf + len, size - len, "cut = %s\n", p->cut);
+    len +=
+        (size_t)snprintf(buf + len, size - len, "content = %016llx\n", (unsigned long long)content);
     if (pl != NULL)
         len += (size_t)snprintf(buf + len, size - len,
                                 "citus_shard = %lld\nrange = %s\nhost = %s:%d\n",

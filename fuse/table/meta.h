@@ -7,7 +7,8 @@
  * [citus shard s<id>] per shard of the table (range, local, hosts: the whole map); then per
  * column [column NAME] type, dtype ("bin" for .bin columns), shape (per-row dimensions;
  * "ragged" when shards differ). Shard meta: [shard] name, rows, relation, relation_file,
- * segments, blocks, toast_file, snapshot, cut, and for a Citus placement citus_shard, range,
+ * segments, blocks, toast_file, snapshot, cut, content (cd_shard_scan's content version, 16
+ * hex digits), and for a Citus placement citus_shard, range,
  * host; per column type, dtype, shape, file, nulls, null_elements.
  * A MADlib-packed table (madlib.h) adds packed = madlib and buffers to [table] and [shard],
  * packed = madlib and shape_column to its packed columns' sections, repeated = yes to the
@@ -39,7 +40,7 @@ void cd_shape_text(char *buf, size_t size, bool var, bool dims_known, int ndim, 
 
 /* malloc'd meta texts; NULL when out of memory. */
 char *cd_meta_shard(const cd_pin *p, const cd_table *t, const cd_shard *s, uint64_t nrows,
-                    const cd_colsum *cols, int ncols);
+                    uint64_t content, const cd_colsum *cols, int ncols);
 /* rows[nshards]; sums[nshards * ncols] (shard-major). */
 char *cd_meta_table(const cd_pin *p, const cd_table *t, const uint64_t *rows,
                     const cd_colsum *sums);

@@ -9,8 +9,30 @@
 #include "page.h"
 #include "pgdisk.h"
 
+#define FNV_OFFSET 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+/* Mix a visible tuple's block, item and xmin (the first 4 bytes of its header) into h. */
+static uint64_t content_mix(uint64_t h, uint32_t blkno, uint16_t item, const uint8_t *tup)
+{
+    uint8_t key[10] = {(uint8_t)blkno,
+                       (uint8_t)(blkno >> 8),
+                       (uint8_t)(blkno >> 16),
+                       (uint8_t)(blkno >> 24),
+                       (uint8_t)item,
+                       (uint8_t)(item >> 8),
+                       tup[0],
+                       tup[1],
+                       tup[2],
+                       tup[3]};
+    for (size_t i = 0; i < sizeof key; i++)
+        h = (h ^ key[i]) * FNV_PRIME;
+    return h;
+}
+
 static cd_code scan_page(cd_pin *p, const cd_shard *s, const uint8_t *page, uint32_t blkno,
-                         cd_datum *datums, cd_tuple_fn fn, void *arg, cd_err *err)
+                         cd_datum *datums, cd_tuple_fn fn, void *arg, uint64_t *content,
+                         cd_err *err)
 {
     unsigned n = cd_page_nitems(page);
     int all_visible = cd_page_all_visible(page);
@@ -26,6 +48,8 @@ static cd_code scan_page(cd_pin *p, const cd_shard *s, const uint8_t *page, uint
             rc = cd_tuple_deform(tup, len, s->attrs, s->natts, datums, err);
         if (rc == CD_OK && visible)
             rc = fn(arg, blkno, (uint16_t)i, tup, len, datums, err);
+        if (rc == CD_OK && visible)
+            *content = content_mix(*content, blkno, (uint16_t)i, tup);
         if (rc != CD_OK)
             return cd_context(err, "relation file \"%s\", block %u, item %u", s->relpath, blkno, i);
     }
@@ -33,8 +57,9 @@ static cd_code scan_page(cd_pin *p, const cd_shard *s, const uint8_t *page, uint
 }
 
 cd_code cd_shard_scan(cd_pin *p, const cd_shard *s, uint32_t blk_start, uint32_t blk_end,
-                      cd_tuple_fn fn, void *arg, cd_err *err)
+                      cd_tuple_fn fn, void *arg, uint64_t *content, cd_err *err)
 {
+    uint64_t h = FNV_OFFSET;
     uint8_t *page = malloc(p->blcksz);
     cd_datum *datums = calloc((size_t)s->natts + 1, sizeof *datums);
     cd_code rc = CD_OK;
@@ -47,8 +72,10 @@ cd_code cd_shard_scan(cd_pin *p, const cd_shard *s, uint32_t blk_start, uint32_t
         }
         rc = cd_relfile_read(&s->rel, b, page, err);
         if (rc == CD_OK)
-            rc = scan_page(p, s, page, b, datums, fn, arg, err);
+            rc = scan_page(p, s, page, b, datums, fn, arg, &h, err);
     }
+    if (content != NULL)
+        *content = h;
     free(datums);
     free(page);
     return rc;
@@ -169,13 +196,13 @@ static void packed_state_free(decode_state *st)
 }
 
 cd_code cd_shard_decode_to(cd_pin *p, const cd_table *t, const cd_shard *s, const cd_row_sink *sink,
-                           uint64_t *nrows, uint64_t *ntuples, cd_err *err)
+                           uint64_t *nrows, uint64_t *ntuples, uint64_t *content, cd_err *err)
 {
     decode_state st = {
         .t = t, .s = s, .sink = sink, .reported = s->blk_start, .ctx = {.toast = s->toast}};
     cd_code rc = t->madlib != NULL ? packed_state(&st, err) : CD_OK;
     if (rc == CD_OK)
-        rc = cd_shard_scan(p, s, s->blk_start, s->blk_end, decode_tuple, &st, err);
+        rc = cd_shard_scan(p, s, s->blk_start, s->blk_end, decode_tuple, &st, content, err);
     packed_state_free(&st);
     cd_valctx_free(&st.ctx);
     *nrows = st.nrows;

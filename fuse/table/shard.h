@@ -17,9 +17,12 @@
 typedef cd_code (*cd_tuple_fn)(void *arg, uint32_t blkno, uint16_t item, const uint8_t *tup,
                                uint32_t len, const cd_datum *datums, cd_err *err);
 
-/* Visit the visible tuples of blocks [blk_start, blk_end) of the shard. */
+/* Visit the visible tuples of blocks [blk_start, blk_end) of the shard. *content (when not
+ * NULL) gets the content version of what was visited: a hash (FNV-1a, 64 bits) of each
+ * visible tuple's place and xmin, in order. Another snapshot of unchanged rows has the same
+ * content version; an insert, update, delete or rewrite (VACUUM FULL) changes it. */
 cd_code cd_shard_scan(cd_pin *p, const cd_shard *s, uint32_t blk_start, uint32_t blk_end,
-                      cd_tuple_fn fn, void *arg, cd_err *err);
+                      cd_tuple_fn fn, void *arg, uint64_t *content, cd_err *err);
 
 /* Where decoded rows go: each output column's value, then the end of the row. */
 typedef struct cd_row_sink {
@@ -37,7 +40,7 @@ typedef struct cd_row_sink {
  * tuples are buffers of rows: each of them goes to sink as one row, the columns of the
  * tuple that are not packed repeated for each. */
 cd_code cd_shard_decode_to(cd_pin *p, const cd_table *t, const cd_shard *s, const cd_row_sink *sink,
-                           uint64_t *nrows, uint64_t *ntuples, cd_err *err);
+                           uint64_t *nrows, uint64_t *ntuples, uint64_t *content, cd_err *err);
 
 /* The decoded row count against count(*) in the snapshot (want < 0: unchecked): a mismatch
  * is CD_EMISMATCH naming the shard, its file and the snapshot. */

@@ -189,7 +189,7 @@ static cd_code index_shard(cd_vtable *v, int i, cd_err *err)
     cd_code rc = packed ? packed_state(&st, err) : CD_OK;
     if (rc == CD_OK)
         rc = cd_shard_scan(v->pin, s, s->blk_start, s->blk_end, packed ? index_packed : index_tuple,
-                           &st, err);
+                           &st, &vs->content, err);
     if (rc == CD_OK && packed)
         packed_dtypes(&st);
     free(st.elemsize);
@@ -312,7 +312,7 @@ static cd_code shard_layout(cd_vtable *v, int i, cd_colsum *sums, cd_err *err)
     }
     if (rc != CD_OK)
         return rc;
-    vs->meta = cd_meta_shard(v->pin, v->t, &v->t->shards[i], vs->nrows, sums, ncols);
+    vs->meta = cd_meta_shard(v->pin, v->t, &v->t->shards[i], vs->nrows, vs->content, sums, ncols);
     if (vs->meta == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     /* meta first in the listing */
