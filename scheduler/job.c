@@ -297,6 +297,11 @@ static cd_code apply_unit(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
     j->worker_fails[r->worker] = 0;
     if (intermediate)
         unlink(input); /* its successor is journaled */
+    if (j->w.citus != NULL)
+        rc = cd_seen_update(&j->seen, r->shard, j->w.workers[r->worker].host, r->cut, r->content,
+                            err);
+    if (rc != CD_OK)
+        return rc;
     if (++s->units_in_epoch == j->w.nshards)
         return epoch_ended(j, r->model, err);
     return CD_OK;
@@ -375,6 +380,13 @@ static cd_code apply(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
     case CD_J_DONE:
         j->done = true;
         return CD_OK;
+    case CD_J_CUT:
+        snprintf(j->cut, sizeof j->cut, "%s", r->cut);
+        return CD_OK;
+    case CD_J_CHANGED: /* the unit record after it carries what was read */
+        if (!worker_ok || r->shard < 0 || r->shard >= j->w.nshards)
+            break;
+        return CD_OK;
     }
     return cd_fail(err, CD_ECORRUPT,
                    "journal record names trial %d / worker %d of a job with %d "
@@ -416,22 +428,33 @@ static cd_code make_sched(cd_job *j, cd_err *err)
     cd_workload *w = &j->w;
     cd_code rc = cd_sched_new(&j->sched, w->policy, w->nshards, w->nworkers, w->sched_seed, err);
     for (int a = 0; rc == CD_OK && a < w->nworkers; a++)
-        for (int b = 0; b < w->nworkers; b++)
-            if (a == b || strcmp(w->workers[a].host, w->workers[b].host) == 0)
+        for (int b = 0; b < w->nworkers && !w->workers[a].gone; b++)
+            if (a == b ||
+                (!w->workers[b].gone && strcmp(w->workers[a].host, w->workers[b].host) == 0))
                 cd_sched_reach(j->sched, a, w->workers[b].shard_id);
-    j->worker_fails = calloc((size_t)w->nworkers, sizeof *j->worker_fails);
-    j->worker_out = calloc((size_t)w->nworkers, sizeof *j->worker_out);
+    size_t nw = w->nworkers > 0 ? (size_t)w->nworkers : 1;
+    j->worker_fails = calloc(nw, sizeof *j->worker_fails);
+    j->worker_out = calloc(nw, sizeof *j->worker_out);
     if (rc == CD_OK && (j->worker_fails == NULL || j->worker_out == NULL))
         rc = cd_fail(err, CD_ENOMEM, "out of memory");
+    for (int a = 0; rc == CD_OK && a < w->nworkers; a++)
+        if (w->workers[a].gone) { /* its placement moved: it never comes back in this run */
+            j->worker_out[a] = true;
+            cd_sched_worker_out(j->sched, a);
+        }
     return rc;
 }
 
-/* Workload, search, scheduler, the directories and the first trials. */
-static cd_code setup(cd_job *j, const char *workload_path, cd_err *err)
+/* Workload (ov: values given instead of its file's), search, scheduler, the directories
+ * and the first trials. */
+static cd_code setup(cd_job *j, const char *workload_path, const cd_workload_override *ov, int nov,
+                     cd_err *err)
 {
     char sub[PATH_MAX];
     find_trainer(j);
-    cd_code rc = cd_workload_load(&j->w, workload_path, err);
+    cd_code rc = cd_workload_load_with(&j->w, workload_path, ov, nov, err);
+    if (rc == CD_OK && j->w.citus != NULL)
+        rc = cd_cluster_workers(j->dir, &j->w, j->readonly, stderr, err);
     if (rc == CD_OK)
         job_numerics(j);
     if (rc == CD_OK)
@@ -484,7 +507,7 @@ cd_code cd_job_create(cd_job *j, const char *workload_path, const char *dir, cd_
     if (rc == CD_OK)
         rc = take_lock(j, err);
     if (rc == CD_OK)
-        rc = setup(j, abs, err);
+        rc = setup(j, abs, NULL, 0, err);
     path_join(path, sizeof path, dir, "workload.ini");
     if (rc == CD_OK)
         rc = write_text(path, text, err);
@@ -543,6 +566,12 @@ static cd_code replay(cd_job *j, cd_err *err)
 
 cd_code cd_job_open(cd_job *j, const char *dir, bool lock, cd_err *err)
 {
+    return cd_job_open_with(j, dir, lock, NULL, 0, err);
+}
+
+cd_code cd_job_open_with(cd_job *j, const char *dir, bool lock, const cd_workload_override *ov,
+                         int nov, cd_err *err)
+{
     job_init(j, dir);
     j->readonly = !lock;
     char wpath[PATH_MAX];
@@ -550,7 +579,7 @@ cd_code cd_job_open(cd_job *j, const char *dir, bool lock, cd_err *err)
     if (rc == CD_OK && lock)
         rc = take_lock(j, err);
     if (rc == CD_OK)
-        rc = setup(j, wpath, err);
+        rc = setup(j, wpath, ov, nov, err);
     if (rc == CD_OK)
         rc = replay(j, err);
     if (rc == CD_OK && lock)
@@ -568,6 +597,7 @@ void cd_job_close(cd_job *j)
     free(j->worker_out);
     free(j->worker_fails);
     cd_sched_free(&j->sched);
+    cd_seen_free(&j->seen);
     cd_search_free(&j->search);
     cd_workload_free(&j->w);
     if (j->lock_fd >= 0)

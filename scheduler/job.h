@@ -13,6 +13,7 @@
  *   ckpt/tNNN/      checkpoints (or under [workers] model_dir): init.ckpt, then eE-K.ckpt after
  *                   the K-th unit of epoch E (input checkpoints are never overwritten)
  *   xfer/           model_store = copy: the request and answer of each running unit (store.h)
+ *   workers         a citus: train: the workers of every run, by number (cluster.h)
  *   results.csv, schedule.csv, leaderboard.txt, best.ckpt, best.ini, *.png (report.h)
  *
  * Trial t is model t of the scheduler (policy.h). Live events and the journal's replay go
@@ -27,6 +28,7 @@
 #include <stdint.h>
 
 #include "cd_err.h"
+#include "cluster.h"
 #include "fingerprint.h"
 #include "journal.h"
 #include "policy.h"
@@ -79,6 +81,8 @@ typedef struct cd_job {
     int workers_out_before; /* "out" records of earlier runs (resume retries those workers) */
     int *pending_valid;     /* [cap_pending] trials with an epoch awaiting validation, FIFO */
     int npending, cap_pending;
+    char cut[128]; /* a citus: train: the last cut journaled ("" before the first) */
+    cd_seen seen;  /* a citus: train: what the units of each shard placement read */
 } cd_job;
 
 /* Create DIR for workload_path (an existing job in DIR is an error with a hint). */
@@ -86,6 +90,10 @@ cd_code cd_job_create(cd_job *j, const char *workload_path, const char *dir, cd_
 /* Open the job in DIR, replaying its journal. lock (resume): take the job's lock and open
  * the journal for appending; !lock (status): read only, nothing is written. */
 cd_code cd_job_open(cd_job *j, const char *dir, bool lock, cd_err *err);
+/* The same with values given instead of the workload file's (resume --on-snapshot-change:
+ * workload.h, cd_workload_override). */
+cd_code cd_job_open_with(cd_job *j, const char *dir, bool lock, const cd_workload_override *ov,
+                         int nov, cd_err *err);
 void cd_job_close(cd_job *j);
 
 /* Checkpoint paths: the input of trial t's next unit, and its output. */

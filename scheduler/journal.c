@@ -20,7 +20,8 @@ struct cd_journal {
     char path[4096];
 };
 
-static const char *const kind_names[] = {"unit", "fail", "valid", "out", "diverged", "done"};
+static const char *const kind_names[] = {"unit",     "fail", "valid", "out",
+                                         "diverged", "done", "cut",   "changed"};
 static const char *const check_names[] = {"none", "same", "differs"};
 
 const char *cd_numerics_check_name(cd_numerics_check c)
@@ -84,10 +85,12 @@ static int format(const cd_jrec *rec, char *buf, size_t size)
     switch (r->kind) {
     case CD_J_UNIT:
         return snprintf(
-            buf, size, "%s\t%d\t%d\t%d\t%d\t%.6f\t%.6f\t%d\t%llu\t%.9g\t%.9g\t%s\t%s\t%llu\t%llu\n",
-            k, r->model, r->epoch, r->shard, r->worker, r->start, r->end, r->attempt,
+            buf, size,
+            "%s\t%d\t%d\t%d\t%d\t%.6f\t%.6f\t%d\t%llu\t%.9g\t%.9g\t%s\t%s\t%llu\t%llu\t%s\t%s\n", k,
+            r->model, r->epoch, r->shard, r->worker, r->start, r->end, r->attempt,
             (unsigned long long)r->rows, r->loss, r->accuracy, check_names[r->check], r->numerics,
-            (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out);
+            (unsigned long long)r->bytes_in, (unsigned long long)r->bytes_out,
+            r->cut[0] ? r->cut : "-", r->content[0] ? r->content : "-");
     case CD_J_FAIL:
         return snprintf(buf, size, "%s\t%d\t%d\t%d\t%d\t%.6f\t%.6f\t%d\t%s\t%llu\t%llu\n", k,
                         r->model, r->epoch, r->shard, r->worker, r->start, r->end, r->attempt,
@@ -102,13 +105,17 @@ static int format(const cd_jrec *rec, char *buf, size_t size)
         return snprintf(buf, size, "%s\t%d\t%d\n", k, r->model, r->epoch);
     case CD_J_DONE:
         return snprintf(buf, size, "%s\n", k);
+    case CD_J_CUT:
+        return snprintf(buf, size, "%s\t%s\n", k, r->cut);
+    case CD_J_CHANGED:
+        return snprintf(buf, size, "%s\t%d\t%d\t%s\n", k, r->shard, r->worker, r->reason);
     }
     return -1;
 }
 
 cd_code cd_journal_append(cd_journal *j, const cd_jrec *r, cd_err *err)
 {
-    char buf[1024];
+    char buf[2048];
     int len = format(r, buf, sizeof buf);
     if (len < 0 || (size_t)len >= sizeof buf)
         return cd_fail(err, CD_EINVAL, "journal record too long");
@@ -160,11 +167,23 @@ static bool parse_bytes(char **f, cd_jrec *r)
     return true;
 }
 
+/* A word without blanks into buf ("-": ""). */
+static bool parse_word(const char *f, char *buf, size_t size)
+{
+    if (strlen(f) >= size || f[0] == '\0' || strpbrk(f, " ") != NULL)
+        return false;
+    snprintf(buf, size, "%s", strcmp(f, "-") == 0 ? "" : f);
+    return true;
+}
+
 static bool parse_check(char **f, int n, cd_jrec *r)
 {
     if (n == 11)
         return true; /* an earlier version's line */
-    if (n == 15 && !parse_bytes(f + 13, r))
+    if (n >= 15 && !parse_bytes(f + 13, r))
+        return false;
+    if (n == 17 && (!parse_word(f[15], r->cut, sizeof r->cut) ||
+                    !parse_word(f[16], r->content, sizeof r->content)))
         return false;
     int k = 0;
     while (k <= CD_NUM_DIFFERS && strcmp(f[11], check_names[k]) != 0)
@@ -178,7 +197,7 @@ static bool parse_check(char **f, int n, cd_jrec *r)
 
 static bool parse_unit(char **f, int n, cd_jrec *r, bool fail)
 {
-    if (fail ? n != 9 && n != 11 : n != 11 && n != 13 && n != 15)
+    if (fail ? n != 9 && n != 11 : n != 11 && n != 13 && n != 15 && n != 17)
         return false;
     bool ok = inum(f[1], &r->model) && inum(f[2], &r->epoch) && inum(f[3], &r->shard) &&
               inum(f[4], &r->worker) && num(f[5], &r->start) && num(f[6], &r->end) &&
@@ -196,13 +215,13 @@ static bool parse_unit(char **f, int n, cd_jrec *r, bool fail)
 
 static bool parse_line(char *line, cd_jrec *r)
 {
-    char *f[16];
-    int n = split(line, f, 16);
+    char *f[18];
+    int n = split(line, f, 18);
     memset(r, 0, sizeof *r);
     int k = 0;
-    while (k <= CD_J_DONE && strcmp(f[0], kind_names[k]) != 0)
+    while (k <= CD_J_CHANGED && strcmp(f[0], kind_names[k]) != 0)
         k++;
-    if (k > CD_J_DONE)
+    if (k > CD_J_CHANGED)
         return false;
     r->kind = (cd_jkind)k;
     switch (r->kind) {
@@ -219,6 +238,11 @@ static bool parse_line(char *line, cd_jrec *r)
         return n == 3 && inum(f[1], &r->model) && inum(f[2], &r->epoch);
     case CD_J_DONE:
         return n == 1;
+    case CD_J_CUT:
+        return n == 2 && parse_word(f[1], r->cut, sizeof r->cut) && r->cut[0] != '\0';
+    case CD_J_CHANGED:
+        snprintf(r->reason, sizeof r->reason, "%s", n > 3 ? f[3] : "");
+        return n == 4 && inum(f[1], &r->shard) && inum(f[2], &r->worker);
     }
     return false;
 }

@@ -4,16 +4,21 @@
  *
  *   cerebro-sched journal 1                                   (first line)
  *   unit  MODEL EPOCH SHARD WORKER START END ATTEMPT ROWS LOSS ACCURACY [CHECK NUMERICS
- *         [BYTES_IN BYTES_OUT]]
+ *         [BYTES_IN BYTES_OUT [CUT CONTENT]]]
  *   fail  MODEL EPOCH SHARD WORKER START END ATTEMPT REASON [BYTES_IN BYTES_OUT]
  *   valid MODEL EPOCH LOSS ACCURACY
  *   out   WORKER REASON...
  *   diverged MODEL EPOCH
+ *   cut   CUT                      the cluster cut every worker host showed before a run's
+ *                                  first unit (a citus: train; cluster.h)
+ *   changed SHARD WORKER REASON    a unit read another snapshot of the shard than the job's
+ *                                  earlier units, and the job went on (on_snapshot_change)
  *   done
  * CHECK (same | differs | none) and NUMERICS (the unit's numeric fingerprint, fingerprint.h)
  * are absent in journals of earlier versions (read as none and ""), and so are BYTES_IN and
  * BYTES_OUT (read as 0): the bytes of the unit's request and answer under model_store = copy
- * (store.h; 0 under shared). A REASON holds no tab.
+ * (store.h; 0 under shared), and CUT and CONTENT (what the unit's shard meta file named,
+ * "-" for nothing; read as ""). A REASON holds no tab.
  * Fields are separated by one tab; START/END are wall-clock seconds (CLOCK_REALTIME). A
  * last line without its newline (a crash mid-append) is ignored; anything else malformed is
  * an error naming the line.
@@ -33,7 +38,9 @@ typedef enum cd_jkind {
     CD_J_VALID,
     CD_J_OUT,
     CD_J_DIVERGED,
-    CD_J_DONE
+    CD_J_DONE,
+    CD_J_CUT,
+    CD_J_CHANGED
 } cd_jkind;
 
 typedef enum cd_numerics_check {
@@ -52,6 +59,7 @@ typedef struct cd_jrec {
     cd_numerics_check check; /* unit */
     char numerics[CD_FP_MAX];
     uint64_t bytes_in, bytes_out; /* unit, fail: moved to and from the worker (model_store) */
+    char cut[128], content[128];  /* unit: what its shard's meta named ("": nothing); cut */
 } cd_jrec;
 
 /* "same", "differs", "none". */

@@ -614,15 +614,19 @@ static bool needed(const cd_sched *s, int shard)
     return false;
 }
 
+bool cd_sched_shard_unreachable(const cd_sched *s, int shard)
+{
+    bool served = false;
+    for (int w = 0; w < s->W && !served; w++)
+        served = !s->out[w] && reaches(s, w, shard);
+    return !served && needed(s, shard);
+}
+
 int cd_sched_unreachable(const cd_sched *s)
 {
-    for (int shard = 0; shard < s->S; shard++) {
-        bool served = false;
-        for (int w = 0; w < s->W && !served; w++)
-            served = !s->out[w] && reaches(s, w, shard);
-        if (!served && needed(s, shard))
+    for (int shard = 0; shard < s->S; shard++)
+        if (cd_sched_shard_unreachable(s, shard))
             return shard;
-    }
     return -1;
 }
 

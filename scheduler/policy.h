@@ -119,6 +119,8 @@ void cd_sched_replay(cd_sched *s, const cd_unit *u, double seconds);
 void cd_sched_worker_out(cd_sched *s, int w);
 /* A shard some live model still has to visit that no live worker reaches, or -1. */
 int cd_sched_unreachable(const cd_sched *s);
+/* The same question for one shard. */
+bool cd_sched_shard_unreachable(const cd_sched *s, int shard);
 
 int cd_sched_nmodels(const cd_sched *s);
 /* Epochs model m has completed (all S units of each). */

@@ -31,50 +31,17 @@
 #include "loop.h"
 #include "report.h"
 #include "commands.h"
+#include "run_int.h"
 #include "store.h"
 
-struct slot {
-    struct runner *r;
-    bool busy;
-    pid_t pid;
-    cd_unit u;
-    double start;
-    uint64_t timer;
-    bool timed_out;
-    char why[300];                /* a failure's reason found by the scheduler itself, "" if none */
-    int valid_trial, valid_epoch; /* the validation slot */
-    char out[PATH_MAX], log[PATH_MAX];
-    bool copy; /* model_store = copy: the unit's streams are req and ans */
-    char req[PATH_MAX], ans[PATH_MAX];
-    char dest[PATH_MAX];          /* copy: where the answer's checkpoint goes */
-    uint64_t bytes_in, bytes_out; /* copy: the request's and the answer's sizes */
-};
-
-typedef struct runner {
-    cd_job *j;
-    cd_loop *loop;
-    struct slot *slots; /* [nworkers], then the validation slot */
-    long seq;           /* trainer processes started */
-    int valid_failures;
-    int signo;
-    bool fatal;
-    cd_err err;
-    bool tty;
-} runner;
-
-static double wall(void)
+double cd_run_wall(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static struct slot *valid_slot(runner *r)
-{
-    return &r->slots[r->j->w.nworkers];
-}
-
-static void fail(runner *r, const cd_err *e)
+void cd_run_fail(runner *r, const cd_err *e)
 {
     if (!r->fatal) {
         r->err = *e;
@@ -113,12 +80,7 @@ static void json_string(const char *text, const char *key, char *out, size_t siz
     }
 }
 
-typedef struct unit_result {
-    double rows, loss, acc;
-    char numerics[CD_FP_MAX], input_numerics[CD_FP_MAX];
-} unit_result;
-
-static bool read_result(const char *path, unit_result *u)
+bool cd_run_read_result(const char *path, unit_result *u)
 {
     char buf[4096] = "";
     FILE *f = fopen(path, "r");
@@ -129,6 +91,9 @@ static bool read_result(const char *path, unit_result *u)
     buf[n] = '\0';
     json_string(buf, "numerics", u->numerics, sizeof u->numerics);
     json_string(buf, "input_numerics", u->input_numerics, sizeof u->input_numerics);
+    json_string(buf, "cut", u->cut, sizeof u->cut);
+    json_string(buf, "content", u->content, sizeof u->content);
+    json_string(buf, "snapshot", u->snapshot, sizeof u->snapshot);
     if (!cd_fp_valid(u->numerics) || !cd_fp_valid(u->input_numerics))
         u->numerics[0] = u->input_numerics[0] = '\0';
     return json_number(buf, "rows", &u->rows) && json_number(buf, "loss", &u->loss) &&
@@ -136,7 +101,7 @@ static bool read_result(const char *path, unit_result *u)
 }
 
 /* Why a process failed: its exit, and the last line of its stderr. */
-static void failure_reason(const struct slot *s, int status, char *buf, size_t size)
+void cd_run_failure_reason(const struct slot *s, int status, char *buf, size_t size)
 {
     char last[200] = "", line[200];
     FILE *f = fopen(s->log, "r");
@@ -160,7 +125,7 @@ static void failure_reason(const struct slot *s, int status, char *buf, size_t s
 
 /* ---- progress ---- */
 
-static void progress(runner *r, const char *event)
+void cd_run_progress(runner *r, const char *event)
 {
     cd_job *j = r->j;
     int running = 0, live = 0, bt, be;
@@ -221,8 +186,8 @@ static void unit_argv(runner *r, int w, const cd_unit *u, char **argv, char bufs
 /* Start argv for slot s, its stdout and stderr in logs/N-what.json and .log. send (model
  * file, input checkpoint, output checkpoint; NULL under model_store = shared and for
  * validation): the unit's request goes on stdin, its answer to xfer/N-what.ans (store.h). */
-static cd_code start_process(runner *r, struct slot *s, char **argv, const char *host,
-                             const char *what, const char *const *send, cd_err *err)
+cd_code cd_run_start(runner *r, struct slot *s, char **argv, const char *host, const char *what,
+                     const char *const *send, cd_err *err)
 {
     cd_job *j = r->j;
     long n = ++r->seq;
@@ -253,7 +218,7 @@ static cd_code start_process(runner *r, struct slot *s, char **argv, const char 
     s->busy = true;
     s->timed_out = false;
     s->why[0] = '\0';
-    s->start = wall();
+    s->start = cd_run_wall();
     s->timer = 0;
     return CD_OK;
 }
@@ -269,9 +234,9 @@ static void start_unit(runner *r, int w, const cd_unit *u)
     cd_err err = {0};
     const char *send[] = {r->j->trials[u->model].model_path, bufs[0], bufs[1]};
     bool copy = r->j->w.model_store == CD_STORE_COPY;
-    if (start_process(r, s, argv, r->j->w.workers[w].host, what, copy ? send : NULL, &err) !=
+    if (cd_run_start(r, s, argv, r->j->w.workers[w].host, what, copy ? send : NULL, &err) !=
         CD_OK) {
-        fail(r, &err);
+        cd_run_fail(r, &err);
         return;
     }
     if (r->j->w.unit_timeout > 0)
@@ -299,11 +264,11 @@ static cd_code unit_failed(runner *r, struct slot *s, int status, double end, cd
 {
     cd_job *j = r->j;
     cd_jrec rec = unit_record(r, s, CD_J_FAIL, end);
-    failure_reason(s, status, rec.reason, sizeof rec.reason);
+    cd_run_failure_reason(s, status, rec.reason, sizeof rec.reason);
     char event[512];
     snprintf(event, sizeof event, "unit t%03d epoch %d shard %s failed on worker %d: %s",
              s->u.model, s->u.epoch, j->w.shards[s->u.shard], s->u.worker, rec.reason);
-    progress(r, event);
+    cd_run_progress(r, event);
     cd_code rc = cd_job_record(j, &rec, err);
     if (rc != CD_OK || j->worker_fails[s->u.worker] < j->w.retries || j->worker_out[s->u.worker])
         return rc;
@@ -340,7 +305,7 @@ static bool numerics_differ(runner *r, struct slot *s, const unit_result *u, con
              u->input_numerics[0] ? "its input checkpoint" : "this host's kernel and threads",
              j->w.numerics_strict ? " (numerics = strict: failed)" : "",
              u->numerics[0] ? u->numerics : "(none reported)", want);
-    progress(r, event);
+    cd_run_progress(r, event);
     if (j->w.numerics_strict)
         snprintf(s->why, sizeof s->why, "numerics differ from the expected: %s",
                  u->numerics[0] ? u->numerics : "(none reported)");
@@ -361,13 +326,53 @@ static bool receive(runner *r, struct slot *s)
     return false;
 }
 
+/* A citus: unit's shard against what the job's units read of it on that host (cluster.h):
+ * told when it changed (and, once per shard, when that cannot be told). true: the job stops
+ * (on_snapshot_change = stop; s->why and r->err say why); under continue the change is
+ * journaled and the unit counts. */
+static bool snapshot_changed(runner *r, struct slot *s, const unit_result *u, cd_err *err)
+{
+    cd_job *j = r->j;
+    const char *host = j->w.workers[s->u.worker].host, *shard = j->w.shards[s->u.shard];
+    char why[400], event[700];
+    cd_snap snap = cd_seen_check(&j->seen, s->u.shard, host, u->cut, u->content, why, sizeof why);
+    if (snap == CD_SNAP_UNKNOWN && !r->unknown_told[s->u.shard]) {
+        r->unknown_told[s->u.shard] = true;
+        snprintf(event, sizeof event,
+                 "cannot tell whether shard %s on %s changed (%s): a restarted daemon pins on "
+                 "first access, without a cut; run `cerebro-ds refresh --cluster`",
+                 shard, host, why);
+        cd_run_progress(r, event);
+    }
+    if (snap != CD_SNAP_CHANGED)
+        return false;
+    snprintf(event, sizeof event, "shard %s on %s changed during the job: %s (%s)", shard, host,
+             why, j->w.snapshot_continue ? "on_snapshot_change = continue: going on" : "stopping");
+    cd_run_progress(r, event);
+    if (!j->w.snapshot_continue) {
+        cd_err e = {0};
+        snprintf(s->why, sizeof s->why, "shard %s changed: %s", shard, why);
+        cd_fail(&e, CD_EINVAL, "shard %s changed during the job (read on %s)", shard, host);
+        cd_detail(&e, "%s; its earlier units read the old rows (on_snapshot_change = stop)", why);
+        cd_hint(&e,
+                "to train on the new rows from here, `cerebro-sched resume %s "
+                "--on-snapshot-change continue`; or start a new job",
+                j->dir);
+        r->snap_err = e;
+        return true;
+    }
+    cd_jrec rec = {.kind = CD_J_CHANGED, .shard = s->u.shard, .worker = s->u.worker};
+    snprintf(rec.reason, sizeof rec.reason, "%s", why);
+    return cd_job_record(j, &rec, err) != CD_OK;
+}
+
 static cd_code unit_succeeded(runner *r, struct slot *s, double end, cd_err *err)
 {
     cd_job *j = r->j;
     unit_result u;
     if (s->copy && !receive(r, s))
         return CD_ECORRUPT; /* failed by the caller, with s->why as its reason */
-    if (!read_result(s->out, &u))
+    if (!cd_run_read_result(s->out, &u))
         return cd_fail(err, CD_ECORRUPT, "cerebro-train printed no result line in \"%s\"", s->out);
     const char *want = expected_numerics(j, s->u.worker, &u);
     cd_numerics_check check = want[0] == '\0'                 ? CD_NUM_NONE
@@ -375,7 +380,11 @@ static cd_code unit_succeeded(runner *r, struct slot *s, double end, cd_err *err
                                                               : CD_NUM_DIFFERS;
     if (check == CD_NUM_DIFFERS && numerics_differ(r, s, &u, want))
         return CD_ECORRUPT; /* failed by the caller, with s->why as its reason */
+    if (j->w.citus != NULL && snapshot_changed(r, s, &u, err))
+        return CD_ECORRUPT; /* failed by the caller, with s->why as its reason */
     cd_jrec rec = unit_record(r, s, CD_J_UNIT, end);
+    snprintf(rec.cut, sizeof rec.cut, "%s", u.cut);
+    snprintf(rec.content, sizeof rec.content, "%s", u.content);
     rec.rows = (uint64_t)u.rows;
     rec.loss = u.loss;
     rec.accuracy = u.acc;
@@ -385,11 +394,9 @@ static cd_code unit_succeeded(runner *r, struct slot *s, double end, cd_err *err
     char event[256];
     snprintf(event, sizeof event, "unit t%03d epoch %d shard %s on worker %d: %.1f s, loss %.4f",
              s->u.model, s->u.epoch, j->w.shards[s->u.shard], s->u.worker, end - s->start, u.loss);
-    progress(r, event);
+    cd_run_progress(r, event);
     return rc;
 }
-
-static void valid_exited(runner *r, struct slot *s, int status);
 
 /* The trainer says the model diverged: not the worker's fault; the trial stops. */
 static void unit_diverged(runner *r, struct slot *s, double end)
@@ -400,9 +407,9 @@ static void unit_diverged(runner *r, struct slot *s, double end)
     snprintf(event, sizeof event,
              "trial t%03d diverged in epoch %d (its loss became NaN or infinite): stopped",
              s->u.model, s->u.epoch);
-    progress(r, event);
+    cd_run_progress(r, event);
     if (cd_job_record(r->j, &rec, &err) != CD_OK)
-        fail(r, &err);
+        cd_run_fail(r, &err);
 }
 
 /* A training unit ended with status: journal its outcome. */
@@ -418,14 +425,16 @@ static void unit_outcome(runner *r, struct slot *s, int status, double end)
     if (rc == CD_ECORRUPT && ok)
         rc = unit_failed(r, s, status, end, &err);
     if (rc != CD_OK)
-        fail(r, &err);
+        cd_run_fail(r, &err);
+    if (r->snap_err.code != CD_OK) /* on_snapshot_change = stop */
+        cd_run_fail(r, &r->snap_err);
 }
 
 static void unit_exited(void *arg, pid_t pid, int status)
 {
     struct slot *s = arg;
     runner *r = s->r;
-    double end = wall();
+    double end = cd_run_wall();
     struct stat st;
     if (s->timer != 0)
         cd_loop_cancel(r->loop, s->timer);
@@ -433,8 +442,8 @@ static void unit_exited(void *arg, pid_t pid, int status)
     if (s->copy) /* what arrived, whole or not */
         s->bytes_out = stat(s->ans, &st) == 0 ? (uint64_t)st.st_size : 0;
     bool stopped = r->signo != 0 || r->fatal; /* by us: the unit runs again at resume */
-    if (!stopped && s == valid_slot(r))
-        valid_exited(r, s, status);
+    if (!stopped && s->valid)
+        cd_valid_exited(r, s, status);
     else if (!stopped)
         unit_outcome(r, s, status, end);
     if (s->copy) { /* this host keeps the only copies: the streams go, whatever the outcome */
@@ -445,85 +454,48 @@ static void unit_exited(void *arg, pid_t pid, int status)
         dispatch(r);
 }
 
-/* ---- validation ---- */
-
-static void start_valid(runner *r)
-{
-    cd_job *j = r->j;
-    struct slot *s = valid_slot(r);
-    if (s->busy || j->npending == 0)
-        return;
-    int t = j->pending_valid[0], e = 1;
-    while (e <= j->trials[t].epochs_done && j->trials[t].ep[e - 1].validated)
-        e++;
-    char ckpt[PATH_MAX], threads[16], what[64];
-    cd_job_ckpt_epoch(j, t, e, ckpt, sizeof ckpt);
-    snprintf(threads, sizeof threads, "%d", j->w.threads);
-    snprintf(what, sizeof what, "t%03d-e%d-valid", t, e);
-    char *argv[] = {j->trainer,  "eval",  "--model",     j->trials[t].model_path,
-                    "--ckpt",    ckpt,    "--data",      j->w.valid_dir,
-                    "--threads", threads, "--blas-core", j->blas_core,
-                    NULL};
-    s->valid_trial = t;
-    s->valid_epoch = e;
-    cd_err err = {0};
-    if (start_process(r, s, argv, NULL, what, NULL, &err) != CD_OK)
-        fail(r, &err);
-}
-
-static void valid_exited(runner *r, struct slot *s, int status)
-{
-    cd_job *j = r->j;
-    unit_result u;
-    cd_err err = {0};
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !read_result(s->out, &u)) {
-        char reason[300];
-        failure_reason(s, status, reason, sizeof reason);
-        fprintf(stderr, CD_SCHED_PROG ": validation of t%03d epoch %d failed: %s\n", s->valid_trial,
-                s->valid_epoch, reason);
-        if (++r->valid_failures > j->w.retries) {
-            cd_fail(&err, CD_EIO, "validation of trial %d epoch %d failed %d times", s->valid_trial,
-                    s->valid_epoch, r->valid_failures);
-            cd_detail(&err, "the last: %s (log \"%s\")", reason, s->log);
-            fail(r, &err);
-        }
-        return;
-    }
-    r->valid_failures = 0;
-    cd_jrec rec = {.kind = CD_J_VALID,
-                   .model = s->valid_trial,
-                   .epoch = s->valid_epoch,
-                   .loss = u.loss,
-                   .accuracy = u.acc};
-    if (cd_job_record(j, &rec, &err) != CD_OK)
-        fail(r, &err);
-    char event[160];
-    snprintf(event, sizeof event, "trial t%03d epoch %d: validation loss %.4f, accuracy %.4f",
-             s->valid_trial, s->valid_epoch, u.loss, u.acc);
-    progress(r, event);
-}
-
 /* ---- decisions ---- */
+
+/* Every shard no live worker reaches, quoted, into buf; and the hosts of the workers that
+ * were taken out; the number of such shards. */
+static int unreachable(const cd_job *j, char *buf, size_t size, char *hosts, size_t hsize)
+{
+    int n = 0;
+    buf[0] = hosts[0] = '\0';
+    for (int s = 0; s < j->w.nshards; s++)
+        if (cd_sched_shard_unreachable(j->sched, s))
+            snprintf(buf + strlen(buf), size - strlen(buf), "%s\"%s\"", n++ ? ", " : "",
+                     j->w.shards[s]);
+    for (int w = 0; w < j->w.nworkers; w++) {
+        const char *h = j->w.workers[w].host;
+        char *at = strstr(hosts, h);
+        size_t len = strlen(h);
+        if (!j->worker_out[w] || j->w.workers[w].gone ||
+            (at != NULL && (at[len] == '\0' || at[len] == ',')))
+            continue;
+        snprintf(hosts + strlen(hosts), hsize - strlen(hosts), "%s%s", hosts[0] ? ", " : "", h);
+    }
+    return n;
+}
 
 static void stalled(runner *r)
 {
     cd_job *j = r->j;
-    int s = cd_sched_unreachable(j->sched);
+    char shards[900], hosts[300];
+    int n = unreachable(j, shards, sizeof shards, hosts, sizeof hosts);
     cd_err err = {0};
-    if (s >= 0) {
-        cd_fail(&err, CD_EIO,
-                "shard \"%s\" cannot be trained: every worker that reaches it was "
-                "taken out",
-                j->w.shards[s]);
+    if (n > 0) {
+        cd_fail(&err, CD_EIO, "%s %s cannot be trained: every worker that reaches %s was taken out",
+                n > 1 ? "shards" : "shard", shards, n > 1 ? "them" : "it");
         cd_detail(&err,
-                  "see the \"out\" and \"fail\" records in \"%s/journal\" and the logs in "
-                  "\"%s/logs\"",
-                  j->dir, j->dir);
+                  "workers taken out on %s; see the \"out\" and \"fail\" records in "
+                  "\"%s/journal\" and the logs in \"%s/logs\"",
+                  hosts, j->dir, j->dir);
         cd_hint(&err, "fix the workers, then continue with `cerebro-sched resume %s`", j->dir);
     } else {
         cd_fail(&err, CD_EINVAL, "the scheduler has nothing to run but the job is not finished");
     }
-    fail(r, &err);
+    cd_run_fail(r, &err);
 }
 
 static void dispatch(runner *r)
@@ -533,15 +505,15 @@ static void dispatch(runner *r)
         cd_loop_stop(r->loop);
         return;
     }
-    bool running = valid_slot(r)->busy;
+    bool running = cd_valid_busy(r);
     for (int w = 0; w < j->w.nworkers && !r->fatal; w++) {
         cd_unit u;
-        if (!r->slots[w].busy && !j->worker_out[w] && cd_sched_next(j->sched, w, wall(), &u))
+        if (!r->slots[w].busy && !j->worker_out[w] && cd_sched_next(j->sched, w, cd_run_wall(), &u))
             start_unit(r, w, &u);
         running |= r->slots[w].busy;
     }
-    start_valid(r);
-    running |= valid_slot(r)->busy;
+    cd_valid_start(r);
+    running |= cd_valid_busy(r);
     if (!running && !r->fatal) {
         if (cd_job_finished(j))
             cd_loop_stop(r->loop);
@@ -550,7 +522,7 @@ static void dispatch(runner *r)
     }
     if (r->fatal)
         cd_loop_stop(r->loop);
-    progress(r, NULL);
+    cd_run_progress(r, NULL);
 }
 
 static void on_signal(void *arg, int signo)
@@ -558,7 +530,7 @@ static void on_signal(void *arg, int signo)
     runner *r = arg;
     if (r->signo == 0)
         r->signo = signo;
-    for (int i = 0; i <= r->j->w.nworkers; i++)
+    for (int i = 0; i < r->j->w.nworkers + r->nvalid; i++)
         if (r->slots[i].busy)
             kill(-r->slots[i].pid, SIGTERM);
 }
@@ -566,7 +538,7 @@ static void on_signal(void *arg, int signo)
 /* Wait for the children after a stop (they were signalled or are finishing). */
 static void drain(runner *r)
 {
-    for (int i = 0; i <= r->j->w.nworkers; i++)
+    for (int i = 0; i < r->j->w.nworkers + r->nvalid; i++)
         if (r->slots[i].busy)
             kill(-r->slots[i].pid, SIGTERM);
     cd_err err = {0};
@@ -591,19 +563,43 @@ static long last_log(const cd_job *j)
     return last;
 }
 
+/* A citus: train: every worker host shows one cut (cluster.h), journaled when new. */
+static cd_code check_cut(cd_job *j, cd_err *err)
+{
+    char cut[128], logs[PATH_MAX];
+    snprintf(logs, sizeof logs, "%s/logs", j->dir);
+    double timeout = j->w.unit_timeout > 0 ? j->w.unit_timeout : 60;
+    cd_code rc = cd_cluster_cut(&j->w, logs, timeout, cut, sizeof cut, err);
+    if (rc != CD_OK || strcmp(cut, j->cut) == 0)
+        return rc;
+    if (j->cut[0] != '\0')
+        fprintf(stderr,
+                CD_SCHED_PROG ": the cut of %s changed since the job last ran: %s -> %s; each "
+                              "unit compares what it reads with what the job read before\n",
+                j->w.citus->dir, j->cut, cut);
+    cd_jrec rec = {.kind = CD_J_CUT};
+    snprintf(rec.cut, sizeof rec.cut, "%s", cut);
+    return cd_job_record(j, &rec, err);
+}
+
 static int drive(cd_job *j)
 {
     runner r = {.j = j, .tty = isatty(2), .seq = last_log(j)};
     static const int sigs[] = {SIGINT, SIGTERM, 0};
     cd_err err = {0};
-    r.slots = calloc((size_t)j->w.nworkers + 1, sizeof *r.slots);
-    cd_code rc = r.slots ? cd_loop_new(&r.loop, &err) : cd_fail(&err, CD_ENOMEM, "out of memory");
-    for (int i = 0; rc == CD_OK && i <= j->w.nworkers; i++)
+    r.nvalid = j->w.nvalid_parts > 0 ? j->w.nvalid_parts : 1;
+    r.slots = calloc((size_t)(j->w.nworkers + r.nvalid), sizeof *r.slots);
+    r.unknown_told = calloc((size_t)j->w.nshards + 1, sizeof *r.unknown_told);
+    cd_code rc = r.slots && r.unknown_told ? cd_loop_new(&r.loop, &err)
+                                           : cd_fail(&err, CD_ENOMEM, "out of memory");
+    for (int i = 0; rc == CD_OK && i < j->w.nworkers + r.nvalid; i++)
         r.slots[i].r = &r;
     if (rc == CD_OK)
         rc = cd_loop_signals(r.loop, sigs, on_signal, &r, &err);
     if (rc == CD_OK && j->w.model_store == CD_STORE_COPY && !j->done)
         rc = cd_store_prepare(j->dir, &err);
+    if (rc == CD_OK && j->w.citus != NULL && !j->done)
+        rc = check_cut(j, &err);
     if (rc == CD_OK && !j->done) {
         dispatch(&r);
         if (!r.fatal && r.signo == 0)
@@ -623,6 +619,7 @@ static int drive(cd_job *j)
     if (rc == CD_OK)
         rc = rrc;
     cd_loop_free(&r.loop);
+    free(r.unknown_told);
     free(r.slots);
     if (rc != CD_OK) {
         cd_err_print(stderr, CD_SCHED_PROG, &err);
@@ -654,8 +651,9 @@ static int drive_and_close(cd_job *j, cd_code rc, const cd_err *err)
     return status;
 }
 
-static const char run_usage[] = "Usage: " CD_SCHED_PROG " run WORKLOAD.ini [--job DIR]\n"
-                                "       " CD_SCHED_PROG " resume DIR\n";
+static const char run_usage[] =
+    "Usage: " CD_SCHED_PROG " run WORKLOAD.ini [--job DIR]\n"
+    "       " CD_SCHED_PROG " resume DIR [--on-snapshot-change stop|continue]\n";
 
 int cd_cmd_run(int argc, char **argv)
 {
@@ -683,13 +681,25 @@ int cd_cmd_run(int argc, char **argv)
 
 int cd_cmd_resume(int argc, char **argv)
 {
-    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-        fputs(run_usage, stdout);
-        return 0;
+    static const struct option opts[] = {{"on-snapshot-change", required_argument, NULL, 's'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    cd_workload_override ov = {"scheduler", "on_snapshot_change", NULL};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(run_usage, stdout);
+            return 0;
+        }
+        if (c != 's')
+            return cd_usage_error(CD_SCHED_PROG, "invalid option for resume%s", "");
+        ov.value = optarg;
     }
-    if (argc != 2)
+    if (optind != argc - 1)
         return cd_usage_error(CD_SCHED_PROG, "resume takes one job directory%s", "");
     cd_job j;
     cd_err err = {0};
-    return drive_and_close(&j, cd_job_open(&j, argv[1], true, &err), &err);
+    return drive_and_close(
+        &j, cd_job_open_with(&j, argv[optind], true, &ov, ov.value ? 1 : 0, &err), &err);
 }

@@ -12,7 +12,9 @@
  * the output checkpoint atomically (atomicfile.h) where model_store = shared would have it,
  * the result line as the unit's JSON log. run.c removes both files when the unit ends,
  * whatever its outcome, and a run empties DIR/xfer/ when it starts (a killed scheduler
- * leaves them). Nothing is written on the worker's host.
+ * leaves them). Nothing is written on the worker's host. Validation on a worker host (a
+ * citus: valid) sends the same request to `cerebro-train eval --stdio`, whose answer holds
+ * the result line only.
  */
 #ifndef CD_STORE_H
 #define CD_STORE_H
@@ -33,5 +35,9 @@ cd_code cd_store_request(const char *path, const char *model, const char *ckpt, 
  * at json. CD_ECORRUPT for a damaged, cut or foreign answer; nothing is stored then. */
 cd_code cd_store_answer(const char *path, const char *what, int epoch, const char *ckpt,
                         const char *json, cd_err *err);
+
+/* The answer of `cerebro-train eval --stdio` (validation on a worker host): its one frame,
+ * the result line, verified and stored at json. CD_ECORRUPT as above. */
+cd_code cd_store_result(const char *path, const char *what, const char *json, cd_err *err);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "workload_int.h"
 
+#include "discover.h"
 #include "data_pg.h"
 
 #include <dirent.h>
@@ -49,11 +50,12 @@ static bool has_npy(const char *dir)
 
 /* ---- value conversions: conv_<name>(st, "[section] key", base, value, &field) ---- */
 
-/* A directory, or a pg: spec (data_pg.h), kept as given: its shards are found later. */
+/* A directory, or a pg: or citus: spec (data_pg.h, discover.h), kept as given: its shards are
+ * found later. */
 static cd_code conv_dir(load_state *st, const char *name, const char *base, const char *v,
                         char **out)
 {
-    if (cd_pg_is_spec(v))
+    if (cd_pg_is_spec(v) || cd_dist_is_spec(v))
         return cd_wl_set_str(st, out, strdup(v));
     return cd_wl_resolve(st, name, base, v, true, out);
 }
@@ -68,7 +70,7 @@ static cd_code conv_file(load_state *st, const char *name, const char *base, con
 static cd_code conv_shard(load_state *st, const char *name, const char *base, const char *v,
                           char **out)
 {
-    if (cd_pg_is_spec(v)) /* checked with the shards of [data] train */
+    if (cd_pg_is_spec(v) || cd_dist_is_spec(v)) /* checked with the shards of [data] train */
         return cd_wl_set_str(st, out, strdup(v));
     cd_code rc = cd_wl_resolve(st, name, base, v, true, out);
     if (rc != CD_OK || has_npy(*out))
@@ -84,6 +86,14 @@ static cd_code conv_path(load_state *st, const char *name, const char *base, con
 {
     return v[0] == '\0' ? cd_wl_bad(st, name, v, "a path")
                         : cd_wl_set_str(st, out, cd_wl_join(base, v));
+}
+
+/* A path on the worker hosts: absolute, not resolved here. */
+static cd_code conv_absolute(load_state *st, const char *name, const char *base, const char *v,
+                             char **out)
+{
+    return v[0] != '/' ? cd_wl_bad(st, name, v, "an absolute path on the worker hosts")
+                       : cd_wl_set_str(st, out, strdup(v));
 }
 
 static cd_code conv_column(load_state *st, const char *name, const char *base, const char *v,
@@ -138,6 +148,15 @@ static cd_code conv_model_store(load_state *st, const char *name, const char *ba
     if (strcmp(v, "shared") != 0 && strcmp(v, "copy") != 0)
         return cd_wl_bad(st, name, v, "shared or copy");
     *out = strcmp(v, "copy") == 0 ? CD_STORE_COPY : CD_STORE_SHARED;
+    return CD_OK;
+}
+
+static cd_code conv_snapshot(load_state *st, const char *name, const char *base, const char *v,
+                             bool *out)
+{
+    if (strcmp(v, "stop") != 0 && strcmp(v, "continue") != 0)
+        return cd_wl_bad(st, name, v, "stop or continue");
+    *out = strcmp(v, "continue") == 0;
     return CD_OK;
 }
 
@@ -472,6 +491,8 @@ cd_code cd_workload_load_with(cd_workload *w, const char *path, const cd_workloa
         rc = cd_wl_scan_shards(&st);
     if (rc == CD_OK)
         rc = cd_wl_parse_workers(&st);
+    if (rc == CD_OK)
+        rc = cd_wl_valid_parts(&st);
     state_free(&st);
     if (rc != CD_OK)
         cd_workload_free(w);
@@ -498,6 +519,20 @@ void cd_workload_free(cd_workload *w)
         free(w->workers[i].shard);
         free(w->workers[i].device);
     }
+    for (int i = 0; i < w->nvalid_parts; i++) {
+        for (int k = 0; k < w->valid_parts[i].ndata; k++)
+            free(w->valid_parts[i].data[k]);
+        free(w->valid_parts[i].data);
+        free(w->valid_parts[i].host);
+    }
+    free(w->valid_parts);
+    for (int i = 0; i < 2; i++) {
+        cd_dist_table *t = i ? w->citus_valid : w->citus;
+        if (t != NULL)
+            cd_dist_table_free(t);
+        free(t);
+    }
+    free(w->mountpoint);
     free(w->keys);
     free(w->shards);
     free(w->workers);

@@ -55,6 +55,7 @@
 #include <stdint.h>
 
 #include "cd_err.h"
+#include "discover.h"
 #include "policy.h"
 
 typedef enum cd_procedure { CD_PROC_GRID, CD_PROC_RANDOM, CD_PROC_HYPERBAND } cd_procedure;
@@ -66,7 +67,16 @@ typedef struct cd_worker_spec {
     char *shard;  /* shard directory as the worker's host sees it */
     char *device; /* "cpu" (default), "cuda", "cuda:N" */
     int shard_id; /* index into cd_workload.shards */
+    bool gone;    /* citus: a placement an earlier run of the job had, gone since (cluster.h) */
 } cd_worker_spec;
+
+/* Where validation runs: one eval process per part over its shards, the results weighted by
+ * rows. One part on this host for a directory or pg: valid; one per host for citus:. */
+typedef struct cd_valid_part {
+    char *host;  /* NULL: this host, the local launch */
+    char **data; /* [ndata] shard directories (the --data of its eval) */
+    int ndata;
+} cd_valid_part;
 
 /* One searched key: its values (grid, choice) or distribution (random). */
 typedef enum cd_dist { CD_DIST_LIST, CD_DIST_UNIFORM, CD_DIST_LOGUNIFORM } cd_dist;
@@ -105,6 +115,11 @@ typedef struct cd_workload {
     char *model_dir; /* NULL: DIR/ckpt */
     cd_worker_spec *workers;
     int nworkers;
+    cd_valid_part *valid_parts; /* [nvalid_parts]; none without validation */
+    int nvalid_parts;
+    cd_dist_table *citus, *citus_valid; /* citus: train, valid (discover.h); NULL otherwise */
+    char *mountpoint;                   /* [workers] mountpoint: the mount on worker hosts */
+    bool snapshot_continue;             /* [scheduler] on_snapshot_change = continue */
 } cd_workload;
 
 /* Load and check path (data directories exist, shards found, search space not empty). */

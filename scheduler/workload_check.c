@@ -6,6 +6,7 @@
  */
 #include "workload_int.h"
 
+#include "discover.h"
 #include "data_pg.h"
 #include "model.h"
 
@@ -270,12 +271,46 @@ static cd_code scan_pg_shards(load_state *st)
     return CD_OK;
 }
 
+/* A citus: table of [data] key k into *out (malloc'd), read from its coordinator. */
+static cd_code discover(load_state *st, int k, const char *name, const char *spec,
+                        cd_dist_table **out)
+{
+    cd_err e = {0};
+    if ((*out = calloc(1, sizeof **out)) == NULL)
+        return cd_wl_oom(st);
+    if (cd_dist_discover(spec, *out, &e) == CD_OK)
+        return CD_OK;
+    free(*out);
+    *out = NULL;
+    char shown[1024];
+    cd_dist_mask(spec, shown, sizeof shown);
+    cd_context(&e, "%s", shown);
+    return pg_error(st, k, name, &e);
+}
+
+/* [data] train = citus:...: the shards are the table's, s<shardid> by shard id. */
+static cd_code scan_citus_shards(load_state *st)
+{
+    cd_workload *w = st->w;
+    cd_code rc = discover(st, K_data_train, "[data] train", w->train_dir, &w->citus);
+    if (rc == CD_OK && (w->shards = calloc((size_t)w->citus->nshards, sizeof *w->shards)) == NULL)
+        rc = cd_wl_oom(st);
+    for (int i = 0; rc == CD_OK && i < w->citus->nshards; i++, w->nshards++)
+        if ((w->shards[i] = strdup(w->citus->shards[i])) == NULL)
+            rc = cd_wl_oom(st);
+    return rc;
+}
+
 cd_code cd_wl_scan_shards(load_state *st)
 {
     cd_workload *w = st->w;
     cd_code rc = w->valid_dir && cd_pg_is_spec(w->valid_dir) ? check_pg_valid(st) : CD_OK;
-    if (rc != CD_OK || cd_pg_is_spec(w->train_dir))
-        return rc == CD_OK ? scan_pg_shards(st) : rc;
+    if (rc == CD_OK && w->valid_dir && cd_dist_is_spec(w->valid_dir))
+        rc = discover(st, K_data_valid, "[data] valid", w->valid_dir, &w->citus_valid);
+    if (rc != CD_OK || cd_dist_is_spec(w->train_dir))
+        return rc == CD_OK ? scan_citus_shards(st) : rc;
+    if (cd_pg_is_spec(w->train_dir))
+        return scan_pg_shards(st);
     DIR *d = opendir(w->train_dir);
     rc = d != NULL
              ? CD_OK
@@ -442,9 +477,62 @@ static cd_code default_workers(load_state *st)
     return CD_OK;
 }
 
+/* The directory of shard name of citus table t in the hosts' mounts, malloc'd. */
+static char *mount_path(const cd_workload *w, const cd_dist_table *t, const char *name)
+{
+    size_t n = strlen(w->mountpoint) + strlen(t->db) + strlen(t->dir) + strlen(name) + 4;
+    char *s = malloc(n);
+    if (s != NULL)
+        snprintf(s, n, "%s/%s/%s/%s", w->mountpoint, t->db, t->dir, name);
+    return s;
+}
+
+/* A citus: host the local launcher cannot reach is an error at the [workers] launcher line. */
+static cd_code citus_host(load_state *st, const cd_dist_table *t, const char *host)
+{
+    if (st->w->launcher != CD_LAUNCH_LOCAL || is_local(host))
+        return CD_OK;
+    cd_wl_set_where(st, st->lines[K_workers_launcher]);
+    cd_fail(st->err, CD_EINVAL, "%s: the shards of %s are on host \"%s\", not this host",
+            st->lines[K_workers_launcher] ? st->where : st->path, t->dir, host);
+    return cd_hint(st->err, "set launcher = ssh in [workers] (and ssh_command if needed)");
+}
+
+/* citus: one worker per shard placement, on the placement's host, reading the shard where
+ * that host mounts it. */
+static cd_code citus_workers(load_state *st)
+{
+    cd_workload *w = st->w;
+    const cd_dist_table *t = w->citus;
+    if (st->nworkers > 0) {
+        cd_wl_set_where(st, st->workers[0].line);
+        cd_fail(st->err, CD_EINVAL, "%s: worker lines with a citus: [data] train", st->where);
+        cd_detail(st->err, "the workers are the shard placements the coordinator lists: one per "
+                           "(host, shard), found again at every run and resume");
+        return cd_hint(st->err, "remove the worker lines");
+    }
+    if ((w->workers = calloc((size_t)t->nplacements, sizeof *w->workers)) == NULL)
+        return cd_wl_oom(st);
+    for (int i = 0; i < t->nplacements; i++) {
+        cd_worker_spec *ws = &w->workers[w->nworkers++];
+        ws->host = strdup(t->placements[i].host);
+        ws->shard = mount_path(w, t, t->shards[t->placements[i].shard]);
+        ws->device = strdup("cpu");
+        ws->shard_id = t->placements[i].shard;
+        if (ws->host == NULL || ws->shard == NULL || ws->device == NULL)
+            return cd_wl_oom(st);
+        cd_code rc = citus_host(st, t, ws->host);
+        if (rc != CD_OK)
+            return rc;
+    }
+    return CD_OK;
+}
+
 cd_code cd_wl_parse_workers(load_state *st)
 {
     cd_workload *w = st->w;
+    if (w->citus != NULL)
+        return citus_workers(st);
     if (st->nworkers == 0)
         return default_workers(st);
     if ((w->workers = calloc((size_t)st->nworkers, sizeof *w->workers)) == NULL)
@@ -485,6 +573,54 @@ cd_code cd_wl_check_required(load_state *st)
     if (w->model_file == NULL) {
         cd_fail(st->err, CD_EINVAL, "%s: [model] file is missing", st->path);
         return cd_hint(st->err, "add file = MODEL.ini to [model] (see conf/models/)");
+    }
+    return CD_OK;
+}
+
+/* ---- validation ---- */
+
+static cd_code add_part(load_state *st, const char *host, char *data)
+{
+    cd_workload *w = st->w;
+    cd_valid_part *p = NULL;
+    for (int i = 0; i < w->nvalid_parts && p == NULL; i++)
+        if (host != NULL && strcmp(w->valid_parts[i].host, host) == 0)
+            p = &w->valid_parts[i];
+    if (p == NULL) {
+        cd_valid_part *grown = realloc(w->valid_parts, (size_t)(w->nvalid_parts + 1) * sizeof *p);
+        if (grown == NULL)
+            return free(data), cd_wl_oom(st);
+        w->valid_parts = grown;
+        p = &grown[w->nvalid_parts++];
+        memset(p, 0, sizeof *p);
+        if (host != NULL && (p->host = strdup(host)) == NULL)
+            return free(data), cd_wl_oom(st);
+    }
+    char **more = realloc(p->data, (size_t)(p->ndata + 1) * sizeof *more);
+    if (more == NULL || data == NULL)
+        return free(data), cd_wl_oom(st);
+    p->data = more;
+    p->data[p->ndata++] = data;
+    return CD_OK;
+}
+
+cd_code cd_wl_valid_parts(load_state *st)
+{
+    cd_workload *w = st->w;
+    const cd_dist_table *t = w->citus_valid;
+    if (w->valid_dir == NULL)
+        return CD_OK;
+    if (t == NULL)
+        return add_part(st, NULL, strdup(w->valid_dir));
+    for (int s = 0; s < t->nshards; s++) { /* each shard once, at its first placement */
+        int k = 0;
+        while (t->placements[k].shard != s)
+            k++;
+        cd_code rc = citus_host(st, t, t->placements[k].host);
+        if (rc == CD_OK)
+            rc = add_part(st, t->placements[k].host, mount_path(w, t, t->shards[s]));
+        if (rc != CD_OK)
+            return rc;
     }
     return CD_OK;
 }

@@ -36,10 +36,12 @@
     X(scheduler, seed, sched_seed, seed, "1")                                                      \
     X(scheduler, numerics, numerics_strict, numerics, "report")                                    \
     X(scheduler, model_store, model_store, model_store, "shared")                                  \
+    X(scheduler, on_snapshot_change, snapshot_continue, snapshot, "stop")                          \
     X(workers, launcher, launcher, launcher, "local")                                              \
     X(workers, ssh_command, ssh_command, command, "ssh -o BatchMode=yes {host} {command}")         \
     X(workers, threads, threads, threads, "1")                                                     \
-    X(workers, model_dir, model_dir, path, "")
+    X(workers, model_dir, model_dir, path, "")                                                     \
+    X(workers, mountpoint, mountpoint, absolute, "/mnt/cerebro-ds")
 
 enum {
 #define KEY_ENUM(sec, key, field, conv, def) K_##sec##_##key,
@@ -91,5 +93,6 @@ cd_code cd_wl_parse_search(load_state *st);
 cd_code cd_wl_check_required(load_state *st);
 cd_code cd_wl_scan_shards(load_state *st);
 cd_code cd_wl_parse_workers(load_state *st);
+cd_code cd_wl_valid_parts(load_state *st);
 
 #endif

@@ -32,6 +32,7 @@ static const char usage_text[] =
     "  train   --model M.ini --ckpt C.ckpt --data DIR [--data DIR ...] --epoch E --out C2.ckpt\n"
     "  train   --stdio --data DIR [--data DIR ...] --epoch E\n"
     "  eval    --model M.ini --ckpt C.ckpt --data DIR [--data DIR ...]\n"
+    "  eval    --stdio --data DIR [--data DIR ...]\n"
     "  predict --model M.ini --ckpt C.ckpt --data DIR --out preds.npy\n"
     "  export  --ckpt C.ckpt --out DIR        every tensor as DIR/<name>.npy\n"
     "  import  --model M.ini --from DIR --out C.ckpt\n"
@@ -48,10 +49,11 @@ static const char usage_text[] =
     "      --threads T    compute threads, default one per CPU (results are\n"
     "                     deterministic for a fixed T)\n"
     "      --loss-log F   train: append the loss of every step to file F\n"
-    "      --stdio        train: read the model file and the input checkpoint from stdin\n"
-    "                     and write the result line and the output checkpoint to stdout,\n"
-    "                     as framed streams each checked by CRC-32C (cerebro-sched's\n"
-    "                     model_store = copy); writes no file; logs stay on stderr\n"
+    "      --stdio        train, eval: read the model file and the input checkpoint from\n"
+    "                     stdin and write the result line (and train's output\n"
+    "                     checkpoint) to stdout, as framed streams each checked by\n"
+    "                     CRC-32C (cerebro-sched's model_store = copy); writes no file;\n"
+    "                     logs stay on stderr\n"
     "      --blas-core K  run OpenBLAS kernel K (as OPENBLAS_CORETYPE=K) unless the host\n"
     "                     sets OPENBLAS_CORETYPE itself or this CPU cannot run K\n"
     "  -h, --help         this help\n"
@@ -59,7 +61,8 @@ static const char usage_text[] =
     "\n"
     "train, eval and predict print one JSON line on stdout: rows, loss, accuracy, seconds,\n"
     "samples_per_s, data_wait_s, epoch, step, numerics (this run's numeric fingerprint:\n"
-    "version, backend, BLAS, kernel, threads) and input_numerics (the checkpoint's).\n"
+    "version, backend, BLAS, kernel, threads) and input_numerics (the checkpoint's); and\n"
+    "cut, content, snapshot when the first --data's meta file names them.\n"
     "Exit status: 0 success, 1 error, 2 usage,\n"
     "3 the model diverged (train: the loss became NaN or infinite).\n";
 
@@ -166,17 +169,25 @@ static int need(const char *value, const char *what)
     return value != NULL ? EXIT_OK : usage_error("missing %s", what);
 }
 
-/* The JSON result line, with its newline. */
+/* The JSON result line, with its newline; cut, content and snapshot when the shard's meta
+ * file names them. */
 static void format_result(const cd_train_result *r, char *buf, size_t size)
 {
-    snprintf(buf, size,
-             "{\"rows\":%llu,\"loss\":%.9g,\"accuracy\":%.9g,\"seconds\":%.6f,"
-             "\"samples_per_s\":%.3f,\"data_wait_s\":%.6f,\"epoch\":%llu,\"step\":%llu,"
-             "\"numerics\":\"%s\",\"input_numerics\":\"%s\"}\n",
-             (unsigned long long)r->rows, r->loss, r->accuracy, r->seconds,
-             r->seconds > 0 ? (double)r->rows / r->seconds : 0, r->data_wait_s,
-             (unsigned long long)r->epoch, (unsigned long long)r->step, r->numerics,
-             r->input_numerics);
+    int n = snprintf(buf, size,
+                     "{\"rows\":%llu,\"loss\":%.9g,\"accuracy\":%.9g,\"seconds\":%.6f,"
+                     "\"samples_per_s\":%.3f,\"data_wait_s\":%.6f,\"epoch\":%llu,\"step\":%llu,"
+                     "\"numerics\":\"%s\",\"input_numerics\":\"%s\"",
+                     (unsigned long long)r->rows, r->loss, r->accuracy, r->seconds,
+                     r->seconds > 0 ? (double)r->rows / r->seconds : 0, r->data_wait_s,
+                     (unsigned long long)r->epoch, (unsigned long long)r->step, r->numerics,
+                     r->input_numerics);
+    const char *keys[] = {"cut", "content", "snapshot"};
+    const char *values[] = {r->cut, r->content, r->snapshot};
+    for (int i = 0; i < 3 && n > 0 && (size_t)n < size; i++)
+        if (values[i][0] != '\0')
+            n += snprintf(buf + n, size - (size_t)n, ",\"%s\":\"%s\"", keys[i], values[i]);
+    if (n > 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, "}\n");
 }
 
 static cd_train_args train_args(const cli *c, cd_train_mode mode)
@@ -208,7 +219,7 @@ static int run_unit(const cli *c, const cd_model_spec *m, cd_train_mode mode, cd
     cd_train_result r;
     if (cd_train_run(m, &a, &r, err) != CD_OK)
         return r.diverged ? EXIT_DIVERGED : EXIT_ERROR;
-    char line[1024];
+    char line[2048];
     format_result(&r, line, sizeof line);
     fputs(line, stdout);
     fflush(stdout);
@@ -223,35 +234,40 @@ static int answer_request(const cli *c, cd_xfer_part *req, FILE *out, cd_err *er
         return EXIT_ERROR;
     uint8_t *image = NULL;
     size_t len = 0;
-    cd_train_args a = train_args(c, CD_MODE_TRAIN);
+    bool eval = strcmp(c->cmd, "eval") == 0;
+    cd_train_args a = train_args(c, eval ? CD_MODE_EVAL : CD_MODE_TRAIN);
     a.ckpt = "stdin (input checkpoint)";
     a.ckpt_image = req[1].data;
     a.ckpt_len = req[1].len;
-    a.out_image = &image;
-    a.out_len = &len;
+    a.out_image = eval ? NULL : &image;
+    a.out_len = eval ? NULL : &len;
     cd_train_result r;
     if (cd_train_run(&m, &a, &r, err) != CD_OK)
         return r.diverged ? EXIT_DIVERGED : EXIT_ERROR;
-    char line[1024];
+    char line[2048];
     format_result(&r, line, sizeof line);
     cd_xfer_part ans[2] = {{"RSLT", (uint8_t *)line, strlen(line)}, {"CKPT", image, len}};
-    cd_code rc = cd_xfer_write(out, CD_XFER_ANSWER, ans, 2, "the answer on stdout", NULL, err);
+    cd_code rc =
+        cd_xfer_write(out, CD_XFER_ANSWER, ans, eval ? 1 : 2, "the answer on stdout", NULL, err);
     free(image);
     return rc == CD_OK ? EXIT_OK : EXIT_ERROR;
 }
 
-/* train --stdio (model_store = copy; common/xfer.h): the model file and the input checkpoint
- * arrive framed on stdin, the result line and the output checkpoint leave framed on stdout;
- * no file is written on this host. The answer keeps stdout to itself: anything else that
- * writes to file descriptor 1 (a library's message) goes to stderr, the log. */
+/* train and eval --stdio (model_store = copy; common/xfer.h): the model file and the input
+ * checkpoint arrive framed on stdin, the result line (and train's output checkpoint) leave
+ * framed on stdout; no file is written on this host. The answer keeps stdout to itself:
+ * anything else that writes to file descriptor 1 (a library's message) goes to stderr, the
+ * log. */
 static int run_stdio(const cli *c, cd_err *err)
 {
-    if (strcmp(c->cmd, "train") != 0)
-        return usage_error("--stdio is for train, not %s", c->cmd);
+    bool eval = strcmp(c->cmd, "eval") == 0;
+    if (strcmp(c->cmd, "train") != 0 && !eval)
+        return usage_error("--stdio is for train and eval, not %s", c->cmd);
     if (c->model != NULL || c->ckpt != NULL || c->out != NULL || c->loss_log != NULL)
-        return usage_error("%s", "train --stdio takes no --model, --ckpt, --out or --loss-log");
-    if (c->ndata == 0 || !c->have_epoch)
-        return usage_error("%s", "train --stdio needs --data and --epoch");
+        return usage_error("%s", "--stdio takes no --model, --ckpt, --out or --loss-log");
+    if (c->ndata == 0 || (!eval && !c->have_epoch))
+        return usage_error("%s", eval ? "eval --stdio needs --data"
+                                      : "train --stdio needs --data and --epoch");
     int fd = dup(1);
     FILE *out = fd >= 0 && dup2(2, 1) >= 0 ? fdopen(fd, "wb") : NULL;
     if (out == NULL) {

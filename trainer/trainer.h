@@ -44,6 +44,10 @@ typedef struct cd_train_result {
     bool diverged;                  /* train failed because the loss became NaN or infinite */
     char numerics[CD_FP_MAX];       /* this process's numeric fingerprint (fingerprint.h) */
     char input_numerics[CD_FP_MAX]; /* the input checkpoint's, "" when it has none */
+    /* what the first --data read, from its shard meta file when it has one (a cerebro-ds
+     * mount or export; "" when absent): the cluster cut, the snapshot and the content hash
+     * of its rows (cerebro-sched's snapshot-change check) */
+    char cut[128], content[128], snapshot[256];
 } cd_train_result;
 
 cd_code cd_train_init(const cd_model_spec *m, uint64_t seed, const char *out, cd_err *err);

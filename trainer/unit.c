@@ -355,6 +355,48 @@ static cd_code save_trained(cd_net *net, cd_optim *o, const cd_model_spec *m,
     return rc;
 }
 
+/* The [shard] value of key in a shard meta file's text into buf ("" when absent); only
+ * characters that need no escaping in the JSON result line are kept. */
+static void meta_value(const char *text, const char *key, char *buf, size_t size)
+{
+    size_t klen = strlen(key), n = 0;
+    bool in_shard = false;
+    buf[0] = '\0';
+    for (const char *line = text; line != NULL && *line != '\0';) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (line[0] == '[')
+            in_shard = len >= 7 && strncmp(line, "[shard]", 7) == 0;
+        else if (in_shard && len > klen + 3 && strncmp(line, key, klen) == 0 &&
+                 strncmp(line + klen, " = ", 3) == 0) {
+            for (size_t i = klen + 3; i < len && n + 1 < size; i++)
+                if (line[i] > ' ' && line[i] != '"' && line[i] != '\\' && line[i] < 127)
+                    buf[n++] = line[i];
+            buf[n] = '\0';
+            return;
+        }
+        line = end ? end + 1 : NULL;
+    }
+}
+
+/* What the first shard directory's meta file says it holds (cd_train_result: cut, ...). */
+static void shard_state(const cd_train_args *a, cd_train_result *res)
+{
+    char path[4200], text[16384];
+    if (a->ndata < 1 || strncmp(a->data[0], "pg:", 3) == 0)
+        return;
+    snprintf(path, sizeof path, "%s/meta", a->data[0]);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    meta_value(text, "cut", res->cut, sizeof res->cut);
+    meta_value(text, "content", res->content, sizeof res->content);
+    meta_value(text, "snapshot", res->snapshot, sizeof res->snapshot);
+}
+
 cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_result *res,
                      cd_err *err)
 {
@@ -390,6 +432,8 @@ cd_code cd_train_run(const cd_model_spec *m, const cd_train_args *a, cd_train_re
         rc = make_optim(net, m, be, &o, err);
     if (rc == CD_OK && o != NULL)
         rc = restore_optim(o, &ck, err);
+    if (rc == CD_OK)
+        shard_state(a, res); /* before the column files: what they are read in */
     if (rc == CD_OK)
         rc = open_data(m, a, a->mode == CD_MODE_TRAIN, &d, err);
     pass p = {.net = net, .optim = o, .res = res};

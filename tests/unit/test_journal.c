@@ -1,13 +1,15 @@
 /*
  * test_journal.c: the scheduler's journal (scheduler/journal.h): every record kind round-
- * trips (with the bytes a unit moved under model_store = copy), a torn last line is ignored, a
- * malformed line or a foreign file is an error naming it; and the launcher's shell quoting
- * (scheduler/launch.h).
+ * trips (with the bytes a unit moved under model_store = copy, and the cut and content of
+ * what it read), a torn last line is ignored, a malformed line or a foreign file is an error
+ * naming it; the launcher's shell quoting (scheduler/launch.h); and the snapshot baselines of
+ * a citus: job (scheduler/cluster.h).
  */
 #include <unistd.h>
 
 #include "unit.h"
 
+#include "cluster.h"
 #include "journal.h"
 #include "launch.h"
 
@@ -40,7 +42,9 @@ static void test_round_trip(void)
          .check = CD_NUM_DIFFERS,
          .numerics = "version=0.1.0 backend=cpu blas=OpenBLAS-0.3.21 core=Zen threads=1",
          .bytes_in = 304000,
-         .bytes_out = 5000000000ull},
+         .bytes_out = 5000000000ull,
+         .cut = "7716087680425658409-730",
+         .content = "9f86d081884c7d65"},
         {.kind = CD_J_FAIL,
          .model = 1,
          .epoch = 1,
@@ -53,6 +57,9 @@ static void test_round_trip(void)
          .bytes_in = 7},
         {.kind = CD_J_VALID, .model = 3, .epoch = 2, .loss = 0.25, .accuracy = 0.9},
         {.kind = CD_J_OUT, .worker = 2, .reason = "2 failures"},
+        {.kind = CD_J_CUT, .cut = "7716087680425658409-731"},
+        {.kind = CD_J_CHANGED, .shard = 3, .worker = 1, .reason = "cut a -> b, content\tx -> y"},
+        {.kind = CD_J_UNIT, .model = 1, .epoch = 1, .numerics = "version=0.1.0 threads=1"},
         {.kind = CD_J_DONE},
     };
     for (size_t i = 0; i < sizeof recs / sizeof *recs; i++)
@@ -63,18 +70,23 @@ static void test_round_trip(void)
     cd_jrec *got = NULL;
     int n = 0;
     CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_OK, &err);
-    CHECK_EQ_INT(n, 5);
-    if (n == 5) {
+    CHECK_EQ_INT(n, 8);
+    if (n == 8) {
         CHECK(got[0].kind == CD_J_UNIT && got[0].model == 3 && got[0].rows == 512);
         CHECK(got[0].start == 1.5 && got[0].end == 2.25 && got[0].accuracy == 0.875);
         CHECK(got[0].check == CD_NUM_DIFFERS && strcmp(got[0].numerics, recs[0].numerics) == 0);
         CHECK(got[0].bytes_in == 304000 && got[0].bytes_out == 5000000000ull);
+        CHECK(strcmp(got[0].cut, recs[0].cut) == 0 && strcmp(got[0].content, recs[0].content) == 0);
         CHECK(got[1].kind == CD_J_FAIL &&
               strcmp(got[1].reason, "exit status 1; the loss was") == 0);
         CHECK(got[1].bytes_in == 7 && got[1].bytes_out == 0);
         CHECK(got[2].kind == CD_J_VALID && got[2].loss == 0.25);
         CHECK(got[3].kind == CD_J_OUT && got[3].worker == 2);
-        CHECK(got[4].kind == CD_J_DONE);
+        CHECK(got[4].kind == CD_J_CUT && strcmp(got[4].cut, recs[4].cut) == 0);
+        CHECK(got[5].kind == CD_J_CHANGED && got[5].shard == 3 && got[5].worker == 1);
+        CHECK(strcmp(got[5].reason, "cut a -> b, content x -> y") == 0);
+        CHECK(got[6].kind == CD_J_UNIT && got[6].cut[0] == '\0' && got[6].content[0] == '\0');
+        CHECK(got[7].kind == CD_J_DONE);
     }
     free(got);
 }
@@ -141,6 +153,33 @@ static void test_quote(void)
     CHECK(!cd_launch_quote(argv, buf, 20));
 }
 
+/* cluster.h: a placement's baseline, and what counts as a change. */
+static void test_seen(void)
+{
+    cd_seen s = {0};
+    cd_err err = {0};
+    char why[200];
+    CHECK(cd_seen_check(&s, 0, "h1", "c1", "", why, sizeof why) == CD_SNAP_FIRST);
+    CHECK_CODE(cd_seen_update(&s, 0, "h1", "c1", "", &err), CD_OK, &err);
+    CHECK(cd_seen_check(&s, 0, "h1", "c1", "", why, sizeof why) == CD_SNAP_SAME);
+    CHECK(cd_seen_check(&s, 0, "h1", "c2", "", why, sizeof why) == CD_SNAP_CHANGED);
+    CHECK(strcmp(why, "cut c1 -> c2, content unknown -> unknown") == 0);
+    CHECK(cd_seen_check(&s, 0, "h1", "", "", why, sizeof why) == CD_SNAP_UNKNOWN);
+    CHECK(cd_seen_check(&s, 0, "h2", "c9", "", why, sizeof why) == CD_SNAP_FIRST); /* moved */
+    CHECK(cd_seen_check(&s, 1, "h1", "c9", "", why, sizeof why) == CD_SNAP_FIRST);
+    /* an unknown cut does not replace the known one */
+    CHECK_CODE(cd_seen_update(&s, 0, "h1", "", "", &err), CD_OK, &err);
+    CHECK(cd_seen_check(&s, 0, "h1", "c2", "", why, sizeof why) == CD_SNAP_CHANGED);
+    /* contents, when both are known, decide: another cut of the same rows is no change */
+    CHECK_CODE(cd_seen_update(&s, 0, "h1", "c1", "aa", &err), CD_OK, &err);
+    CHECK(cd_seen_check(&s, 0, "h1", "c2", "aa", why, sizeof why) == CD_SNAP_SAME);
+    CHECK(cd_seen_check(&s, 0, "h1", "c1", "bb", why, sizeof why) == CD_SNAP_CHANGED);
+    CHECK(strcmp(why, "cut c1 -> c1, content aa -> bb") == 0);
+    CHECK(cd_seen_check(&s, 0, "h1", "c2", "", why, sizeof why) == CD_SNAP_CHANGED);
+    CHECK(cd_seen_check(&s, 0, "h1", "", "", why, sizeof why) == CD_SNAP_UNKNOWN);
+    cd_seen_free(&s);
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL)
@@ -148,6 +187,7 @@ int main(void)
     RUN(test_round_trip);
     RUN(test_damage);
     RUN(test_quote);
+    RUN(test_seen);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
