@@ -294,4 +294,20 @@ contents() {
     [ "$status" -eq 0 ]
     run cerebro-ds -c "$D/cluster.conf" refresh --cluster public.acct
     [ "$status" -eq 0 ]
+    # a cut id goes into meta files and logs: only letters, digits and - : .
+    run host_run w1 cerebro-ds refresh --cut 'x
+cut = forged' /mnt/cerebro-ds postgres/public.acct
+    [ "$status" -eq 2 ]
+    [[ $output == *"invalid --cut"* ]]
+    # and the daemon itself refuses one, whoever asks
+    run host_run w1 "$PYTHON" -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect("\0" + open(sys.argv[1]).read().strip())
+s.sendall(b"refresh postgres/public.acct cut=a/b\n")
+print(s.recv(200).decode().strip())' /mnt/cerebro-ds/.cerebro-ds/control
+    [[ $output == "error bad cut"* ]]
+    run host_run w1 grep -c '^cut = ' "$MNT/public.acct/meta"
+    [ "$output" = 1 ]
+    run cerebro-ds -c "$D/cluster.conf" refresh --cluster --cut x public.acct
+    [ "$status" -eq 2 ]
 }

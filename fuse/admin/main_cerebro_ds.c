@@ -15,6 +15,7 @@
 #include "admin.h"
 #include "config.h"
 #include "control.h"
+#include "cut.h"
 
 #define PROG "cerebro-ds"
 
@@ -261,6 +262,8 @@ static int run(const char *cmd, char **pos, int npos, const cli *c, const cd_con
         return usage_error("%s", "--cluster and --cut go with refresh");
     if (is_refresh && c->cluster && c->cut)
         return usage_error("%s", "--cluster and --cut: one or the other");
+    if (c->cut && !cd_cut_valid(c->cut))
+        return usage_error("invalid --cut \"%s\": 1-100 letters, digits, '-', ':' or '.'", c->cut);
     if (is_refresh && c->cluster)
         return refresh_cluster(pos + 1, npos - 1, cfg, err);
     if (is_refresh && npos == 1)

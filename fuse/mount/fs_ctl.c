@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "cut.h"
 #include "fs.h"
 #include "fs_log.h"
 
@@ -138,14 +139,6 @@ static fs_table *find_table(cd_fs *fs, const char *target, char *why, size_t siz
     return found;
 }
 
-/* A cut id goes into meta files and logs: 1-100 of [A-Za-z0-9.:-]. */
-static bool valid_cut(const char *cut)
-{
-    size_t n = strlen(cut);
-    return n > 0 && n <= 100 &&
-           strspn(cut, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.:-") == n;
-}
-
 void fs_ctl_command(cd_fs *fs, const char *line, char *reply, size_t size)
 {
     char cmd[1024];
@@ -157,7 +150,7 @@ void fs_ctl_command(cd_fs *fs, const char *line, char *reply, size_t size)
         *word = '\0';
         cut = word + 5;
     }
-    if (cut != NULL && !valid_cut(cut)) {
+    if (cut != NULL && !cd_cut_valid(cut)) {
         snprintf(reply, size, "error bad cut \"%.100s\" (letters, digits, '-', ':', '.')\n", cut);
     } else if (strcmp(cmd, "refresh") == 0) {
         refresh_all(fs, cut, reply, size);
