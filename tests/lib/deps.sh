@@ -23,7 +23,7 @@ PACKAGES=(
     gnuplot-nox bc strace xxd time                    # benchmarks, test tools, plots
     openssh-server openssh-client                     # the scheduler's ssh launcher tests
     postgresql-server-dev-15 libzstd-dev libkrb5-dev  # building Citus for the multi-host
-    libcurl4-openssl-dev util-linux                   # tests (nsenter, unshare: hosts)
+    libcurl4-openssl-dev xz-utils patch util-linux    # tests (nsenter, unshare: hosts)
 )
 if [[ ${1:-} == packaging ]]; then
     PACKAGES+=(
