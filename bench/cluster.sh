@@ -61,12 +61,7 @@ for w in w1 w2; do
     host_start "$w" "$W/$w" "$W/jobs"
     host_mount "$w" "tables = public.fm, public.acct"
 done
-{
-    printf 'Host %s\n  Port %s\n' 127.0.0.2 "$(host_ssh_port w1)" 127.0.0.3 "$(host_ssh_port w2)"
-    printf 'Host *\n  IdentityFile %s\n  BatchMode yes\n  StrictHostKeyChecking no\n' \
-        "$CD_SSHD_DIR/client_key"
-    printf '  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n'
-} >"$W/ssh_config"
+hosts_ssh_config "$W/ssh_config" w1 w2
 cat >"$W/cluster.conf" <<CONF
 [database]
 conninfo = $(pg_conninfo coord)

@@ -39,12 +39,7 @@ SQL
         host_start "$w" "$D/$w"
         host_mount "$w" "tables = public.t, public.r, public.acct"
     done
-    {
-        printf 'Host %s\n  Port %s\n' 127.0.0.2 "$(host_ssh_port w1)" 127.0.0.3 "$(host_ssh_port w2)"
-        printf 'Host *\n  IdentityFile %s\n  BatchMode yes\n  StrictHostKeyChecking no\n' \
-            "$CD_SSHD_DIR/client_key"
-        printf '  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n'
-    } >"$D/ssh_config"
+    hosts_ssh_config "$D/ssh_config" w1 w2
     cat >"$D/cluster.conf" <<CONF
 [database]
 conninfo = $(pg_conninfo coord)

@@ -19,6 +19,9 @@
 #                                run: same keys). DIR keeps the host's state: config, logs.
 #     host_run NODE CMD...       run CMD inside the host's mount namespace
 #     host_ssh_port NODE         the port of the host's sshd
+#     hosts_ssh_config FILE NODE...
+#                                an ssh_config reaching each NODE's host by its address
+#                                (ssh -F FILE ADDR) with the test key
 #     host_sshd_stop NODE / host_sshd_start NODE
 #                                stop / start the host's sshd again, on the same port (a
 #                                host that stops answering, and comes back)
@@ -149,6 +152,19 @@ host_sshd_stop() {
 
 host_ssh_port() {
     cat "$(_host_dir "$1")/sshd/port"
+}
+
+hosts_ssh_config() {
+    local file=$1 node
+    shift
+    {
+        for node in "$@"; do
+            printf 'Host %s\n  Port %s\n' "$(citus_addr "$node")" "$(host_ssh_port "$node")"
+        done
+        printf 'Host *\n  IdentityFile %s\n  BatchMode yes\n  StrictHostKeyChecking no\n' \
+            "$CD_SSHD_DIR/client_key"
+        printf '  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n'
+    } >"$file"
 }
 
 host_mount() {
