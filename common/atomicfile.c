@@ -29,7 +29,11 @@ cd_code cd_atomic_open(cd_atomic *a, const char *path, mode_t mode, cd_err *err)
     if (snprintf(a->path, sizeof a->path, "%s", path) >= (int)sizeof a->path)
         return cd_fail(err, CD_EINVAL, "path too long: %.200s...", path);
     snprintf(a->tmp, sizeof a->tmp, "%s.tmp", path);
-    a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    /* a stale temporary file (a crash) goes; whatever is there is never followed or reused:
+     * a symlink planted in its place makes the create fail, not write through it */
+    if (unlink(a->tmp) != 0 && errno != ENOENT)
+        return io_fail(err, "remove the stale file", a->tmp, errno);
+    a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (a->fd < 0)
         return io_fail(err, "create file", a->tmp, errno);
     return CD_OK;

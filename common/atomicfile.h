@@ -21,7 +21,8 @@ typedef struct cd_atomic {
     FILE *f;         /* a stream over fd (cd_atomic_fopen), or NULL */
 } cd_atomic;
 
-/* Create (truncate) path's temporary file with mode. */
+/* Create path's temporary file with mode: a stale one is removed first, and the create is
+ * exclusive and does not follow a symlink (one planted there makes it fail). */
 cd_code cd_atomic_open(cd_atomic *a, const char *path, mode_t mode, cd_err *err);
 /* The same, with a buffered stream in a->f. */
 cd_code cd_atomic_fopen(cd_atomic *a, const char *path, mode_t mode, cd_err *err);

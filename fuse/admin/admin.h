@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "catalog.h"
 #include "shard.h"
@@ -19,6 +20,7 @@ typedef struct cd_admin_opts {
     int jobs;          /* export: shards decoded in parallel */
     bool verify_count; /* check each shard's rows against count(*) in the snapshot */
     bool progress;     /* progress lines on stderr */
+    mode_t mode;       /* export: mode of the files written (0: 0640) */
 } cd_admin_opts;
 
 cd_code cd_cmd_inspect(const cd_admin_opts *o, const char *table, FILE *out, cd_err *err);

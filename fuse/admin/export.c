@@ -6,7 +6,17 @@
  * interrupted export never leaves a shard directory that looks whole. OUTDIR/meta is
  * written last. Row counts are checked against count(*) in the pinned snapshot (queried
  * before the workers start: one connection is not shared between threads).
+ *
+ * Trust: OUTDIR must be a directory that no other user can change (owned by us or root, and
+ * not writable by others unless sticky, like /tmp), else another user could swap a shard's
+ * partial directory for a symlink while we write into it. Each partial directory is made
+ * anew (mode 0700; a leftover of ours from an interrupted export is removed first; anything
+ * else in its place, a symlink or another user's directory, is refused), and every file in it
+ * is created exclusively without following symlinks (atomicfile.h). Files get --mode
+ * (default 0640: the data stays governed, not world-readable), directories the same with x
+ * where r is.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -40,13 +50,13 @@ static void colsum_of(const cd_colfile *c, uint64_t buffers, cd_colsum *sum)
     sum->null_elems = c->null_elems;
 }
 
-static cd_code write_meta(const char *dir, char *text, cd_err *err)
+static cd_code write_meta(const char *dir, char *text, mode_t mode, cd_err *err)
 {
     if (text == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     char path[4200];
     snprintf(path, sizeof path, "%s/meta", dir);
-    cd_code rc = cd_atomic_write(path, text, strlen(text), 0644, err);
+    cd_code rc = cd_atomic_write(path, text, strlen(text), mode, err);
     free(text);
     return rc;
 }
@@ -132,11 +142,58 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
+/* The directory mode for file mode m: x wherever r is. */
+static mode_t dir_mode(mode_t m)
+{
+    return m | ((m & 0444) >> 2);
+}
+
+/* A new, empty partial directory of ours at tmp (mode 0700): a leftover directory of ours is
+ * removed first; anything else there (a symlink, a file, another user's directory) is
+ * refused and left alone. */
+static cd_code fresh_partial(const char *tmp, cd_err *err)
+{
+    struct stat st;
+    if (lstat(tmp, &st) == 0) {
+        if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+            cd_fail(err, CD_EINVAL, "\"%s\" exists and is not a directory of ours", tmp);
+            cd_detail(err, "it is %s owned by uid %u",
+                      S_ISLNK(st.st_mode)   ? "a symbolic link"
+                      : S_ISDIR(st.st_mode) ? "a directory"
+                                            : "a file",
+                      (unsigned)st.st_uid);
+            return cd_hint(err, "nothing was written; remove it (someone may have planted it), "
+                                "or export into a directory only you can write");
+        }
+        nftw(tmp, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    }
+    if (mkdir(tmp, 0700) != 0)
+        return cd_fail(err, CD_EIO, "could not create directory \"%s\": %s", tmp, strerror(errno));
+    return CD_OK;
+}
+
+/* Give every file of dir (ours, 0700) mode, then dir its directory mode. */
+static cd_code set_modes(const char *dir, mode_t mode, cd_err *err)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return cd_fail(err, CD_EIO, "could not open directory \"%s\": %s", dir, strerror(errno));
+    cd_code rc = CD_OK;
+    for (struct dirent *e; rc == CD_OK && (e = readdir(d)) != NULL;)
+        if (e->d_type == DT_REG && fchmodat(dirfd(d), e->d_name, mode, 0) != 0)
+            rc = cd_fail(err, CD_EIO, "could not set the mode of \"%s/%s\": %s", dir, e->d_name,
+                         strerror(errno));
+    closedir(d);
+    if (rc == CD_OK && chmod(dir, dir_mode(mode)) != 0)
+        rc = cd_fail(err, CD_EIO, "could not set the mode of \"%s\": %s", dir, strerror(errno));
+    return rc;
+}
+
 /* One shard: decode into OUTDIR/.<name>.partial, check the count, write meta, rename.
  * On any failure the partial directory is removed. *nrows: rows written; *ntuples: the
  * tuples they came from (what count(*) counts). */
 static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int64_t want,
-                            const char *outdir, cd_colfile *cols, uint64_t *nrows,
+                            const char *outdir, mode_t mode, cd_colfile *cols, uint64_t *nrows,
                             uint64_t *ntuples, bool progress, cd_err *err)
 {
     char tmp[4200], final[4200], dirname[256];
@@ -145,9 +202,10 @@ static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int
     snprintf(tmp, sizeof tmp, "%s/.%s.partial", outdir, dirname);
     snprintf(final, sizeof final, "%s/%s", outdir, dirname);
     uint64_t content = 0;
-    cd_code rc = cd_mkdir_p(tmp, err);
-    if (rc == CD_OK)
-        rc = decode_shard_files(p, t, s, tmp, cols, nrows, ntuples, &content, progress, err);
+    cd_code rc = fresh_partial(tmp, err);
+    if (rc != CD_OK)
+        return rc; /* not ours: not removed */
+    rc = decode_shard_files(p, t, s, tmp, cols, nrows, ntuples, &content, progress, err);
     if (rc == CD_OK)
         rc = cd_check_count(p, s, *ntuples, want, err);
     cd_colsum *sums = rc == CD_OK ? calloc((size_t)t->ncols + 1, sizeof *sums) : NULL;
@@ -155,8 +213,10 @@ static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int
         colsum_of(&cols[k], *ntuples, &sums[k]);
     if (rc == CD_OK)
         rc = write_meta(tmp, sums ? cd_meta_shard(p, t, s, *nrows, content, sums, t->ncols) : NULL,
-                        err);
+                        0600, err);
     free(sums);
+    if (rc == CD_OK)
+        rc = set_modes(tmp, mode, err);
     if (rc == CD_OK && rename(tmp, final) != 0)
         rc = cd_fail(err, CD_EIO, "could not rename \"%s\" to \"%s\": %s", tmp, final,
                      strerror(errno));
@@ -173,6 +233,7 @@ typedef struct export_job {
     cd_pin *p;
     const cd_table *t;
     const char *outdir;
+    mode_t mode;         /* of the files written */
     const int64_t *want; /* [nshards] count(*), -1 when not checked */
     uint64_t *rows;      /* [nshards] decoded rows */
     bool *exported;      /* [nshards] written */
@@ -205,8 +266,8 @@ static void *export_worker(void *arg)
         cd_err err = {0};
         uint64_t nrows = 0, ntuples = 0;
         cd_colfile *cols = calloc((size_t)j->t->ncols + 1, sizeof *cols);
-        cd_code rc = cols ? export_shard(j->p, j->t, &j->t->shards[i], j->want[i], j->outdir, cols,
-                                         &nrows, &ntuples, j->progress, &err)
+        cd_code rc = cols ? export_shard(j->p, j->t, &j->t->shards[i], j->want[i], j->outdir,
+                                         j->mode, cols, &nrows, &ntuples, j->progress, &err)
                           : cd_fail(&err, CD_ENOMEM, "out of memory");
         pthread_mutex_lock(&j->lock);
         if (rc == CD_OK) {
@@ -228,12 +289,39 @@ static void *export_worker(void *arg)
 
 static cd_code write_table_meta(const export_job *j, cd_err *err)
 {
-    return write_meta(j->outdir, cd_meta_table(j->p, j->t, j->rows, j->sums), err);
+    return write_meta(j->outdir, cd_meta_table(j->p, j->t, j->rows, j->sums), j->mode, err);
+}
+
+/* Can no other user change what outdir holds? Owned (and, as a symlink, linked) by us or
+ * root, and not writable by others unless sticky. */
+static cd_code trusted_outdir(const char *outdir, cd_err *err)
+{
+    struct stat l, st;
+    uid_t me = geteuid();
+    if (lstat(outdir, &l) != 0 || stat(outdir, &st) != 0)
+        return cd_fail(err, CD_EIO, "could not stat \"%s\": %s", outdir, strerror(errno));
+    const char *why = NULL;
+    if (S_ISLNK(l.st_mode) && l.st_uid != me && l.st_uid != 0)
+        why = "is a symbolic link of another user";
+    else if (!S_ISDIR(st.st_mode))
+        why = "is not a directory";
+    else if (st.st_uid != me && st.st_uid != 0)
+        why = "belongs to another user";
+    else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)
+        why = "is writable by other users (and not sticky)";
+    if (why == NULL)
+        return CD_OK;
+    cd_fail(err, CD_EINVAL, "output directory \"%s\" %s", outdir, why);
+    cd_detail(err, "owner uid %u, mode %04o", (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+    return cd_hint(err, "another user could then replace what the export writes: export into a "
+                        "directory that only you (or root) can change");
 }
 
 static cd_code check_outdir(const char *outdir, const cd_table *t, cd_err *err)
 {
     cd_code rc = cd_mkdir_p(outdir, err);
+    if (rc == CD_OK)
+        rc = trusted_outdir(outdir, err);
     for (int i = 0; i < t->nshards && rc == CD_OK; i++) {
         char path[4200], dirname[256];
         cd_fsname(t->shards[i].name, dirname, sizeof dirname);
@@ -268,7 +356,11 @@ static cd_code run_workers(export_job *j, int jobs, cd_err *err)
 static cd_code export_pinned(const cd_admin_opts *o, cd_pin *p, const cd_table *t,
                              const char *outdir, cd_err *err)
 {
-    export_job j = {.p = p, .t = t, .outdir = outdir, .progress = o->progress};
+    export_job j = {.p = p,
+                    .t = t,
+                    .outdir = outdir,
+                    .mode = o->mode ? o->mode : 0640,
+                    .progress = o->progress};
     int64_t *want = calloc((size_t)t->nshards + 1, sizeof *want);
     j.rows = calloc((size_t)t->nshards + 1, sizeof *j.rows);
     j.sums = calloc((size_t)t->nshards * (size_t)t->ncols + 1, sizeof *j.sums);

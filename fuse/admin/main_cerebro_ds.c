@@ -57,6 +57,8 @@ static const char usage_text[] =
     "      --no-unpack        a MADlib-packed table (bytea buffers with <col>_shape columns)\n"
     "                         as stored, not a row per training row\n"
     "  -j, --jobs J           export: decode J shards in parallel (default 1)\n"
+    "      --mode MODE        export: mode of the files written, octal (default 0640: not\n"
+    "                         world-readable); directories get x where r is\n"
     "      --verify MODE      count (default): check rows against count(*); none\n"
     "      --cluster          refresh: across the Citus cluster (above)\n"
     "      --cut ID           refresh: the new snapshots belong to cluster cut ID (what\n"
@@ -78,6 +80,7 @@ typedef struct cli {
     const char *columns;
     const char *verify;
     const char *cut;
+    const char *mode;
     bool cluster;
     int shards;
     int jobs;
@@ -102,14 +105,21 @@ static int parse_int(const char *s, const char *opt, int *out)
 
 static int parse_cli(int argc, char **argv, cli *c)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},  {"conninfo", required_argument, NULL, 'C'},
-        {"datadir", required_argument, NULL, 'D'}, {"shards", required_argument, NULL, 's'},
-        {"columns", required_argument, NULL, 'l'}, {"jobs", required_argument, NULL, 'j'},
-        {"verify", required_argument, NULL, 'v'},  {"quiet", no_argument, NULL, 'q'},
-        {"no-unpack", no_argument, NULL, 'U'},     {"cluster", no_argument, NULL, 'K'},
-        {"cut", required_argument, NULL, 'u'},     {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"conninfo", required_argument, NULL, 'C'},
+                                         {"datadir", required_argument, NULL, 'D'},
+                                         {"shards", required_argument, NULL, 's'},
+                                         {"columns", required_argument, NULL, 'l'},
+                                         {"jobs", required_argument, NULL, 'j'},
+                                         {"verify", required_argument, NULL, 'v'},
+                                         {"quiet", no_argument, NULL, 'q'},
+                                         {"no-unpack", no_argument, NULL, 'U'},
+                                         {"cluster", no_argument, NULL, 'K'},
+                                         {"cut", required_argument, NULL, 'u'},
+                                         {"mode", required_argument, NULL, 'm'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {"version", no_argument, NULL, 'V'},
+                                         {NULL, 0, NULL, 0}};
     int ch, rc = EXIT_OK;
     while (rc == EXIT_OK && (ch = getopt_long(argc, argv, "+c:j:qhV", opts, NULL)) != -1) {
         switch (ch) {
@@ -139,6 +149,9 @@ static int parse_cli(int argc, char **argv, cli *c)
             break;
         case 'u':
             c->cut = optarg;
+            break;
+        case 'm':
+            c->mode = optarg;
             break;
         case 's':
             rc = parse_int(optarg, "--shards", &c->shards);
@@ -196,6 +209,15 @@ static int settle(const cli *c, cd_config *cfg, cd_admin_opts *o, cd_err *err)
     o->jobs = c->jobs > 0 ? c->jobs : 1;
     o->verify_count = strcmp(verify, "count") == 0;
     o->progress = !c->quiet;
+    if (c->mode != NULL) {
+        char *end;
+        long m = strtol(c->mode, &end, 8);
+        if (*c->mode == '\0' || *end != '\0' || m <= 0 || m > 0777 || (m & 0400) == 0)
+            return usage_error("invalid --mode %s: expected an octal mode from 0400 to 0777 that "
+                               "lets the owner read",
+                               c->mode);
+        o->mode = (mode_t)m;
+    }
     return EXIT_OK;
 }
 

@@ -2,7 +2,8 @@
  * test_atomicfile.c: common/atomicfile.c. A crash at each step of a replacement (injected
  * through cd_atomic_crash_hook, not timing) leaves either the old file or the new one,
  * whole, at the path; a failed write leaves the old file and no temporary; an aborted write
- * too; streams and buffers give the same bytes.
+ * too; streams and buffers give the same bytes; a symlink planted at the temporary file's
+ * path is never written through.
  */
 #include <stdbool.h>
 #include <sys/stat.h>
@@ -107,6 +108,35 @@ static void test_failures(void)
     CHECK_EQ_INT(cd_fsync_dir_of(path), 0);
 }
 
+/* A symlink planted at PATH.tmp is not written through: it is removed, and the file is
+ * created anew (the target keeps its bytes); a stale temporary file from a crash goes too. */
+static void test_planted_symlink(void)
+{
+    cd_err err = {0};
+    char path[512], tmp[600], target[512];
+    path_in_dir(target, sizeof target, "secret");
+    CHECK_CODE(cd_atomic_write(target, "secret", 6, 0600, &err), CD_OK, &err);
+    path_in_dir(path, sizeof path, "planted");
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    CHECK(symlink(target, tmp) == 0);
+    CHECK_CODE(cd_atomic_write(path, "new", 3, 0644, &err), CD_OK, &err);
+    char *got = content(target);
+    CHECK(got != NULL && strcmp(got, "secret") == 0);
+    free(got);
+    got = content(path);
+    CHECK(got != NULL && strcmp(got, "new") == 0);
+    free(got);
+    struct stat st;
+    CHECK(lstat(path, &st) == 0 && S_ISREG(st.st_mode));
+    /* a stale temporary file */
+    CHECK(cd_atomic_write(tmp, "stale", 5, 0644, &err) == CD_OK);
+    CHECK_CODE(cd_atomic_write(path, "newer", 5, 0644, &err), CD_OK, &err);
+    got = content(path);
+    CHECK(got != NULL && strcmp(got, "newer") == 0);
+    free(got);
+    CHECK(access(tmp, F_OK) != 0);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/cd-atomic.XXXXXX");
@@ -115,6 +145,7 @@ int main(void)
     RUN(test_crash_at_every_step);
     RUN(test_stream_and_abort);
     RUN(test_failures);
+    RUN(test_planted_symlink);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

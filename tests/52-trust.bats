@@ -1,0 +1,111 @@
+#!/usr/bin/env bats
+#
+# What another user of the host can do to the tools run as root (issue 14): symlinks and
+# directories planted where `cerebro-ds export` writes are refused and left alone, never
+# written through; an output directory another user can change is refused; exported files
+# are not world-readable unless --mode says so. The other user is `nobody`.
+
+load helpers
+
+setup_file() {
+    pg_start trust
+    pg_psql trust -c "CREATE TABLE t (id int, x real[]);
+        INSERT INTO t SELECT i, ARRAY[i, i + 1]::real[] FROM generate_series(1, 200) i"
+    export CONN
+    CONN=$(pg_conninfo trust)
+}
+
+teardown_file() {
+    pg_stop_all
+}
+
+setup() {
+    ((EUID == 0)) || cd_skip "needs root: another user plants files for root's export"
+    T=$(mktemp -d)
+    chmod 0755 "$T"
+    mkdir -m 1777 "$T/pub" # like /tmp: anyone may create, nobody may replace another's entry
+    mkdir -m 0700 "$T/private"
+    printf 'secret\n' >"$T/private/secret"
+    chmod 0600 "$T/private/secret"
+}
+
+teardown() {
+    rm -rf "$T"
+}
+
+as_nobody() {
+    runuser -u nobody -- "$@"
+}
+
+@test "export refuses a planted partial directory with symlinks in it, and writes through none" {
+    as_nobody mkdir -p "$T/pub/out/.part0.partial"
+    as_nobody chmod 0777 "$T/pub/out" "$T/pub/out/.part0.partial"
+    as_nobody ln -s "$T/private/secret" "$T/pub/out/.part0.partial/meta"
+    as_nobody ln -s "$T/private/secret" "$T/pub/out/.part0.partial/id.npy.tmp"
+    # the output directory belongs to nobody: refused before anything is written
+    run cerebro-ds -q --conninfo "$CONN" export t "$T/pub/out"
+    echo "$output"
+    [ "$status" -eq 1 ]
+    [[ $output == *"output directory \"$T/pub/out\" belongs to another user"* ]]
+    [ "$(cat "$T/private/secret")" = secret ]
+    # in a directory of root's that others can write into but not replace in (sticky): the
+    # planted partial directory is someone else's, refused and left as it is
+    mkdir -m 1777 "$T/pub/mine"
+    as_nobody mkdir "$T/pub/mine/.part0.partial"
+    as_nobody ln -s "$T/private/secret" "$T/pub/mine/.part0.partial/meta"
+    run cerebro-ds -q --conninfo "$CONN" export t "$T/pub/mine"
+    echo "$output"
+    [ "$status" -eq 1 ]
+    [[ $output == *".part0.partial\" exists and is not a directory of ours"* ]]
+    [[ $output == *"a directory owned by uid $(id -u nobody)"* ]]
+    [ "$(cat "$T/private/secret")" = secret ]
+    [ -L "$T/pub/mine/.part0.partial/meta" ]
+    [ ! -e "$T/pub/mine/part0" ]
+}
+
+@test "export refuses a partial directory that is a symlink into a private directory" {
+    mkdir -m 1777 "$T/pub/mine"
+    as_nobody ln -s "$T/private" "$T/pub/mine/.part0.partial"
+    run cerebro-ds -q --conninfo "$CONN" export t "$T/pub/mine"
+    [ "$status" -eq 1 ]
+    [[ $output == *"exists and is not a directory of ours"* ]]
+    [[ $output == *"a symbolic link owned by uid $(id -u nobody)"* ]]
+    [ "$(ls "$T/private")" = secret ]
+    [ -L "$T/pub/mine/.part0.partial" ]
+}
+
+@test "export refuses an output directory others can write into, or a symlink of another user" {
+    mkdir -m 0777 "$T/open"
+    run cerebro-ds -q --conninfo "$CONN" export t "$T/open"
+    [ "$status" -eq 1 ]
+    [[ $output == *"is writable by other users (and not sticky)"* ]]
+    as_nobody ln -s "$T/private" "$T/pub/link"
+    run cerebro-ds -q --conninfo "$CONN" export t "$T/pub/link"
+    [ "$status" -eq 1 ]
+    [[ $output == *"is a symbolic link of another user"* ]]
+    [ "$(ls "$T/private")" = secret ]
+}
+
+@test "export: a leftover partial directory of our own is replaced; files 0640, --mode to choose" {
+    mkdir -p "$T/out/.part0.partial"
+    echo junk >"$T/out/.part0.partial/junk"
+    cerebro-ds -q --conninfo "$CONN" export t "$T/out"
+    [ ! -e "$T/out/.part0.partial" ]
+    [ "$(stat -c %a "$T/out/part0")" = 750 ]
+    [ "$(stat -c %a "$T/out/part0/id.npy")" = 640 ]
+    [ "$(stat -c %a "$T/out/part0/meta")" = 640 ]
+    [ "$(stat -c %a "$T/out/meta")" = 640 ]
+    [ ! -e "$T/out/part0/junk" ]
+    run as_nobody cat "$T/out/part0/id.npy"
+    [ "$status" -ne 0 ]
+    cerebro-ds -q --conninfo "$CONN" --mode 0644 export t "$T/out2"
+    [ "$(stat -c %a "$T/out2/part0")" = 755 ]
+    [ "$(stat -c %a "$T/out2/part0/x.npy")" = 644 ]
+    run as_nobody cat "$T/out2/part0/id.npy"
+    [ "$status" -eq 0 ]
+    run cerebro-ds --conninfo "$CONN" --mode 0044 export t "$T/out3"
+    [ "$status" -eq 2 ]
+    [[ $output == *"invalid --mode 0044"* ]]
+    run cerebro-ds --conninfo "$CONN" --mode rw export t "$T/out3"
+    [ "$status" -eq 2 ]
+}
