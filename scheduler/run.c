@@ -492,6 +492,8 @@ static void stalled(runner *r)
                   "\"%s/journal\" and the logs in \"%s/logs\"",
                   hosts, j->dir, j->dir);
         cd_hint(&err, "fix the workers, then continue with `cerebro-sched resume %s`", j->dir);
+    } else if (r->valid_held) {
+        err = r->valid_err;
     } else {
         cd_fail(&err, CD_EINVAL, "the scheduler has nothing to run but the job is not finished");
     }

@@ -49,6 +49,8 @@ typedef struct runner {
     long seq; /* trainer processes started */
     valid_run v;
     int valid_failures;
+    bool valid_held;  /* validation failed `retries` times in a row: no more in this run */
+    cd_err valid_err; /* why */
     int signo;
     bool fatal;
     cd_err err;

@@ -6,7 +6,8 @@
  * parts' results are combined weighted by rows, so the mean loss and accuracy are those of
  * one eval over every shard. Under model_store = copy a part on a worker host gets the model
  * file and checkpoint on stdin (`eval --stdio`, store.h). A failed part fails the epoch's
- * validation, which is tried again (every part) up to `retries` times in a row.
+ * validation, which is tried again (every part) up to `retries` times in a row, then held
+ * for the rest of the run (valid_failed).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,7 +68,7 @@ static cd_code start_part(runner *r, int p, const char *ckpt, cd_err *err)
 void cd_valid_start(runner *r)
 {
     cd_job *j = r->j;
-    if (cd_valid_busy(r) || j->npending == 0 || j->w.nvalid_parts == 0)
+    if (cd_valid_busy(r) || j->npending == 0 || j->w.nvalid_parts == 0 || r->valid_held)
         return;
     int t = j->pending_valid[0], e = 1;
     while (e <= j->trials[t].epochs_done && j->trials[t].ep[e - 1].validated)
@@ -87,17 +88,20 @@ void cd_valid_start(runner *r)
     }
 }
 
-/* The validation of r->v failed (reason): tried again, or the job stops. */
+/* The validation of r->v failed (reason): tried again, or, after `retries` failures in a
+ * row, held for the rest of the run: training goes on, and the job stops with this error
+ * when nothing else can run (run.c; a host that is down then has its shards named). */
 static void valid_failed(runner *r)
 {
-    cd_err err = {0};
+    cd_err *err = &r->valid_err;
     fprintf(stderr, CD_SCHED_PROG ": validation of t%03d epoch %d failed: %s\n", r->v.trial,
             r->v.epoch, r->v.reason);
     if (++r->valid_failures > r->j->w.retries) {
-        cd_fail(&err, CD_EIO, "validation of trial %d epoch %d failed %d times", r->v.trial,
+        cd_fail(err, CD_EIO, "validation of trial %d epoch %d failed %d times", r->v.trial,
                 r->v.epoch, r->valid_failures);
-        cd_detail(&err, "the last: %s (log \"%s\")", r->v.reason, r->v.log);
-        cd_run_fail(r, &err);
+        cd_detail(err, "the last: %s (log \"%s\")", r->v.reason, r->v.log);
+        cd_hint(err, "fix it, then continue with `cerebro-sched resume %s`", r->j->dir);
+        r->valid_held = true;
     }
 }
 

@@ -119,6 +119,9 @@ static void test_defaults(void)
     CHECK_EQ_INT(w.search_seed, 1);
     CHECK_EQ_INT(w.launcher, CD_LAUNCH_LOCAL);
     CHECK_EQ_INT(w.model_store, CD_STORE_SHARED);
+    CHECK(!w.snapshot_continue);
+    CHECK(strcmp(w.mountpoint, "/mnt/cerebro-ds") == 0);
+    CHECK(w.citus == NULL && w.nvalid_parts == 0);
     CHECK_EQ_INT(w.threads, 1);
     CHECK(strcmp(w.ssh_command, "ssh -o BatchMode=yes {host} {command}") == 0);
     CHECK_EQ_INT(w.nkeys, 0);
@@ -306,6 +309,13 @@ static void test_errors_keys(void)
     expect_error(BASE "[scheduler]\nretries = x\n", 6, "[scheduler] retries", NULL);
     expect_error(BASE "[scheduler]\nseed = -3\n", 6, "[scheduler] seed", NULL);
     expect_error(BASE "[scheduler]\nmodel_store = nfs\n", 6, "\"nfs\"", "[scheduler] model_store");
+    expect_error(BASE "[scheduler]\non_snapshot_change = ignore\n", 6, "\"ignore\"",
+                 "[scheduler] on_snapshot_change");
+    expect_error(BASE "[workers]\nmountpoint = mnt\n", 6, "[workers] mountpoint", NULL);
+    /* a coordinator that does not answer: the error names the key and the spec, no password */
+    expect_error("[data]\ntrain = citus:host=/nonexistent password=s3cret#public.t\n"
+                 "[model]\nfile = models/m.ini\n",
+                 2, "[data] train", "could not connect to the coordinator");
     expect_error(BASE "[workers]\nlauncher = rsh\n", 6, "\"rsh\"", "[workers] launcher");
     expect_error(BASE "[workers]\nthreads = 0\n", 6, "[workers] threads", NULL);
     expect_error(BASE "[workers]\nssh_command = ssh {host}\n", 6, "[workers] ssh_command", NULL);
