@@ -6,10 +6,16 @@
  *                before part10, hidden ones skipped, are the shards), or
  *                pg:CONNINFO#SCHEMA.TABLE (trainer/data_pg.h: the shards are found in the
  *                database, part0 of a plain table or the partitions of a partitioned one,
- *                and each unit reads its shard pg:CONNINFO#SCHEMA.TABLE#SHARD with COPY)
+ *                and each unit reads its shard pg:CONNINFO#SCHEMA.TABLE#SHARD with COPY), or
+ *                citus:CONNINFO#SCHEMA.TABLE (discover.h: a Citus distributed table, its
+ *                shards s<shardid> read from the coordinator CONNINFO at every run and
+ *                resume; one worker per active shard placement, on the placement's host,
+ *                reading [workers] mountpoint/<database>/<schema.table>/s<shardid>; the
+ *                checks of a multi-host job: cluster.h)
  *                valid = DIR (a shard directory, with column files, scored after every
- *                epoch; optional), or pg:CONNINFO#SCHEMA.TABLE[#SHARD] naming one shard
- *                (a '#' in a value is no comment; a ';' after a blank is)
+ *                epoch; optional), pg:CONNINFO#SCHEMA.TABLE[#SHARD] naming one shard, or
+ *                citus:CONNINFO#SCHEMA.TABLE (every shard, validated on the hosts that hold
+ *                them: valid_parts) (a '#' in a value is no comment; a ';' after a blank is)
  *                feature, label: optional overrides of the model file's columns
  *   [model]      file = base model INI (relative paths: to the workload file's directory);
  *                optional when [search] has model.file
@@ -31,7 +37,9 @@
  *                them, a shared file system) | copy (they stay on this host; each unit gets
  *                its model file and input checkpoint on stdin and answers its output
  *                checkpoint on stdout, through the launcher, framed and checksummed:
- *                common/xfer.h, store.h; workers need only their shards)
+ *                common/xfer.h, store.h; workers need only their shards);
+ *                on_snapshot_change = stop (default: a citus: shard whose rows changed
+ *                during the job stops it) | continue (logged, journaled, the job goes on)
  *   [workers]    launcher = local | ssh; ssh_command (template with {host} and {command});
  *                threads (per worker); model_dir (checkpoints; default DIR/ckpt; reached by
  *                every host under model_store = shared, by this host alone under copy);
@@ -41,7 +49,10 @@
  *                the train shard directories (relative: to the workload file's directory);
  *                another host an absolute path whose last component is a shard's name.
  *                With a pg: train, HOST:SHARD[:DEVICE] names the shard (e.g. fm_p0).
+ *                With a citus: train, no worker lines (an error): the placements decide.
  *                The local launcher takes local hosts only. Every shard needs a worker.
+ *                mountpoint: where worker hosts mount cerebro-ds-fuse (default
+ *                /mnt/cerebro-ds; an absolute path; used by citus: only)
  *
  * Keys are declared once (X-macro); unknown sections or keys, keys given twice, bad values,
  * an empty search space, a missing data directory or model file: errors naming the file
