@@ -3,7 +3,9 @@
 # What another user of the host can do to the tools run as root (issue 14): symlinks and
 # directories planted where `cerebro-ds export` writes are refused and left alone, never
 # written through; an output directory another user can change is refused; exported files
-# are not world-readable unless --mode says so. The other user is `nobody`.
+# are not world-readable unless --mode says so (the other user is `nobody`). Names that
+# would break the layout or its text (a column "x.valid" beside x, newlines in a name) get
+# distinct files and escaped meta and log lines.
 
 load helpers
 
@@ -108,4 +110,63 @@ as_nobody() {
     [[ $output == *"invalid --mode 0044"* ]]
     run cerebro-ds --conninfo "$CONN" --mode rw export t "$T/out3"
     [ "$status" -eq 2 ]
+}
+
+# The layout of names that would break it: a column "x.valid" beside x (whose NULLs make
+# x.valid.npy), and a column whose name holds newlines, a section header and a comment.
+names_table() {
+    pg_psql trust -c 'DROP TABLE IF EXISTS n' -c "CREATE TABLE n (x int, \"x.valid\" int,
+        \"y
+[column evil]
+#\" float8);
+        INSERT INTO n SELECT CASE WHEN i % 3 = 0 THEN NULL ELSE i END, 1000 + i, i / 2.0
+        FROM generate_series(1, 30) i"
+}
+
+# check_names DIR: DIR/part0 holds x's and "x.valid"'s own values, meta parses with three
+# column sections and the odd name escaped
+check_names() {
+    "$PYTHON" - "$1" <<'PY'
+import configparser, os, sys
+import numpy as np
+d = sys.argv[1]
+x = np.load(f"{d}/part0/x.npy")
+valid = np.load(f"{d}/part0/x.valid.npy")
+other = np.load(f"{d}/part0/x%2Evalid.npy")
+i = np.arange(1, 31)
+assert valid.dtype == np.bool_ and list(valid) == list(i % 3 != 0), valid
+assert list(other) == list(1000 + i), other
+assert list(x[valid]) == list(i[i % 3 != 0])
+assert np.allclose(np.load(f"{d}/part0/y%0A[column evil]%0A#.npy"), i / 2.0)
+for meta in (f"{d}/meta", f"{d}/part0/meta"):
+    c = configparser.ConfigParser(interpolation=None, comment_prefixes=("#", ";"))
+    c.read_string(open(meta).read())
+    cols = [s for s in c.sections() if s.startswith("column ")]
+    assert cols == ["column x", "column x.valid", "column y%0A%5Bcolumn evil%5D%0A%23"], cols
+print("ok", sorted(os.listdir(f"{d}/part0")))
+PY
+}
+
+@test "names: x.valid beside x and a column named with newlines: distinct files, meta not forged" {
+    names_table
+    cerebro-ds -q --conninfo "$CONN" export n "$T/out"
+    run check_names "$T/out"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    # the mount serves the same files
+    mkdir "$T/mnt"
+    cerebro-ds-fuse -f --conninfo "$CONN" -o tables=n "$T/mnt" </dev/null >"$T/fuse.log" 2>&1 3>&- &
+    local pid=$!
+    for _ in $(seq 100); do [[ -r $T/mnt/.cerebro-ds/version ]] && break; sleep 0.1; done
+    run check_names "$T/mnt/postgres/public.n"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    run ls "$T/mnt/postgres/public.n/part0"
+    [ "$(grep -c '^x\.valid\.npy$' <<<"$output")" -eq 1 ]
+    fusermount3 -u "$T/mnt"
+    wait "$pid" || true
+    # the opens were logged, and no log line was made by the name
+    grep -q 'column evil' "$T/fuse.log"
+    run grep -c -e '^\[column evil\]' -e '^#' "$T/fuse.log"
+    [ "$output" = 0 ]
 }

@@ -54,10 +54,20 @@ static void emit(cd_log_level level, const char *line)
             line);
 }
 
+/* One line, whatever a name in it holds: control characters (a newline in a column name)
+ * become %XX, so nobody can add a line to the log through a name. */
 static void vlog(cd_log_level level, const char *fmt, va_list ap)
 {
-    char line[2048];
-    vsnprintf(line, sizeof line, fmt, ap);
+    char raw[2048], line[6200];
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    size_t n = 0;
+    for (const unsigned char *c = (const unsigned char *)raw; *c != '\0'; c++) {
+        if (*c < 0x20 || *c == 0x7f)
+            n += (size_t)snprintf(line + n, sizeof line - n, "%%%02X", *c);
+        else
+            line[n++] = (char)*c;
+    }
+    line[n] = '\0';
     emit(level, line);
 }
 

@@ -26,15 +26,32 @@ void cd_shape_text(char *buf, size_t size, bool var, bool dims_known, int ndim, 
         len += (size_t)snprintf(buf + len, size - len, "%s%d", i ? "," : "", dims[i]);
 }
 
+/* name as meta text (fsname.h: no newline, section end or comment can come from a name). */
+static const char *esc(const char *name, char *buf, size_t size)
+{
+    cd_textname(name, false, buf, size);
+    return buf;
+}
+
+/* name as a section header's name. */
+static const char *esc_header(const char *name, char *buf, size_t size)
+{
+    cd_textname(name, true, buf, size);
+    return buf;
+}
+
+#define ESC_SIZE 1024 /* 3 * the longest name (a qualified relation, 320) + 4 */
+
 /* MADlib-packed tables: the keys a column's section adds, lines without a last newline ("" for
  * other tables). */
 static void packed_keys(const cd_table *t, int k, char *buf, size_t size)
 {
     int pair = cd_madlib_pair_of(t, k);
     buf[0] = '\0';
+    char e[ESC_SIZE];
     if (pair >= 0)
         snprintf(buf, size, "packed = madlib\nshape_column = %s",
-                 t->madlib->pairs[pair].shape.name);
+                 esc(t->madlib->pairs[pair].shape.name, e, sizeof e));
     else if (t->madlib != NULL)
         snprintf(buf, size, "repeated = yes");
 }
@@ -49,15 +66,17 @@ char *cd_meta_shard(const cd_pin *p, const cd_table *t, const cd_shard *s, uint6
                     uint64_t content, const cd_colsum *cols, int ncols)
 {
     const cd_citus_placement *pl = s->placement >= 0 ? &t->citus.placements[s->placement] : NULL;
-    size_t size = 4096 + (size_t)ncols * 1024, len = 0;
+    size_t size = 8192 + (size_t)ncols * 1024, len = 0;
     char *buf = malloc(size);
     if (buf == NULL)
         return NULL;
+    char e1[ESC_SIZE], e2[ESC_SIZE];
     len += (size_t)snprintf(buf, size,
                             "[shard]\nname = %s\nrows = %llu\nrelation = %s\nrelation_file = %s\n"
                             "segments = %d\nblocks = %u-%u\ntoast_file = %s\nsnapshot = %s\n",
-                            s->name, (unsigned long long)nrows, s->relsql, s->relpath, s->rel.nseg,
-                            s->blk_start, s->blk_end, s->toastoid ? s->toastpath : "", p->snaptext);
+                            esc(s->name, e1, sizeof e1), (unsigned long long)nrows,
+                            esc(s->relsql, e2, sizeof e2), s->relpath, s->rel.nseg, s->blk_start,
+                            s->blk_end, s->toastoid ? s->toastpath : "", p->snaptext);
     if (p->cut[0] != '\0')
         len += (size_t)snprintf(buf + len, size - len, "cut = %s\n", p->cut);
     len +=
@@ -77,7 +96,8 @@ char *cd_meta_shard(const cd_pin *p, const cd_table *t, const cd_shard *s, uint6
         len += (size_t)snprintf(buf + len, size - len,
                                 "\n[column %s]\ntype = %s\ndtype = %s\nshape = %s\nfile = %s%s\n"
                                 "nulls = %llu\nnull_elements = %llu\n%s%s",
-                                c->attr->name, c->attr->typname, dtype, c->shape, c->fname,
+                                esc_header(c->attr->name, e1, sizeof e1),
+                                esc(c->attr->typname, e2, sizeof e2), dtype, c->shape, c->fname,
                                 c->var ? ".bin" : ".npy", (unsigned long long)c->nnull,
                                 (unsigned long long)c->null_elems, packed, packed[0] ? "\n" : "");
     }
@@ -92,8 +112,9 @@ static size_t citus_map(char *buf, size_t size, const cd_citus_table *ct)
     static const char *const kinds[] = {"", "distributed", "reference"};
     if (ct->kind == CD_CITUS_NONE)
         return 0;
+    char e[ESC_SIZE];
     size_t len = (size_t)snprintf(buf, size, "\n\n[citus]\nkind = %s\nmethod = %c\ncolumn = %s",
-                                  kinds[ct->kind], ct->method, ct->column);
+                                  kinds[ct->kind], ct->method, esc(ct->column, e, sizeof e));
     for (int i = 0; i < ct->n && len < size; i++) {
         const cd_citus_placement *pl = &ct->placements[i];
         if (i > 0 && ct->placements[i - 1].shardid == pl->shardid)
@@ -137,13 +158,14 @@ char *cd_meta_table(const cd_pin *p, const cd_table *t, const uint64_t *rows, co
     if (buf == NULL)
         return NULL;
     uint64_t total = 0;
+    char e1[ESC_SIZE], e2[ESC_SIZE];
     for (int i = 0; i < t->nshards; i++)
         total += rows[i];
-    len +=
-        (size_t)snprintf(buf, size,
-                         "[table]\ndatabase = %s\ntable = %s\nsnapshot = %s\nblock_size = %u\n"
-                         "rows = %llu\nshards = ",
-                         p->dbname, t->qualname, p->snaptext, p->blcksz, (unsigned long long)total);
+    len += (size_t)snprintf(buf, size,
+                            "[table]\ndatabase = %s\ntable = %s\nsnapshot = %s\nblock_size = %u\n"
+                            "rows = %llu\nshards = ",
+                            esc(p->dbname, e1, sizeof e1), esc(t->qualname, e2, sizeof e2),
+                            p->snaptext, p->blcksz, (unsigned long long)total);
     for (int i = 0; i < t->nshards && len < size; i++) {
         char dirname[256];
         cd_fsname(t->shards[i].name, dirname, sizeof dirname);
@@ -168,10 +190,10 @@ char *cd_meta_table(const cd_pin *p, const cd_table *t, const uint64_t *rows, co
         bool var = a->kind == CD_KIND_VARLENA || strcmp(shape, "ragged") == 0;
         char packed[160];
         packed_keys(t, k, packed, sizeof packed);
-        len += (size_t)snprintf(buf + len, size - len,
-                                "\n\n[column %s]\ntype = %s\ndtype = %s\nshape = %s%s%s", a->name,
-                                a->typname, var ? "bin" : table_dtype(t, rows, sums, k), shape,
-                                packed[0] ? "\n" : "", packed);
+        len += (size_t)snprintf(
+            buf + len, size - len, "\n\n[column %s]\ntype = %s\ndtype = %s\nshape = %s%s%s",
+            esc_header(a->name, e1, sizeof e1), esc(a->typname, e2, sizeof e2),
+            var ? "bin" : table_dtype(t, rows, sums, k), shape, packed[0] ? "\n" : "", packed);
     }
     if (len < size)
         snprintf(buf + len, size - len, "\n");

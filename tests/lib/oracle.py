@@ -10,6 +10,7 @@ compared as float(text). Prints the first differences and `rows=N mismatches=M`;
 any mismatch.
 """
 import json, math, os, subprocess, sys
+from urllib.parse import unquote
 import numpy as np
 
 def rows(conninfo, rel, cols, where):
@@ -94,10 +95,10 @@ def main():
     cur = None
     for line in meta.splitlines():
         if line.startswith("[column "):
-            cur = line[8:-1]
+            cur = unquote(line[8:-1])  # names in meta are %XX-escaped (fsname.h)
             cols.append(cur)
         elif cur and line.startswith("type = "):
-            types[cur] = line[7:]
+            types[cur] = unquote(line[7:])
         elif cur and line.startswith("file = "):
             fnames[cur] = line[7:].rsplit(".", 1)[0]
     files = {c: load_col(d, fnames[c]) for c in cols}

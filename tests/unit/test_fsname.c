@@ -1,5 +1,5 @@
 /*
- * test_fsname.c: database names as path components.
+ * test_fsname.c: database names as path components and as text in meta files and logs.
  */
 #include "fsname.h"
 #include "unit.h"
@@ -27,6 +27,35 @@ static void test_names(void)
     check("..", "%2E.");
     check("...", "...");
     check("", "%");
+    /* no column's files can be named like another column's .valid.npy / .offsets.npy */
+    check("x.valid", "x%2Evalid");
+    check("x.offsets", "x%2Eoffsets");
+    check("x.valid.y", "x.valid.y");
+    check(".valid", ".valid");
+    /* control characters: no newline in a file name */
+    check("a\nb", "a%0Ab");
+    check("t\tab\x7f", "t%09ab%7F");
+}
+
+static void check_text(const char *name, bool header, const char *want)
+{
+    char buf[64];
+    size_t n = cd_textname(name, header, buf, sizeof buf);
+    CHECK_EQ_INT(n, strlen(want));
+    if (strcmp(buf, want) != 0)
+        fprintf(stderr, "cd_textname(\"%s\") = \"%s\", want \"%s\"\n", name, buf, want);
+    CHECK(strcmp(buf, want) == 0);
+}
+
+static void test_text(void)
+{
+    check_text("fashion_p0", true, "fashion_p0");
+    check_text("a b.c-ü/x", true, "a b.c-ü/x");
+    check_text("x\n[column evil]\n#", true, "x%0A%5Bcolumn evil%5D%0A%23");
+    check_text("x\n[column evil]\n#", false, "x%0A[column evil]%0A%23");
+    check_text("real[]", false, "real[]");
+    check_text("a;b %", false, "a%3Bb %25");
+    check_text("", true, "");
 }
 
 static void test_small_buffer(void)
@@ -42,5 +71,6 @@ int main(void)
 {
     RUN(test_names);
     RUN(test_small_buffer);
+    RUN(test_text);
     return UNIT_DONE();
 }
