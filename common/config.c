@@ -9,6 +9,8 @@
 #include <ini.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <strings.h>
 
 /* ---- value checks: check_<name>(key, value, err), one per `check` of the X lists ---- */
@@ -259,6 +261,24 @@ cd_code cd_config_load(cd_config *c, const char *path, cd_err *err)
         cd_fail(err, CD_EINVAL, "could not open configuration file \"%s\": %s", path,
                 strerror(errno));
         return cd_hint(err, "give an existing file with -c");
+    }
+    struct stat sb;
+    const char *why = NULL;
+    if (fstat(fileno(f), &sb) != 0)
+        why = "cannot be examined";
+    else if (sb.st_uid != 0 && sb.st_uid != geteuid())
+        why = "belongs to another user";
+    else if ((sb.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        why = "is writable by other users";
+    if (why != NULL) {
+        fclose(f);
+        cd_fail(err, CD_EINVAL, "configuration file \"%s\" %s", path, why);
+        cd_detail(err, "owner uid %u, mode %04o", (unsigned)sb.st_uid,
+                  (unsigned)(sb.st_mode & 07777));
+        return cd_hint(err,
+                       "it decides what is served to whom: make it owned by root or this "
+                       "user and writable only by its owner (chmod go-w \"%s\")",
+                       path);
     }
     cd_err local = {0};
     load_state st = {c, &local, CD_OK};

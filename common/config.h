@@ -73,7 +73,9 @@ typedef struct cd_config {
 
 /* Fill every key with its default. */
 cd_code cd_config_init(cd_config *c, cd_err *err);
-/* Read path over the current values. */
+/* Read path over the current values. A file that belongs to another user than root or
+ * this one, or that others may write, is refused (as ssh does): it decides what is served
+ * to whom. */
 cd_code cd_config_load(cd_config *c, const char *path, cd_err *err);
 /* Set one key after checking its value. section: "database", "mount", "table NAME", or NULL
  * for a key of [database] or [mount] named alone. */

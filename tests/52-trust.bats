@@ -170,3 +170,24 @@ PY
     run grep -c -e '^\[column evil\]' -e '^#' "$T/fuse.log"
     [ "$output" = 0 ]
 }
+
+@test "a configuration file others can write, or another user's, is refused (it decides who reads what)" {
+    printf '[database]\nconninfo = %s\n[mount]\ntables = t\nrole_map = nobody:postgres\n' "$CONN" >"$T/c.conf"
+    chmod 0644 "$T/c.conf"
+    run cerebro-ds-fuse -c "$T/c.conf" --print-config
+    [ "$status" -eq 0 ]
+    chmod 0666 "$T/c.conf"
+    run cerebro-ds-fuse -c "$T/c.conf" --print-config
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *"configuration file \"$T/c.conf\" is writable by other users"* ]]
+    [[ $output == *"chmod go-w"* ]]
+    run cerebro-ds -c "$T/c.conf" inspect t
+    [ "$status" -eq 1 ]
+    [[ $output == *"is writable by other users"* ]]
+    chmod 0644 "$T/c.conf"
+    chown nobody "$T/c.conf"
+    run cerebro-ds-fuse -c "$T/c.conf" --print-config
+    [ "$status" -ne 0 ]
+    [[ $output == *"belongs to another user"* ]]
+}
