@@ -191,3 +191,25 @@ PY
     [ "$status" -ne 0 ]
     [[ $output == *"belongs to another user"* ]]
 }
+
+@test ".cerebro-ds/stats (every user's opens and bytes) is for the daemon's user and root only" {
+    mkdir "$T/mnt"
+    cerebro-ds-fuse -f --conninfo "$CONN" -o tables=t,allow_other "$T/mnt" </dev/null \
+        >"$T/fuse.log" 2>&1 3>&- &
+    local pid=$!
+    for _ in $(seq 100); do [[ -r $T/mnt/.cerebro-ds/version ]] && break; sleep 0.1; done
+    run cat "$T/mnt/.cerebro-ds/stats"
+    [ "$status" -eq 0 ]
+    [[ $output == *"opens "* ]]
+    [ "$(stat -c %a "$T/mnt/.cerebro-ds/stats")" = 400 ]
+    run as_nobody cat "$T/mnt/.cerebro-ds/stats"
+    local st=$status out=$output
+    run as_nobody cat "$T/mnt/.cerebro-ds/version"
+    fusermount3 -u "$T/mnt"
+    wait "$pid" || true
+    echo "$out"
+    [ "$st" -ne 0 ]
+    [[ $out == *"Permission denied"* ]]
+    [ "$status" -eq 0 ]
+    grep -q "uid $(id -u nobody) may not read .cerebro-ds/stats" "$T/fuse.log"
+}

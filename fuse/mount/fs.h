@@ -148,6 +148,7 @@ typedef struct fs_file {
     const cd_vfile *f;
     char *text; /* control files: the contents, made at open */
     size_t len;
+    fs_ctl ctl; /* which control file */
 } fs_file;
 
 /* Attributes and timeouts of a node. */

@@ -231,6 +231,17 @@ static int check_access(fuse_req_t req, fs_file *h)
 
 /* ---- files ---- */
 
+/* .cerebro-ds/stats counts every user's opens and bytes: the daemon's user and root only. */
+static int check_stats(fuse_req_t req)
+{
+    const struct fuse_ctx *ctx = fuse_req_ctx(req);
+    if (ctx->uid == 0 || ctx->uid == fs_of(req)->uid)
+        return 0;
+    cd_log(CD_LOG_WARNING, "uid %u may not read .cerebro-ds/stats: only uid %u or root",
+           (unsigned)ctx->uid, (unsigned)fs_of(req)->uid);
+    return EACCES;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     cd_fs *fs = fs_of(req);
@@ -241,6 +252,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     fs_file *h = NULL;
     int e = fs_open(fs, ino, &h);
     if (e == 0 && h->g != NULL && (e = check_access(req, h)) != 0)
+        fs_close(fs, h);
+    if (e == 0 && h->kind == FS_CTLFILE && h->ctl == FS_CTL_STATS && (e = check_stats(req)) != 0)
         fs_close(fs, h);
     if (e != 0) {
         fuse_reply_err(req, e);

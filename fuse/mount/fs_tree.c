@@ -177,8 +177,10 @@ static void snode_attr(cd_fs *fs, const fs_snode *s, fs_attr *a)
         set_size(&a->st, strlen("cerebro-ds-fuse " CD_VERSION "\n"));
     else if (s->kind == FS_CTLFILE && s->ctl == FS_CTL_CONTROL)
         set_size(&a->st, strlen(fs->control) + 1);
-    else if (s->kind == FS_CTLFILE) /* stats: made at open, read with direct_io */
+    else if (s->kind == FS_CTLFILE) { /* stats: made at open, read with direct_io */
         a->attr_timeout = 0;
+        a->st.st_mode = S_IFREG | 0400; /* other users' opens and bytes: the daemon's user's */
+    }
     /* a directory's link count is 2 + its subdirectories (find relies on it) */
     if (s->kind == FS_ROOT)
         a->st.st_nlink = 3 + (nlink_t)fs->ndbs;
@@ -519,6 +521,7 @@ int fs_open(cd_fs *fs, uint64_t ino, fs_file **out)
     fs_ctl ctl = n.s ? n.s->ctl : FS_CTL_STATS;
     pthread_mutex_unlock(&fs->lock);
     f->kind = n.kind;
+    f->ctl = ctl;
     if (e == 0 && n.kind == FS_CTLFILE && (f->text = ctl_text(fs, ctl, &f->len)) == NULL)
         e = ENOMEM;
     if (e != 0) {
