@@ -213,3 +213,36 @@ PY
     [ "$status" -eq 0 ]
     grep -q "uid $(id -u nobody) may not read .cerebro-ds/stats" "$T/fuse.log"
 }
+
+@test "the control socket cannot be taken in advance: binding the next pids' names does not stop a start" {
+    # another user binds the abstract names the next few hundred daemons would have had
+    runuser -u nobody -- "$PYTHON" -c '
+import os, socket, sys, time
+base = int(open("/proc/sys/kernel/ns_last_pid").read())
+held = []
+for pid in range(base, base + 400):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.bind("\0cerebro-ds-fuse-%d" % pid)
+        held.append(s)
+    except OSError:
+        pass
+open(sys.argv[1], "w").write("%d\n" % len(held))
+time.sleep(60)' "$T/pub/held" </dev/null >/dev/null 2>&1 3>&- &
+    local squatter=$!
+    for _ in $(seq 50); do [[ -s $T/pub/held ]] && break; sleep 0.1; done
+    [ "$(cat "$T/pub/held")" -gt 300 ]
+    mkdir "$T/mnt"
+    cerebro-ds-fuse -f --conninfo "$CONN" -o tables=t "$T/mnt" </dev/null >"$T/fuse.log" 2>&1 3>&- &
+    local pid=$!
+    for _ in $(seq 100); do [[ -r $T/mnt/.cerebro-ds/version ]] && break; sleep 0.1; done
+    run cerebro-ds refresh "$T/mnt" public.t
+    local name
+    name=$(cat "$T/mnt/.cerebro-ds/control")
+    fusermount3 -u "$T/mnt"
+    wait "$pid" || true
+    kill "$squatter" 2>/dev/null || true
+    cat "$T/fuse.log"
+    [ "$status" -eq 0 ]
+    [[ $name =~ ^cerebro-ds-fuse-$pid-[0-9a-f]{16}$ ]]
+}

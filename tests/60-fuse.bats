@@ -128,7 +128,7 @@ stat_of() { # NAME: a counter of .cerebro-ds/stats
     [ "$output" = $'id.npy\nmeta\nn.npy\nn.valid.npy\ns.bin\ns.offsets.npy\nx.npy' ]
     grep -qx 'rows = 5000' "$MNT/postgres/public.t/meta"
     [ "$(cat "$MNT/.cerebro-ds/version")" = "cerebro-ds-fuse $(cerebro-ds --version | cut -d' ' -f2)" ]
-    [ "$(cat "$MNT/.cerebro-ds/control")" = "cerebro-ds-fuse-$FS_PID" ]
+    [[ $(cat "$MNT/.cerebro-ds/control") =~ ^cerebro-ds-fuse-$FS_PID-[0-9a-f]{16}$ ]]
     run ls "$MNT/other" # the same table names in every database
     [ "$output" = $'public.p\npublic.t' ]
     [ "$(stat -c %s "$MNT/other/public.t/part0/id.npy")" -eq $((128 + 40)) ]

@@ -1,7 +1,7 @@
 /*
  * fs_ctl.c: control of a running cerebro-ds-fuse: the control socket (abstract unix socket
- * "\0cerebro-ds-fuse-<pid>", named in .cerebro-ds/control), SIGHUP, refresh, the stats
- * text, preloading.
+ * "\0cerebro-ds-fuse-<pid>-<random>", named in .cerebro-ds/control), SIGHUP, refresh, the
+ * stats text, preloading.
  *
  * Protocol: one command line per connection, one answer line:
  *   refresh\n                      -> ok <n tables refreshed>\n | error <message>\n
@@ -23,6 +23,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <stdint.h>
+#include <time.h>
+#include <sys/random.h>
 
 #include "cut.h"
 #include "fs.h"
@@ -271,18 +274,38 @@ void fs_ctl_request_refresh(void)
     errno = saved;
 }
 
+/* Bind the control socket to a fresh abstract name "cerebro-ds-fuse-<pid>-<random>",
+ * published in .cerebro-ds/control: nobody can take it in advance (abstract names are free
+ * for all to bind), and a taken name is simply replaced by another. 0 or an errno. */
+static int bind_control(cd_fs *fs)
+{
+    for (int attempt = 0; attempt < 16; attempt++) {
+        uint64_t r = 0;
+        if (getrandom(&r, sizeof r, 0) != (ssize_t)sizeof r)
+            r = (uint64_t)time(NULL) * 2654435761u + (uint64_t)attempt;
+        snprintf(fs->control, sizeof fs->control, "cerebro-ds-fuse-%d-%016llx", (int)getpid(),
+                 (unsigned long long)r);
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        size_t len = strlen(fs->control);
+        memcpy(a.sun_path + 1, fs->control, len); /* sun_path[0] = '\0': abstract */
+        socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+        if (bind(listen_fd, (struct sockaddr *)&a, alen) == 0)
+            return 0;
+        if (errno != EADDRINUSE)
+            return errno;
+        cd_log(CD_LOG_WARNING, "control socket name @%s was taken; another one", fs->control);
+    }
+    return EADDRINUSE;
+}
+
 cd_code fs_ctl_start(cd_fs *fs, cd_err *err)
 {
-    snprintf(fs->control, sizeof fs->control, "cerebro-ds-fuse-%d", (int)getpid());
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    size_t len = strlen(fs->control);
-    memcpy(a.sun_path + 1, fs->control, len); /* sun_path[0] = '\0': abstract */
-    socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
     if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0)
         return cd_fail(err, CD_EIO, "could not create a pipe: %s", strerror(errno));
     listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&a, alen) != 0 ||
-        listen(listen_fd, 16) != 0) {
+    int e = listen_fd < 0 ? errno : bind_control(fs);
+    if (e != 0 || listen(listen_fd, 16) != 0) {
+        errno = e ? e : errno;
         cd_fail(err, CD_EIO, "could not listen on control socket @%s: %s", fs->control,
                 strerror(errno));
         fs_ctl_stop(fs);
