@@ -42,7 +42,7 @@ load helpers
     [ "$(readlink -f "$d/opt/sbin/mount.fuse.cerebro-ds")" = "$d/opt/cd/bin/cerebro-ds-fuse" ]
     grep -qx 'ExecStart=/opt/cd/bin/cerebro-ds-fuse --foreground --config /opt/etc/cerebro-ds/%i.conf' \
         "$d/opt/units/cerebro-ds-fuse@.service"
-    ! grep -q '@[A-Z]*@' "$d/opt/units/cerebro-ds-fuse@.service"
+    run ! grep -q '@[A-Z]*@' "$d/opt/units/cerebro-ds-fuse@.service"
     "$d/opt/cd/bin/cerebro-ds" --version | grep -qx "cerebro-ds $(make -s --no-print-directory -C "$REPO" print-VERSION | tail -n 1)"
     # a second install keeps the edited configuration; uninstall removes everything else
     echo "# edited" >>"$d/opt/etc/cerebro-ds/cerebro-ds.conf"
@@ -57,5 +57,6 @@ load helpers
     make -C "$REPO" --no-print-directory install "${vars[@]}" DESTDIR="$d.2" >/dev/null
     [ -x "$d.2/opt/cd/bin/cerebro-ds" ]
     make -C "$REPO" --no-print-directory uninstall "${vars[@]}" DESTDIR="$d.2" >/dev/null
-    [ -d "$d.2/opt" ] && [ -z "$(find "$d.2" -type f -o -type l)" ]
+    [ -d "$d.2/opt" ]
+    [ -z "$(find "$d.2" -type f -o -type l)" ]
 }

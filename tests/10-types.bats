@@ -163,7 +163,8 @@ print('ok')"
     [ -f "$OUT/odd/odd%2Fone/100%25.npy" ]
     [ -f "$OUT/odd/odd%2Fone/%2E.npy" ]
     [ -f "$OUT/odd/%2E./a%2Fb.npy" ]
-    [ ! -e "$OUT/evil.bin" ] && [ ! -e "$BATS_FILE_TMPDIR/evil.bin" ]
+    [ ! -e "$OUT/evil.bin" ]
+    [ ! -e "$BATS_FILE_TMPDIR/evil.bin" ]
     grep -qx 'shards = %2E., odd%2Fone' "$OUT/odd/meta"
     run "$PYTHON" "$REPO/tests/lib/oracle.py" "$CONN" '"odd/one"' "$OUT/odd/odd%2Fone"
     echo "$output"

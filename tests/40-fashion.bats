@@ -22,10 +22,12 @@ teardown_file() {
     echo "$output"
     [ "$status" -eq 0 ]
     [[ $output == *"exported shard fm_p"*"3 of 3"* ]]
-    [ -d "$OUT/fm/fm_p0" ] && [ -d "$OUT/fm/fm_p1" ] && [ -d "$OUT/fm/fm_p2" ]
+    [ -d "$OUT/fm/fm_p0" ]
+    [ -d "$OUT/fm/fm_p1" ]
+    [ -d "$OUT/fm/fm_p2" ]
     grep -qx 'shards = fm_p0, fm_p1, fm_p2' "$OUT/fm/meta"
     grep -qx 'rows = 60000' "$OUT/fm/meta"
-    ! ls -a "$OUT/fm" | grep -q partial
+    [[ $(ls -a "$OUT/fm") != *partial* ]]
 }
 
 @test "exported pixels and labels equal the dataset's idx files" {

@@ -126,7 +126,7 @@ PY
     grep -A5 -x '\[column y\]' "$D/fmp/meta" | grep -qx 'dtype = <i2'
     grep -A5 -x '\[column x\]' "$D/fmp/meta" | grep -qx 'shape_column = x_shape'
     grep -A5 -x '\[column buffer_id\]' "$D/fmp/meta" | grep -qx 'repeated = yes'
-    ! grep -q '\[column x_shape\]' "$D/fmp/meta"
+    run ! grep -q '\[column x_shape\]' "$D/fmp/meta"
 }
 
 @test "export unpacks the v1.17 layout (smallint[] shapes, __dist_key__, lz4)" {
@@ -154,9 +154,10 @@ PY
 @test "--no-unpack and verify read the buffers as stored" {
     run cerebro-ds -q --conninfo "$CONN" --no-unpack export fmp "$BATS_TEST_TMPDIR/raw"
     [ "$status" -eq 0 ]
-    [ -f "$BATS_TEST_TMPDIR/raw/part0/x.bin" ] && [ -f "$BATS_TEST_TMPDIR/raw/part0/x_shape.npy" ]
+    [ -f "$BATS_TEST_TMPDIR/raw/part0/x.bin" ]
+    [ -f "$BATS_TEST_TMPDIR/raw/part0/x_shape.npy" ]
     grep -qx 'rows = 3' "$BATS_TEST_TMPDIR/raw/meta"
-    ! grep -q packed "$BATS_TEST_TMPDIR/raw/meta"
+    run ! grep -q packed "$BATS_TEST_TMPDIR/raw/meta"
     run cerebro-ds -q --conninfo "$CONN" verify fmp
     [ "$status" -eq 0 ]
     [ "${lines[-1]}" = "rows=3 mismatches=0" ]

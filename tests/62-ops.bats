@@ -84,7 +84,7 @@ wait_mounted() {
     grep -q "block size 8192, data checksums on" <<<"$output"
     grep -q "$DATA is readable" <<<"$output"
     [[ ${lines[-1]} == "doctor: 11 checks, 11 ok, 0 warn, 0 failed, 0 skipped: ready" ]]
-    ! grep -qE '^(FAIL|skip|warn) ' <<<"$output"
+    run ! grep -qE '^(FAIL|skip|warn) ' <<<"$output"
 }
 
 @test "doctor: failing checks name themselves and say what to do, exit 1" {
@@ -174,12 +174,12 @@ with open(sys.argv[2], "w", buffering=1) as out:
     wait "$pid"
     wait "$listener"
     grep -q "^MAINPID=$pid STOPPING=1" "$got"
-    ! mountpoint -q "$MNT"
+    run ! mountpoint -q "$MNT"
     # every line: <priority>level: message, and no time stamp (the journal adds its own)
     cat "$FS_LOG"
     grep -q '^<6>info: mounted at ' "$FS_LOG"
-    ! grep -vqE '^<[3467]>(error|warning|info|debug): ' "$FS_LOG"
-    ! grep -qE '[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:' "$FS_LOG"
+    run ! grep -vqE '^<[3467]>(error|warning|info|debug): ' "$FS_LOG"
+    run ! grep -qE '[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:' "$FS_LOG"
     # without the journal stream: the usual time-stamped lines on stderr
     : >"$FS_LOG"
     JOURNAL_STREAM=1:2 cerebro-ds-fuse -f --config "$CONF" </dev/null 2>>"$FS_LOG" 3>&- &
@@ -197,7 +197,7 @@ with open(sys.argv[2], "w", buffering=1) as out:
     # -f (fake): nothing is mounted
     run "$helper" "$CONF" "$MNT" -f -o ro,_netdev,nofail
     [ "$status" -eq 0 ]
-    ! mountpoint -q "$MNT"
+    run ! mountpoint -q "$MNT"
     # what mount(8) passes for the fstab line "CONF MNT fuse.cerebro-ds <options> 0 0"
     run "$helper" "$CONF" "$MNT" -n -o "ro,nosuid,nodev,_netdev,nofail,noauto,x-systemd.automount,x-systemd.requires=postgresql.service,comment=cerebro,cache_mb=8" -t fuse.cerebro-ds
     echo "$output"
@@ -208,7 +208,7 @@ with open(sys.argv[2], "w", buffering=1) as out:
     "$PYTHON" -c "import numpy; a = numpy.load('$MNT/postgres/public.t/part0/v.npy'); assert len(a) == 1000"
     umount "$MNT"
     for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    ! kill -0 "$pid" 2>/dev/null
+    run ! kill -0 "$pid"
     # a wrong call says what mount(8) should have passed
     run "$helper" "$CONF"
     [ "$status" -eq 2 ]

@@ -99,31 +99,39 @@ assert r['rows'] == 5120 and r['step'] == 20 and r['epoch'] == 1 and r['loss'] <
     sed 's/^feature = x/feature = nosuch/' "$m" >"$D/nocol.ini"
     T init --model "$D/nocol.ini" --seed 1 --out "$D/nocol.ckpt"
     run T train --model "$D/nocol.ini" --ckpt "$D/nocol.ckpt" --data "$D/fm/part0" --epoch 0 --out "$D/x.ckpt"
-    [ "$status" -eq 1 ] && [[ $output == *'has no column "nosuch"'* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *'has no column "nosuch"'* ]]
     sed 's/^input = 784/input = 100/' "$m" >"$D/shape.ini"
     T init --model "$D/shape.ini" --seed 1 --out "$D/shape.ckpt"
     run T train --model "$D/shape.ini" --ckpt "$D/shape.ckpt" --data "$D/fm/part0" --epoch 0 --out "$D/x.ckpt"
-    [ "$status" -eq 1 ] && [[ $output == *"784 values per row"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"784 values per row"* ]]
     sed 's/^classes = 10/classes = 5/; s/dense:10$/dense:5/' "$m" >"$D/classes.ini"
     T init --model "$D/classes.ini" --seed 1 --out "$D/classes.ckpt"
     run T train --model "$D/classes.ini" --ckpt "$D/classes.ckpt" --data "$D/fm/part0" --epoch 0 --out "$D/x.ckpt"
-    [ "$status" -eq 1 ] && [[ $output == *"out of range"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"out of range"* ]]
     cp -r "$D/fm/part0" "$D/nan"
     "$PYTHON" -c "
 import numpy as np
 a = np.load('$D/nan/x.npy'); a[3, 5] = np.nan; np.save('$D/nan/x.npy', a)"
     run T train --model "$m" --ckpt "$D/b0.ckpt" --data "$D/nan" --epoch 0 --out "$D/x.ckpt"
-    [ "$status" -eq 1 ] && [[ $output == *"row 3 is NaN"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"row 3 is NaN"* ]]
     run T train --model "$m" --ckpt "$D/b0.ckpt" --data "$D/empty/part0" --epoch 0 --out "$D/x.ckpt"
-    [ "$status" -eq 1 ] && [[ $output == *"is empty"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"is empty"* ]]
     printf '[model]\ninput = 784\nlayers = dense:10, swish\nclasses = 10\n' >"$D/layer.ini"
     run T init --model "$D/layer.ini" --seed 1 --out "$D/x.ckpt"
-    [ "$status" -eq 1 ] && [[ $output == *'layer.ini:3: unknown layer "swish"'* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *'layer.ini:3: unknown layer "swish"'* ]]
     run T train --model "$REPO/conf/models/fashion-cnn.ini" --ckpt "$D/b0.ckpt" --data "$D/fm/part0" --epoch 0 --out "$D/x.ckpt"
-    [ "$status" -eq 1 ] && [[ $output == *"another model"* || $output == *"config"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"another model"* || $output == *"config"* ]]
     head -c 1000 "$D/b0.ckpt" >"$D/trunc.ckpt"
     run T train --model "$m" --ckpt "$D/trunc.ckpt" --data "$D/fm/part0" --epoch 0 --out "$D/x.ckpt"
-    [ "$status" -eq 1 ] && [[ $output == *"truncated"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"truncated"* ]]
     run T train --model "$m" --ckpt "$D/b0.ckpt" --epoch 0 --out "$D/x.ckpt"
     [ "$status" -eq 2 ]
 }
@@ -148,27 +156,33 @@ a = np.load('$D/nan/x.npy'); a[3, 5] = np.nan; np.save('$D/nan/x.npy', a)"
             --out "$D/d-$dev.ckpt" --device "$dev"
         echo "$dev: status $status: $output"
         if [[ $(T --version) != *cuda* ]]; then
-            [ "$status" -eq 1 ] && [[ $output == *'is not installed'* ]]
+            [ "$status" -eq 1 ]
+            [[ $output == *'is not installed'* ]]
         elif [ "$status" -eq 0 ]; then # a host with a GPU
             [[ $dev != cuda:99 && $output == *'"rows":'* ]]
         else
-            [ "$status" -eq 1 ] && [[ $output == *'error: no CUDA device'* ]]
+            [ "$status" -eq 1 ]
+            [[ $output == *'error: no CUDA device'* ]]
         fi
         [ "$status" -eq 0 ] || [[ $output == *'HINT: use --device'* && ! -e $D/d-$dev.ckpt ]]
     done
 }
 
 @test "the CUDA backend is a shared object loaded only for --device cuda" {
-    ! ldd "$(command -v cerebro-train)" | grep -E 'libcud(art|nn)|libcublas'
+    run ldd "$(command -v cerebro-train)"
+    [ "$status" -eq 0 ]
+    [[ ! $output =~ libcud(art|nn)|libcublas ]]
     m=$REPO/conf/models/fashion-mlp.ini
     T init --model "$m" --seed 4 --out "$D/l0.ckpt"
     CEREBRO_CUDA_BACKEND=$D/nosuch.so run T eval --model "$m" --ckpt "$D/l0.ckpt" \
         --data "$D/two/two_p0" --device cuda
-    [ "$status" -eq 1 ] && [[ $output == *"nosuch.so\" is not installed"* && $output == *HINT:* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"nosuch.so\" is not installed"* && $output == *HINT:* ]]
     echo 'not an ELF file' >"$D/broken.so"
     CEREBRO_CUDA_BACKEND=$D/broken.so run T eval --model "$m" --ckpt "$D/l0.ckpt" \
         --data "$D/two/two_p0" --device cuda
-    [ "$status" -eq 1 ] && [[ $output == *"could not load the CUDA backend"*"broken.so"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"could not load the CUDA backend"*"broken.so"* ]]
     [[ $output == *"DETAIL: "* && $output == *"HINT: "*"--device cpu"* ]]
 }
 

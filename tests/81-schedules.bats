@@ -115,7 +115,7 @@ print(int((a[:, 0].astype(np.float32) != a[:, 1].astype(np.float32)).sum()))")
         T train --model "$D/$m.ini" --ckpt "$D/$m.0.ckpt" --data "$D/seq/part0" --epoch 0 \
             --out "$D/$m.1.ckpt" --threads 1 --loss-log "$D/$m.log" >/dev/null
     done
-    ! cmp -s <(sed -n 7,20p "$D/cnn-cosine.log") <(sed -n 7,20p "$D/cnn-constant.log")
+    run ! cmp -s <(sed -n 7,20p "$D/cnn-cosine.log") <(sed -n 7,20p "$D/cnn-constant.log")
 }
 
 @test "augmentation: the first training batch is NumPy's crop and flip of the stored rows, by the same draws" {
@@ -175,7 +175,7 @@ PY
         --out "$D/noaug.1.ckpt" --threads 2 --loss-log "$D/noaug.log" >/dev/null
     T train --model "$D/cnn-mop.ini" --ckpt "$D/mop-cnn-mop.0.ckpt" --data "$D/two/two_p0" --epoch 1 \
         --out "$D/aug.1.ckpt" --threads 2 --loss-log "$D/aug.log" >/dev/null
-    ! cmp -s "$D/noaug.log" "$D/aug.log"
+    run ! cmp -s "$D/noaug.log" "$D/aug.log"
 }
 
 @test "eval and predict never augment: the same outputs as the model file without augmentation" {
@@ -191,20 +191,24 @@ PY
     a=$(T eval --model "$m" --ckpt "$D/pa.1.ckpt" --data "$D/two/two_p1" | grep -oE '"(loss|accuracy)":[^,]*')
     b=$(T eval --model "$D/plain.ini" --ckpt "$D/pp.1.ckpt" --data "$D/two/two_p1" | grep -oE '"(loss|accuracy)":[^,]*')
     echo "augmented model file: $a; without augmentation: $b"
-    [ -n "$a" ] && [ "$a" = "$b" ]
+    [ -n "$a" ]
+    [ "$a" = "$b" ]
 }
 
 @test "bad schedule or augmentation keys: an error naming the file and line, exit 1" {
     base='[model]\ninput = 784\nlayers = dense:10\nclasses = 10\n[train]\n'
     printf "$base"'lr_schedule = cosine\nlr_warmup_steps = 10\n' >"$D/bad1.ini"
     run T init --model "$D/bad1.ini" --seed 1 --out "$D/x.ckpt"
-    [ "$status" -eq 1 ] && [[ $output == *'bad1.ini:6: lr_schedule = cosine needs lr_total_steps > 10'* && $output == *HINT:* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *'bad1.ini:6: lr_schedule = cosine needs lr_total_steps > 10'* && $output == *HINT:* ]]
     printf "$base"'lr_schedule = exponential\n' >"$D/bad2.ini"
     run T init --model "$D/bad2.ini" --seed 1 --out "$D/x.ckpt"
-    [ "$status" -eq 1 ] && [[ $output == *'bad2.ini:6: invalid value "exponential" for lr_schedule'* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *'bad2.ini:6: invalid value "exponential" for lr_schedule'* ]]
     printf "$base"'augment_hflip = true\n' >"$D/bad3.ini"
     run T init --model "$D/bad3.ini" --seed 1 --out "$D/x.ckpt"
-    [ "$status" -eq 1 ] && [[ $output == *'bad3.ini:6: augment_hflip needs an image input'* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *'bad3.ini:6: augment_hflip needs an image input'* ]]
     [ ! -e "$D/x.ckpt" ]
 }
 

@@ -81,7 +81,8 @@ same_unit() {
     b=$(T eval --model "$MLP" --ckpt "$w.1" --data "pg:$CONN#fm" --data "pg:$CONN#two#two_p1" | fig)
     n=$(pg_psql pgdata -Atc 'SELECT 600 + count(*) FROM two_p1')
     echo "export: $a; pg: $b; rows $n"
-    [ "$a" = "$b" ] && [[ $a == "$n "* ]]
+    [ "$a" = "$b" ]
+    [[ $a == "$n "* ]]
     T predict --model "$MLP" --ckpt "$w.1" --data "$D/two/two_p1" --out "$w.dir.npy" >/dev/null
     T predict --model "$MLP" --ckpt "$w.1" --data "pg:$CONN#two#two_p1" --out "$w.pg.npy" >/dev/null
     cmp "$w.dir.npy" "$w.pg.npy"
@@ -92,32 +93,43 @@ same_unit() {
     T init --model "$MLP" --seed 1 --out "$w.0"
     ev() { T eval --model "${M:-$MLP}" --ckpt "${K:-$w.0}" --data "$1"; }
     run ev "pg:host=$BATS_TEST_TMPDIR port=1 user=postgres password=sekrit99 dbname=x#fm"
-    [ "$status" -eq 1 ] && [[ $output == *"could not connect to the database"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"could not connect to the database"* ]]
     [[ $output == *"password=***"* && $output != *sekrit99* ]]
     run ev "pg:postgresql://bob:sekrit99@$BATS_TEST_TMPDIR:1/x#fm"
-    [ "$status" -eq 1 ] && [[ $output == *"bob:***@"* && $output != *sekrit99* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"bob:***@"* && $output != *sekrit99* ]]
     run ev "pg:$CONN#nosuch"
-    [ "$status" -eq 1 ] && [[ $output == *'table "nosuch" does not exist'* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *'table "nosuch" does not exist'* ]]
     run ev "pg:$CONN"
-    [ "$status" -eq 1 ] && [[ $output == *"no table in data spec"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"no table in data spec"* ]]
     sed 's/^feature = x/feature = nosuch/' "$MLP" >"$w.ini"
     T init --model "$w.ini" --seed 1 --out "$w.nc"
     M=$w.ini K=$w.nc run ev "pg:$CONN#fm"
-    [ "$status" -eq 1 ] && [[ $output == *'table fm has no column "nosuch"'* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *'table fm has no column "nosuch"'* ]]
     run ev "pg:$CONN#nul"
-    [ "$status" -eq 1 ] && [[ $output == *'column "x" of table nul has NULLs'* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *'column "x" of table nul has NULLs'* ]]
     run ev "pg:${CONN/user=postgres/user=nosel}#fm"
-    [ "$status" -eq 1 ] && [[ $output == *"permission denied for table fm"* && $output == *"GRANT SELECT ON fm TO nosel"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"permission denied for table fm"* && $output == *"GRANT SELECT ON fm TO nosel"* ]]
     run ev "pg:$CONN#two"
-    [ "$status" -eq 1 ] && [[ $output == *"two is partitioned"* && $output == *"two_p0, two_p1"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"two is partitioned"* && $output == *"two_p0, two_p1"* ]]
     run ev "pg:$CONN#two#two_p9"
-    [ "$status" -eq 1 ] && [[ $output == *'no partition "two_p9"'* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *'no partition "two_p9"'* ]]
     run ev "pg:$CONN#fm#part1"
-    [ "$status" -eq 1 ] && [[ $output == *'block-range shard "part1"'* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *'block-range shard "part1"'* ]]
     sed 's/^input = 784/input = 100/' "$MLP" >"$w.shape.ini"
     T init --model "$w.shape.ini" --seed 1 --out "$w.sh"
     M=$w.shape.ini K=$w.sh run ev "pg:$CONN#fm"
-    [ "$status" -eq 1 ] && [[ $output == *"784 values per row"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"784 values per row"* ]]
 }
 
 # workload TRAIN VALID: a grid of 2 configurations, 2 epochs
@@ -142,11 +154,14 @@ workload() {
     # workers named by shard; errors name the file and line
     (cat "$D/pg.ini" && printf 'worker = localhost:two_p0\nworker = localhost:two_p9\n') >"$D/w.ini"
     run cerebro-sched run "$D/w.ini" --job "$D/wjob"
-    [ "$status" -ne 0 ] && [[ $output == *'w.ini:'*'worker shard "two_p9" is not a shard'* ]]
+    [ "$status" -ne 0 ]
+    [[ $output == *'w.ini:'*'worker shard "two_p9" is not a shard'* ]]
     workload "pg:$CONN#two" "pg:$CONN#two" >"$D/v.ini"
     run cerebro-sched run "$D/v.ini" --job "$D/vjob"
-    [ "$status" -ne 0 ] && [[ $output == *'[data] valid'*'has 2 shards'* ]]
+    [ "$status" -ne 0 ]
+    [[ $output == *'[data] valid'*'has 2 shards'* ]]
     workload "pg:${CONN/dbname=postgres/dbname=nosuchdb password=sekrit99}#two" "$D/fm/part0" >"$D/c.ini"
     run cerebro-sched run "$D/c.ini" --job "$D/cjob"
-    [ "$status" -ne 0 ] && [[ $output == *'c.ini:2: [data] train: could not connect'* && $output != *sekrit99* ]]
+    [ "$status" -ne 0 ]
+    [[ $output == *'c.ini:2: [data] train: could not connect'* && $output != *sekrit99* ]]
 }

@@ -17,11 +17,13 @@ field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
     [ "${#lines[@]}" -eq 1 ]
     [[ ${lines[0]} =~ ^policy=async\ makespan=[0-9.]+\ lower_bound=[0-9.]+\ ratio=[0-9.]+$ ]]
     # homogeneous, M = 4W: async packs the units exactly
-    [ "$(field makespan "${lines[0]}")" = 48 ] && [ "$(field lower_bound "${lines[0]}")" = 48 ]
+    [ "$(field makespan "${lines[0]}")" = 48 ]
+    [ "$(field lower_bound "${lines[0]}")" = 48 ]
     [ "$(field ratio "${lines[0]}")" = 1.0000 ]
     for p in random sync; do
         run S --models 10 --workers 8 --policy "$p" --fast 1 --slow 20 --p 0.8 --seed 4
-        [ "$status" -eq 0 ] && [[ $output == "policy=$p makespan="* ]]
+        [ "$status" -eq 0 ]
+        [[ $output == "policy=$p makespan="* ]]
     done
 }
 
@@ -45,34 +47,44 @@ field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
     [ "${#lines[@]}" -eq 3 ] # no proposition1 line: the costs are not two-mode
     [ "$(field lower_bound "${lines[0]}")" = 8 ]
     [ "$(head -n 1 "$D/s.csv")" = policy,model,epoch,shard,worker,start,end ]
-    [ "$(grep -c '^async,' "$D/s.csv")" -eq 6 ] && [ "$(grep -c '^sync,' "$D/s.csv")" -eq 6 ]
+    [ "$(grep -c '^async,' "$D/s.csv")" -eq 6 ]
+    [ "$(grep -c '^sync,' "$D/s.csv")" -eq 6 ]
     # every unit on the worker of its shard, model 2 twice for 4 seconds
     awk -F, 'NR > 1 && $4 != $5 { exit 1 }' "$D/s.csv"
     [ "$(awk -F, '$1 == "async" && $2 == 2 { t += $7 - $6 } END { print t }' "$D/s.csv")" = 8 ]
     printf '0,0,1\n0,1,3\n0,2,1\n1,0,2\n1,1,2\n1,2,2\n' >"$D/shards.csv"
     run S --costs "$D/shards.csv"
-    [ "$status" -eq 0 ] && [ "$(field lower_bound "$output")" = 60 ]
+    [ "$status" -eq 0 ]
+    [ "$(field lower_bound "$output")" = 60 ]
 }
 
 @test "usage errors exit 2 and say what is wrong" {
     run S --models 0
-    [ "$status" -eq 2 ] && [[ $output == *'invalid value "0" for --models'* ]]
+    [ "$status" -eq 2 ]
+    [[ $output == *'invalid value "0" for --models'* ]]
     [[ $output == *"Try 'cerebro-sched simulate --help'"* ]]
     run S --p 1.5
-    [ "$status" -eq 2 ] && [[ $output == *'invalid value "1.5" for --p: expected a number in [0, 1]'* ]]
+    [ "$status" -eq 2 ]
+    [[ $output == *'invalid value "1.5" for --p: expected a number in [0, 1]'* ]]
     run S --slow -3
-    [ "$status" -eq 2 ] && [[ $output == *'for --slow'* ]]
+    [ "$status" -eq 2 ]
+    [[ $output == *'for --slow'* ]]
     run S --policy fifo
-    [ "$status" -eq 2 ] && [[ $output == *'unknown policy "fifo"'* ]]
+    [ "$status" -eq 2 ]
+    [[ $output == *'unknown policy "fifo"'* ]]
     run S --frobnicate
-    [ "$status" -eq 2 ] && [[ $output == *'unknown option "--frobnicate"'* ]]
+    [ "$status" -eq 2 ]
+    [[ $output == *'unknown option "--frobnicate"'* ]]
     run S --models
-    [ "$status" -eq 2 ] && [[ $output == *'--models needs a value'* ]]
+    [ "$status" -eq 2 ]
+    [[ $output == *'--models needs a value'* ]]
     run S extra
-    [ "$status" -eq 2 ] && [[ $output == *'unexpected argument "extra"'* ]]
+    [ "$status" -eq 2 ]
+    [[ $output == *'unexpected argument "extra"'* ]]
     printf '0,1\n1,1\n' >"$BATS_TEST_TMPDIR/two.csv"
     run S --costs "$BATS_TEST_TMPDIR/two.csv" --models 3
-    [ "$status" -eq 2 ] && [[ $output == *'--models 3 does not match the 2 models'* ]]
+    [ "$status" -eq 2 ]
+    [[ $output == *'--models 3 does not match the 2 models'* ]]
 }
 
 @test "a bad or missing cost file exits 1 naming the file and line" {
@@ -84,11 +96,14 @@ field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
     [[ $output == *"DETAIL: file $f, line 3"* ]]
     printf '0,1\n2,1\n' >"$f"
     run S --costs "$f"
-    [ "$status" -eq 1 ] && [[ $output == *'model 1 has no cost'* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *'model 1 has no cost'* ]]
     run S --costs "$BATS_TEST_TMPDIR/nosuch.csv"
-    [ "$status" -eq 1 ] && [[ $output == *'could not open cost file'*'No such file or directory'* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *'could not open cost file'*'No such file or directory'* ]]
     run S --schedule /nonexistent/dir/s.csv
-    [ "$status" -eq 1 ] && [[ $output == *'could not create "/nonexistent/dir/s.csv"'* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *'could not create "/nonexistent/dir/s.csv"'* ]]
 }
 
 @test "--help describes the options and the output" {

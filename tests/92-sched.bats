@@ -126,7 +126,7 @@ same_checkpoints() {
     wait "$sched" || st=$?
     [ "$st" -eq 143 ]
     grep -q "resume $D/term" "$D/term.log"
-    ! pgrep -f " train --model .*$D/term/"
+    ! pgrep -af " train --model .*$D/term/" || false # prints any left
     cerebro-sched resume "$D/term"
     "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/term" 3 2
     same_checkpoints "$D/term"
@@ -141,13 +141,14 @@ same_checkpoints() {
     cerebro-sched run "$D/nan.ini" --job "$D/nan" 2>"$D/nan.log"
     grep -q 'trial t001 diverged in epoch 1' "$D/nan.log"
     grep -q '^diverged' "$D/nan/journal"
-    ! grep -q '^out' "$D/nan/journal"
+    run ! grep -q '^out' "$D/nan/journal"
     grep -q 't001 .*(diverged in epoch 1)' "$D/nan/leaderboard.txt"
     [ "$(grep -c '^t000,' "$D/nan/results.csv")" -eq 2 ] # the other trains both epochs
     run cerebro-train train --model "$D/nan/models/t001.ini" --ckpt "$D/nan/ckpt/t001/init.ckpt" \
         --data "$D/train/fm_p0" --data "$D/train/fm_p1" --data "$D/train/fm_p2" --epoch 1 \
         --out "$D/nan/x.ckpt"
-    [ "$status" -eq 3 ] && [[ $output == *"the loss became"*"HINT: the model diverged"* ]]
+    [ "$status" -eq 3 ]
+    [[ $output == *"the loss became"*"HINT: the model diverged"* ]]
 }
 
 @test "a worker that always fails is taken out; its shard is trained by a worker that reaches it" {
@@ -233,7 +234,7 @@ ssh_workers() {
         cmp "$D/alt-local/ckpt/$t/e2-3.ckpt" "$D/alt-ssh/ckpt/$t/e2-3.ckpt"
     done
     [ "$(grep -c ",same,.*core=$alt " "$D/alt-ssh/schedule.csv")" -eq 24 ]
-    ! grep -q 'other numerics' "$D/alt-ssh.log"
+    run ! grep -q 'other numerics' "$D/alt-ssh.log"
 }
 
 @test "a host that sets another OpenBLAS kernel: its units are reported; numerics = strict fails them" {
@@ -315,17 +316,22 @@ ssh_workers() {
     workload async >"$D/w.ini"
     sed 's/^epochs = 2$/epochs = 2\nepochz = 3/' "$D/w.ini" >"$D/unknown.ini"
     run cerebro-sched run "$D/unknown.ini" --job "$D/x1"
-    [ "$status" -ne 0 ] && [[ $output == *"unknown.ini:"*"epochz"* ]]
+    [ "$status" -ne 0 ]
+    [[ $output == *"unknown.ini:"*"epochz"* ]]
     sed 's/^train.lr = .*/train.lr =/' "$D/w.ini" >"$D/empty.ini"
     run cerebro-sched run "$D/empty.ini" --job "$D/x2"
-    [ "$status" -ne 0 ] && [[ $output == *"empty.ini:"*"train.lr"* ]]
+    [ "$status" -ne 0 ]
+    [[ $output == *"empty.ini:"*"train.lr"* ]]
     sed "s|^train = .*|train = $D/nosuch|" "$D/w.ini" >"$D/nodata.ini"
     run cerebro-sched run "$D/nodata.ini" --job "$D/x3"
-    [ "$status" -ne 0 ] && [[ $output == *"$D/nosuch"* ]]
+    [ "$status" -ne 0 ]
+    [[ $output == *"$D/nosuch"* ]]
     run cerebro-sched run "$D/grid.ini" --job "$D/ref"
-    [ "$status" -eq 1 ] && [[ $output == *"already holds a job"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"already holds a job"* ]]
     run cerebro-sched resume "$D/nosuchjob"
-    [ "$status" -eq 1 ] && [[ $output == *"not a cerebro-sched job directory"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"not a cerebro-sched job directory"* ]]
     run cerebro-sched frobnicate
     [ "$status" -eq 2 ]
     run cerebro-sched run

@@ -73,10 +73,12 @@ on_host() {
 }
 
 @test "the hosts cannot see the job directory: model_store = shared could not work there" {
-    [ -e "$J/ref/models/t000.ini" ] && [ -e "$J/ref/ckpt/t000/init.ckpt" ]
+    [ -e "$J/ref/models/t000.ini" ]
+    [ -e "$J/ref/ckpt/t000/init.ckpt" ]
     for h in 127.0.0.1 127.0.0.2; do
         run ssh -F "$D/ssh_config" "$h" ls -A "$J"
-        [ "$status" -eq 0 ] && [ "$output" = tmp ]
+        [ "$status" -eq 0 ]
+        [ "$output" = tmp ]
         run ssh -F "$D/ssh_config" "$h" cat "$J/ref/models/t000.ini"
         [ "$status" -ne 0 ]
         ssh -F "$D/ssh_config" "$h" test -d "$D/train/fm_p0" # the shards are there
@@ -169,6 +171,7 @@ EOF
     [ -d "$J/copy" ] || cd_skip "needs the jobs of the tests before"
     for pidfile in "$D/sshd/sshd.bgpid" "$CD_SSHD_DIR/hosts.bgpid"; do
         run on_host "$pidfile" find "$J" -mindepth 1
-        [ "$status" -eq 0 ] && [ "$output" = "$J/tmp" ]
+        [ "$status" -eq 0 ]
+        [ "$output" = "$J/tmp" ]
     done
 }

@@ -89,8 +89,10 @@ wait_training() {
     grep -q '^epochs = 2$' "$STATE/workload.ini"
     grep -q "^train = $STATE/mnt/postgres/public.fashion_train\$" "$STATE/workload.ini"
     grep -q "^model.file = $REPO/conf/models/fashion-mlp.ini, $REPO/conf/models/fashion-cnn.ini\$" "$STATE/workload.ini"
-    [ -s "$STATE/job/curves.png" ] && [ -s "$STATE/job/schedule.png" ]
-    [ -s "$STATE/job/best.ckpt" ] && [ -s "$STATE/job/best.ini" ]
+    [ -s "$STATE/job/curves.png" ]
+    [ -s "$STATE/job/schedule.png" ]
+    [ -s "$STATE/job/best.ckpt" ]
+    [ -s "$STATE/job/best.ini" ]
     # the accuracy printed is the one cerebro-train eval printed
     acc=$(sed -n 's/.*"accuracy":\([0-9.]*\).*/\1/p' <<<"$output")
     [[ $output == *"Test accuracy $acc >= MIN_ACC 0.5: ok"* ]]
@@ -177,15 +179,19 @@ wait_training() {
 
 @test "bad knobs are refused before anything starts" {
     run env ROWS=lots "$DEMO"
-    [ "$status" -eq 1 ] && [[ $output == *"ROWS must be a positive integer"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"ROWS must be a positive integer"* ]]
     run env MIN_ACC=high "$DEMO"
-    [ "$status" -eq 1 ] && [[ $output == *"MIN_ACC must be a number"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"MIN_ACC must be a number"* ]]
     run env STATE=/ "$DEMO"
-    [ "$status" -eq 1 ] && [[ $output == *"not a state directory"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"not a state directory"* ]]
     other=$(mktemp -d "$BATS_TEST_TMPDIR/other.XXXXXX")
     touch "$other/precious"
     run env STATE="$other" "$DEMO" clean
-    [ "$status" -eq 1 ] && [[ $output == *"not a demo state directory"* ]]
+    [ "$status" -eq 1 ]
+    [[ $output == *"not a demo state directory"* ]]
     [ -f "$other/precious" ]
     nothing_left
 }
@@ -198,5 +204,6 @@ wait_training() {
     [[ $output == *"removed $STATE"* ]]
     [ ! -e "$STATE" ]
     run make -s -C "$REPO" demo-clean STATE="$STATE"
-    [ "$status" -eq 0 ] && [[ $output == *"nothing to clean"* ]]
+    [ "$status" -eq 0 ]
+    [[ $output == *"nothing to clean"* ]]
 }

@@ -14,6 +14,12 @@
 #
 # Start daemons of your own with 3>&- (bats waits for fd 3 to close), and use cd_skip rather
 # than skip: a skip is a failure under CI.
+#
+# Every line of a test must be able to fail it. bats runs the test under set -e, which
+# ignores a failure anywhere in `a && b` but in b, and the status of `! cmd`: write one
+# assertion a line ([ "$status" -eq 1 ], then [[ $output == ... ]]), and `run ! cmd` for a
+# command that must fail (`! cmd || false` when cmd prints what went wrong). A value taken
+# with $(...) ignores the errors inside: check that it is what it should be (not empty).
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export REPO
@@ -21,6 +27,7 @@ PATH=${CD_BIN_DIR:-$REPO/build/bin}:$PATH
 # The system Python has NumPy and PyTorch (Debian packages); a pyenv shim may not.
 PYTHON=${PYTHON:-/usr/bin/python3}
 
+bats_require_minimum_version 1.5.0 # run !
 source "$REPO/tests/lib/pg.bash"
 source "$REPO/tests/lib/fashion.bash"
 
