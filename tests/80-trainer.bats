@@ -32,7 +32,9 @@ teardown_file() {
 
 T() { cerebro-train "$@"; }
 
-# oracle MODEL STEPS: max relative difference of per-step losses, ours vs PyTorch
+# oracle MODEL STEPS: max relative difference of per-step losses, ours vs PyTorch; fails
+# (max_rel_diff) unless both sides wrote STEPS losses, the only check of the steps before
+# it that $(oracle ...) sees
 oracle() {
     local m=$1 steps=$2 w=$BATS_TEST_TMPDIR/w$RANDOM
     T init --model "$m" --seed 3 --out "$w.ckpt"

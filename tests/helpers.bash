@@ -32,8 +32,19 @@ source "$REPO/tests/lib/pg.bash"
 source "$REPO/tests/lib/fashion.bash"
 
 # max_rel_diff OURS THEIRS STEPS: the largest |ours - theirs| / |theirs| over the first STEPS
-# lines of two files of per-step losses (cerebro-train --loss-log, tests/lib/torch_oracle.py)
+# lines of two files of per-step losses (cerebro-train --loss-log, tests/lib/torch_oracle.py).
+# Fails, saying why, unless STEPS > 0 and both files hold at least STEPS finite numbers:
+# two empty files (both sides failed) would otherwise differ by 0.
 max_rel_diff() {
+    local f
+    for f in "$1" "$2"; do
+        head -n "$3" "$f" | awk -v f="$f" -v n="$3" '
+            $1 !~ /^[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/ {
+                printf "max_rel_diff: %s line %d is not a finite number: %s\n", f, NR, $0; bad = 1; exit 1 }
+            END { if (!bad && (n < 1 || NR < n)) {
+                printf "max_rel_diff: %s has %d lines, not %s\n", f, NR, n; exit 1 } }
+        ' >&2 || return 1
+    done
     paste <(head -n "$3" "$1") <(head -n "$3" "$2") | awk '{d = $1 - $2; if (d < 0) d = -d;
         r = d / ($2 < 0 ? -$2 : $2); if (r > m) m = r} END {printf "%.3g\n", m}'
 }
