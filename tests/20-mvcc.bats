@@ -24,6 +24,16 @@ a = np.concatenate([np.load(f) for f in sorted(glob.glob('$out/*/id.npy'))])
 print(' '.join(str(x) for x in sorted(a.tolist())))"
 }
 
+# id_v TABLE: export TABLE and print its sorted (id, v) pairs.
+id_v() {
+    local out=$BATS_TEST_TMPDIR/exp$RANDOM
+    cerebro-ds -q --conninfo "$CONN" export "$1" "$out" >&2 || return 1
+    "$PYTHON" -c "
+import numpy as np
+i = np.load('$out/part0/id.npy'); v = np.load('$out/part0/v.npy')
+print(sorted(zip(i.tolist(), v.tolist())))"
+}
+
 verify_ok() {
     run cerebro-ds -q --conninfo "$CONN" verify "$1"
     echo "$output"
@@ -112,16 +122,12 @@ verify_ok() {
     [ "${lines[-1]}" = 1 ]
     # The updater is in progress: the old version is visible.
     verify_ok mu
-    run pg_psql mvcc -At -c "SELECT 1"
+    run id_v mu
+    [ "$output" = "[(1, 10), (2, 20)]" ]
     pg_bg_send "$b1" "COMMIT;"
     # The updater committed: the new version (v = 99) is visible, the old one is not.
     verify_ok mu
-    out=$BATS_TEST_TMPDIR/mu
-    cerebro-ds -q --conninfo "$CONN" export mu "$out"
-    run "$PYTHON" -c "
-import numpy as np
-i = np.load('$out/part0/id.npy'); v = np.load('$out/part0/v.npy')
-print(sorted(zip(i.tolist(), v.tolist())))"
+    run id_v mu
     [ "$output" = "[(1, 99), (2, 20)]" ]
     pg_bg_send "$b2" "ROLLBACK;"
     pg_bg_close "$b1"
