@@ -2,7 +2,8 @@
 #
 # 00-harness: the test harness itself. Throwaway PostgreSQL 15 clusters (tests/lib/pg.bash),
 # background sessions that hold a transaction open, the Fashion-MNIST loader
-# (tests/lib/fashion.bash), and that nothing is left running afterwards.
+# (tests/lib/fashion.bash), that nothing is left running afterwards, and how .ci/run counts
+# skips (a unit test's too).
 
 load helpers
 
@@ -182,4 +183,32 @@ for i in range(5):
     # The watchdog also removed the root it had made.
     for _ in $(seq 50); do [ -e "$root" ] || break; sleep 0.1; done
     [ ! -e "$root" ]
+}
+
+@test "CI counts the unit tests' skips too: only the CUDA tests' without a GPU pass" {
+    local log=$BATS_TEST_TMPDIR/log
+    printf '== build/tests/test_a\nok   test_one\n== build/tests/test_ops_cuda\n%s\nok 1 a bats test\n' \
+        'skipped: no CUDA device found (cudaGetDeviceCount: no CUDA-capable device is detected)' >"$log"
+    run "$REPO/.ci/run" --count "$log"
+    echo "$output"
+    if compgen -G '/dev/nvidia[0-9]*' >/dev/null; then # a GPU host: the skip is a failure
+        [ "$status" -eq 1 ]
+        [[ $output == *"ci: skipped: build/tests/test_ops_cuda: no CUDA device found"* ]]
+    else
+        [ "$status" -eq 0 ]
+        [ "${lines[0]}" = "ci: 1 CUDA tests skipped: no GPU" ]
+    fi
+    [ "${lines[-1]}" = "check: 2 passed, 0 failed, 1 skipped" ]
+    # any other skip fails, named with its test
+    printf '== build/tests/test_ckpt\nskipped: the numpy check: numpy not available\nok   test_two\n' >>"$log"
+    run "$REPO/.ci/run" --count "$log"
+    echo "$output"
+    [ "$status" -eq 1 ]
+    [[ $output == *$'\nci: skipped: build/tests/test_ckpt: the numpy check: numpy not available\n'* ]]
+    [ "${lines[-1]}" = "check: 3 passed, 0 failed, 2 skipped" ]
+    printf 'ok 2 a bats test # skip not here\n' >"$log"
+    run "$REPO/.ci/run" --count "$log"
+    [ "$status" -eq 1 ]
+    [[ $output == *"ci: skipped: ok 2 a bats test # skip not here"* ]]
+    [ "${lines[-1]}" = "check: 0 passed, 0 failed, 1 skipped" ]
 }

@@ -1,7 +1,10 @@
 /*
  * unit.h: a tiny unit-test harness. CHECK(cond) records a failure with file:line and goes
  * on; CHECK_EQ_INT / CHECK_CODE print both values. UNIT_MAIN runs the listed tests and
- * returns non-zero when any check failed.
+ * returns non-zero when any check failed. UNIT_SKIP says what could not be checked here, on
+ * a line of its own starting "skipped: " (the CUDA tests print "skipped: no CUDA device
+ * found" that way): .ci/run counts those lines, and any but the CUDA tests' on a machine
+ * without a GPU fails CI.
  */
 #ifndef CD_UNIT_H
 #define CD_UNIT_H
@@ -73,6 +76,12 @@ static inline uint8_t *unit_read_file(const char *path, size_t *len)
     *len = (size_t)n;
     return buf;
 }
+
+#define UNIT_SKIP(...)                                                                             \
+    do {                                                                                           \
+        fprintf(stderr, "skipped: " __VA_ARGS__);                                                  \
+        fputc('\n', stderr);                                                                       \
+    } while (0)
 
 #define RUN(test)                                                                                  \
     do {                                                                                           \
