@@ -10,15 +10,17 @@
 #    phases, the cuts' lock hold times (the longest statement with cuts is about the longest
 #    hold); ratio = the writer's transactions per second with cuts / without.
 # 2. One model-selection workload (Fashion-MNIST, ROWS rows in a table distributed into 4
-#    shards, a grid of 4 MLP configurations, EPOCHS epochs, 1 thread per unit), run three
-#    ways: local (the 4 shards exported to this host, local launcher, shared model store:
-#    no ssh, no copying), 1 host (every shard placed on worker 1: ssh launcher, model_store
-#    = copy) and 2 hosts (2 shards on each worker). Per run: makespan, units, mean wall
+#    shards, a grid of 4 configurations of the paper's MLP (1000-500), EPOCHS epochs, 1
+#    thread per unit), run four ways: local (the 4 shards exported to this host, local
+#    launcher, shared model store: no ssh, no copying), 2 hosts (2 shards on each worker:
+#    ssh launcher, model_store = copy), 2 hosts with ssh multiplexing (each host's
+#    connection opened once and reused: ControlMaster), and 1 host (every shard moved to
+#    worker 1). Per run: makespan, units, mean wall
 #    time of a unit and of its trainer (its own "seconds"), the scheduler's overhead per
 #    unit (wall - trainer: launch, ssh, moving the checkpoint), the trainers' mean data
 #    wait per unit, bytes moved per hop, and whether the final checkpoints equal the local
 #    run's. Ratios: overhead per unit against the local run's unit time.
-# Last line: writer_tps_ratio=... overhead_1host=... overhead_2hosts=...
+# Last line: writer_tps_ratio=... overhead_1host=... overhead_2hosts=... overhead_2hosts_mux=...
 # WRITER_ONLY=1: part 1 only.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,7 +28,7 @@ source "$REPO/tests/lib/pg.bash"
 source "$REPO/tests/lib/fashion.bash"
 source "$REPO/tests/lib/sshd.bash"
 source "$REPO/tests/lib/citus.bash"
-ROWS=${ROWS:-8000}
+ROWS=${ROWS:-24000}
 EPOCHS=${EPOCHS:-2}
 WRITER_S=${WRITER_S:-10}
 CUT_EVERY=${CUT_EVERY:-2}
@@ -133,8 +135,7 @@ PY
 # ---- 2. one workload: local, 1 host, 2 hosts ----
 if [[ -n ${WRITER_ONLY:-} ]]; then exit 0; fi
 
-printf '[model]\ninput = 784\nlayers = dense:64, relu, dense:10\nclasses = 10\nscale = 0.00392156862745098\n[train]\noptimizer = adam\nlr = 0.001\nbatch_size = 64\nseed = 1\n' \
-    >"$W/mlp.ini"
+cp "$REPO/conf/models/fashion-mlp.ini" "$W/mlp.ini" # the paper's MLP: 1000-500
 # workload NAME TRAIN SCHEDULER_LINES WORKERS_LINES: the grid over TRAIN
 workload() {
     {
@@ -158,10 +159,14 @@ for w in w1 w2; do
     for s in $(shards_on "$w" fm); do host_run "$w" cp -r "$MNT/public.fm/s$s" "$W/local/"; done
 done
 SSH="launcher = ssh\nssh_command = ssh -F $W/ssh_config {host} {command}"
+# the same, each host's connection kept open and reused by every unit (OpenSSH multiplexing)
+MUX="launcher = ssh\nssh_command = ssh -F $W/ssh_config -o ControlMaster=auto -o ControlPersist=120 -o ControlPath=$W/cm-%h-%p {host} {command}"
 workload local "$W/local" "" ""
 run_job local
 workload twohosts "citus:$(pg_conninfo coord)#public.fm" "model_store = copy" "$SSH"
 run_job twohosts
+workload twohosts_mux "citus:$(pg_conninfo coord)#public.fm" "model_store = copy" "$MUX"
+run_job twohosts_mux
 # every shard on worker 1
 for s in $(shards_on w2 fm); do
     citus_psql coord -qAtc "SELECT citus_move_shard_placement($s, '127.0.0.3', $(citus_port w2),
@@ -199,15 +204,16 @@ def same_ckpts(a, b):
         filecmp.cmp(x, y, shallow=False) for x, y in zip(fa, fb))
 loc = figures("local")
 out = {}
-for name in ("local", "onehost", "twohosts"):
+for name in ("local", "onehost", "twohosts", "twohosts_mux"):
     f = figures(name)
     over = f["wall"] - f["trainer"]
     out[name] = over / loc["wall"]
     same = "" if name == "local" else f", checkpoints {'identical' if same_ckpts('local', name) else 'DIFFER'}"
-    print(f"{name:8s}: makespan {f['makespan']:6.1f} s, {f['units']} units, unit wall {f['wall']:.3f} s, "
+    print(f"{name:12s}: makespan {f['makespan']:6.1f} s, {f['units']} units, unit wall {f['wall']:.3f} s, "
           f"trainer {f['trainer']:.3f} s, overhead {over * 1000:.0f} ms/unit "
           f"({over / loc['wall']:.2f} of a local unit), data wait {f['wait'] * 1000:.0f} ms/unit, "
           f"bytes per hop {f['bin']:.0f} in + {f['bout']:.0f} out{same}")
 ratio = open(f"{w}/writer.summary").read().split("writer_tps_ratio=")[1].strip()
-print(f"writer_tps_ratio={ratio} overhead_1host={out['onehost']:.3f} overhead_2hosts={out['twohosts']:.3f}")
+print(f"writer_tps_ratio={ratio} overhead_1host={out['onehost']:.3f} "
+      f"overhead_2hosts={out['twohosts']:.3f} overhead_2hosts_mux={out['twohosts_mux']:.3f}")
 PY
