@@ -63,16 +63,7 @@ for w in w1 w2; do
     host_start "$w" "$W/$w" "$W/jobs"
     host_mount "$w" "tables = public.fm, public.acct"
 done
-hosts_ssh_config "$W/ssh_config" w1 w2
-cat >"$W/cluster.conf" <<CONF
-[database]
-conninfo = $(pg_conninfo coord)
-[mount]
-tables = public.fm, public.acct
-[cluster]
-ssh_command = ssh -F $W/ssh_config {host} {command}
-remote_command = $BIN/cerebro-ds
-CONF
+cluster_conf "$W" "public.fm, public.acct"
 
 # ---- 1. what writers see of a cut ----
 

@@ -39,16 +39,7 @@ SQL
         host_start "$w" "$D/$w"
         host_mount "$w" "tables = public.t, public.r, public.acct"
     done
-    hosts_ssh_config "$D/ssh_config" w1 w2
-    cat >"$D/cluster.conf" <<CONF
-[database]
-conninfo = $(pg_conninfo coord)
-[mount]
-tables = public.t, public.acct
-[cluster]
-ssh_command = ssh -F $D/ssh_config {host} {command}
-remote_command = $REPO/build/bin/cerebro-ds
-CONF
+    cluster_conf "$D" "public.t, public.acct"
 }
 
 teardown_file() {

@@ -34,16 +34,11 @@ setup_file() {
     done < <(citus_psql coord -Atc "SELECT shardid, nodename, nodeport FROM citus_shards
         WHERE table_name = 'fm'::regclass ORDER BY shardid" | tr '|' ' ')
     sshd_start "$D/sshd"
-    local opts="  BatchMode yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  IdentityFile $CD_SSHD_DIR/client_key\n"
     for node in w1 w2; do
         host_start "$node" "$D/$node" "$J"
         host_mount "$node" "tables = public.fm, public.fv"
-        printf "Host %s\n  Port %s\n$opts" "$(citus_addr "$node")" "$(host_ssh_port "$node")" \
-            >>"$D/ssh_config"
     done
-    printf '[database]\nconninfo = %s\n[cluster]\ncoordinator = %s\nssh_command = %s\nremote_command = %s\nremote_mountpoint = /mnt/cerebro-ds\n' \
-        "$(pg_conninfo coord)" "$(pg_conninfo coord)" "ssh -F $D/ssh_config {host} {command}" \
-        "$REPO/build/bin/cerebro-ds" >"$D/cds.conf"
+    cluster_conf "$D" "public.fm, public.fv"
     cut
     printf '[model]\ninput = 784\nlayers = dense:32, relu, dense:10\nclasses = 10\nscale = 0.00392156862745098\n[train]\noptimizer = adam\nlr = 0.001\nbatch_size = 128\nseed = 1\n' \
         >"$D/tiny.ini"
@@ -73,7 +68,7 @@ move_shard() {
 
 # cut: every host's mount takes one snapshot of both tables
 cut() {
-    cerebro-ds -c "$D/cds.conf" refresh --cluster public.fm public.fv >"$D/cut.log"
+    cerebro-ds -c "$D/cluster.conf" refresh --cluster public.fm public.fv >"$D/cut.log"
 }
 
 grid() {

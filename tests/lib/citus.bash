@@ -22,6 +22,10 @@
 #     hosts_ssh_config FILE NODE...
 #                                an ssh_config reaching each NODE's host by its address
 #                                (ssh -F FILE ADDR) with the test key
+#     cluster_conf DIR TABLES    DIR/ssh_config (the worker hosts w1 w2) and DIR/cluster.conf
+#                                for `cerebro-ds -c DIR/cluster.conf refresh --cluster`:
+#                                the coordinator, [mount] tables = TABLES, the ssh_command
+#                                and remote_command (the cerebro-ds of PATH)
 #     host_sshd_stop NODE / host_sshd_start NODE
 #                                stop / start the host's sshd again, on the same port (a
 #                                host that stops answering, and comes back)
@@ -165,6 +169,15 @@ hosts_ssh_config() {
             "$CD_SSHD_DIR/client_key"
         printf '  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n'
     } >"$file"
+}
+
+cluster_conf() {
+    local dir=$1 tables=$2
+    hosts_ssh_config "$dir/ssh_config" w1 w2
+    printf '[database]\nconninfo = %s\n[mount]\ntables = %s\n[cluster]\n' \
+        "$(pg_conninfo coord)" "$tables" >"$dir/cluster.conf"
+    printf 'ssh_command = ssh -F %s {host} {command}\nremote_command = %s\n' \
+        "$dir/ssh_config" "$(command -v cerebro-ds)" >>"$dir/cluster.conf"
 }
 
 host_mount() {
