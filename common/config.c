@@ -3,6 +3,7 @@
  * (see config.h). Does not: interpret values beyond checking them (the consumers do).
  */
 #include "config.h"
+#include "conninfo.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -294,15 +295,25 @@ cd_code cd_config_load(cd_config *c, const char *path, cd_err *err)
 
 /* ---- printing and freeing ---- */
 
+/* A value as printed: connection strings without their passwords. */
+static const char *shown(const char *key, const char *value, char *buf, size_t size)
+{
+    if (strcmp(key, "conninfo") != 0 && strcmp(key, "coordinator") != 0)
+        return value;
+    cd_conninfo_mask(value, buf, size);
+    return buf;
+}
+
 void cd_config_print(FILE *f, const cd_config *c)
 {
     const char *last = "";
+    char masked[4096];
 #define CD_CONFIG_PRINT(sec, k, check, def, desc)                                                  \
     if (strcmp(last, #sec) != 0) {                                                                 \
         fprintf(f, "%s[%s]\n", last[0] ? "\n" : "", #sec);                                         \
         last = #sec;                                                                               \
     }                                                                                              \
-    fprintf(f, "%s = %s\n", #k, c->sec##_##k);
+    fprintf(f, "%s = %s\n", #k, shown(#k, c->sec##_##k, masked, sizeof masked));
     CD_CONFIG_KEYS(CD_CONFIG_PRINT)
 #undef CD_CONFIG_PRINT
     for (int i = 0; i < c->ntables; i++) {

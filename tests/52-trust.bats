@@ -246,3 +246,23 @@ time.sleep(60)' "$T/pub/held" </dev/null >/dev/null 2>&1 3>&- &
     [ "$status" -eq 0 ]
     [[ $name =~ ^cerebro-ds-fuse-$pid-[0-9a-f]{16}$ ]]
 }
+
+@test "passwords are masked: --print-config, a failed connection's error and log" {
+    run cerebro-ds-fuse --conninfo "host=/nonexistent port=1 user=x password=s3cret-pw dbname=d" \
+        -o tables=t --print-config
+    [ "$status" -eq 0 ]
+    [[ $output == *"conninfo = host=/nonexistent port=1 user=x password=*** dbname=d"* ]]
+    [[ $output != *s3cret-pw* ]]
+    run cerebro-ds-fuse --conninfo "postgresql://x:s3cret-pw@/d?host=/nonexistent&port=1" \
+        -o tables=t --print-config
+    [[ $output == *"postgresql://x:***@/d?host=/nonexistent&port=1"* ]]
+    [[ $output != *s3cret-pw* ]]
+    mkdir "$T/mnt"
+    run timeout 20 cerebro-ds-fuse -f --conninfo "host=/nonexistent port=1 password=s3cret-pw" \
+        -o tables=t "$T/mnt"
+    echo "$output"
+    [ "$status" -ne 0 ]
+    [[ $output == *"could not connect"* ]]
+    [[ $output == *"password=***"* ]]
+    [[ $output != *s3cret-pw* ]]
+}

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conninfo.h"
 #include "fs.h"
 #include "fs_log.h"
 #include "fsname.h"
@@ -142,7 +143,9 @@ static cd_code connect_db(const char *conninfo, PGconn **out, cd_err *err)
     msg[strcspn(msg, "\n")] = '\0';
     PQfinish(conn);
     cd_fail(err, CD_EDB, "could not connect to the database: %s", msg);
-    cd_detail(err, "conninfo \"%s\"", conninfo);
+    char masked[2048];
+    cd_conninfo_mask(conninfo, masked, sizeof masked);
+    cd_detail(err, "conninfo \"%s\"", masked);
     return cd_hint(err, "check [database] conninfo (or --conninfo) and that the server runs");
 }
 
