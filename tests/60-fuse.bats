@@ -532,6 +532,144 @@ EOF
     [ "$output" = $'id.npy\nmeta\nx.npy' ]
 }
 
+@test "-d: in the foreground, with debug messages and libfuse's trace of every request" {
+    cerebro-ds-fuse -d --conninfo "$CONN" -o tables=t "$MNT" </dev/null >>"$FS_LOG" 2>&1 3>&- &
+    FS_PID=$!
+    echo "$FS_PID" >>"$BASE/pids"
+    wait_mounted "$MNT"
+    cmp "$MNT/postgres/public.t/part0/id.npy" <(cerebro-ds -q --conninfo "$CONN" export --columns id t \
+        "$BATS_TEST_TMPDIR/t" && cat "$BATS_TEST_TMPDIR/t/part0/id.npy")
+    kill -0 "$FS_PID" # not daemonized: still the process started
+    grep -q ' debug: kernel: protocol ' "$FS_LOG"
+    grep -qE ' debug: unique: [0-9]+, opcode: LOOKUP ' "$FS_LOG"
+    grep -qE ' debug: unique: [0-9]+, opcode: READ ' "$FS_LOG"
+    stop_fs "$MNT"
+    [ "$FS_STATUS" -eq 0 ]
+}
+
+@test "log_level: error leaves out the info lines, debug adds debug lines (without libfuse's trace)" {
+    start_fs "$MNT" -o tables=t,log_level=error
+    cat "$MNT/postgres/public.t/part0/id.npy" >/dev/null
+    stop_fs "$MNT"
+    run ! grep -E ' (warning|info|debug): ' "$FS_LOG"
+    : >"$FS_LOG"
+    start_fs "$MNT" -o tables=t,log_level=debug
+    cat "$MNT/postgres/public.t/part0/id.npy" >/dev/null
+    stop_fs "$MNT"
+    grep -q ' info: mounted at ' "$FS_LOG"
+    grep -q ' info: pinned postgres/public.t' "$FS_LOG"
+    grep -q ' debug: kernel: protocol ' "$FS_LOG"
+    run ! grep -q 'opcode: ' "$FS_LOG"
+}
+
+# max_threads PID READER...: the most threads PID had while any READER process ran
+max_threads() {
+    local pid=$1 n most=0 r running=1
+    shift
+    while ((running)); do
+        n=$(awk '/^Threads:/ { print $2 }' "/proc/$pid/status")
+        ((n > most)) && most=$n
+        running=0
+        for r in "$@"; do kill -0 "$r" 2>/dev/null && running=1; done
+        sleep 0.01
+    done
+    echo "$most"
+}
+
+@test "threads: the most FUSE workers serving readers at once" {
+    f=$MNT/postgres/public.big/part0/x.npy
+    for n in 1 8; do
+        start_fs "$MNT" -o tables=big,threads=$n
+        ls "$MNT/postgres/public.big/part0" >/dev/null # pinned: its prefetch threads run
+        # the threads that are not FUSE workers: those of threads=1 but its one worker
+        ((n > 1)) || other=$(($(awk '/^Threads:/ { print $2 }' "/proc/$FS_PID/status") - 1))
+        # 8 readers of 7 MiB each, at once, each at its own place in the file
+        readers=()
+        for i in 0 1 2 3 4 5 6 7; do
+            dd if="$f" of=/dev/null bs=1M skip=$((i * 7)) count=7 status=none &
+            readers+=($!)
+        done
+        most[n]=$(max_threads "$FS_PID" "${readers[@]}")
+        wait "${readers[@]}" # not the daemon: stop_fs waits for it
+        echo "threads=$n: $other threads besides the FUSE workers, $((most[n])) at most"
+        stop_fs "$MNT"
+        [ "$FS_STATUS" -eq 0 ]
+        [ "${most[n]}" -le $((other + n)) ]
+    done
+    [ "${most[8]}" -gt "${most[1]}" ]
+}
+
+@test "cache_dir: chunks evicted from memory are spilled there up to cache_dir_mb, read back, removed at exit" {
+    pg_psql fuse -c "CREATE TABLE sp (id int, x real[])" \
+        -c "INSERT INTO sp SELECT g, array_fill((g % 100)::real, ARRAY[256]) FROM generate_series(1, 12000) g"
+    spill=$BATS_TEST_TMPDIR/spill
+    mkdir "$spill"
+    start_fs "$MNT" -o tables=sp,cache_mb=1,cache_dir="$spill",cache_dir_mb=1
+    f=$MNT/postgres/public.sp/part0/x.npy
+    [ "$(stat -c %s "$f")" -gt $((10 * 1024 * 1024)) ]
+    cerebro-ds -q --conninfo "$CONN" export --columns x sp "$BATS_TEST_TMPDIR/sp"
+    want=$(sha256sum <"$BATS_TEST_TMPDIR/sp/part0/x.npy" | cut -d' ' -f1)
+    [ "$(read_sum "$f")" = "$want" ]
+    # spilled, LZ4-compressed, within the bound
+    [ "$(stat_of cache_spill_bytes)" -gt 0 ]
+    [ "$(stat_of cache_spill_bytes)" -le $((1024 * 1024)) ]
+    [ "$(du -sb "$spill" | cut -f1)" -le $((1024 * 1024 + 4096)) ]
+    ls "$spill" | grep -qE '^c-[0-9]+-[0-9]+\.lz4$'
+    # the second pass reads the spilled chunks back
+    [ "$(read_sum "$f")" = "$want" ]
+    [ "$(stat_of cache_spill_hits)" -gt 0 ]
+    stop_fs "$MNT"
+    [ "$FS_STATUS" -eq 0 ]
+    [ -z "$(ls -A "$spill")" ]
+}
+
+@test "[mount] preload = true pins every table at mount" {
+    printf '[database]\nconninfo = %s\n\n[mount]\ntables = t, p\npreload = true\n' "$CONN" >"$BATS_TEST_TMPDIR/c.conf"
+    start_fs "$MNT" -c "$BATS_TEST_TMPDIR/c.conf"
+    for ((i = 0; i < 50; i++)); do grep -q "preload: 2 of 2 tables" "$FS_LOG" && break; sleep 0.1; done
+    grep -q "preload: 2 of 2 tables pinned and indexed" "$FS_LOG"
+    [ "$(stat_of tables_pinned)" -eq 2 ] # before any lookup
+    stop_fs "$MNT"
+    : >"$FS_LOG"
+    sed -i 's/^preload = true$/preload = false/' "$BATS_TEST_TMPDIR/c.conf"
+    start_fs "$MNT" -c "$BATS_TEST_TMPDIR/c.conf"
+    [ "$(stat_of tables_pinned)" -eq 0 ]
+}
+
+@test "[mount] shards: partitions and segments (on PostgreSQL the same) or blocks:N, a [table] section overrides" {
+    cerebro-ds -q --conninfo "$CONN" export --columns id,v p "$BATS_TEST_TMPDIR/p"
+    for sh in partitions segments; do
+        printf '[database]\nconninfo = %s\n\n[mount]\ntables = p, t\nshards = %s\n' "$CONN" "$sh" >"$BATS_TEST_TMPDIR/$sh.conf"
+        start_fs "$MNT" -c "$BATS_TEST_TMPDIR/$sh.conf"
+        [ "$(ls "$MNT/postgres/public.p")" = $'meta\np0\np1\np2' ]
+        [ "$(ls "$MNT/postgres/public.t")" = $'meta\npart0' ]
+        diff -r "$BATS_TEST_TMPDIR/p" "$MNT/postgres/public.p"
+        stop_fs "$MNT"
+    done
+    printf '[database]\nconninfo = %s\n\n[mount]\ntables = t, plain\nshards = blocks:2\n[table public.plain]\nshards = blocks:3\n' \
+        "$CONN" >"$BATS_TEST_TMPDIR/blocks.conf"
+    start_fs "$MNT" -c "$BATS_TEST_TMPDIR/blocks.conf"
+    [ "$(ls "$MNT/postgres/public.t")" = $'meta\npart0\npart1' ]
+    [ "$(ls "$MNT/postgres/public.plain")" = $'meta\npart0\npart1\npart2' ]
+    grep -qx 'rows = 5000' "$MNT/postgres/public.t/meta"
+}
+
+@test "[database] verify: count refuses rows that count(*) does not see, none serves them" {
+    pg_psql fuse -c "CREATE TABLE vf (id int)" -c "INSERT INTO vf SELECT generate_series(1, 100)" -c "CHECKPOINT"
+    copy=$BATS_TEST_TMPDIR/pgdata
+    cp -a "$DATA" "$copy"
+    # the copy of the data directory keeps 100 rows; the database now counts 90
+    pg_psql fuse -c "DELETE FROM vf WHERE id > 90"
+    start_fs "$MNT" -o tables=vf,datadir="$copy"
+    run ls "$MNT/postgres/public.vf/part0"
+    [ "$status" -ne 0 ]
+    [[ $output == *"Input/output error"* ]]
+    grep -q "shard part0: decoded 100 rows, the database counts 90" "$FS_LOG"
+    stop_fs "$MNT"
+    start_fs "$MNT" -o tables=vf,datadir="$copy",database.verify=none
+    [ "$("$PYTHON" -c "import numpy as np; print(len(np.load('$MNT/postgres/public.vf/part0/id.npy')))")" -eq 100 ]
+}
+
 @test "command line: --print-config, -o keys, configuration errors with file:line, help" {
     printf '[database]\nconninfo = dbname=x\n[mount]\ntables = a.b\n[table a.b]\nshards = blocks:2\n' >"$BATS_TEST_TMPDIR/ok.conf"
     run cerebro-ds-fuse -c "$BATS_TEST_TMPDIR/ok.conf" -o cache_mb=32,allow_other,tables=s.t1,s.t2 --print-config /srv/m
