@@ -197,15 +197,39 @@ a = np.load('$D/nan/x.npy'); a[3, 5] = np.nan; np.save('$D/nan/x.npy', a)"
     done
 }
 
-@test "predict writes the model's outputs for every row" {
+# An oracle of predict's values: the forward pass of fashion-mlp (dense, relu, dense, relu,
+# dense, softmax) in NumPy, in float64, from the exported weights of a trained checkpoint.
+@test "predict writes the model's outputs for every row: those of a NumPy forward pass" {
     m=$REPO/conf/models/fashion-mlp.ini
     T init --model "$m" --seed 1 --out "$D/p0.ckpt"
-    run T predict --model "$m" --ckpt "$D/p0.ckpt" --data "$D/two/two_p0" --out "$D/preds.npy"
+    T train --model "$m" --ckpt "$D/p0.ckpt" --data "$D/fm/part0" --epoch 1 --out "$D/p1.ckpt" >/dev/null
+    T export --ckpt "$D/p1.ckpt" --out "$D/p1"
+    run T predict --model "$m" --ckpt "$D/p1.ckpt" --data "$D/two/two_p0" --out "$D/preds.npy"
     [ "$status" -eq 0 ]
-    "$PYTHON" -c "
+    run T eval --model "$m" --ckpt "$D/p1.ckpt" --data "$D/two/two_p0"
+    [ "$status" -eq 0 ]
+    "$PYTHON" - "$D/p1" "$D/two/two_p0" "$D/preds.npy" "$output" <<'PY'
+import json, sys
 import numpy as np
-p = np.load('$D/preds.npy'); n = len(np.load('$D/two/two_p0/y.npy'))
-assert p.shape == (n, 10) and np.allclose(p.sum(1), 1, atol=1e-5), p.shape"
+wdir, shard, preds, result = sys.argv[1:5]
+w = lambda name: np.load("%s/%s.npy" % (wdir, name)).astype(np.float64)
+x = np.load(shard + "/x.npy").reshape(-1, 784).astype(np.float64) * (1 / 255)
+y = np.load(shard + "/y.npy")
+h = np.maximum(x @ w("0.weight").T + w("0.bias"), 0)
+h = np.maximum(h @ w("2.weight").T + w("2.bias"), 0)
+z = h @ w("4.weight").T + w("4.bias")
+want = np.exp(z - z.max(1, keepdims=True))
+want /= want.sum(1, keepdims=True)
+got = np.load(preds)
+assert got.dtype == np.float32 and got.shape == want.shape == (len(y), 10), (got.dtype, got.shape)
+d = np.abs(got - want).max()
+print("rows %d, max |predict - numpy| %.3g" % (len(y), d))
+assert d < 1e-5, d
+# eval scores the same outputs: accuracy and mean cross-entropy
+r = json.loads(result)
+acc, loss = (want.argmax(1) == y).mean(), -np.log(want[np.arange(len(y)), y]).mean()
+assert acc > 0.5 and abs(r["accuracy"] - acc) < 1e-4 and abs(r["loss"] - loss) < 1e-4, (r, acc, loss)
+PY
 }
 
 @test "the checkpoint's RNG state: the seeds of every random stream and their counters" {

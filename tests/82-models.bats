@@ -46,6 +46,45 @@ tail_mean() { tail -n 5 "$1" | awk '{s += $1} END {print s / NR}'; }
     done
 }
 
+# A Criteo-like table for the shipped conf/models/criteo-mlp.ini as it is (7306 features,
+# sigmoid_bce, labels 0/1): 13 numeric features in [0, 1), then 0/1 categorical features: 100
+# of a block of 1000 that says whether the row was clicked (positions 14.. or 3014..) and two
+# that do not; 1024 rows in two partitions of 512 (4 batches of 256 an epoch).
+@test "criteo-mlp trains on a Criteo-like table: the loss falls, eval scores it, two units equal one" {
+    pg_psql models -c "CREATE TABLE criteo (id int, features real[], label int) PARTITION BY RANGE (id)" \
+        -c "CREATE TABLE criteo_p0 PARTITION OF criteo FOR VALUES FROM (1) TO (513)" \
+        -c "CREATE TABLE criteo_p1 PARTITION OF criteo FOR VALUES FROM (513) TO (1025)" \
+        -c "INSERT INTO criteo SELECT g, (SELECT array_agg(CASE WHEN i <= 13 THEN ((g * i) % 17) / 17.0
+                WHEN i - 14 - (g % 2) * 3000 BETWEEN 0 AND 999 AND (i + g) % 10 = 0 THEN 1
+                WHEN i IN (6000 + g % 300, 7000 + g % 7) THEN 1
+                ELSE 0 END::real ORDER BY i) FROM generate_series(1, 7306) i), g % 2
+            FROM generate_series(1, 1024) g"
+    cerebro-ds -q --conninfo "$(pg_conninfo models)" export criteo "$D/criteo"
+    m=$REPO/conf/models/criteo-mlp.ini w=$D/criteo-mlp
+    T init --model "$m" --seed 5 --out "$w.0.ckpt"
+    prev=$w.0.ckpt
+    for e in 1 2 3; do
+        for s in criteo_p0 criteo_p1; do
+            T train --model "$m" --ckpt "$prev" --data "$D/criteo/$s" --epoch $e --out "$w.$e.$s.ckpt" \
+                --threads 2 --loss-log "$w.log" >/dev/null
+            prev=$w.$e.$s.ckpt
+        done
+    done
+    [ "$(wc -l <"$w.log")" -eq 12 ]
+    first=$(head -n 1 "$w.log") last=$(tail_mean "$w.log")
+    echo "criteo-mlp: loss of the first step $first (ln 2 = 0.693), mean of the last 5 $last"
+    awk -v a="$first" -v b="$last" 'BEGIN { exit !(a > 0.6 && b < 0.3) }'
+    run T eval --model "$m" --ckpt "$prev" --data "$D/criteo/criteo_p0" --data "$D/criteo/criteo_p1"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ $output == *'"rows":1024'* ]]
+    "$PYTHON" -c "import json, sys; r = json.loads(sys.argv[1]); assert r['accuracy'] > 0.95, r" "$output"
+    # MOP: the epoch's two units equal one unit over both shards
+    T train --model "$m" --ckpt "$w.2.criteo_p1.ckpt" --data "$D/criteo/criteo_p0" --data "$D/criteo/criteo_p1" \
+        --epoch 3 --out "$w.both.ckpt" --threads 2 >/dev/null
+    cmp "$w.3.criteo_p1.ckpt" "$w.both.ckpt"
+}
+
 @test "fashion-resnet and fashion-vgg: two units equal one unit over both shards, bit for bit" {
     for name in fashion-resnet fashion-vgg; do
         m=$REPO/conf/models/$name.ini w=$D/mop-$name

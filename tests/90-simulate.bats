@@ -58,6 +58,18 @@ field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
     [ "$(field lower_bound "$output")" = 60 ]
 }
 
+@test "--no-hints: the scheduler is not told the costs; async then does not start the longest model first" {
+    D=$BATS_TEST_TMPDIR
+    printf 'model,seconds\n0,1\n1,1\n2,1\n3,1\n4,12\n' >"$D/costs.csv"
+    run S --costs "$D/costs.csv" --workers 2 --epochs 2 --schedule "$D/hints.csv"
+    [ "$status" -eq 0 ]
+    run S --costs "$D/costs.csv" --workers 2 --epochs 2 --schedule "$D/none.csv" --no-hints
+    [ "$status" -eq 0 ]
+    # the first unit of worker 0: model 4 (12 s a unit) with the costs known, model 0 without
+    [ "$(awk -F, '$5 == 0 && $6 == 0 { print $2 }' "$D/hints.csv")" = 4 ]
+    [ "$(awk -F, '$5 == 0 && $6 == 0 { print $2 }' "$D/none.csv")" = 0 ]
+}
+
 @test "usage errors exit 2 and say what is wrong" {
     run S --models 0
     [ "$status" -eq 2 ]
