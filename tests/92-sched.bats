@@ -312,6 +312,80 @@ ssh_workers() {
     same_checkpoints "$D/mount"
 }
 
+@test "status of a running job: running, its pid, the units done so far; then finished" {
+    CEREBRO_TRAIN=$D/slow-train cerebro-sched run "$D/grid.ini" --job "$D/st" 2>"$D/st.log" 3>&- &
+    sched=$!
+    for _ in $(seq 400); do
+        n=$(grep -c '^unit' "$D/st/journal" 2>/dev/null || true)
+        [ "${n:-0}" -ge 3 ] && break
+        sleep 0.05
+    done
+    run cerebro-sched status "$D/st"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "${lines[0]}" = "job $D/st: running (pid $sched)" ]
+    [[ ${lines[1]} == "workload $D/grid.ini: policy async, 4 trials, 3 shards, 3 workers (0 taken out)" ]]
+    read -r done left < <(sed -n 's/^units \([0-9]*\) done, \([0-9]*\) to go$/\1 \2/p' <<<"$output")
+    [ "$done" -ge 3 ]
+    [ "$left" -ge 1 ]
+    [ $((done + left)) -eq 24 ]
+    [[ $output == *$'\n  t000  epochs '[012]'/2'* ]]
+    wait "$sched"
+    run cerebro-sched status "$D/st"
+    [ "${lines[0]}" = "job $D/st: finished" ]
+    [[ $output == *"units 24 done, 0 to go"* ]]
+    same_checkpoints "$D/st"
+}
+
+@test "policy = random: every model visits every shard once an epoch, every model's epoch ends before any starts the next" {
+    workload random >"$D/random.ini"
+    cerebro-sched run "$D/random.ini" --job "$D/random"
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/random" 3 2
+    [ "$(grep -c '^unit' "$D/random/journal")" -eq 24 ]
+    run cerebro-sched status "$D/random"
+    [[ ${lines[1]} == *": policy random, 4 trials, 3 shards, 3 workers (0 taken out)" ]]
+    # Cerebro's barrier: the first unit of epoch 2 starts after the last of epoch 1 ended
+    awk -F, 'NR > 1 && $9 == "ok" {
+        if ($3 == 1 && $7 > end1) end1 = $7
+        if ($3 == 2 && (start2 == "" || $6 < start2)) start2 = $6 }
+        END { print "epoch 1 ends " end1 ", epoch 2 starts " start2; exit !(start2 != "" && start2 >= end1) }' \
+        "$D/random/schedule.csv"
+}
+
+@test "kind = random: n configurations drawn with the seed, the same ones again from the same seed" {
+    for job in rnd rnd2; do
+        printf '[data]\ntrain = %s\nvalid = %s\n[model]\nfile = %s\n' "$D/train" "$D/valid/part0" "$D/tiny.ini" >"$D/$job.ini"
+        printf '[search]\ntrain.lr = loguniform(0.0003, 0.01)\ntrain.batch_size = choice(64, 128)\n' >>"$D/$job.ini"
+        printf '[procedure]\nkind = random\nn = 3\nepochs = 1\nseed = 4\n[workers]\nthreads = 1\n' >>"$D/$job.ini"
+        cerebro-sched run "$D/$job.ini" --job "$D/$job"
+    done
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/rnd" 3 1
+    [ "$(ls "$D/rnd/models")" = $'t000.ini\nt001.ini\nt002.ini' ]
+    diff -r "$D/rnd/models" "$D/rnd2/models"
+    "$PYTHON" - "$D/rnd/models" <<'PY'
+import configparser, glob, sys
+lrs = []
+for f in sorted(glob.glob(sys.argv[1] + "/t*.ini")):
+    cp = configparser.ConfigParser()
+    cp.read(f)
+    lr, bs = float(cp["train"]["lr"]), cp["train"]["batch_size"]
+    print(f, lr, bs)
+    assert 0.0003 <= lr <= 0.01 and bs in ("64", "128"), (lr, bs)
+    lrs.append(lr)
+assert len(set(lrs)) == 3, lrs
+PY
+}
+
+@test "model_dir: checkpoints go there, not to DIR/ckpt, with the same bytes" {
+    workload async "model_dir = $D/md" >"$D/md.ini"
+    cerebro-sched run "$D/md.ini" --job "$D/mdjob"
+    for t in t000 t001 t002 t003; do
+        cmp "$D/ref/ckpt/$t/e2-3.ckpt" "$D/md/$t/e2-3.ckpt"
+    done
+    [ -z "$(find "$D/mdjob/ckpt" -name '*.ckpt' 2>/dev/null)" ]
+    cerebro-train eval --model "$D/mdjob/best.ini" --ckpt "$D/mdjob/best.ckpt" --data "$D/valid/part0" >/dev/null
+}
+
 @test "malformed workloads and bad command lines: clear errors, non-zero exits" {
     workload async >"$D/w.ini"
     sed 's/^epochs = 2$/epochs = 2\nepochz = 3/' "$D/w.ini" >"$D/unknown.ini"
