@@ -54,6 +54,19 @@ same_checkpoints() {
     done
 }
 
+# slow_run JOB UNITS: cerebro-sched run of the grid into $D/JOB in the background with the
+# 0.2 s-late trainer (its pid in sched, its log in $D/JOB.log), once UNITS units are journaled
+slow_run() {
+    CEREBRO_TRAIN=$D/slow-train cerebro-sched run "$D/grid.ini" --job "$D/$1" 2>"$D/$1.log" 3>&- &
+    sched=$!
+    local n
+    for _ in $(seq 400); do
+        n=$(grep -c '^unit' "$D/$1/journal" 2>/dev/null || true)
+        ((${n:-0} >= $2)) && break
+        sleep 0.05
+    done
+}
+
 @test "run: 4 configurations x 3 shards x 2 epochs, invariants hold, reports written" {
     "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/ref" 3 2
     [ "$(grep -c '^unit' "$D/ref/journal")" -eq 24 ]
@@ -94,12 +107,7 @@ same_checkpoints() {
 }
 
 @test "kill -9 of the scheduler, then resume: nothing lost, identical result" {
-    CEREBRO_TRAIN=$D/slow-train cerebro-sched run "$D/grid.ini" --job "$D/res" 2>"$D/res.log" 3>&- &
-    sched=$!
-    for _ in $(seq 400); do
-        [ "$(grep -c '^unit' "$D/res/journal" 2>/dev/null)" -ge 6 ] && break
-        sleep 0.05
-    done
+    slow_run res 6
     kill -9 "$sched"
     wait "$sched" || true
     run cerebro-sched status "$D/res"
@@ -114,13 +122,7 @@ same_checkpoints() {
 }
 
 @test "SIGTERM stops the trainers and exits 143; resume finishes with an identical result" {
-    CEREBRO_TRAIN=$D/slow-train cerebro-sched run "$D/grid.ini" --job "$D/term" 2>"$D/term.log" 3>&- &
-    sched=$!
-    for _ in $(seq 400); do
-        n=$(grep -c '^unit' "$D/term/journal" 2>/dev/null || true)
-        [ "${n:-0}" -ge 3 ] && break
-        sleep 0.05
-    done
+    slow_run term 3
     kill -TERM "$sched"
     st=0
     wait "$sched" || st=$?
@@ -313,13 +315,7 @@ ssh_workers() {
 }
 
 @test "status of a running job: running, its pid, the units done so far; then finished" {
-    CEREBRO_TRAIN=$D/slow-train cerebro-sched run "$D/grid.ini" --job "$D/st" 2>"$D/st.log" 3>&- &
-    sched=$!
-    for _ in $(seq 400); do
-        n=$(grep -c '^unit' "$D/st/journal" 2>/dev/null || true)
-        [ "${n:-0}" -ge 3 ] && break
-        sleep 0.05
-    done
+    slow_run st 3
     run cerebro-sched status "$D/st"
     echo "$output"
     [ "$status" -eq 0 ]
