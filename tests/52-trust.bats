@@ -266,3 +266,37 @@ time.sleep(60)' "$T/pub/held" </dev/null >/dev/null 2>&1 3>&- &
     [[ $output == *"password=***"* ]]
     [[ $output != *s3cret-pw* ]]
 }
+
+@test "a user whose role may not SELECT a table cannot make the daemon pin it (no snapshot held for them)" {
+    pg_psql trust -c "DROP ROLE IF EXISTS nobody" -c "CREATE ROLE nobody"
+    mkdir "$T/mnt"
+    cerebro-ds-fuse -f --conninfo "$CONN" -o tables=t,allow_other "$T/mnt" </dev/null \
+        >"$T/fuse.log" 2>&1 3>&- &
+    local pid=$!
+    for _ in $(seq 100); do [[ -r $T/mnt/.cerebro-ds/version ]] && break; sleep 0.1; done
+    run as_nobody ls "$T/mnt/postgres"
+    local list=$output
+    run as_nobody ls "$T/mnt/postgres/public.t"
+    local st=$status out=$output
+    local pins
+    pins=$(awk '$1 == "pins" { print $2 }' "$T/mnt/.cerebro-ds/stats")
+    local held
+    held=$(pg_psql trust -Atc "SELECT count(*) FROM pg_stat_activity
+        WHERE application_name = 'cerebro-ds' AND xact_start IS NOT NULL")
+    # with SELECT granted, the same listing pins and lists
+    pg_psql trust -c "GRANT SELECT ON t TO nobody"
+    run as_nobody ls "$T/mnt/postgres/public.t"
+    local st2=$status out2=$output
+    fusermount3 -u "$T/mnt"
+    wait "$pid" || true
+    pg_psql trust -c "REVOKE SELECT ON t FROM nobody" -c "DROP ROLE nobody"
+    echo "list: $list / denied: $st $out / pins $pins, held $held / granted: $st2 $out2"
+    [ "$list" = public.t ]
+    [ "$st" -ne 0 ]
+    [[ $out == *"Permission denied"* ]]
+    [ "$pins" = 0 ]
+    [ "$held" = 0 ]
+    grep -q "not pinning postgres/public.t for uid=$(id -u nobody) user=nobody role=nobody: no SELECT" "$T/fuse.log"
+    [ "$st2" -eq 0 ]
+    [[ $out2 == *meta*part0* ]]
+}

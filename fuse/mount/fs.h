@@ -29,6 +29,7 @@
 #define FUSE_USE_VERSION 312
 
 #include <fuse_lowlevel.h>
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -111,6 +112,8 @@ struct fs_db {
     uint64_t ino;      /* its directory */
     fs_table **tables; /* [ntables] (fs.lock: grows when a refresh lists new tables) */
     int ntables, cap;
+    PGconn *priv;              /* asks privileges before a pin (fs_gen.c), opened at need */
+    pthread_mutex_t priv_lock; /* guards priv */
 };
 
 typedef struct fs_rolemap {
@@ -193,6 +196,12 @@ static inline const char *fs_table_path(const fs_table *t, char *buf, size_t siz
 
 /* The current generation of t, pinning it first when it has none; referenced (fs_gen_put). */
 int fs_table_gen(cd_fs *fs, fs_table *t, fs_gen **out);
+/* The same for a request of user uid: a pin it would cause needs its role to have SELECT on
+ * the table first (the daemon's own user needs nothing), else EACCES, logged; a table
+ * pinned already is returned as is (opening its files is checked then). */
+int fs_table_gen_for(cd_fs *fs, fs_table *t, uid_t uid, fs_gen **out);
+/* Close the privilege connection of db. */
+void fs_db_priv_close(fs_db *db);
 void fs_gen_put(cd_fs *fs, fs_gen *g);
 /* Take a new snapshot of t (and pin it when it had none), as part of cluster cut `cut` (its
  * meta files then say so) or of none (NULL). */
@@ -210,10 +219,10 @@ void fs_gen_free(cd_fs *fs, fs_gen *g);
 cd_code fs_tree_init(cd_fs *fs, cd_err *err);
 /* Add a static node under parent (fs.lock held, or before the loop). NULL: no memory. */
 fs_snode *fs_snode_add(cd_fs *fs, fs_kind kind, uint64_t parent, const char *name);
-int fs_lookup(cd_fs *fs, uint64_t parent, const char *name, fs_attr *a);
+int fs_lookup(cd_fs *fs, uint64_t parent, const char *name, uid_t uid, fs_attr *a);
 int fs_getattr(cd_fs *fs, uint64_t ino, fs_attr *a);
 void fs_forget(cd_fs *fs, uint64_t ino, uint64_t nlookup);
-int fs_opendir(cd_fs *fs, uint64_t ino, fs_dir **out);
+int fs_opendir(cd_fs *fs, uint64_t ino, uid_t uid, fs_dir **out);
 void fs_closedir(cd_fs *fs, fs_dir *d);
 /* A readdirplus entry was sent: one more lookup of its inode. */
 void fs_dirent_sent(cd_fs *fs, uint64_t ino);

@@ -5,6 +5,7 @@
  * (cd_vtable_close) once nothing holds it (see fs.h for the rules and the lock order).
  * Does not: resolve inodes to nodes or list directories (fs_tree.c).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,61 @@ static cd_code gen_pin(cd_fs *fs, fs_table *t, const char *cut, fs_gen **out, cd
            (unsigned long long)g->serial);
     *out = g;
     return CD_OK;
+}
+
+void fs_db_priv_close(fs_db *db)
+{
+    PQfinish(db->priv);
+    db->priv = NULL;
+}
+
+/* Does role have SELECT on t (db's privilege connection, opened at need)? 0 yes, EACCES no,
+ * EIO when the database cannot say. */
+static int role_may_select(fs_db *db, const fs_table *t, const char *role)
+{
+    pthread_mutex_lock(&db->priv_lock);
+    if (db->priv != NULL && PQstatus(db->priv) != CONNECTION_OK)
+        fs_db_priv_close(db);
+    if (db->priv == NULL)
+        db->priv = PQconnectdb(db->conninfo);
+    int e = EIO;
+    if (PQstatus(db->priv) == CONNECTION_OK) {
+        const char *params[2] = {role, t->regname};
+        PGresult *r = PQexecParams(db->priv,
+                                   "SELECT to_regrole($1) IS NOT NULL AND "
+                                   "has_table_privilege(to_regrole($1), to_regclass($2), 'SELECT')",
+                                   2, NULL, params, NULL, NULL, 0);
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+            e = PQgetvalue(r, 0, 0)[0] == 't' ? 0 : EACCES;
+        else
+            cd_log(CD_LOG_ERROR, "could not ask the privileges of role %s: %s", role,
+                   PQerrorMessage(db->priv));
+        PQclear(r);
+    } else {
+        cd_log(CD_LOG_ERROR, "could not connect to ask privileges: %s", PQerrorMessage(db->priv));
+    }
+    pthread_mutex_unlock(&db->priv_lock);
+    return e;
+}
+
+int fs_table_gen_for(cd_fs *fs, fs_table *t, uid_t uid, fs_gen **out)
+{
+    pthread_mutex_lock(&fs->lock);
+    bool pinned = t->cur != NULL;
+    pthread_mutex_unlock(&fs->lock);
+    if (!pinned && uid != fs->uid) {
+        char user[64], role[128], path[512];
+        fs_role_for(fs, t->db, uid, user, sizeof user, role, sizeof role);
+        int e = role_may_select(t->db, t, role);
+        if (e != 0) {
+            atomic_fetch_add(&fs->opens_denied, 1);
+            cd_log(CD_LOG_WARNING, "not pinning %s for uid=%u user=%s role=%s: %s",
+                   fs_table_path(t, path, sizeof path), (unsigned)uid, user, role,
+                   e == EACCES ? "no SELECT on the table" : "its privileges could not be checked");
+            return e;
+        }
+    }
+    return fs_table_gen(fs, t, out);
 }
 
 int fs_table_gen(cd_fs *fs, fs_table *t, fs_gen **out)

@@ -51,7 +51,7 @@ static void reply_entry(fuse_req_t req, const fs_attr *a)
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
     fs_attr a;
-    int e = fs_lookup(fs_of(req), parent, name, &a);
+    int e = fs_lookup(fs_of(req), parent, name, fuse_req_ctx(req)->uid, &a);
     if (e != 0)
         fuse_reply_err(req, e);
     else
@@ -104,7 +104,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
     fs_dir *d;
-    int e = fs_opendir(fs_of(req), ino, &d);
+    int e = fs_opendir(fs_of(req), ino, fuse_req_ctx(req)->uid, &d);
     if (e != 0) {
         fuse_reply_err(req, e);
         return;

@@ -185,6 +185,7 @@ static cd_code new_db(cd_fs *fs, const char *name, const char *role, const char 
     }
     snprintf(db->name, sizeof db->name, "%s", name);
     snprintf(db->role, sizeof db->role, "%s", role);
+    pthread_mutex_init(&db->priv_lock, NULL);
     db->ino = s->ino;
     s->db = db;
     fs->dbs[fs->ndbs++] = db;
@@ -340,6 +341,8 @@ void fs_free(cd_fs **fsp)
         for (int j = 0; j < f->dbs[i]->ntables; j++)
             free_table(f->dbs[i]->tables[j]);
         free(f->dbs[i]->tables);
+        fs_db_priv_close(f->dbs[i]);
+        pthread_mutex_destroy(&f->dbs[i]->priv_lock);
         free(f->dbs[i]->conninfo);
         free(f->dbs[i]);
     }

@@ -253,10 +253,10 @@ static void gen_found(cd_fs *fs, fs_gen *g, uint64_t idx, fs_attr *a)
 }
 
 /* Lookup in a table directory: pins the table on its first access. */
-static int lookup_in_table(cd_fs *fs, fs_table *t, const char *name, fs_attr *a)
+static int lookup_in_table(cd_fs *fs, fs_table *t, const char *name, uid_t uid, fs_attr *a)
 {
     fs_gen *g;
-    int e = fs_table_gen(fs, t, &g);
+    int e = fs_table_gen_for(fs, t, uid, &g);
     if (e != 0)
         return e;
     pthread_mutex_lock(&fs->lock);
@@ -295,7 +295,7 @@ static int lookup_in_shard(cd_fs *fs, const fs_node *p, const char *name, fs_att
 }
 
 /* Lookup in the root, .cerebro-ds or a database directory (fs.lock held, released here). */
-static int lookup_static(cd_fs *fs, uint64_t parent, const char *name, fs_attr *a)
+static int lookup_static(cd_fs *fs, uint64_t parent, const char *name, uid_t uid, fs_attr *a)
 {
     fs_snode *c = snode_child(fs, parent, name);
     fs_table *unpinned = c && c->kind == FS_TABLE && c->table->cur == NULL ? c->table : NULL;
@@ -307,13 +307,13 @@ static int lookup_static(cd_fs *fs, uint64_t parent, const char *name, fs_attr *
     if (unpinned == NULL)
         return 0;
     fs_gen *g; /* a table directory is resolved on its first lookup */
-    int e = fs_table_gen(fs, unpinned, &g);
+    int e = fs_table_gen_for(fs, unpinned, uid, &g);
     if (e == 0)
         fs_gen_put(fs, g);
-    return e;
+    return e == EACCES ? 0 : e; /* it exists; what is in it is refused */
 }
 
-int fs_lookup(cd_fs *fs, uint64_t parent, const char *name, fs_attr *a)
+int fs_lookup(cd_fs *fs, uint64_t parent, const char *name, uid_t uid, fs_attr *a)
 {
     fs_node p;
     pthread_mutex_lock(&fs->lock);
@@ -324,7 +324,7 @@ int fs_lookup(cd_fs *fs, uint64_t parent, const char *name, fs_attr *a)
     if (p.kind == FS_TABLE) {
         fs_table *t = p.s->table;
         pthread_mutex_unlock(&fs->lock);
-        return lookup_in_table(fs, t, name, a);
+        return lookup_in_table(fs, t, name, uid, a);
     }
     if (p.kind == FS_SHARD)
         return lookup_in_shard(fs, &p, name, a);
@@ -332,7 +332,7 @@ int fs_lookup(cd_fs *fs, uint64_t parent, const char *name, fs_attr *a)
         pthread_mutex_unlock(&fs->lock);
         return ENOTDIR;
     }
-    return lookup_static(fs, parent, name, a);
+    return lookup_static(fs, parent, name, uid, a);
 }
 
 void fs_forget(cd_fs *fs, uint64_t ino, uint64_t nlookup)
@@ -433,7 +433,7 @@ static bool list_dots(cd_fs *fs, uint64_t ino, uint64_t parent, fs_dir *d, size_
     return dir_add(d, cap, "..", &a, false);
 }
 
-int fs_opendir(cd_fs *fs, uint64_t ino, fs_dir **out)
+int fs_opendir(cd_fs *fs, uint64_t ino, uid_t uid, fs_dir **out)
 {
     fs_dir *d = calloc(1, sizeof *d);
     if (d == NULL)
@@ -445,7 +445,7 @@ int fs_opendir(cd_fs *fs, uint64_t ino, fs_dir **out)
     if (ok && n.kind == FS_TABLE) { /* listing a table pins it, as a lookup in it would */
         fs_table *t = n.s->table;
         pthread_mutex_unlock(&fs->lock);
-        int e = fs_table_gen(fs, t, &d->g);
+        int e = fs_table_gen_for(fs, t, uid, &d->g);
         if (e != 0) {
             free(d);
             return e;
