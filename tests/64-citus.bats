@@ -235,6 +235,9 @@ contents() {
     # one row of w1's first shard changes: that shard's content changes, the other's does not
     s1=$(shards_on w1 t | head -n 1)
     s2=$(shards_on w1 t | tail -n 1)
+    [ -n "$s1" ]
+    [ "$s1" != "$s2" ]
+    [ -n "$(grep "^$s2 " <<<"$before")" ]
     id=$(citus_psql coord -Atc "SELECT min(id) FROM t WHERE get_shard_id_for_distribution_column('t', id) = ${s1#s}")
     citus_psql coord -c "UPDATE t SET v = v + 1 WHERE id = $id"
     cerebro-ds -c "$D/cluster.conf" refresh --cluster public.t
