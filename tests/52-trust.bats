@@ -300,3 +300,34 @@ time.sleep(60)' "$T/pub/held" </dev/null >/dev/null 2>&1 3>&- &
     [ "$st2" -eq 0 ]
     [[ $out2 == *meta*part0* ]]
 }
+
+@test "started as root, the daemon keeps only CAP_DAC_READ_SEARCH and CAP_SYS_ADMIN once mounted, and still serves" {
+    mkdir "$T/mnt"
+    cerebro-ds-fuse -f --conninfo "$CONN" -o tables=t "$T/mnt" </dev/null >"$T/fuse.log" 2>&1 3>&- &
+    local pid=$!
+    for _ in $(seq 100); do [[ -r $T/mnt/.cerebro-ds/version ]] && break; sleep 0.1; done
+    local caps
+    caps=$(grep -E '^(CapEff|CapPrm|CapBnd|CapInh|NoNewPrivs):' "/proc/$pid/status")
+    echo "$caps"
+    # the heap files (the postgres user's, 0700) are read; a refresh opens them again
+    run "$PYTHON" -c 'import numpy, sys; print(int(numpy.load(sys.argv[1]).sum()))' \
+        "$T/mnt/postgres/public.t/part0/id.npy"
+    local st=$status sum=$output
+    run cerebro-ds refresh "$T/mnt" public.t
+    local rst=$status
+    # SIGTERM: the daemon unmounts itself (CAP_SYS_ADMIN) and exits 0
+    kill -TERM "$pid"
+    local ex=0
+    wait "$pid" || ex=$?
+    [[ $caps == *"CapEff:"*"0000000000200004"* ]]
+    [[ $caps == *"CapPrm:"*"0000000000200004"* ]]
+    [[ $caps == *"CapBnd:"*"0000000000200004"* ]]
+    [[ $caps == *"CapInh:"*"0000000000000000"* ]]
+    [[ $caps == *"NoNewPrivs:"*"1"* ]]
+    [ "$st" -eq 0 ]
+    [ "$sum" = 20100 ]
+    [ "$rst" -eq 0 ]
+    [ "$ex" -eq 0 ]
+    run mountpoint -q "$T/mnt"
+    [ "$status" -ne 0 ]
+}

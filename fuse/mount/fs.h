@@ -192,6 +192,11 @@ static inline const char *fs_table_path(const fs_table *t, char *buf, size_t siz
     return buf;
 }
 
+/* ---- fs_caps.c ---- */
+
+/* Started as root: keep only CAP_DAC_READ_SEARCH and CAP_SYS_ADMIN, set no_new_privs. */
+cd_code fs_drop_caps(cd_err *err);
+
 /* ---- fs_gen.c: generations: pinning, refresh, release ---- */
 
 /* The current generation of t, pinning it first when it has none; referenced (fs_gen_put). */

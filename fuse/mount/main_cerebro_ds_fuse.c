@@ -514,6 +514,11 @@ static int run(cd_fs *fs, const cd_config *cfg, const char *mp, bool foreground,
         cd_log_err(CD_LOG_ERROR, &err, "could not start the control server");
         goto fail_daemon;
     }
+    if (fs_drop_caps(&err) != CD_OK) {
+        cd_log_err(CD_LOG_ERROR, &err, "could not give up the capabilities it does not need");
+        fs_ctl_stop(fs);
+        goto fail_daemon;
+    }
     cd_log(CD_LOG_INFO, "mounted at %s: %d database(s), cache %s MiB, control socket @%s", mp,
            fs->ndbs, cfg->mount_cache_mb, fs->control);
     notify_systemd("READY=1\nSTATUS=serving");
