@@ -331,3 +331,25 @@ time.sleep(60)' "$T/pub/held" </dev/null >/dev/null 2>&1 3>&- &
     run mountpoint -q "$T/mnt"
     [ "$status" -ne 0 ]
 }
+
+@test "capabilities under a bounding set without CAP_SETPCAP (a unit's CapabilityBoundingSet): it starts, keeps the two" {
+    mkdir "$T/mnt"
+    setpriv --bounding-set=-all,+dac_read_search,+sys_admin,+chown --inh-caps=-all \
+        "$(command -v cerebro-ds-fuse)" -f --conninfo "$CONN" -o tables=t "$T/mnt" \
+        </dev/null >"$T/fuse.log" 2>&1 3>&- &
+    local pid=$!
+    for _ in $(seq 100); do [[ -r $T/mnt/.cerebro-ds/version ]] && break; sleep 0.1; done
+    local caps
+    caps=$(grep -E '^(CapEff|CapPrm|CapBnd):' "/proc/$pid/status")
+    run cat "$T/mnt/postgres/public.t/meta"
+    local st=$status
+    fusermount3 -u "$T/mnt"
+    wait "$pid" || true
+    echo "$caps"
+    cat "$T/fuse.log"
+    [ "$st" -eq 0 ]
+    [[ $caps == *"CapEff:"*"0000000000200004"* ]]
+    [[ $caps == *"CapPrm:"*"0000000000200004"* ]]
+    [[ $caps == *"CapBnd:"*"0000000000200005"* ]] # chown (bit 0) could not leave it
+    grep -q '1 capabilities stay in the bounding set (no CAP_SETPCAP)' "$T/fuse.log"
+}

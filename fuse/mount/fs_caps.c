@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "fs_log.h"
 
 static const int kept[] = {CAP_DAC_READ_SEARCH, CAP_SYS_ADMIN};
 
@@ -41,10 +42,16 @@ cd_code fs_drop_caps(cd_err *err)
 {
     if (geteuid() != 0)
         return CD_OK; /* an ordinary user has none to drop */
+    int undropped = 0;
     for (int cap = 0; cap <= last_cap(); cap++)
-        if (!is_kept(cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
-            return cd_fail(err, CD_EIO, "could not drop capability %d from the bounding set: %s",
-                           cap, strerror(errno));
+        if (!is_kept(cap) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 &&
+            prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+            undropped++; /* no CAP_SETPCAP (a unit's CapabilityBoundingSet): the sets below */
+    if (undropped > 0)
+        cd_log(CD_LOG_WARNING,
+               "%d capabilities stay in the bounding set (no CAP_SETPCAP); they leave the "
+               "effective and permitted sets, and no_new_privs keeps them out",
+               undropped);
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof data);
