@@ -353,3 +353,35 @@ time.sleep(60)' "$T/pub/held" </dev/null >/dev/null 2>&1 3>&- &
     [[ $caps == *"CapBnd:"*"0000000000200005"* ]] # chown (bit 0) could not leave it
     grep -q '1 capabilities stay in the bounding set (no CAP_SETPCAP)' "$T/fuse.log"
 }
+
+@test "refused control connections: each refused, the log rate-limited (2000 attempts in about a second)" {
+    mkdir "$T/mnt"
+    cerebro-ds-fuse -f --conninfo "$CONN" -o tables=t "$T/mnt" </dev/null >"$T/fuse.log" 2>&1 3>&- &
+    local pid=$!
+    for _ in $(seq 100); do [[ -r $T/mnt/.cerebro-ds/version ]] && break; sleep 0.1; done
+    local name
+    name=$(cat "$T/mnt/.cerebro-ds/control")
+    run as_nobody "$PYTHON" -c 'import socket, sys
+refused = 0
+for i in range(2000):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect("\0" + sys.argv[1])
+    try:
+        s.sendall(b"refresh\n")
+        refused += s.recv(100).startswith(b"error permission denied")
+    except OSError:  # closed on us, answer unread: refused too (the daemon lives on: below)
+        refused += 1
+    s.close()
+print(refused)' "$name"
+    local st=$status refused=$output
+    run cerebro-ds refresh "$T/mnt" public.t
+    local ok=$status
+    fusermount3 -u "$T/mnt"
+    wait "$pid" || true
+    echo "refused $refused; log lines $(grep -c 'control: refused' "$T/fuse.log")"
+    [ "$st" -eq 0 ]
+    [ "$refused" = 2000 ]
+    [ "$ok" -eq 0 ]
+    [ "$(grep -c 'control: refused a request of uid' "$T/fuse.log")" -ge 1 ]
+    [ "$(grep -c 'control: refused a request of uid' "$T/fuse.log")" -le 10 ]
+}

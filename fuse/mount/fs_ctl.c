@@ -174,6 +174,25 @@ void fs_ctl_command(cd_fs *fs, const char *line, char *reply, size_t size)
 
 /* ---- the socket ---- */
 
+/* Refusals are logged at most once a second (the control thread alone calls this): a flood
+ * of refused connections cannot flood the log; the next line says how many were not. */
+static void log_refusal(const struct ucred *cred)
+{
+    static time_t last;
+    static unsigned long unlogged;
+    time_t now = time(NULL);
+    if (now == last) {
+        unlogged++;
+        return;
+    }
+    last = now;
+    cd_log(CD_LOG_WARNING,
+           "control: refused a request of uid %u (pid %d): only uid %u or root (%lu more "
+           "refusals since the last line)",
+           (unsigned)cred->uid, (int)cred->pid, (unsigned)getuid(), unlogged);
+    unlogged = 0;
+}
+
 /* Is the peer the daemon's user or root? */
 static bool peer_allowed(int fd)
 {
@@ -183,8 +202,7 @@ static bool peer_allowed(int fd)
         return false;
     if (cred.uid == 0 || cred.uid == getuid())
         return true;
-    cd_log(CD_LOG_WARNING, "control: refused a request of uid %u (pid %d): only uid %u or root",
-           (unsigned)cred.uid, (int)cred.pid, (unsigned)getuid());
+    log_refusal(&cred);
     return false;
 }
 
