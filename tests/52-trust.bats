@@ -32,6 +32,9 @@ setup() {
 }
 
 teardown() {
+    # a test that failed half-way may have left its daemon: unmount it, then stop it
+    if mountpoint -q "$T/mnt" 2>/dev/null; then fusermount3 -u -z "$T/mnt" || true; fi
+    pkill -f "cerebro-ds-fuse .*$T/mnt" 2>/dev/null || true
     rm -rf "$T"
 }
 
