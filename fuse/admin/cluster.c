@@ -24,12 +24,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "admin.h"
 #include "citus.h"
+#include "clock.h"
 #include "pgquery.h"
 #include "remote.h"
 
@@ -42,13 +42,6 @@ typedef struct host_run {
     FILE *out; /* its stdout and stderr */
     int status;
 } host_run;
-
-static double now_s(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
-}
 
 static cd_code one_value(PGconn *conn, const char *what, const char *sql, const char *param,
                          char *buf, size_t size, cd_err *err)
@@ -274,7 +267,7 @@ cd_code cd_cmd_refresh_cluster(const cd_cluster_opts *o, char *const *tables, in
     snprintf(sql + len, sizeof sql - (size_t)len, " IN EXCLUSIVE MODE");
     char timeout[64];
     snprintf(timeout, sizeof timeout, "SET lock_timeout = '%ds'", o->lock_timeout);
-    double t0 = now_s(), t1 = t0;
+    double t0 = cd_monotonic_s(), t1 = t0;
     if (rc == CD_OK)
         rc = cd_pg_exec(conn, timeout, err);
     if (rc == CD_OK)
@@ -282,13 +275,13 @@ cd_code cd_cmd_refresh_cluster(const cd_cluster_opts *o, char *const *tables, in
     if (rc == CD_OK && (rc = cd_pg_exec(conn, sql, err)) != CD_OK)
         cd_hint(err, "a writer held the table longer than [cluster] lock_timeout (%d s)",
                 o->lock_timeout);
-    t1 = now_s();
+    t1 = cd_monotonic_s();
     bool locked = rc == CD_OK;
     if (rc == CD_OK)
         rc = cut_locked(conn, o, names, ntables, out, err);
     if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE)
         PQclear(PQexec(conn, rc == CD_OK ? "COMMIT" : "ROLLBACK"));
-    double t2 = now_s();
+    double t2 = cd_monotonic_s();
     if (locked)
         fprintf(out, "lock: waited %.3f s for writers, held %.3f s (writers waited at most that)\n",
                 t1 - t0, t2 - t1);
