@@ -144,8 +144,10 @@ $(BUILD)/obj/fuse/pg/%.o: ALL_CFLAGS += $(FUSE_PG_INC)
 $(BUILD)/obj/fuse/table/%.o: ALL_CFLAGS += $(FUSE_TABLE_INC)
 $(BUILD)/obj/fuse/admin/%.o: ALL_CFLAGS += -Ifuse/admin $(FUSE_TABLE_INC)
 $(BUILD)/obj/fuse/mount/%.o: ALL_CFLAGS += -Ifuse/mount $(FUSE_TABLE_INC) $(FUSE_CFLAGS)
-# the in-DBMS data path parses COPY BINARY with the pg layer; tests and tools see every layer
+# the in-DBMS data path parses COPY BINARY with the pg layer, and the scheduler's Citus
+# discovery queries through it; tests and tools see every layer
 $(BUILD)/obj/trainer/data_pg.o: ALL_CFLAGS += $(FUSE_PG_INC)
+$(BUILD)/obj/scheduler/discover.o: ALL_CFLAGS += $(FUSE_PG_INC)
 $(BUILD)/obj/tests/%.o $(BUILD)/obj/bench/%.o: ALL_CFLAGS += $(FUSE_ALL_INC)
 
 # The CPU op bodies are loops over tensors: -O3 vectorises them (for the generic x86-64

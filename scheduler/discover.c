@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "data_pg.h"
+#include "pgquery.h"
 
 bool cd_dist_is_spec(const char *spec)
 {
@@ -35,19 +36,14 @@ void cd_dist_mask(const char *spec, char *buf, size_t cap)
     free(masked);
 }
 
-/* Run sql with one text parameter; *out: the result (PQclear it). */
+/* Run sql with one text parameter (pgquery.h); *out: the result (PQclear it). */
 static cd_code query(PGconn *c, const char *what, const char *sql, const char *param,
                      PGresult **out, cd_err *err)
 {
-    PGresult *r = PQexecParams(c, sql, param ? 1 : 0, NULL, param ? &param : NULL, NULL, NULL, 0);
-    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-        *out = r;
-        return CD_OK;
-    }
-    cd_fail(err, CD_EDB, "could not %s on the coordinator: %s", what, PQresultErrorMessage(r));
-    err->msg[strcspn(err->msg, "\n")] = '\0';
-    PQclear(r);
-    return CD_EDB;
+    cd_code rc = cd_pg_query(c, what, sql, param ? 1 : 0, param ? &param : NULL, out, err);
+    if (rc != CD_OK)
+        cd_context(err, "on the coordinator");
+    return rc;
 }
 
 /* The table: its database, its directory name, and that it is distributed. */
