@@ -42,6 +42,20 @@ as_nobody() {
     runuser -u nobody -- "$@"
 }
 
+# mount_t CMD...: CMD... $T/mnt (a cerebro-ds-fuse -f command line) in the background, its
+# log in $T/fuse.log, its pid in DPID; fails with the log unless it serves within 10 s.
+mount_t() {
+    mkdir -p "$T/mnt"
+    "$@" "$T/mnt" </dev/null >"$T/fuse.log" 2>&1 3>&- &
+    DPID=$!
+    for _ in $(seq 100); do
+        [[ -r $T/mnt/.cerebro-ds/version ]] && return 0
+        sleep 0.1
+    done
+    cat "$T/fuse.log" >&2
+    return 1
+}
+
 @test "export refuses a planted partial directory with symlinks in it, and writes through none" {
     as_nobody mkdir -p "$T/pub/out/.part0.partial"
     as_nobody chmod 0777 "$T/pub/out" "$T/pub/out/.part0.partial"
@@ -157,10 +171,8 @@ PY
     echo "$output"
     [ "$status" -eq 0 ]
     # the mount serves the same files
-    mkdir "$T/mnt"
-    cerebro-ds-fuse -f --conninfo "$CONN" -o tables=n "$T/mnt" </dev/null >"$T/fuse.log" 2>&1 3>&- &
-    local pid=$!
-    for _ in $(seq 100); do [[ -r $T/mnt/.cerebro-ds/version ]] && break; sleep 0.1; done
+    mount_t cerebro-ds-fuse -f --conninfo "$CONN" -o tables=n
+    local pid=$DPID
     run check_names "$T/mnt/postgres/public.n"
     echo "$output"
     [ "$status" -eq 0 ]
@@ -196,11 +208,8 @@ PY
 }
 
 @test ".cerebro-ds/stats (every user's opens and bytes) is for the daemon's user and root only" {
-    mkdir "$T/mnt"
-    cerebro-ds-fuse -f --conninfo "$CONN" -o tables=t,allow_other "$T/mnt" </dev/null \
-        >"$T/fuse.log" 2>&1 3>&- &
-    local pid=$!
-    for _ in $(seq 100); do [[ -r $T/mnt/.cerebro-ds/version ]] && break; sleep 0.1; done
+    mount_t cerebro-ds-fuse -f --conninfo "$CONN" -o tables=t,allow_other
+    local pid=$DPID
     run cat "$T/mnt/.cerebro-ds/stats"
     [ "$status" -eq 0 ]
     [[ $output == *"opens "* ]]
@@ -235,10 +244,8 @@ time.sleep(60)' "$T/pub/held" </dev/null >/dev/null 2>&1 3>&- &
     local squatter=$!
     for _ in $(seq 50); do [[ -s $T/pub/held ]] && break; sleep 0.1; done
     [ "$(cat "$T/pub/held")" -gt 300 ]
-    mkdir "$T/mnt"
-    cerebro-ds-fuse -f --conninfo "$CONN" -o tables=t "$T/mnt" </dev/null >"$T/fuse.log" 2>&1 3>&- &
-    local pid=$!
-    for _ in $(seq 100); do [[ -r $T/mnt/.cerebro-ds/version ]] && break; sleep 0.1; done
+    mount_t cerebro-ds-fuse -f --conninfo "$CONN" -o tables=t
+    local pid=$DPID
     run cerebro-ds refresh "$T/mnt" public.t
     local name
     name=$(cat "$T/mnt/.cerebro-ds/control")
@@ -272,11 +279,8 @@ time.sleep(60)' "$T/pub/held" </dev/null >/dev/null 2>&1 3>&- &
 
 @test "a user whose role may not SELECT a table cannot make the daemon pin it (no snapshot held for them)" {
     pg_psql trust -c "DROP ROLE IF EXISTS nobody" -c "CREATE ROLE nobody"
-    mkdir "$T/mnt"
-    cerebro-ds-fuse -f --conninfo "$CONN" -o tables=t,allow_other "$T/mnt" </dev/null \
-        >"$T/fuse.log" 2>&1 3>&- &
-    local pid=$!
-    for _ in $(seq 100); do [[ -r $T/mnt/.cerebro-ds/version ]] && break; sleep 0.1; done
+    mount_t cerebro-ds-fuse -f --conninfo "$CONN" -o tables=t,allow_other
+    local pid=$DPID
     run as_nobody ls "$T/mnt/postgres"
     local list=$output
     run as_nobody ls "$T/mnt/postgres/public.t"
@@ -305,10 +309,8 @@ time.sleep(60)' "$T/pub/held" </dev/null >/dev/null 2>&1 3>&- &
 }
 
 @test "started as root, the daemon keeps only CAP_DAC_READ_SEARCH and CAP_SYS_ADMIN once mounted, and still serves" {
-    mkdir "$T/mnt"
-    cerebro-ds-fuse -f --conninfo "$CONN" -o tables=t "$T/mnt" </dev/null >"$T/fuse.log" 2>&1 3>&- &
-    local pid=$!
-    for _ in $(seq 100); do [[ -r $T/mnt/.cerebro-ds/version ]] && break; sleep 0.1; done
+    mount_t cerebro-ds-fuse -f --conninfo "$CONN" -o tables=t
+    local pid=$DPID
     local caps
     caps=$(grep -E '^(CapEff|CapPrm|CapBnd|CapInh|NoNewPrivs):' "/proc/$pid/status")
     echo "$caps"
@@ -336,12 +338,9 @@ time.sleep(60)' "$T/pub/held" </dev/null >/dev/null 2>&1 3>&- &
 }
 
 @test "capabilities under a bounding set without CAP_SETPCAP (a unit's CapabilityBoundingSet): it starts, keeps the two" {
-    mkdir "$T/mnt"
-    setpriv --bounding-set=-all,+dac_read_search,+sys_admin,+chown --inh-caps=-all \
-        "$(command -v cerebro-ds-fuse)" -f --conninfo "$CONN" -o tables=t "$T/mnt" \
-        </dev/null >"$T/fuse.log" 2>&1 3>&- &
-    local pid=$!
-    for _ in $(seq 100); do [[ -r $T/mnt/.cerebro-ds/version ]] && break; sleep 0.1; done
+    mount_t setpriv --bounding-set=-all,+dac_read_search,+sys_admin,+chown --inh-caps=-all \
+        "$(command -v cerebro-ds-fuse)" -f --conninfo "$CONN" -o tables=t
+    local pid=$DPID
     local caps
     caps=$(grep -E '^(CapEff|CapPrm|CapBnd):' "/proc/$pid/status")
     run cat "$T/mnt/postgres/public.t/meta"
@@ -358,10 +357,8 @@ time.sleep(60)' "$T/pub/held" </dev/null >/dev/null 2>&1 3>&- &
 }
 
 @test "refused control connections: each refused, the log rate-limited (2000 attempts in about a second)" {
-    mkdir "$T/mnt"
-    cerebro-ds-fuse -f --conninfo "$CONN" -o tables=t "$T/mnt" </dev/null >"$T/fuse.log" 2>&1 3>&- &
-    local pid=$!
-    for _ in $(seq 100); do [[ -r $T/mnt/.cerebro-ds/version ]] && break; sleep 0.1; done
+    mount_t cerebro-ds-fuse -f --conninfo "$CONN" -o tables=t
+    local pid=$DPID
     local name
     name=$(cat "$T/mnt/.cerebro-ds/control")
     run as_nobody "$PYTHON" -c 'import socket, sys
