@@ -67,17 +67,8 @@ cluster_conf "$W" "public.fm, public.acct"
 
 # ---- 1. what writers see of a cut ----
 
-shards_on() { # NODE TABLE
-    citus_psql coord -Atc "SELECT p.shardid FROM pg_dist_placement p
-        JOIN pg_dist_shard s ON s.shardid = p.shardid JOIN pg_dist_node n ON n.groupid = p.groupid
-        WHERE s.logicalrelid = '$2'::regclass AND n.nodename = '$(citus_addr "$1")' ORDER BY 1"
-}
-ids_on() { # NODE: ids of acct with a placement on NODE
-    citus_psql coord -Atc "SELECT id FROM acct WHERE get_shard_id_for_distribution_column('acct', id)
-        IN ($(shards_on "$1" acct | paste -sd,)) ORDER BY id" | paste -sd' '
-}
-read -ra A <<<"$(ids_on w1)"
-read -ra B <<<"$(ids_on w2)"
+IFS=, read -ra A <<<"$(citus_keys_on w1 acct id)"
+IFS=, read -ra B <<<"$(citus_keys_on w2 acct id)"
 {
     echo '\timing on'
     for ((i = 0; i < 200000; i++)); do
@@ -147,7 +138,7 @@ run_job() { # NAME: cerebro-sched run, its wall time in W/NAME.makespan
 cerebro-ds -c "$W/cluster.conf" refresh --cluster public.fm >/dev/null
 mkdir -p "$W/local"
 for w in w1 w2; do
-    for s in $(shards_on "$w" fm); do host_run "$w" cp -r "$MNT/public.fm/s$s" "$W/local/"; done
+    for s in $(citus_shards_on "$w" fm); do host_run "$w" cp -r "$MNT/public.fm/$s" "$W/local/"; done
 done
 SSH="launcher = ssh\nssh_command = ssh -F $W/ssh_config {host} {command}"
 # the same, each host's connection kept open and reused by every unit (OpenSSH multiplexing)
@@ -159,8 +150,8 @@ run_job twohosts
 workload twohosts_mux "citus:$(pg_conninfo coord)#public.fm" "model_store = copy" "$MUX"
 run_job twohosts_mux
 # every shard on worker 1
-for s in $(shards_on w2 fm); do
-    citus_psql coord -qAtc "SELECT citus_move_shard_placement($s, '127.0.0.3', $(citus_port w2),
+for s in $(citus_shards_on w2 fm); do
+    citus_psql coord -qAtc "SELECT citus_move_shard_placement(${s#s}, '127.0.0.3', $(citus_port w2),
         '127.0.0.2', $(citus_port w1), shard_transfer_mode := 'block_writes')" >/dev/null
 done
 cerebro-ds -c "$W/cluster.conf" refresh --cluster public.fm >/dev/null

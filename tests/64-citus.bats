@@ -48,14 +48,6 @@ teardown_file() {
     pg_stop_all
 }
 
-# shards_on NODE TABLE: the s<shardid> of TABLE with a placement on NODE, sorted.
-shards_on() {
-    citus_psql coord -Atc "SELECT 's' || p.shardid FROM pg_dist_placement p
-        JOIN pg_dist_shard s ON s.shardid = p.shardid JOIN pg_dist_node n ON n.groupid = p.groupid
-        WHERE s.logicalrelid = '$2'::regclass AND n.nodename = '$(citus_addr "$1")'
-        ORDER BY 1"
-}
-
 # sum_on NODE: the sum of acct.bal over the shards of NODE's mount.
 sum_on() {
     host_run "$1" "$PYTHON" -c 'import glob, sys, numpy
@@ -68,8 +60,8 @@ print(int(sum(numpy.load(f).sum() for f in glob.glob(sys.argv[1] + "/s*/bal.npy"
     for w in w1 w2; do
         run host_run "$w" ls "$MNT/public.t"
         [ "$status" -eq 0 ]
-        [ "$output" = "$(printf 'meta\n%s' "$(shards_on "$w" t)")" ]
-        all+="$(shards_on "$w" t) "
+        [ "$output" = "$(printf 'meta\n%s' "$(citus_shards_on "$w" t)")" ]
+        all+="$(citus_shards_on "$w" t) "
         run host_run "$w" cat "$MNT/public.t/meta"
         [ "$status" -eq 0 ]
         [[ $output == *"kind = distributed"* ]]
@@ -84,7 +76,7 @@ print(int(sum(numpy.load(f).sum() for f in glob.glob(sys.argv[1] + "/s*/bal.npy"
         <(host_run w2 grep -E '^(\[citus shard|range|hosts)' "$MNT/public.t/meta")
     # the shard meta: which shard, its hash range, its host
     local s
-    s=$(shards_on w2 t | head -n 1)
+    s=$(citus_shards_on w2 t | head -n 1)
     run host_run w2 cat "$MNT/public.t/$s/meta"
     [ "$status" -eq 0 ]
     [[ $output == *"citus_shard = ${s#s}"* ]]
@@ -98,7 +90,7 @@ print(int(sum(numpy.load(f).sum() for f in glob.glob(sys.argv[1] + "/s*/bal.npy"
 @test "every shard's files equal SELECT on its worker" {
     local w s n=0
     for w in w1 w2; do
-        for s in $(shards_on "$w" t); do
+        for s in $(citus_shards_on "$w" t); do
             citus_psql "$w" -Atc "SET citus.override_table_visibility = off;
                 SELECT json_agg(json_build_object('id', id, 'v', v, 'x', x, 's', s) ORDER BY ctid)
                 FROM t_${s#s}" >"$D/$s.json"
@@ -112,7 +104,7 @@ print(int(sum(numpy.load(f).sum() for f in glob.glob(sys.argv[1] + "/s*/bal.npy"
     done
     [ "$n" -eq "$(citus_psql coord -Atc 'SELECT count(*) FROM t')" ]
     # s is NULL in some rows: valid.npy says which
-    run host_run w1 ls "$MNT/public.t/$(shards_on w1 t | head -n 1)"
+    run host_run w1 ls "$MNT/public.t/$(citus_shards_on w1 t | head -n 1)"
     [[ $output == *"s.valid.npy"* ]]
 }
 
@@ -123,12 +115,12 @@ print(int(sum(numpy.load(f).sum() for f in glob.glob(sys.argv[1] + "/s*/bal.npy"
     [ "$status" -eq 0 ]
     [[ ${lines[-1]} == "rows=$(citus_psql coord -Atc "SELECT count(*) FROM t
         WHERE get_shard_id_for_distribution_column('t', id) IN
-        ($(shards_on w1 t | sed 's/^s//' | paste -sd,))") mismatches=0" ]]
+        ($(citus_shards_on w1 t | sed 's/^s//' | paste -sd,))") mismatches=0" ]]
     run cerebro-ds --conninfo "$ci" inspect public.t
     [ "$status" -eq 0 ]
-    for s in $(shards_on w1 t); do [[ $output == *"  $s: relation t_${s#s}"* ]]; done
+    for s in $(citus_shards_on w1 t); do [[ $output == *"  $s: relation t_${s#s}"* ]]; done
     cerebro-ds -q --conninfo "$ci" export public.t "$D/export"
-    for s in $(shards_on w1 t); do
+    for s in $(citus_shards_on w1 t); do
         run host_run w1 cmp "$D/export/$s/x.npy" "$MNT/public.t/$s/x.npy"
         [ "$status" -eq 0 ]
         run host_run w1 cmp "$D/export/$s/meta" "$MNT/public.t/$s/meta"
@@ -159,10 +151,8 @@ print(int(sum(numpy.load(f).sum() for f in glob.glob(sys.argv[1] + "/s*/bal.npy"
 @test "refresh --cluster: 20 cuts under a writer moving value between workers, the sum is constant" {
     # ids of acct on each worker, for transfers that always span both (two-phase commit)
     local a b i k sum1 sum2 cut1 cut2 sums=""
-    a=$(citus_psql coord -Atc "SELECT id FROM acct WHERE get_shard_id_for_distribution_column('acct', id)
-        IN ($(shards_on w1 acct | sed 's/^s//' | paste -sd,)) ORDER BY id" | paste -sd,)
-    b=$(citus_psql coord -Atc "SELECT id FROM acct WHERE get_shard_id_for_distribution_column('acct', id)
-        IN ($(shards_on w2 acct | sed 's/^s//' | paste -sd,)) ORDER BY id" | paste -sd,)
+    a=$(citus_keys_on w1 acct id)
+    b=$(citus_keys_on w2 acct id)
     [ -n "$a" ]
     [ -n "$b" ]
     IFS=, read -ra A <<<"$a"
@@ -218,7 +208,7 @@ print(int(sum(numpy.load(f).sum() for f in glob.glob(sys.argv[1] + "/s*/bal.npy"
 # contents NODE TABLE: "shard content" of each shard of TABLE on NODE's mount
 contents() {
     local s
-    for s in $(shards_on "$1" "$2"); do
+    for s in $(citus_shards_on "$1" "$2"); do
         echo "$s $(host_run "$1" sed -n 's/^content = //p' "$MNT/public.$2/$s/meta")"
     done
 }
@@ -233,8 +223,8 @@ contents() {
     [ "$(host_run w1 sed -n 's/^cut = //p' "$MNT/public.t/meta")" != "$cut1" ]
     [[ $before =~ ^s[0-9]+\ [0-9a-f]{16} ]]
     # one row of w1's first shard changes: that shard's content changes, the other's does not
-    s1=$(shards_on w1 t | head -n 1)
-    s2=$(shards_on w1 t | tail -n 1)
+    s1=$(citus_shards_on w1 t | head -n 1)
+    s2=$(citus_shards_on w1 t | tail -n 1)
     [ -n "$s1" ]
     [ "$s1" != "$s2" ]
     [ -n "$(grep "^$s2 " <<<"$before")" ]
@@ -251,7 +241,7 @@ contents() {
 
 @test "a shard moved to another host is served there after refresh --cluster" {
     local s
-    s=$(shards_on w1 t | head -n 1)
+    s=$(citus_shards_on w1 t | head -n 1)
     citus_psql coord -Atc "SELECT citus_move_shard_placement(${s#s}, '127.0.0.2', $(citus_port w1),
         '127.0.0.3', $(citus_port w2), shard_transfer_mode := 'block_writes')"
     run cerebro-ds -c "$D/cluster.conf" refresh --cluster

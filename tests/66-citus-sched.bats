@@ -105,12 +105,6 @@ units_done() {
     return 1
 }
 
-# shards_on NODE: the fm shards the coordinator places on NODE, as the mount names them
-shards_on() {
-    citus_psql coord -Atc "SELECT 's' || shardid FROM citus_shards WHERE table_name =
-        'fm'::regclass AND nodename = '$(citus_addr "$1")' ORDER BY shardid"
-}
-
 # kill_daemon NODE: kill -9 of the host's cerebro-ds-fuse
 kill_daemon() {
     kill -9 "$(cat "$D/$1/fuse.pid")"
@@ -175,7 +169,7 @@ change_mid_job() {
     # one worker per shard placement, on the host the coordinator names
     [ "$(grep -c '^worker' "$J/a/workers")" -eq 4 ]
     for node in w1 w2; do
-        for s in $(shards_on "$node"); do
+        for s in $(citus_shards_on "$node" fm); do
             grep -q $'^worker\t'"$(citus_addr "$node")"$'\t[0-3]\t'"$MNT/$s"'$' "$J/a/workers"
         done
     done
@@ -223,7 +217,7 @@ change_mid_job() {
     wait "$sched" || rc=$?
     host_sshd_start w2
     [ "$rc" -eq 1 ]
-    mapfile -t lost < <(shards_on w2)
+    mapfile -t lost < <(citus_shards_on w2 fm)
     [ "${#lost[@]}" -eq 2 ]
     grep -q "shards \"${lost[0]}\", \"${lost[1]}\" cannot be trained: every worker that reaches them was taken out" "$D/c.log"
     grep -q 'workers taken out on 127.0.0.3;' "$D/c.log"
@@ -238,7 +232,7 @@ change_mid_job() {
     rc=0
     wait "$sched" || rc=$?
     [ "$rc" -eq 143 ]
-    moved=$(shards_on w2 | head -1)
+    moved=$(citus_shards_on w2 fm | head -1)
     move_shard "${moved#s}" "$(citus_addr w2)" "$(citus_port w2)"
     cut
     # without the mount's content hash every shard's cut differs from the job's: accept that

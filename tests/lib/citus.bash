@@ -10,6 +10,11 @@
 #                                address only; extension created, workers added
 #     citus_psql NODE [args...]  psql on a node (coord, w1, ...), database postgres
 #     citus_addr NODE            its loopback address
+#     citus_shards_on NODE TABLE TABLE's shards with a placement on NODE, as the mount names
+#                                them (s<shardid>), in shard order
+#     citus_keys_on NODE TABLE COLUMN
+#                                the values of TABLE's distribution column COLUMN in its rows
+#                                on NODE, sorted, comma-separated
 #     host_start NODE DIR [HIDE...]
 #                                the node's host: a mount namespace of its own (private
 #                                propagation) with an empty tmpfs on /mnt (so its
@@ -48,6 +53,18 @@ citus_addr() {
     w[0-9]*) echo "127.0.0.$((${1#w} + 1))" ;;
     *) echo "citus.bash: unknown node '$1'" >&2 && return 1 ;;
     esac
+}
+
+citus_shards_on() {
+    citus_psql coord -Atc "SELECT 's' || p.shardid FROM pg_dist_placement p
+        JOIN pg_dist_shard s ON s.shardid = p.shardid JOIN pg_dist_node n ON n.groupid = p.groupid
+        WHERE s.logicalrelid = '$2'::regclass AND n.nodename = '$(citus_addr "$1")'
+        ORDER BY p.shardid"
+}
+
+citus_keys_on() {
+    citus_psql coord -Atc "SELECT $3 FROM $2 WHERE get_shard_id_for_distribution_column('$2', $3)
+        IN ($(citus_shards_on "$1" "$2" | sed 's/^s//' | paste -sd,)) ORDER BY $3" | paste -sd,
 }
 
 citus_psql() {
