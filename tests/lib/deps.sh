@@ -43,18 +43,24 @@ for p in "${PACKAGES[@]}"; do
     installed "$p" || missing+=("$p")
 done
 
-# citus: build and install Citus for PostgreSQL 15 (root or sudo), once.
-citus() {
+# citus_src: the directory of Citus's build.sh and source tarball.
+citus_src() {
     local here src
     here=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
     for src in "${CITUS_SRC:-}" "$here/../shared/citus" /work/shared/citus; do
-        [[ -n $src && -x $src/build.sh ]] && break
-        src=
+        if [[ -n $src && -x $src/build.sh ]]; then
+            echo "$src"
+            return 0
+        fi
     done
-    if [[ -z $src ]]; then
-        echo "deps: no Citus source (build.sh and citus-*.tar.xz): set CITUS_SRC to its directory" >&2
-        return 1
-    fi
+    echo "deps: no Citus source (build.sh and citus-*.tar.xz): set CITUS_SRC to its directory" >&2
+    return 1
+}
+
+# citus: build and install Citus for PostgreSQL 15 (root or sudo), once.
+citus() {
+    local src
+    src=$(citus_src) || return 1
     "${as_root[@]}" "$src/build.sh" "$(mktemp -d)"
 }
 
@@ -67,14 +73,19 @@ if ((${#missing[@]} == 0)) && citus_installed; then
     exit 0
 fi
 
-echo "deps: missing ${#missing[@]} of ${#PACKAGES[@]}: ${missing[*]}"
+if ((${#missing[@]} > 0)); then
+    echo "deps: missing ${#missing[@]} of ${#PACKAGES[@]}: ${missing[*]}"
+else
+    echo "deps: Citus is not installed for PostgreSQL 15"
+fi
 if ((EUID == 0)); then
     as_root=()
 elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
     as_root=(sudo -n)
 else
     echo "deps: not root and no password-less sudo; as root, run:" >&2
-    echo "apt-get install ${missing[*]}" >&2
+    if ((${#missing[@]} > 0)); then echo "apt-get install ${missing[*]}" >&2; fi
+    if ! citus_installed; then echo "$(citus_src)/build.sh" >&2; fi
     exit 1
 fi
 
