@@ -109,6 +109,14 @@ static cd_code check_seconds(const char *key, const char *v, cd_err *err)
     return bad_value(err, key, v, "a number of seconds from 1 to 3600");
 }
 
+static cd_code check_count(const char *key, const char *v, cd_err *err)
+{
+    uint64_t n;
+    if (parse_uint(v, 100000, &n) && n > 0)
+        return CD_OK;
+    return bad_value(err, key, v, "a number from 1 to 100000");
+}
+
 static cd_code check_level(const char *key, const char *v, cd_err *err)
 {
     static const char *const ok[] = {"error", "warning", "info", "debug"};

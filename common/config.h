@@ -23,12 +23,14 @@
 
 /* X(section, key, check, default, description); check names a value check of config.c:
  * any, list, bool, verify, shards, mb (> 0), mb0 (>= 0), threads, level, rolemap, path,
- * seconds (1-3600). */
+ * seconds (1-3600), count (1-100000). */
 #define CD_CONFIG_KEYS(X)                                                                          \
     X(database, conninfo, any, "", "libpq connection string of the database to serve")             \
     X(database, databases, list, "", "more databases of the same server, comma-separated")         \
     X(database, datadir, any, "", "data directory, when SHOW data_directory is not allowed")       \
     X(database, verify, verify, "count", "row check after decoding: count | none")                 \
+    X(database, max_connections, count, "32",                                                      \
+      "most database connections the daemon holds at once (pins and privilege checks)")            \
     X(mount, mountpoint, path, "/mnt/cerebro-ds", "where cerebro-ds-fuse mounts")                  \
     X(mount, tables, list, "", "tables to serve, comma-separated schema.table")                    \
     X(mount, schemas, list, "", "schemas whose tables are served, comma-separated")                \
@@ -43,6 +45,13 @@
     X(mount, log_level, level, "info", "error | warning | info | debug")                           \
     X(mount, threads, threads, "16", "most FUSE worker threads")                                   \
     X(mount, preload, bool, "false", "pin and index every table at mount, not at first access")    \
+    X(mount, max_snapshots, count, "4",                                                            \
+      "most snapshots of one table held at once (current + old)")                                  \
+    X(mount, release_grace, seconds, "60",                                                         \
+      "how long a replaced snapshot stays readable by open handles, s")                            \
+    X(mount, handles_mb, mb, "64", "memory bound of open files, directories and listings, MiB")    \
+    X(mount, log_file, any, "",                                                                    \
+      "log of the daemon in the background (default under /var/log/cerebro-ds), or syslog")        \
     X(cluster, coordinator, any, "", "Citus coordinator conninfo (default: [database] conninfo)")  \
     X(cluster, ssh_command, any, "ssh -o BatchMode=yes {host} {command}",                          \
       "how refresh --cluster runs cerebro-ds on a worker host")                                    \
