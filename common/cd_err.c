@@ -104,6 +104,8 @@ const char *cd_code_name(cd_code code)
         return "mismatch";
     case CD_EINTERRUPTED:
         return "interrupted";
+    case CD_ELIMIT:
+        return "limit";
     }
     return "unknown";
 }
@@ -127,6 +129,8 @@ int cd_code_errno(cd_code code)
         return ESTALE;
     case CD_EINTERRUPTED:
         return EINTR;
+    case CD_ELIMIT:
+        return EMFILE;
     default:
         return EIO;
     }

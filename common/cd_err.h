@@ -28,6 +28,7 @@ typedef enum cd_code {
     CD_ENOTFOUND,    /* a named object does not exist */
     CD_EMISMATCH,    /* a decoded value differs from the database's */
     CD_EINTERRUPTED, /* stopped by a signal (cd_interrupted) */
+    CD_ELIMIT,       /* a configured bound is reached (connections, handles) */
 } cd_code;
 
 typedef struct cd_err {

@@ -13,7 +13,15 @@
  * Lifetime. A generation is held by: being its table's current one, the kernel's lookup
  * counts of its nodes (lookup/readdirplus add, forget subtracts), and open files and
  * directories (refs). When none is left it is released: cd_vtable_close rolls back the
- * pinning transaction and drops its cached chunks.
+ * pinning transaction and drops its cached chunks. Nobody can hold an old snapshot for
+ * long: release_grace seconds after a refresh replaced it (fs_gen_sweep), or at once when
+ * its table would hold more than max_snapshots or the daemon more than max_connections
+ * connections, its snapshot is released (cd_vtable_release) while its nodes stay: their
+ * opens and reads then fail with ESTALE, and the memory goes with the last holder.
+ *
+ * Memory of handles. Every open file and directory and every listing is charged to
+ * fs.handle_bytes, bounded by handles_mb (EMFILE past it). A generation directory's
+ * listing is made once and shared by all its handles (fs_gen.lists).
  *
  * Lock order: fs_table.pin_lock, then fs.lock. fs.lock guards the node tables, the
  * generations' counts and each table's current generation; it is held only briefly, and
@@ -89,7 +97,11 @@ struct fs_gen {
     uint64_t refs;     /* open files and directories, and callers holding it (fs.lock) */
     bool current;      /* the table's current generation (fs.lock) */
     time_t pinned;     /* when it was pinned: mtime of its nodes */
-    char priv_role[8][64]; /* last answers of the privilege check (fs.lock) */
+    time_t retired;    /* when a refresh replaced it (fs.lock) */
+    bool released;     /* its snapshot was released early (fs.lock) */
+    struct fs_listing **lists; /* [1 + nshards] shared listings: the table directory, then
+                                  each shard's; made at the first opendir (fs.lock) */
+    char priv_role[8][64];     /* last answers of the privilege check (fs.lock) */
     bool priv_yes[8];
     int priv_next;
 };
@@ -138,7 +150,14 @@ struct cd_fs {
     uid_t uid; /* the daemon's own user */
     gid_t gid;
     time_t started;
-    char control[108]; /* abstract socket name of the control server, without the NUL */
+    char control[108];   /* abstract socket name of the control server, without the NUL */
+    int conns;           /* database connections held: live snapshots + privilege (fs.lock) */
+    int max_conns;       /* [database] max_connections */
+    int max_snapshots;   /* [mount] max_snapshots */
+    int grace;           /* [mount] release_grace, seconds */
+    size_t handle_limit; /* [mount] handles_mb in bytes */
+    atomic_size_t handle_bytes; /* charged by open handles and listings */
+    atomic_uint_fast64_t handles_refused;
     /* counters for .cerebro-ds/stats */
     atomic_uint_fast64_t opens, opens_denied, open_files, reads, read_bytes, read_errors;
     atomic_uint_fast64_t pins, pin_errors, refreshes, released;
@@ -167,11 +186,19 @@ typedef struct fs_dirent {
     bool plus; /* may be returned with attributes (and a lookup count) by readdirplus */
 } fs_dirent;
 
-/* An open directory (fi->fh): its entries, listed at opendir. */
-typedef struct fs_dir {
-    fs_gen *g; /* referenced while open, for generation directories */
+/* The entries of a directory, made at an opendir: shared by the handles of a generation
+ * directory (owned by the generation), owned by its one handle for other directories. */
+typedef struct fs_listing {
     fs_dirent *ents;
-    size_t n;
+    size_t n, cap;
+    size_t bytes; /* charged to fs.handle_bytes */
+} fs_listing;
+
+/* An open directory (fi->fh). */
+typedef struct fs_dir {
+    fs_gen *g;           /* referenced while open, for generation directories */
+    const fs_listing *l; /* its entries */
+    fs_listing *own;     /* l when it is this handle's own (static directories) */
 } fs_dir;
 
 /* ---- fs_setup.c: from the configuration to databases and tables ---- */
@@ -218,6 +245,14 @@ fs_gen *fs_gen_find(cd_fs *fs, uint64_t ino);
 bool fs_gen_take_unused(cd_fs *fs, fs_gen *g);
 /* Release the snapshot of a generation out of fs->gens, and its memory (no lock held). */
 void fs_gen_free(cd_fs *fs, fs_gen *g);
+/* Release the snapshots of generations replaced more than release_grace seconds ago that
+ * something still holds (the control thread runs it every second). */
+void fs_gen_sweep(cd_fs *fs);
+/* Charge (bytes > 0) or refund (< 0) handle memory: false (nothing charged) past
+ * handles_mb, logged at most once a second. */
+bool fs_charge(cd_fs *fs, long long bytes);
+/* Free a listing and refund it. */
+void fs_listing_free(cd_fs *fs, struct fs_listing *l);
 
 /* ---- fs_tree.c: the inode table ---- */
 

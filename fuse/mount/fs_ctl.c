@@ -262,8 +262,13 @@ static void *ctl_main(void *arg)
     for (;;) {
         struct pollfd p[2] = {{.fd = wake[0], .events = POLLIN},
                               {.fd = listen_fd, .events = POLLIN}};
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+        /* at least once a second: release the snapshots whose grace period is over */
+        int ready = poll(p, 2, 1000);
+        if (ready < 0 && errno != EINTR)
             break;
+        fs_gen_sweep(fs);
+        if (ready <= 0)
+            continue;
         bool hup = false;
         if ((p[0].revents & POLLIN) && !drain(&hup))
             break;

@@ -45,20 +45,167 @@ bool fs_gen_take_unused(cd_fs *fs, fs_gen *g)
     return true;
 }
 
-/* Release a generation that left fs->gens: its snapshot, its cached chunks, its memory. */
+/* Release a generation that left fs->gens: its snapshot (unless released early), its
+ * cached chunks, its listings, its memory. */
 void fs_gen_free(cd_fs *fs, fs_gen *g)
 {
     char path[512];
-    if (g->v != NULL) {
+    if (g->v != NULL && !g->released) {
         cd_log(CD_LOG_INFO, "released snapshot %s of %s (generation %llu)",
                cd_vtable_snapshot(g->v), fs_table_path(g->table, path, sizeof path),
                (unsigned long long)g->serial);
-        cd_vtable_close(&g->v);
         atomic_fetch_add(&fs->released, 1);
     }
+    if (g->v != NULL) {
+        cd_vtable_close(&g->v);
+        pthread_mutex_lock(&fs->lock);
+        fs->conns -= g->released ? 0 : 1;
+        pthread_mutex_unlock(&fs->lock);
+    }
+    for (int i = g->nshards; g->lists != NULL && i >= 0; i--)
+        fs_listing_free(fs, g->lists[i]);
+    free(g->lists);
     free(g->nlookup);
     free(g->first);
     free(g);
+}
+
+/* ---- early release: grace period, max_snapshots, max_connections ---- */
+
+/* Take g for an early release (fs.lock held): a replaced generation whose snapshot is still
+ * held; the reference taken keeps it alive until gen_release has run. */
+static bool gen_claim(fs_gen *g)
+{
+    if (g->current || g->released || g->v == NULL)
+        return false;
+    g->released = true;
+    g->refs++;
+    return true;
+}
+
+/* Release the snapshot of claimed generation g now (no lock held); why: for the log. */
+static void gen_release(cd_fs *fs, fs_gen *g, const char *why)
+{
+    char path[512];
+    cd_vtable_release(g->v);
+    pthread_mutex_lock(&fs->lock);
+    fs->conns--;
+    uint64_t handles = g->refs - 1, lookups = g->lookups;
+    time_t retired = g->retired;
+    pthread_mutex_unlock(&fs->lock);
+    atomic_fetch_add(&fs->released, 1);
+    cd_log(CD_LOG_WARNING,
+           "released snapshot %s of %s (generation %llu, replaced %lld s ago) %s, while it "
+           "was still in use (%llu references by open files, directories or requests, %llu "
+           "kernel lookups): their opens and reads now fail (ESTALE) until opened again",
+           cd_vtable_snapshot(g->v), fs_table_path(g->table, path, sizeof path),
+           (unsigned long long)g->serial, (long long)(time(NULL) - retired), why,
+           (unsigned long long)handles, (unsigned long long)lookups);
+    fs_gen_put(fs, g);
+}
+
+void fs_gen_sweep(cd_fs *fs)
+{
+    char why[64];
+    snprintf(why, sizeof why, "after release_grace = %d s", fs->grace);
+    for (;;) {
+        fs_gen *due = NULL;
+        time_t now = time(NULL);
+        pthread_mutex_lock(&fs->lock);
+        for (size_t i = 0; i < fs->ngens && due == NULL; i++) {
+            fs_gen *g = fs->gens[i];
+            if (!g->current && now - g->retired >= fs->grace && gen_claim(g))
+                due = g;
+        }
+        pthread_mutex_unlock(&fs->lock);
+        if (due == NULL)
+            return;
+        gen_release(fs, due, why);
+    }
+}
+
+/* Release the oldest replaced snapshot of table t (of any table when t is NULL) early:
+ * false when there is none (fs.lock not held). */
+static bool release_oldest(cd_fs *fs, const fs_table *t, const char *why)
+{
+    fs_gen *oldest = NULL;
+    pthread_mutex_lock(&fs->lock);
+    for (size_t i = 0; i < fs->ngens && oldest == NULL; i++) /* by base: oldest first */
+        if ((t == NULL || fs->gens[i]->table == t) && gen_claim(fs->gens[i]))
+            oldest = fs->gens[i];
+    pthread_mutex_unlock(&fs->lock);
+    if (oldest != NULL)
+        gen_release(fs, oldest, why);
+    return oldest != NULL;
+}
+
+/* Snapshots of t still held (fs.lock held). */
+static int live_snapshots(cd_fs *fs, const fs_table *t)
+{
+    int n = 0;
+    for (size_t i = 0; i < fs->ngens; i++)
+        n += fs->gens[i]->table == t && fs->gens[i]->v != NULL && !fs->gens[i]->released;
+    return n;
+}
+
+static bool snapshots_over(cd_fs *fs, const fs_table *t)
+{
+    return live_snapshots(fs, t) > fs->max_snapshots;
+}
+
+static bool conns_over(cd_fs *fs, const fs_table *t)
+{
+    return fs->conns > fs->max_conns;
+}
+
+/* While over(fs, t) (asked under fs.lock), release the oldest replaced snapshot of t (of
+ * any table when t is NULL) early; why names the bound for the log. */
+static void release_while(cd_fs *fs, const fs_table *t, bool (*over)(cd_fs *, const fs_table *),
+                          const char *key, int bound)
+{
+    char why[64];
+    snprintf(why, sizeof why, "early: %s = %d", key, bound);
+    for (;;) {
+        pthread_mutex_lock(&fs->lock);
+        bool is_over = over(fs, t);
+        pthread_mutex_unlock(&fs->lock);
+        if (!is_over || !release_oldest(fs, t, why))
+            return;
+    }
+}
+
+/* One more database connection within max_connections (+ extra), releasing replaced
+ * snapshots (the oldest first) to make room; CD_ELIMIT when every connection is in use.
+ * what: for the error. A refresh has extra 1: the snapshot it replaces is released after it
+ * when still held (release_while). */
+static cd_code conn_take(cd_fs *fs, const char *what, int extra, cd_err *err)
+{
+    char why[64];
+    snprintf(why, sizeof why, "early: max_connections = %d", fs->max_conns);
+    for (;;) {
+        pthread_mutex_lock(&fs->lock);
+        bool room = fs->conns < fs->max_conns + extra;
+        fs->conns += room ? 1 : 0;
+        int held = fs->conns;
+        pthread_mutex_unlock(&fs->lock);
+        if (room)
+            return CD_OK;
+        if (!release_oldest(fs, NULL, why)) {
+            cd_fail(err, CD_ELIMIT,
+                    "could not %s: the daemon holds %d database connections "
+                    "(max_connections = %d), each a current snapshot or a privilege check",
+                    what, held, fs->max_conns);
+            return cd_hint(err, "raise [database] max_connections (the server's "
+                                "max_connections must allow it), or serve fewer tables");
+        }
+    }
+}
+
+static void conn_give(cd_fs *fs)
+{
+    pthread_mutex_lock(&fs->lock);
+    fs->conns--;
+    pthread_mutex_unlock(&fs->lock);
 }
 
 void fs_gen_put(cd_fs *fs, fs_gen *g)
@@ -127,6 +274,7 @@ static cd_code gen_install(cd_fs *fs, fs_gen *g, cd_err *err)
     bool drop = false;
     if (old != NULL) {
         old->current = false;
+        old->retired = time(NULL);
         drop = fs_gen_take_unused(fs, old);
     }
     pthread_mutex_unlock(&fs->lock);
@@ -160,15 +308,25 @@ static cd_code gen_pin(cd_fs *fs, fs_table *t, const char *cut, fs_gen **out, cd
     cd_vtable *v = NULL;
     fs_gen *g = NULL;
     atomic_fetch_add(&fs->pins, 1);
-    cd_code rc = cd_vtable_open(&v, &o, t->regname, err);
-    if (rc == CD_OK && (rc = gen_new(t, v, &g, err)) != CD_OK)
+    pthread_mutex_lock(&fs->lock);
+    int extra = t->cur != NULL; /* a refresh */
+    pthread_mutex_unlock(&fs->lock);
+    cd_code rc = conn_take(fs, "pin a snapshot", extra, err);
+    if (rc == CD_OK && (rc = cd_vtable_open(&v, &o, t->regname, err)) != CD_OK)
+        conn_give(fs);
+    if (rc == CD_OK && (rc = gen_new(t, v, &g, err)) != CD_OK) {
         cd_vtable_close(&v);
+        conn_give(fs);
+    }
     if (rc == CD_OK && (rc = gen_install(fs, g, err)) != CD_OK)
-        fs_gen_free(fs, g);
+        fs_gen_free(fs, g); /* gives its connection back */
     if (rc != CD_OK) {
         atomic_fetch_add(&fs->pin_errors, 1);
         return rc;
     }
+    /* within the bounds again: the snapshot a refresh replaced may be the one released */
+    release_while(fs, t, snapshots_over, "max_snapshots", fs->max_snapshots);
+    release_while(fs, NULL, conns_over, "max_connections", fs->max_conns);
     cd_log(CD_LOG_INFO,
            "pinned %s: snapshot %s%s%s, %d shards, %llu rows, in %.2f s (generation %llu)",
            fs_table_path(t, path, sizeof path), cd_vtable_snapshot(v), cut ? ", cluster cut " : "",
@@ -184,17 +342,37 @@ void fs_db_priv_close(fs_db *db)
     db->priv = NULL;
 }
 
+/* db's privilege connection, opened at need within max_connections (priv_lock held):
+ * false when it cannot be had (logged). */
+static bool priv_conn(cd_fs *fs, fs_db *db)
+{
+    if (db->priv != NULL && PQstatus(db->priv) == CONNECTION_OK)
+        return true;
+    if (db->priv != NULL) {
+        fs_db_priv_close(db);
+        conn_give(fs);
+    }
+    cd_err err = {0};
+    if (conn_take(fs, "check privileges", 0, &err) != CD_OK) {
+        cd_log_err(CD_LOG_ERROR, &err, "database %s", db->name);
+        return false;
+    }
+    db->priv = PQconnectdb(db->conninfo);
+    if (PQstatus(db->priv) == CONNECTION_OK)
+        return true;
+    cd_log(CD_LOG_ERROR, "could not connect to ask privileges: %s", PQerrorMessage(db->priv));
+    fs_db_priv_close(db);
+    conn_give(fs);
+    return false;
+}
+
 /* Does role have SELECT on t (db's privilege connection, opened at need)? 0 yes, EACCES no,
  * EIO when the database cannot say. */
-static int role_may_select(fs_db *db, const fs_table *t, const char *role)
+static int role_may_select(cd_fs *fs, fs_db *db, const fs_table *t, const char *role)
 {
     pthread_mutex_lock(&db->priv_lock);
-    if (db->priv != NULL && PQstatus(db->priv) != CONNECTION_OK)
-        fs_db_priv_close(db);
-    if (db->priv == NULL)
-        db->priv = PQconnectdb(db->conninfo);
     int e = EIO;
-    if (PQstatus(db->priv) == CONNECTION_OK) {
+    if (priv_conn(fs, db)) {
         const char *params[2] = {role, t->regname};
         PGresult *r = PQexecParams(db->priv,
                                    "SELECT to_regrole($1) IS NOT NULL AND "
@@ -206,8 +384,6 @@ static int role_may_select(fs_db *db, const fs_table *t, const char *role)
             cd_log(CD_LOG_ERROR, "could not ask the privileges of role %s: %s", role,
                    PQerrorMessage(db->priv));
         PQclear(r);
-    } else {
-        cd_log(CD_LOG_ERROR, "could not connect to ask privileges: %s", PQerrorMessage(db->priv));
     }
     pthread_mutex_unlock(&db->priv_lock);
     return e;
@@ -221,7 +397,7 @@ int fs_table_gen_for(cd_fs *fs, fs_table *t, uid_t uid, fs_gen **out)
     if (!pinned && uid != fs->uid) {
         char user[64], role[128], path[512];
         fs_role_for(fs, t->db, uid, user, sizeof user, role, sizeof role);
-        int e = role_may_select(t->db, t, role);
+        int e = role_may_select(fs, t->db, t, role);
         if (e != 0) {
             atomic_fetch_add(&fs->opens_denied, 1);
             cd_log(CD_LOG_WARNING, "not pinning %s for uid=%u user=%s role=%s: %s",

@@ -126,8 +126,8 @@ static void readdir_common(fuse_req_t req, size_t size, off_t off, struct fuse_f
         return;
     }
     size_t used = 0;
-    for (size_t i = (size_t)off; i < d->n; i++) {
-        const fs_dirent *de = &d->ents[i];
+    for (size_t i = (size_t)off; i < d->l->n; i++) {
+        const fs_dirent *de = &d->l->ents[i];
         size_t need;
         if (plus) {
             struct fuse_entry_param e = {.attr = de->a.st,
@@ -332,7 +332,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         cd_log_err(CD_LOG_ERROR, &err, "read of %s (snapshot %s), bytes %lld..%lld, failed",
                    fs_file_path(h, path, sizeof path), cd_vtable_snapshot(h->g->v), (long long)off,
                    (long long)off + (long long)size);
-        fuse_reply_err(req, cd_code_errno(rc));
+        /* a snapshot released after its grace period: the handle is stale */
+        fuse_reply_err(req, cd_vtable_released(h->g->v) ? ESTALE : cd_code_errno(rc));
     }
     free(buf);
 }

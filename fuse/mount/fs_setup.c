@@ -315,6 +315,10 @@ cd_code fs_new(cd_fs **out, const cd_config *cfg, cd_err *err)
     f->uid = getuid();
     f->gid = getgid();
     f->started = time(NULL);
+    f->max_conns = (int)cd_config_uint(cfg->database_max_connections);
+    f->max_snapshots = (int)cd_config_uint(cfg->mount_max_snapshots);
+    f->grace = (int)cd_config_uint(cfg->mount_release_grace);
+    f->handle_limit = (size_t)cd_config_uint(cfg->mount_handles_mb) << 20;
     cd_code rc = fs_tree_init(f, err);
     if (rc == CD_OK)
         rc = parse_rolemap(f, err);

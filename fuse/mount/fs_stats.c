@@ -15,7 +15,10 @@ char *fs_stats_text(cd_fs *fs, size_t *len)
     cd_cache_get_stats(fs->cache, &cs);
     int ntables = 0, pinned = 0;
     pthread_mutex_lock(&fs->lock);
-    size_t held = fs->ngens;
+    size_t held = fs->ngens, live = 0;
+    for (size_t i = 0; i < fs->ngens; i++)
+        live += !fs->gens[i]->released;
+    int conns = fs->conns;
     for (int i = 0; i < fs->ndbs; i++) {
         ntables += fs->dbs[i]->ntables;
         for (int j = 0; j < fs->dbs[i]->ntables; j++)
@@ -42,7 +45,13 @@ char *fs_stats_text(cd_fs *fs, size_t *len)
     STAT("cache_chunks", cs.chunks);
     STAT("cache_bound", cd_config_uint(fs->cfg->mount_cache_mb) << 20);
     STAT("snapshots_held", held);
+    STAT("snapshots_live", live);
     STAT("snapshots_released", atomic_load(&fs->released));
+    STAT("db_connections", conns);
+    STAT("db_connections_bound", fs->max_conns);
+    STAT("handle_bytes", atomic_load(&fs->handle_bytes));
+    STAT("handle_bound", fs->handle_limit);
+    STAT("handles_refused", atomic_load(&fs->handles_refused));
     STAT("tables", ntables);
     STAT("tables_pinned", pinned);
     STAT("pins", atomic_load(&fs->pins));

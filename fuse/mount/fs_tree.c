@@ -367,29 +367,71 @@ void fs_dirent_sent(cd_fs *fs, uint64_t ino)
     pthread_mutex_unlock(&fs->lock);
 }
 
+/* ---- handle memory ---- */
+
+bool fs_charge(cd_fs *fs, long long bytes)
+{
+    if (bytes <= 0) {
+        atomic_fetch_sub(&fs->handle_bytes, (size_t)-bytes);
+        return true;
+    }
+    size_t was = atomic_fetch_add(&fs->handle_bytes, (size_t)bytes);
+    if (was + (size_t)bytes <= fs->handle_limit)
+        return true;
+    atomic_fetch_sub(&fs->handle_bytes, (size_t)bytes);
+    uint64_t n = atomic_fetch_add(&fs->handles_refused, 1) + 1;
+    static atomic_llong last_log;
+    long long now = (long long)time(NULL), prev = atomic_load(&last_log);
+    if (now != prev && atomic_compare_exchange_strong(&last_log, &prev, now))
+        cd_log(CD_LOG_WARNING,
+               "refusing to open more files or directories (EMFILE): open handles and their "
+               "listings use %zu of handles_mb = %zu MiB (%llu refused so far); they are "
+               "freed as handles close",
+               was, fs->handle_limit >> 20, (unsigned long long)n);
+    return false;
+}
+
 /* ---- directories ---- */
 
-static bool dir_add(fs_dir *d, size_t *cap, const char *name, const fs_attr *a, bool plus)
+void fs_listing_free(cd_fs *fs, fs_listing *l)
 {
-    if (d->n == *cap) {
-        size_t c = *cap ? *cap * 2 : 16;
-        fs_dirent *grown = realloc(d->ents, c * sizeof *grown);
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        free(l->ents[i].name);
+    free(l->ents);
+    fs_charge(fs, -(long long)l->bytes);
+    free(l);
+}
+
+/* One entry more; charged to the handle memory. */
+static bool dir_add(cd_fs *fs, fs_listing *l, const char *name, const fs_attr *a, bool plus)
+{
+    size_t len = strlen(name) + 1, grow = 0;
+    if (l->n == l->cap)
+        grow = (l->cap ? l->cap : 8) * sizeof *l->ents;
+    if (!fs_charge(fs, (long long)(len + grow)))
+        return false;
+    l->bytes += len + grow;
+    if (grow > 0) {
+        size_t c = l->cap ? l->cap * 2 : 8;
+        fs_dirent *grown = realloc(l->ents, c * sizeof *grown);
         if (grown == NULL)
             return false;
-        d->ents = grown;
-        *cap = c;
+        l->ents = grown;
+        l->cap = c;
     }
-    fs_dirent *e = &d->ents[d->n];
+    fs_dirent *e = &l->ents[l->n];
     if ((e->name = strdup(name)) == NULL)
         return false;
     e->a = *a;
     e->plus = plus;
-    d->n++;
+    l->n++;
     return true;
 }
 
 /* Entries of a static directory (fs.lock held). */
-static bool list_static(cd_fs *fs, uint64_t ino, fs_dir *d, size_t *cap)
+static bool list_static(cd_fs *fs, uint64_t ino, fs_listing *l)
 {
     fs_attr a;
     for (size_t i = 0; i < fs->nsnodes; i++) {
@@ -399,14 +441,14 @@ static bool list_static(cd_fs *fs, uint64_t ino, fs_dir *d, size_t *cap)
         snode_attr(fs, c, &a);
         /* an unpinned table gets no attributes: its first lookup pins it */
         bool plus = c->kind != FS_TABLE || c->table->cur != NULL;
-        if (!dir_add(d, cap, c->name, &a, plus))
+        if (!dir_add(fs, l, c->name, &a, plus))
             return false;
     }
     return true;
 }
 
 /* Entries of a generation directory: the table directory (shard -1) or a shard's. */
-static bool list_gen(cd_fs *fs, fs_gen *g, int shard, fs_dir *d, size_t *cap)
+static bool list_gen(cd_fs *fs, fs_gen *g, int shard, fs_listing *l)
 {
     fs_attr a;
     fs_node n;
@@ -416,55 +458,88 @@ static bool list_gen(cd_fs *fs, fs_gen *g, int shard, fs_dir *d, size_t *cap)
         node_get(fs, g->base + i, &n);
         node_attr(fs, g->base + i, &n, &a);
         const char *name = n.f ? n.f->name : cd_vtable_shard_dir(g->v, n.shard);
-        if (!dir_add(d, cap, name, &a, true))
+        if (!dir_add(fs, l, name, &a, true))
             return false;
     }
     return true;
 }
 
 /* "." and "..". */
-static bool list_dots(cd_fs *fs, uint64_t ino, uint64_t parent, fs_dir *d, size_t *cap)
+static bool list_dots(cd_fs *fs, uint64_t ino, uint64_t parent, fs_listing *l)
 {
     fs_attr a = {0};
     stat_common(fs, &a.st, ino, true, fs->started);
-    if (!dir_add(d, cap, ".", &a, false))
+    if (!dir_add(fs, l, ".", &a, false))
         return false;
     a.st.st_ino = parent;
-    return dir_add(d, cap, "..", &a, false);
+    return dir_add(fs, l, "..", &a, false);
+}
+
+/* The listing of directory node n (fs.lock held): a generation directory's is made once and
+ * kept by the generation; any other's is made for this handle (*own). NULL: no memory or
+ * past handles_mb. */
+static const fs_listing *listing_of(cd_fs *fs, uint64_t ino, const fs_node *n, fs_gen *g,
+                                    fs_listing **own)
+{
+    int slot = n->kind == FS_SHARD ? n->shard + 1 : 0;
+    if (g != NULL && g->lists != NULL && g->lists[slot] != NULL)
+        return g->lists[slot];
+    if (g != NULL && g->lists == NULL &&
+        (g->lists = calloc((size_t)g->nshards + 1, sizeof *g->lists)) == NULL)
+        return NULL;
+    fs_listing *l = calloc(1, sizeof *l);
+    uint64_t parent = n->s ? n->s->parent : g->table->ino;
+    bool ok = l != NULL && list_dots(fs, ino, parent, l) &&
+              (g ? list_gen(fs, g, slot - 1, l) : list_static(fs, ino, l));
+    if (!ok) {
+        fs_listing_free(fs, l);
+        return NULL;
+    }
+    if (g != NULL)
+        g->lists[slot] = l;
+    else
+        *own = l;
+    return l;
+}
+
+/* The generation of a directory handle, referenced: a table directory's current one (pinned
+ * now if needed, for uid's privilege), a generation directory's own. */
+static int dir_gen(cd_fs *fs, const fs_node *n, uid_t uid, fs_gen **g)
+{
+    *g = NULL;
+    if (n->kind == FS_TABLE) { /* listing a table pins it, as a lookup in it would */
+        fs_table *t = n->s->table;
+        pthread_mutex_unlock(&fs->lock);
+        int e = fs_table_gen_for(fs, t, uid, g);
+        pthread_mutex_lock(&fs->lock);
+        return e;
+    }
+    if (n->g != NULL && !is_file(n->kind)) {
+        if (n->g->released)
+            return ESTALE;
+        *g = n->g;
+        n->g->refs++;
+    }
+    return 0;
 }
 
 int fs_opendir(cd_fs *fs, uint64_t ino, uid_t uid, fs_dir **out)
 {
+    if (!fs_charge(fs, sizeof(fs_dir)))
+        return EMFILE;
     fs_dir *d = calloc(1, sizeof *d);
-    if (d == NULL)
+    if (d == NULL) {
+        fs_charge(fs, -(long long)sizeof(fs_dir));
         return ENOMEM;
-    size_t cap = 0;
+    }
     fs_node n;
     pthread_mutex_lock(&fs->lock);
     bool ok = node_get(fs, ino, &n);
-    if (ok && n.kind == FS_TABLE) { /* listing a table pins it, as a lookup in it would */
-        fs_table *t = n.s->table;
-        pthread_mutex_unlock(&fs->lock);
-        int e = fs_table_gen_for(fs, t, uid, &d->g);
-        if (e != 0) {
-            free(d);
-            return e;
-        }
-        pthread_mutex_lock(&fs->lock);
-    } else if (ok && n.g != NULL && !is_file(n.kind)) {
-        d->g = n.g;
-        d->g->refs++;
-    }
-    int e = !ok ? ENOENT : is_file(n.kind) ? ENOTDIR : 0;
+    int e = !ok ? ENOENT : is_file(n.kind) ? ENOTDIR : dir_gen(fs, &n, uid, &d->g);
     if (e == 0 && n.kind == FS_SHARD && cd_vtable_shard_error(n.g->v, n.shard, NULL) != CD_OK)
         e = EIO; /* logged below, outside fs.lock */
-    if (e == 0) {
-        uint64_t parent = n.s ? n.s->parent : n.g->table->ino;
-        bool listed = list_dots(fs, ino, parent, d, &cap) &&
-                      (d->g ? list_gen(fs, d->g, n.kind == FS_SHARD ? n.shard : -1, d, &cap)
-                            : list_static(fs, ino, d, &cap));
-        e = listed ? 0 : ENOMEM;
-    }
+    if (e == 0 && (d->l = listing_of(fs, ino, &n, d->g, &d->own)) == NULL)
+        e = atomic_load(&fs->handle_bytes) + 4096 > fs->handle_limit ? EMFILE : ENOMEM;
     pthread_mutex_unlock(&fs->lock);
     if (e == EIO)
         shard_broken(n.g, n.shard);
@@ -480,12 +555,11 @@ void fs_closedir(cd_fs *fs, fs_dir *d)
 {
     if (d == NULL)
         return;
-    for (size_t i = 0; i < d->n; i++)
-        free(d->ents[i].name);
-    free(d->ents);
+    fs_listing_free(fs, d->own);
     if (d->g != NULL)
         fs_gen_put(fs, d->g);
     free(d);
+    fs_charge(fs, -(long long)sizeof(fs_dir));
 }
 
 /* ---- files ---- */
@@ -507,12 +581,18 @@ static char *ctl_text(cd_fs *fs, fs_ctl ctl, size_t *len)
 int fs_open(cd_fs *fs, uint64_t ino, fs_file **out)
 {
     fs_node n;
+    if (!fs_charge(fs, sizeof(fs_file)))
+        return EMFILE;
     fs_file *f = calloc(1, sizeof *f);
-    if (f == NULL)
+    if (f == NULL) {
+        fs_charge(fs, -(long long)sizeof(fs_file));
         return ENOMEM;
+    }
     pthread_mutex_lock(&fs->lock);
     bool ok = node_get(fs, ino, &n);
     int e = !ok ? ENOENT : is_file(n.kind) ? 0 : EISDIR;
+    if (e == 0 && n.g != NULL && n.g->released)
+        e = ESTALE;
     if (e == 0 && n.g != NULL) {
         n.g->refs++;
         f->g = n.g;
@@ -524,6 +604,11 @@ int fs_open(cd_fs *fs, uint64_t ino, fs_file **out)
     f->ctl = ctl;
     if (e == 0 && n.kind == FS_CTLFILE && (f->text = ctl_text(fs, ctl, &f->len)) == NULL)
         e = ENOMEM;
+    if (e == 0 && f->text != NULL && !fs_charge(fs, (long long)f->len)) {
+        free(f->text); /* not charged */
+        f->text = NULL;
+        e = EMFILE;
+    }
     if (e != 0) {
         fs_close(fs, f);
         return e;
@@ -538,8 +623,11 @@ void fs_close(cd_fs *fs, fs_file *f)
         return;
     if (f->g != NULL)
         fs_gen_put(fs, f->g);
+    if (f->text != NULL)
+        fs_charge(fs, -(long long)f->len);
     free(f->text);
     free(f);
+    fs_charge(fs, -(long long)sizeof(fs_file));
 }
 
 const char *fs_file_path(const fs_file *f, char *buf, size_t size)

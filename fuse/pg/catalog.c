@@ -704,6 +704,15 @@ static void free_shard(cd_shard *s)
     free_attrs(s->attrs, s->natts);
 }
 
+void cd_table_close_files(cd_table *t)
+{
+    for (int i = t->nshards - 1; i >= 0; i--) {
+        cd_toast_free(&t->shards[i].toast);
+        cd_relfile_close(&t->shards[i].toastrel);
+        cd_relfile_close(&t->shards[i].rel);
+    }
+}
+
 void cd_table_free(cd_table **tp)
 {
     cd_table *t = *tp;
@@ -720,18 +729,24 @@ void cd_table_free(cd_table **tp)
     *tp = NULL;
 }
 
-void cd_pin_close(cd_pin **pp)
+void cd_pin_release(cd_pin *p)
 {
-    cd_pin *p = *pp;
-    if (p == NULL)
-        return;
     cd_xact_close(&p->xact);
     cd_snapshot_free(&p->snap);
     if (p->conn != NULL) {
         if (PQtransactionStatus(p->conn) == PQTRANS_INTRANS)
             PQclear(PQexec(p->conn, "ROLLBACK"));
         PQfinish(p->conn);
+        p->conn = NULL;
     }
+}
+
+void cd_pin_close(cd_pin **pp)
+{
+    cd_pin *p = *pp;
+    if (p == NULL)
+        return;
+    cd_pin_release(p);
     free(p);
     *pp = NULL;
 }

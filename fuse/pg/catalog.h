@@ -89,7 +89,13 @@ typedef struct cd_pin_opts {
 cd_code cd_pin_table(const cd_pin_opts *o, const char *table, cd_pin **pin, cd_table **tab,
                      cd_err *err);
 void cd_table_free(cd_table **t);
+/* Close the relation files of t (after cd_pin_release): names and columns stay. */
+void cd_table_close_files(cd_table *t);
 void cd_pin_close(cd_pin **p);
+/* Release the snapshot (ROLLBACK, disconnect, close the commit-log readers) but keep p's
+ * descriptive fields (snaptext, cut, geometry); p->conn is NULL after. No decoding may run
+ * on p. cd_pin_close still frees p. */
+void cd_pin_release(cd_pin *p);
 
 /*
  * CHECKPOINT again and reopen the commit-log readers with the new checkpoint's state, for a

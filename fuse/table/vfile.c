@@ -215,18 +215,26 @@ static cd_code decode_rows(chunk_job *j, uint8_t *buf, cd_err *err)
     return rc;
 }
 
+/* Decode a chunk, under the vtable's life lock (shared): a release waits for it. */
 static cd_code fill_chunk(void *arg, uint8_t *buf, size_t len, cd_err *err)
 {
     chunk_job *j = arg;
-    if (!cd_vtable_alive(j->v)) {
+    cd_code rc;
+    pthread_rwlock_rdlock(&j->v->life);
+    if (atomic_load(&j->v->released)) {
+        rc = cd_vt_released_error(j->v, err);
+    } else if (!cd_vtable_alive(j->v)) {
         cd_fail(err, CD_EIO, "the connection that pins the snapshot of %s is lost",
                 j->v->t->qualname);
-        return cd_hint(err,
-                       "rows of that snapshot may be vacuumed away; take a new snapshot "
-                       "(cerebro-ds refresh MOUNTPOINT %s)",
-                       j->v->name);
+        rc = cd_hint(err,
+                     "rows of that snapshot may be vacuumed away; take a new snapshot "
+                     "(cerebro-ds refresh MOUNTPOINT %s)",
+                     j->v->name);
+    } else {
+        rc = decode_rows(j, buf, err);
     }
-    return decode_rows(j, buf, err);
+    pthread_rwlock_unlock(&j->v->life);
+    return rc;
 }
 
 /* Byte range [b0, b1) of the data region held by chunk ch of a data file. */
@@ -396,6 +404,8 @@ cd_code cd_vtable_read(cd_vtable *v, const cd_vfile *f, uint64_t off, size_t n, 
                        size_t *got, cd_err *err)
 {
     *got = 0;
+    if (atomic_load(&v->released))
+        return cd_vt_released_error(v, err);
     if (off >= f->size)
         return CD_OK;
     if (n > f->size - off)
@@ -420,6 +430,12 @@ cd_code cd_vtable_open(cd_vtable **out, const cd_vtable_opts *o, const char *tab
     if (rc == CD_OK)
         cd_vt_prefetch_start(*out);
     return rc;
+}
+
+void cd_vtable_release(cd_vtable *v)
+{
+    cd_vt_prefetch_stop(v);
+    cd_vt_release_index(v);
 }
 
 void cd_vtable_close(cd_vtable **vp)

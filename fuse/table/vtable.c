@@ -414,6 +414,12 @@ cd_code cd_vt_open_index(cd_vtable **out, const cd_vtable_opts *o, const char *t
         return cd_fail(err, CD_ENOMEM, "out of memory");
     v->cache = o->cache;
     pthread_mutex_init(&v->conn_lock, NULL);
+    pthread_rwlockattr_t la;
+    pthread_rwlockattr_init(&la);
+    /* a release waits for the decodes running, not for every one that follows */
+    pthread_rwlockattr_setkind_np(&la, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&v->life, &la);
+    pthread_rwlockattr_destroy(&la);
     cd_code rc = cd_pin_table(&o->pin, table, &v->pin, &v->t, err);
     if (rc == CD_OK)
         rc = index_all(v, o, err);
@@ -442,6 +448,7 @@ void cd_vt_close_index(cd_vtable **vp)
     free(v->meta);
     cd_table_free(&v->t);
     cd_pin_close(&v->pin);
+    pthread_rwlock_destroy(&v->life);
     pthread_mutex_destroy(&v->conn_lock);
     free(v);
     *vp = NULL;
@@ -525,6 +532,41 @@ const cd_vfile *cd_vtable_lookup(const cd_vtable *v, int shard, const char *name
     return NULL;
 }
 
+/* ---- release ---- */
+
+/* Drop the cached chunks of every file of v. */
+static void drop_cached(cd_vtable *v)
+{
+    for (int i = 0; v->cache && i < v->t->nshards; i++)
+        for (int f = 0; f < v->shards[i].nfiles; f++)
+            cd_cache_drop_file(v->cache, v->shards[i].files[f].id);
+}
+
+void cd_vt_release_index(cd_vtable *v)
+{
+    pthread_rwlock_wrlock(&v->life); /* no decode runs after this */
+    pthread_mutex_lock(&v->conn_lock);
+    atomic_store(&v->released, true);
+    v->dead = true;
+    cd_pin_release(v->pin);
+    pthread_mutex_unlock(&v->conn_lock);
+    cd_table_close_files(v->t);
+    pthread_rwlock_unlock(&v->life);
+    drop_cached(v);
+}
+
+cd_code cd_vt_released_error(const cd_vtable *v, cd_err *err)
+{
+    cd_fail(err, CD_EIO, "snapshot %s of %s was released", v->pin->snaptext, v->name);
+    return cd_hint(err, "a refresh replaced it and its grace period is over: open the file "
+                        "again to read the current snapshot");
+}
+
+bool cd_vtable_released(const cd_vtable *v)
+{
+    return atomic_load(&v->released);
+}
+
 /* ---- the pinning connection ---- */
 
 bool cd_vtable_alive(cd_vtable *v)
@@ -547,6 +589,10 @@ cd_code cd_vtable_may_select(cd_vtable *v, const char *role, bool *yes, cd_err *
     const char *params[2] = {role, oid};
     *yes = false;
     pthread_mutex_lock(&v->conn_lock);
+    if (v->pin->conn == NULL) {
+        pthread_mutex_unlock(&v->conn_lock);
+        return cd_vt_released_error(v, err);
+    }
     PGresult *r = PQexecParams(v->pin->conn,
                                "SELECT has_table_privilege(r.oid, $2::oid, 'SELECT') "
                                "FROM pg_roles r WHERE r.rolname = $1",

@@ -54,6 +54,12 @@ typedef struct cd_vtable_opts {
 cd_code cd_vtable_open(cd_vtable **out, const cd_vtable_opts *o, const char *table, cd_err *err);
 /* Release the snapshot (rolls back the pinning transaction) and drop its cached chunks. */
 void cd_vtable_close(cd_vtable **v);
+/* Release the snapshot and the relation files now but keep the layout (names, files,
+ * sizes): every read after it fails with CD_EIO ("snapshot ... was released"); decodes
+ * running finish first. cd_vtable_close still frees v. Not concurrent with itself. */
+void cd_vtable_release(cd_vtable *v);
+/* cd_vtable_release ran. */
+bool cd_vtable_released(const cd_vtable *v);
 
 const char *cd_vtable_name(const cd_vtable *v);     /* schema.table */
 const char *cd_vtable_snapshot(const cd_vtable *v); /* pg_current_snapshot() text */

@@ -6,6 +6,7 @@
 #define CD_VTABLE_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "shard.h"
 #include "vtable.h"
@@ -80,6 +81,10 @@ void cd_vt_prefetch_stop(cd_vtable *v);
  * it; vfile.c's cd_vtable_open and cd_vtable_close wrap them, so vtable.c never calls up. */
 cd_code cd_vt_open_index(cd_vtable **out, const cd_vtable_opts *o, const char *table, cd_err *err);
 void cd_vt_close_index(cd_vtable **v);
+/* cd_vtable_release without the prefetch threads (stopped by the caller). */
+void cd_vt_release_index(cd_vtable *v);
+/* CD_EIO with the message and hint of a released snapshot. */
+cd_code cd_vt_released_error(const cd_vtable *v, cd_err *err);
 
 /* Lock order: conn_lock is taken alone (never while the cache mutex is held: fills run
  * outside the cache's lock). */
@@ -90,6 +95,8 @@ struct cd_vtable {
     cd_cache *cache;           /* not owned */
     pthread_mutex_t conn_lock; /* guards pin->conn and dead */
     bool dead;                 /* the pinning connection is lost */
+    pthread_rwlock_t life;     /* decoding holds it shared, cd_vtable_release exclusive */
+    atomic_bool released;      /* cd_vtable_release ran: every read fails */
     vshard *shards;            /* [t->nshards] */
     char *meta;                /* table meta text */
     cd_vfile meta_file;
