@@ -193,7 +193,8 @@ check: deps
 # and the scheduler on the sanitized binaries; any ASan/UBSan report fails the run.
 ASAN_BATS := tests/10-types.bats tests/20-mvcc.bats tests/30-corrupt.bats tests/55-vtable.bats \
 	tests/46-madlib.bats tests/64-citus.bats tests/80-trainer.bats tests/81-schedules.bats \
-	tests/90-simulate.bats tests/92-sched.bats tests/94-copy.bats tests/66-citus-sched.bats
+	tests/90-simulate.bats tests/92-sched.bats tests/94-copy.bats tests/66-citus-sched.bats \
+	tests/54-bounds.bats
 asan:
 	$(MAKE) BUILD=build/asan SAN=1 all unit
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
