@@ -1,5 +1,7 @@
 /*
- * conninfo.c: connection strings with their passwords masked (see conninfo.h).
+ * conninfo.c: connection strings with their passwords masked or scrubbed (see conninfo.h).
+ * One walk of each syntax cuts a string into pieces, each a password or not; masking copies
+ * the pieces with *** for the passwords, scrubbing overwrites the passwords in place.
  */
 #include "conninfo.h"
 
@@ -7,16 +9,11 @@
 #include <stdbool.h>
 #include <string.h>
 
-static void put(char *out, size_t cap, size_t *n, const char *s, size_t len)
-{
-    for (size_t i = 0; i < len && *n + 1 < cap; i++)
-        out[(*n)++] = s[i];
-    if (cap > 0)
-        out[*n < cap ? *n : cap - 1] = '\0';
-}
+/* One piece of a connection string (secret: a password's value). */
+typedef void piece_fn(void *ctx, const char *p, size_t len, bool secret);
 
 /* A postgresql:// URI: the password of user:password@ and of a password= parameter. */
-static void mask_uri(const char *ci, size_t len, char *out, size_t cap, size_t *n)
+static void walk_uri(const char *ci, size_t len, piece_fn *fn, void *ctx)
 {
     const char *p = ci, *end = ci + len, *auth = strstr(ci, "://") + 3;
     size_t alen = strcspn(auth, "/?#");
@@ -25,8 +22,8 @@ static void mask_uri(const char *ci, size_t len, char *out, size_t cap, size_t *
         at = *c == '@' ? c : at;
     const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
     if (colon != NULL) {
-        put(out, cap, n, p, (size_t)(colon + 1 - p));
-        put(out, cap, n, "***", 3);
+        fn(ctx, p, (size_t)(colon + 1 - p), false);
+        fn(ctx, colon + 1, (size_t)(at - colon - 1), true);
         p = at;
     }
     while (p < end) {
@@ -34,52 +31,76 @@ static void mask_uri(const char *ci, size_t len, char *out, size_t cap, size_t *
         while (amp < end && *amp != '&' && *amp != '?')
             amp++;
         bool pw = (p > ci && (p[-1] == '?' || p[-1] == '&')) && strncmp(p, "password=", 9) == 0;
-        if (pw) {
-            put(out, cap, n, "password=***", 12);
-        } else {
-            put(out, cap, n, p, (size_t)(amp - p));
-        }
+        fn(ctx, p, pw ? 9 : (size_t)(amp - p), false);
+        if (pw)
+            fn(ctx, p + 9, (size_t)(amp - p - 9), true);
         if (amp < end)
-            put(out, cap, n, amp, 1);
+            fn(ctx, amp, 1, false);
         p = amp < end ? amp + 1 : end;
     }
 }
 
 /* key = value words; a value is 'quoted' (backslash escapes) or runs to the next blank. */
-static void mask_words(const char *ci, size_t len, char *out, size_t cap, size_t *n)
+static void walk_words(const char *ci, size_t len, piece_fn *fn, void *ctx)
 {
     size_t i = 0;
     while (i < len) {
         if (isspace((unsigned char)ci[i])) {
-            put(out, cap, n, ci + i++, 1);
+            fn(ctx, ci + i++, 1, false);
             continue;
         }
         size_t k = i;
         while (i < len && !isspace((unsigned char)ci[i]) && ci[i] != '=')
             i++;
         bool pw = i - k == 8 && strncmp(ci + k, "password", 8) == 0;
-        put(out, cap, n, ci + k, i - k);
+        fn(ctx, ci + k, i - k, false);
         while (i < len && isspace((unsigned char)ci[i]))
-            put(out, cap, n, ci + i++, 1);
+            fn(ctx, ci + i++, 1, false);
         if (i < len && ci[i] == '=')
-            put(out, cap, n, ci + i++, 1);
+            fn(ctx, ci + i++, 1, false);
         while (i < len && isspace((unsigned char)ci[i]))
-            put(out, cap, n, ci + i++, 1);
+            fn(ctx, ci + i++, 1, false);
         size_t v = i;
         bool quoted = i < len && ci[i] == '\'';
         for (i += quoted; i < len && (quoted ? ci[i] != '\'' : !isspace((unsigned char)ci[i]));)
             i += ci[i] == '\\' && i + 1 < len ? 2 : 1;
         i += quoted && i < len;
-        put(out, cap, n, pw ? "***" : ci + v, pw ? 3 : i - v);
+        fn(ctx, ci + v, i - v, pw);
     }
+}
+
+static void walk(const char *ci, size_t len, piece_fn *fn, void *ctx)
+{
+    if (strncmp(ci, "postgresql://", 13) == 0 || strncmp(ci, "postgres://", 11) == 0)
+        walk_uri(ci, len, fn, ctx);
+    else
+        walk_words(ci, len, fn, ctx);
+}
+
+/* ---- masking ---- */
+
+typedef struct mask_out {
+    char *out;
+    size_t cap, *n;
+} mask_out;
+
+static void put(const mask_out *m, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len && *m->n + 1 < m->cap; i++)
+        m->out[(*m->n)++] = s[i];
+    if (m->cap > 0)
+        m->out[*m->n < m->cap ? *m->n : m->cap - 1] = '\0';
+}
+
+static void mask_piece(void *ctx, const char *p, size_t len, bool secret)
+{
+    put(ctx, secret ? "***" : p, secret ? 3 : len);
 }
 
 void cd_conninfo_mask_append(const char *ci, size_t len, char *out, size_t cap, size_t *n)
 {
-    if (strncmp(ci, "postgresql://", 13) == 0 || strncmp(ci, "postgres://", 11) == 0)
-        mask_uri(ci, len, out, cap, n);
-    else
-        mask_words(ci, len, out, cap, n);
+    mask_out m = {out, cap, n};
+    walk(ci, len, mask_piece, &m);
 }
 
 void cd_conninfo_mask(const char *ci, char *out, size_t cap)
@@ -88,4 +109,19 @@ void cd_conninfo_mask(const char *ci, char *out, size_t cap)
     if (cap > 0)
         out[0] = '\0';
     cd_conninfo_mask_append(ci, strlen(ci), out, cap, &n);
+}
+
+/* ---- scrubbing ---- */
+
+/* p points into the string cd_conninfo_scrub was given, which is not const. */
+static void scrub_piece(void *ctx, const char *p, size_t len, bool secret)
+{
+    (void)ctx;
+    if (secret)
+        memset((char *)p, 'x', len);
+}
+
+void cd_conninfo_scrub(char *ci)
+{
+    walk(ci, strlen(ci), scrub_piece, NULL);
 }

@@ -4,6 +4,7 @@
 #include "fsutil.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,11 @@
 
 cd_code cd_mkdir_p(const char *path, cd_err *err)
 {
+    return cd_mkdir_p_mode(path, 0755, err);
+}
+
+cd_code cd_mkdir_p_mode(const char *path, mode_t mode, cd_err *err)
+{
     char buf[4096];
     snprintf(buf, sizeof buf, "%s", path);
     for (char *p = buf + 1;; p++) {
@@ -19,7 +25,7 @@ cd_code cd_mkdir_p(const char *path, cd_err *err)
         if (*p != '/' && !last)
             continue;
         *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        if (mkdir(buf, mode) != 0 && errno != EEXIST)
             return cd_fail(err, CD_EIO, "could not create directory \"%s\": %s", buf,
                            strerror(errno));
         if (last)
@@ -91,4 +97,88 @@ bool cd_mount_lookup(const char *path, char *type, size_t tsize, char *dev, size
     if (f != NULL)
         fclose(f);
     return found;
+}
+
+/* ---- directories safe from other users ---- */
+
+const char *cd_dir_untrusted(const struct stat *st, bool group_ok)
+{
+    mode_t writers = group_ok ? S_IWOTH : (S_IWGRP | S_IWOTH);
+    if (!S_ISDIR(st->st_mode))
+        return "is not a directory";
+    if (st->st_uid != geteuid() && st->st_uid != 0)
+        return "belongs to another user";
+    if ((st->st_mode & writers) != 0 && (st->st_mode & S_ISVTX) == 0)
+        return "is writable by other users (and not sticky)";
+    return NULL;
+}
+
+/* The lstat of one step of a path; a missing last step is created first when create. */
+static int lstat_step(const char *path, bool last, mode_t create, struct stat *st)
+{
+    if (lstat(path, st) == 0)
+        return 0;
+    if (errno != ENOENT || !last || create == 0 || (mkdir(path, create) != 0 && errno != EEXIST))
+        return -1;
+    return lstat(path, st);
+}
+
+/* One step of a path to a trusted directory: a link of this user or root, or a directory
+ * cd_dir_untrusted accepts (last: dir itself, held to the stricter rule). */
+static cd_code trusted_step(const char *path, bool last, mode_t create, const char *what,
+                            cd_err *err)
+{
+    struct stat st;
+    uid_t me = geteuid();
+    if (lstat_step(path, last, create, &st) != 0) {
+        int e = errno;
+        cd_fail(err, e == ENOENT ? CD_ENOTFOUND : CD_EIO, "%s %s \"%s\": %s",
+                last && create != 0 ? "could not create" : "could not examine",
+                last ? what : "directory", path, strerror(e));
+        return cd_hint(err, "create it (mkdir -p -m 0700 \"%s\"), or choose another path", path);
+    }
+    bool link = S_ISLNK(st.st_mode);
+    const char *why = !link                               ? cd_dir_untrusted(&st, !last)
+                      : st.st_uid != me && st.st_uid != 0 ? "is a symbolic link of another user"
+                                                          : NULL;
+    if (why == NULL)
+        return CD_OK;
+    cd_fail(err, CD_EINVAL, "%s \"%s\" %s", last ? what : "directory", path, why);
+    cd_detail(err, "owner uid %u, mode %04o; another user could replace what it holds",
+              (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+    if (!link && !S_ISDIR(st.st_mode))
+        return cd_hint(err, "give the path of a directory");
+    return cd_hint(err,
+                   "make it owned by uid %u or root and writable only by its owner: "
+                   "chown %u \"%s\"; chmod go-w \"%s\" (or choose another directory)",
+                   (unsigned)me, (unsigned)me, path, path);
+}
+
+/* trusted_step on each step of path: "/", "/a", "/a/b", ... */
+static cd_code trusted_steps(const char *path, mode_t create, const char *what, cd_err *err)
+{
+    char buf[PATH_MAX];
+    if (path[0] != '/' || snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return cd_fail(err, CD_EINVAL, "%s \"%s\" is not an absolute path that fits", what, path);
+    cd_code rc = trusted_step("/", buf[1] == '\0', create, what, err);
+    for (char *p = buf + 1; rc == CD_OK && *p != '\0'; p++) {
+        if (p[1] != '/' && p[1] != '\0')
+            continue;
+        char next = p[1];
+        p[1] = '\0';
+        rc = trusted_step(buf, next == '\0', create, what, err);
+        p[1] = next;
+    }
+    return rc;
+}
+
+cd_code cd_trusted_dir(const char *dir, mode_t create, const char *what, cd_err *err)
+{
+    char real[PATH_MAX];
+    cd_code rc = trusted_steps(dir, create, what, err);
+    if (rc == CD_OK && realpath(dir, real) == NULL)
+        rc = cd_fail(err, CD_EIO, "could not resolve %s \"%s\": %s", what, dir, strerror(errno));
+    if (rc == CD_OK && strcmp(real, dir) != 0) /* where its links lead */
+        rc = trusted_steps(real, 0, what, err);
+    return rc;
 }

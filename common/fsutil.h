@@ -1,6 +1,7 @@
 /*
  * fsutil.h: small file-system helpers shared by the components: mkdir -p, a whole (small)
- * file into memory, the directory of the running executable, and what is mounted where.
+ * file into memory, the directory of the running executable, what is mounted where, and
+ * whether a directory is safe from other users (as ssh checks the paths it trusts).
  * Does not: write files (each writer has its own atomic temp + fsync + rename).
  */
 #ifndef CD_FSUTIL_H
@@ -8,11 +9,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "cd_err.h"
 
 /* Create path and any missing parents (mode 0755). */
 cd_code cd_mkdir_p(const char *path, cd_err *err);
+/* The same with mode for the directories it creates. */
+cd_code cd_mkdir_p_mode(const char *path, mode_t mode, cd_err *err);
 
 /* The whole file at path into *text (malloc'd, NUL-terminated; *len without the NUL, len may
  * be NULL). CD_ENOTFOUND when it does not exist, CD_EIO or CD_ENOMEM otherwise. */
@@ -25,5 +29,21 @@ bool cd_exe_dir(char *buf, size_t size);
  * file-system type ("fuse.cerebro-ds", "ext4", ...) and device number ("0:52") into type and
  * dev (either may be NULL). Paths with blanks (escaped in /proc/self/mountinfo) never match. */
 bool cd_mount_lookup(const char *path, char *type, size_t tsize, char *dev, size_t dsize);
+
+/* Why other users could change what the directory st describes, or NULL when only this user
+ * and root can: owned by one of them, and not writable by others (nor by its group, unless
+ * group_ok) unless sticky like /tmp. */
+const char *cd_dir_untrusted(const struct stat *st, bool group_ok);
+
+/*
+ * Can no user but this one and root change what the directory dir (absolute) holds, or where
+ * its path leads? Each directory on the way is checked with cd_dir_untrusted (the ancestors
+ * may be group-writable, as Ubuntu's /var/log is; dir itself may not), each symbolic link on
+ * the way must be owned by this user or root, and the directories the links lead to are
+ * checked the same way. A missing dir (its parent existing) is created with mode create
+ * (0: not created). what names dir in errors ("log directory"); CD_EINVAL when untrusted,
+ * with the chown/chmod to run as the hint.
+ */
+cd_code cd_trusted_dir(const char *dir, mode_t create, const char *what, cd_err *err);
 
 #endif

@@ -701,10 +701,12 @@ max_threads() {
     run cerebro-ds-fuse --conninfo "$CONN" "$MNT"
     [ "$status" -eq 1 ]
     [[ $output == *"nothing to serve"* ]]
-    run cerebro-ds-fuse --conninfo "$CONN" -o tables=t "$BASE/nonexistent"
+    # backgrounded (no -f), the daemon opens its log file first: one of the test's own
+    bglog=log_file=$BATS_TEST_TMPDIR/daemon.log
+    run cerebro-ds-fuse --conninfo "$CONN" -o tables=t,"$bglog" "$BASE/nonexistent"
     [ "$status" -eq 1 ]
     [[ $output == *"HINT: create it: mkdir -p"* ]]
-    run cerebro-ds-fuse --conninfo "host=/nonexistent" -o tables=t "$MNT"
+    run cerebro-ds-fuse --conninfo "host=/nonexistent" -o tables=t,"$bglog" "$MNT"
     [ "$status" -eq 1 ]
     [[ $output == *"could not connect to the database"* ]]
     run cerebro-ds-fuse --version

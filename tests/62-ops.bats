@@ -192,6 +192,7 @@ with open(sys.argv[2], "w", buffering=1) as out:
 }
 
 @test "mount helper: mount(8)'s call with fstab's options mounts in the background; umount ends it" {
+    write_conf "$CONN" "public.t" "log_file = $BATS_TEST_TMPDIR/daemon.log" # not /var/log
     ln -sf "$(command -v cerebro-ds-fuse)" "$BATS_TEST_TMPDIR/mount.fuse.cerebro-ds"
     helper=$BATS_TEST_TMPDIR/mount.fuse.cerebro-ds
     # -f (fake): nothing is mounted
@@ -209,6 +210,7 @@ with open(sys.argv[2], "w", buffering=1) as out:
     umount "$MNT"
     for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     run ! kill -0 "$pid"
+    grep -q "cerebro-ds-fuse\[$pid\]: info: unmounted $MNT" "$BATS_TEST_TMPDIR/daemon.log"
     # a wrong call says what mount(8) should have passed
     run "$helper" "$CONF"
     [ "$status" -eq 2 ]

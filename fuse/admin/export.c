@@ -300,15 +300,9 @@ static cd_code trusted_outdir(const char *outdir, cd_err *err)
     uid_t me = geteuid();
     if (lstat(outdir, &l) != 0 || stat(outdir, &st) != 0)
         return cd_fail(err, CD_EIO, "could not stat \"%s\": %s", outdir, strerror(errno));
-    const char *why = NULL;
-    if (S_ISLNK(l.st_mode) && l.st_uid != me && l.st_uid != 0)
-        why = "is a symbolic link of another user";
-    else if (!S_ISDIR(st.st_mode))
-        why = "is not a directory";
-    else if (st.st_uid != me && st.st_uid != 0)
-        why = "belongs to another user";
-    else if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0)
-        why = "is writable by other users (and not sticky)";
+    const char *why = S_ISLNK(l.st_mode) && l.st_uid != me && l.st_uid != 0
+                          ? "is a symbolic link of another user"
+                          : cd_dir_untrusted(&st, false);
     if (why == NULL)
         return CD_OK;
     cd_fail(err, CD_EINVAL, "output directory \"%s\" %s", outdir, why);

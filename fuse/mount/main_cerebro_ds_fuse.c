@@ -1,6 +1,7 @@
 /*
  * main_cerebro_ds_fuse.c: cerebro-ds-fuse, the read-only mount of pinned PostgreSQL tables:
- * command line and -o options, configuration, logging, stale mount recovery, mount,
+ * command line and -o options, configuration, logging (its file opened before anything is
+ * mounted), passwords scrubbed from the command line, stale mount recovery, mount,
  * daemonizing, signals, the multi-threaded loop and a clean unmount.
  * The file system itself is fs_*.c.
  */
@@ -20,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "conninfo.h"
 #include "fs.h"
 #include "fs_log.h"
 #include "fsutil.h"
@@ -41,11 +43,14 @@ static const char usage_text[] =
     "\n"
     "Options:\n"
     "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG " when it exists)\n"
-    "      --conninfo C       libpq connection string ([database] conninfo)\n"
+    "      --conninfo C       libpq connection string ([database] conninfo); a password in\n"
+    "                         it is overwritten with x in the command line ps shows\n"
     "  -o KEY=VALUE,...       set configuration keys: cache_mb=256, allow_other,\n"
     "                         tables=s.t1,s.t2, database.datadir=DIR,\n"
     "                         table.s.t1.shards=blocks:4 (see cerebro-ds.conf(5))\n"
-    "  -f, --foreground       stay in the foreground and log to standard error\n"
+    "  -f, --foreground       stay in the foreground and log to standard error, or to\n"
+    "                         [mount] log_file when set (in the background: log_file, by\n"
+    "                         default /var/log/cerebro-ds/cerebro-ds-fuse.log for root)\n"
     "  -d, --debug            foreground, log_level debug, and libfuse's request trace\n"
     "      --preload          pin and index every table at mount, not at first access\n"
     "      --print-config     print the effective configuration and exit\n"
@@ -64,8 +69,8 @@ static const char usage_text[] =
 
 typedef struct cli {
     const char *config;
-    const char *conninfo;
-    const char *opts[MAX_OPTS]; /* -o arguments, in order */
+    char *conninfo;       /* in argv: scrubbed of its password once set */
+    char *opts[MAX_OPTS]; /* -o arguments (in argv), in order */
     int nopts;
     const char *pos[2];
     int npos;
@@ -87,7 +92,7 @@ static int print_error(const cd_err *err)
 /* ---- command line ---- */
 
 /* Keep one -o argument, in order. */
-static int add_o(cli *c, const char *arg)
+static int add_o(cli *c, char *arg)
 {
     if (c->nopts == MAX_OPTS)
         return usage_error("too many -o options (at most %s)", "64");
@@ -315,6 +320,22 @@ static int settle(const cli *c, cd_config *cfg)
     return rc;
 }
 
+/*
+ * The command line as ps shows it, without the passwords it held (copied into the
+ * configuration by now): the value of each password in --conninfo, and in a conninfo= or
+ * coordinator= of -o, overwritten in place in argv's strings.
+ */
+static void scrub_argv(cli *c)
+{
+    static const char *const keys[] = {"conninfo=", "coordinator="};
+    if (c->conninfo != NULL)
+        cd_conninfo_scrub(c->conninfo);
+    for (int i = 0; i < c->nopts; i++)
+        for (int k = 0; k < 2; k++)
+            for (char *p = strstr(c->opts[i], keys[k]); p != NULL; p = strstr(p + 1, keys[k]))
+                cd_conninfo_scrub(p + strlen(keys[k]));
+}
+
 static int check_served(const cd_config *cfg)
 {
     if (cfg->mount_tables[0] != '\0' || cfg->mount_schemas[0] != '\0' || cfg->ntables > 0)
@@ -323,6 +344,17 @@ static int check_served(const cd_config *cfg)
     cd_fail(&err, CD_EINVAL, "nothing to serve: no tables and no schemas are configured");
     cd_hint(&err, "set [mount] tables = schema.table, ... or schemas = ... (or -o tables=...)");
     return print_error(&err);
+}
+
+/* The log: standard error, then where [mount] log_file says, its file opened (or refused)
+ * before anything is mounted, so that a refusal stops the start with nothing mounted. */
+static int open_log(const cd_config *cfg, bool foreground)
+{
+    cd_err err = {0};
+    cd_log_open(cd_log_parse_level(cfg->mount_log_level));
+    if (cd_log_route(cfg->mount_log_file, foreground, &err) != CD_OK)
+        return print_error(&err);
+    return EXIT_OK;
 }
 
 /* ---- the mount point ---- */
@@ -509,7 +541,7 @@ static int run(cd_fs *fs, const cd_config *cfg, const char *mp, bool foreground,
     if (fuse_daemonize(foreground) != 0)
         goto fail_daemon;
     if (!foreground)
-        cd_log_open(cd_log_parse_level(cfg->mount_log_level), true);
+        cd_log_daemonized();
     if (fs_ctl_start(fs, &err) != CD_OK) {
         cd_log_err(CD_LOG_ERROR, &err, "could not start the control server");
         goto fail_daemon;
@@ -547,17 +579,19 @@ int main(int argc, char **argv)
         return rc;
     cd_config cfg;
     rc = settle(&c, &cfg);
+    scrub_argv(&c);
     if (rc == EXIT_OK && c.print_config && !c.fake)
         cd_config_print(stdout, &cfg);
     if (rc != EXIT_OK || c.print_config || (rc = check_served(&cfg)) != EXIT_OK) {
         cd_config_free(&cfg);
         return rc;
     }
-    cd_log_open(cd_log_parse_level(cfg.mount_log_level), false);
     char mp[PATH_MAX];
     cd_fs *fs = NULL;
     cd_err err = {0};
-    rc = prepare_mountpoint(cfg.mount_mountpoint, mp);
+    rc = open_log(&cfg, c.foreground);
+    if (rc == EXIT_OK)
+        rc = prepare_mountpoint(cfg.mount_mountpoint, mp);
     if (rc == EXIT_OK && fs_new(&fs, &cfg, &err) != CD_OK)
         rc = print_error(&err);
     if (rc == EXIT_OK)
@@ -565,6 +599,9 @@ int main(int argc, char **argv)
     fs_free(&fs); /* releases every snapshot */
     if (rc == EXIT_OK)
         cd_log(CD_LOG_INFO, "unmounted %s; every snapshot released", mp);
+    if (cd_log_write_failures() > 0)
+        cd_log(CD_LOG_WARNING, "%lu log line(s) could not be written to the log file",
+               cd_log_write_failures());
     cd_log_close();
     cd_config_free(&cfg);
     return rc;

@@ -1,7 +1,9 @@
 /*
  * test_fsutil.c: common/fsutil.h: mkdir -p (existing parts, a file in the way), whole files
  * read back byte for byte (empty, larger than the first buffer, missing), the executable's
- * directory.
+ * directory, trusted directories (others may write: refused unless sticky; a group-writable
+ * ancestor accepted; the missing last directory created 0700; a link on the way followed
+ * and its target checked).
  */
 #include <sys/stat.h>
 #include <unistd.h>
@@ -54,6 +56,37 @@ static void test_read_file(void)
     CHECK(text == NULL && strstr(err.msg, "missing") != NULL);
 }
 
+static void test_trusted_dir(void)
+{
+    char path[256], sub[300], link[300];
+    cd_err err = {0};
+    struct stat st;
+    snprintf(path, sizeof path, "%s/t", dir);
+    CHECK_CODE(cd_trusted_dir(path, 0700, "log directory", &err), CD_OK, &err); /* created */
+    CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700);
+    chmod(path, 0777);
+    CHECK_CODE(cd_trusted_dir(path, 0, "log directory", &err), CD_EINVAL, &err);
+    CHECK(strstr(err.msg, "is writable by other users") != NULL && strstr(err.msg, path));
+    CHECK(strstr(err.hint, "chmod go-w") != NULL);
+    chmod(path, 01777); /* like /tmp */
+    CHECK_CODE(cd_trusted_dir(path, 0, "log directory", &err), CD_OK, &err);
+    chmod(path, 0775); /* group-writable: refused itself, accepted on the way */
+    CHECK_CODE(cd_trusted_dir(path, 0, "log directory", &err), CD_EINVAL, &err);
+    snprintf(sub, sizeof sub, "%s/sub", path);
+    CHECK_CODE(cd_trusted_dir(sub, 0700, "log directory", &err), CD_OK, &err);
+    chmod(path, 0777); /* others may write: refused on the way too */
+    CHECK_CODE(cd_trusted_dir(sub, 0, "log directory", &err), CD_EINVAL, &err);
+    CHECK(strstr(err.msg, "directory \"") == err.msg);
+    snprintf(link, sizeof link, "%s/link", dir); /* a link to it: its target is checked */
+    CHECK(symlink(sub, link) == 0);
+    CHECK_CODE(cd_trusted_dir(link, 0, "log directory", &err), CD_EINVAL, &err);
+    chmod(path, 0755);
+    CHECK_CODE(cd_trusted_dir(link, 0, "log directory", &err), CD_OK, &err);
+    snprintf(sub, sizeof sub, "%s/no/such", path); /* only the last one is created */
+    CHECK_CODE(cd_trusted_dir(sub, 0700, "log directory", &err), CD_ENOTFOUND, &err);
+    CHECK_CODE(cd_trusted_dir("relative", 0, "log directory", &err), CD_EINVAL, &err);
+}
+
 static void test_exe_dir(void)
 {
     char d[4096], self[4096];
@@ -69,6 +102,7 @@ int main(void)
         return 1;
     RUN(test_mkdir_p);
     RUN(test_read_file);
+    RUN(test_trusted_dir);
     RUN(test_exe_dir);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
