@@ -5,7 +5,10 @@
 # against a throwaway cluster, the fstab type fuse.cerebro-ds through mount(8), the unit's
 # command lines, upgrades that keep an edited configuration. The root lives in
 # build/packages/root; each test works in a private mount namespace (unshare -m), so its
-# /proc, /dev and cluster binds vanish with it.
+# /proc, /dev and cluster binds vanish with it. The unit runs the daemon as postgres: the
+# root's postgres has the uid and gid of this host's, which owns the test cluster's data
+# directory (bound in at the same path), and /dev/fuse is a node of our own with mode 0666,
+# as a Debian host's udev makes it (a non-root daemon opens it; this host's may be 0600).
 
 load ../helpers
 
@@ -17,6 +20,10 @@ setup_file() {
     export VERSION
     ls "$PKG"/cerebro-ds-fuse_"$VERSION"_*.deb >/dev/null
     make_root
+    root_postgres
+    export FUSE_NODE=$BATS_FILE_TMPDIR/fuse
+    mknod -m 0666 "$FUSE_NODE" c 10 229
+    : <>"$FUSE_NODE" # opens (not on a nodev file system)
     pg_start pkg autovacuum=off
     pg_psql pkg -c "CREATE TABLE t (id int, v float8)" \
         -c "INSERT INTO t SELECT g, g / 2.0 FROM generate_series(1, 500) g" -c "CHECKPOINT"
@@ -45,6 +52,29 @@ make_root() {
     chroot "$ROOT" apt-get update -q
 }
 
+# root_postgres: the root's postgres user and group with this host's uid and gid (created
+# before postgresql-common, a dependency of cerebro-ds-fuse, would create them with others).
+root_postgres() {
+    local uid gid
+    uid=$(id -u postgres)
+    gid=$(id -g postgres)
+    if ! chroot "$ROOT" getent group postgres >/dev/null; then
+        groupadd -R "$ROOT" --system -o -g "$gid" postgres
+    elif [[ $(chroot "$ROOT" getent group postgres | cut -d: -f3) != "$gid" ]]; then
+        groupmod -R "$ROOT" -o -g "$gid" postgres
+    fi
+    if ! chroot "$ROOT" getent passwd postgres >/dev/null; then
+        useradd -R "$ROOT" --system -o -u "$uid" -g postgres -M -d /var/lib/postgresql \
+            -s /bin/bash -c "PostgreSQL administrator" postgres
+    elif [[ $(chroot "$ROOT" id -u postgres) != "$uid" ]]; then
+        usermod -R "$ROOT" -o -u "$uid" -g postgres postgres
+    fi
+    [[ $(chroot "$ROOT" id -u postgres):$(chroot "$ROOT" id -g postgres) == "$uid:$gid" ]]
+}
+
+# AS_POSTGRES COMMAND: a command run as the unit's user (in the root or the container)
+AS_POSTGRES="setpriv --reuid=postgres --regid=postgres --init-groups --"
+
 # in_container COMMAND...: run a shell command in the booted container (boot_container).
 in_container() {
     nsenter --target "$CONTAINER_PID" --mount --uts --ipc --net --pid -- /bin/bash -c "$*"
@@ -54,7 +84,7 @@ in_container() {
 # directory bound in and the host's network; CONTAINER_PID is its systemd (pid 1 inside).
 boot_container() {
     systemd-nspawn -D "$ROOT" --boot --register=no --keep-unit -q --console=pipe \
-        --bind=/dev/fuse --bind="$PGDIR" </dev/null >"$BATS_TEST_TMPDIR/console.log" 2>&1 3>&- &
+        --bind="$FUSE_NODE:/dev/fuse" --bind="$PGDIR" </dev/null >"$BATS_TEST_TMPDIR/console.log" 2>&1 3>&- &
     NSPAWN_PID=$!
     local i state=
     for ((i = 0; i < 300; i++)); do
@@ -85,18 +115,20 @@ teardown() {
 }
 
 # in_root COMMAND...: run a shell command in the root, in a private mount namespace with
-# /proc, /sys, /dev and the test cluster's directory (socket and data) bound in.
+# /proc, /sys, /dev (its fuse: FUSE_NODE) and the test cluster's directory (socket and data)
+# bound in.
 in_root() {
     unshare --mount --propagation private bash -c '
         set -e
-        root=$1 pgdir=$2
-        shift 2
+        root=$1 pgdir=$2 fuse=$3
+        shift 3
         mount -t proc proc "$root/proc"
         mount --rbind /sys "$root/sys"
         mount --rbind /dev "$root/dev"
+        mount --bind "$fuse" "$root/dev/fuse"
         mkdir -p "$root$pgdir"
         mount --bind "$pgdir" "$root$pgdir"
-        exec chroot "$root" /bin/bash -c "$*"' in_root "$ROOT" "$PGDIR" "$@"
+        exec chroot "$root" /bin/bash -c "$*"' in_root "$ROOT" "$PGDIR" "$FUSE_NODE" "$@"
 }
 
 # root_conf NAME MOUNTPOINT TABLES: the root's /etc/cerebro-ds/NAME.conf, serving TABLES of
@@ -107,12 +139,17 @@ root_conf() {
 }
 
 # install_debs [DEB...]: copy the packages into the root and install them with apt-get.
+# --reinstall: the root outlives a run, and apt-get would keep an installed package of the
+# same version (an earlier build) instead of the one under test. --force-confold: a
+# configuration the upgrade test edited stays without a prompt when the packaged one changed
+# since that build (that test checks the edit is kept; its own reinstall has no option).
 install_debs() {
     mkdir -p "$ROOT/tmp/debs"
     cp "$@" "$ROOT/tmp/debs/"
     local names=()
     for d in "$@"; do names+=("/tmp/debs/$(basename "$d")"); done
-    in_root "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends ${names[*]}"
+    in_root "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends --reinstall \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold ${names[*]}"
 }
 
 debs_of() { # VERSION: the packages of that version
@@ -137,6 +174,8 @@ debs_of() { # VERSION: the packages of that version
     dpkg-deb -f "$PKG"/cerebro-ds-fuse_"$VERSION"_*.deb Depends | grep -q 'libfuse3-3'
     dpkg-deb -f "$PKG"/cerebro-ds-fuse_"$VERSION"_*.deb Depends | grep -q 'libpq5'
     dpkg-deb -f "$PKG"/cerebro-ds-fuse_"$VERSION"_*.deb Depends | grep -q 'fuse3'
+    # the package that creates the unit's user, postgres
+    dpkg-deb -f "$PKG"/cerebro-ds-fuse_"$VERSION"_*.deb Depends | grep -q 'postgresql-common'
     dpkg-deb -c "$PKG"/cerebro-train_"$VERSION"_*.deb | grep -q './usr/bin/cerebro-train$'
     dpkg-deb -f "$PKG"/cerebro-train_"$VERSION"_*.deb Depends | grep -q 'libopenblas0'
     dpkg-deb -c "$PKG"/cerebro-sched_"$VERSION"_*.deb | grep -q './usr/bin/cerebro-sched$'
@@ -212,20 +251,35 @@ debs_of() { # VERSION: the packages of that version
         [ -f "$ROOT/usr/share/man/$m.gz" ]
     done
     grep -qx 'Type=notify' "$unit"
+    grep -qx 'NotifyAccess=main' "$unit"
     grep -qx 'Restart=on-failure' "$unit"
     grep -q '^Documentation=man:cerebro-ds-fuse(8)' "$unit"
-    # the command lines of the instance "unit" (%i = unit), run as systemd would run them
+    # the database's OS user, mounting through the setuid fusermount3: nothing may set
+    # no_new_privs (NoNewPrivileges=yes, or any seccomp setting, which implies it for a
+    # User= service), and the bounding set must leave fusermount3 CAP_SYS_ADMIN
+    user=$(sed -n 's/^User=//p' "$unit")
+    group=$(sed -n 's/^Group=//p' "$unit")
+    [[ $user == postgres ]]
+    [[ $group == postgres ]]
+    run ! grep -E '^(NoNewPrivileges=yes|SystemCall|RestrictAddressFamilies|RestrictNamespaces|RestrictRealtime|RestrictSUIDSGID|LockPersonality|MemoryDenyWriteExecute|ProtectHostname|ProtectClock|ProtectKernel|PrivateDevices|DynamicUser|SecureBits)' "$unit"
+    grep -qx 'CapabilityBoundingSet=CAP_SYS_ADMIN' "$unit"
+    # the command lines of the instance "unit" (%i = unit), run as systemd would run them:
+    # as the unit's user, on a mount point that user owns
     root_conf unit /srv/unit "public.t"
     mkdir -p "$ROOT/srv/unit"
+    in_root "chown $user:$group /srv/unit"
+    as="setpriv --reuid=$user --regid=$group --init-groups --"
     start=$(sed -n 's/^ExecStart=//p' "$unit" | sed 's/%i/unit/g')
     reload=$(sed -n 's/^ExecReload=//p' "$unit" | sed 's/%i/unit/g')
     run in_root "
         set -e
-        $start </dev/null 2>/tmp/unit.log &
+        $as $start </dev/null 2>/tmp/unit.log &
         pid=\$!
-        for i in \$(seq 100); do test -r /srv/unit/.cerebro-ds/version && break; sleep 0.1; done
-        test -r /srv/unit/postgres/public.t/part0/id.npy
-        $reload
+        for i in \$(seq 100); do $as test -r /srv/unit/.cerebro-ds/version && break; sleep 0.1; done
+        $as test -r /srv/unit/postgres/public.t/part0/id.npy
+        echo owner=\$(stat -c %U /proc/\$pid)
+        findmnt -n -o OPTIONS /srv/unit
+        $as $reload
         kill -TERM \$pid
         rc=0
         wait \$pid || rc=\$?
@@ -234,6 +288,9 @@ debs_of() { # VERSION: the packages of that version
         cat /tmp/unit.log"
     echo "$output"
     [ "$status" -eq 0 ]
+    grep -qx 'owner=postgres' <<<"$output"
+    # mounted by postgres through fusermount3
+    grep -q "user_id=$(id -u postgres)," <<<"$output"
     grep -q '/srv/unit: 1 table(s) refreshed' <<<"$output"
     grep -qx 'exit=0' <<<"$output"
     grep -q 'unmounted /srv/unit; every snapshot released' <<<"$output"
@@ -243,19 +300,39 @@ debs_of() { # VERSION: the packages of that version
     install_debs $(debs_of "$VERSION")
     root_conf unit /srv/unit "public.t"
     mkdir -p "$ROOT/srv/unit"
+    in_root "chown postgres:postgres /srv/unit"
     boot_container
-    # Type=notify: start returns once the mount serves, so the file is there at once
-    run in_container "systemctl start cerebro-ds-fuse@unit && od -A n -t x1 -N 6 /srv/unit/postgres/public.t/part0/id.npy"
+    # the tmpfiles.d entry gives the cache directory and the default mount point to postgres
+    run in_container "stat -c '%n %U %G %a' /var/cache/cerebro-ds /mnt/cerebro-ds"
+    echo "$output"
+    [[ ${lines[0]} == '/var/cache/cerebro-ds postgres postgres 700' ]]
+    [[ ${lines[1]} == '/mnt/cerebro-ds postgres postgres 755' ]]
+    # Type=notify: start returns once the mount serves, so the file is there at once (for
+    # postgres only: without allow_other nobody else, not even root, reaches the mount)
+    run in_container "systemctl start cerebro-ds-fuse@unit && $AS_POSTGRES od -A n -t x1 -N 6 /srv/unit/postgres/public.t/part0/id.npy"
     echo "$output"
     [ "$status" -eq 0 ]
     grep -q '93 4e 55 4d 50 59' <<<"$output"
-    in_container "systemctl show -p Type,ActiveState,SubState cerebro-ds-fuse@unit" >"$BATS_TEST_TMPDIR/show"
+    in_container "systemctl show -p Type,ActiveState,SubState,MainPID cerebro-ds-fuse@unit" >"$BATS_TEST_TMPDIR/show"
     grep -qx 'Type=notify' "$BATS_TEST_TMPDIR/show"
     grep -qx 'SubState=running' "$BATS_TEST_TMPDIR/show"
+    # the daemon runs as postgres with no capability, and postgres mounted (fusermount3)
+    pid=$(sed -n 's/^MainPID=//p' "$BATS_TEST_TMPDIR/show")
+    [[ $pid =~ ^[1-9][0-9]*$ ]]
+    in_container "stat -c %U /proc/$pid" | grep -qx postgres
+    in_container "grep -E '^(Uid|Gid|CapEff|CapPrm|NoNewPrivs):' /proc/$pid/status" >"$BATS_TEST_TMPDIR/status"
+    cat "$BATS_TEST_TMPDIR/status"
+    grep -qE "^Uid:\s+$(id -u postgres)\s" "$BATS_TEST_TMPDIR/status"
+    grep -qE "^Gid:\s+$(id -g postgres)\s" "$BATS_TEST_TMPDIR/status"
+    grep -qE '^CapEff:\s+0+$' "$BATS_TEST_TMPDIR/status"
+    grep -qE '^CapPrm:\s+0+$' "$BATS_TEST_TMPDIR/status"
+    in_container "findmnt -n -o OPTIONS /srv/unit" | grep -q "user_id=$(id -u postgres),"
+    run in_container "od -A n -t x1 -N 6 /srv/unit/postgres/public.t/part0/id.npy"
+    [ "$status" -ne 0 ]
     # reload = refresh: a row inserted now shows after it
     pg_psql pkg -c "INSERT INTO t VALUES (501, 0)"
     in_container "systemctl reload cerebro-ds-fuse@unit"
-    in_container "stat -c %s /srv/unit/postgres/public.t/part0/id.npy" | grep -qx $((128 + 501 * 4))
+    in_container "$AS_POSTGRES stat -c %s /srv/unit/postgres/public.t/part0/id.npy" | grep -qx $((128 + 501 * 4))
     # the journal: the daemon's lines with their priorities, no second time stamp
     in_container "journalctl -u cerebro-ds-fuse@unit -o json --output-fields=PRIORITY,MESSAGE" \
         >"$BATS_TEST_TMPDIR/journal"
@@ -265,10 +342,10 @@ debs_of() { # VERSION: the packages of that version
     # killed: Restart=on-failure starts it again, and the stale mount is unmounted first
     in_container "systemctl kill -s KILL cerebro-ds-fuse@unit"
     for ((i = 0; i < 100; i++)); do
-        in_container "systemctl is-active -q cerebro-ds-fuse@unit && test -r /srv/unit/postgres/public.t/meta" && break
+        in_container "systemctl is-active -q cerebro-ds-fuse@unit && $AS_POSTGRES test -r /srv/unit/postgres/public.t/meta" && break
         sleep 0.2
     done
-    in_container "test -r /srv/unit/postgres/public.t/meta"
+    in_container "$AS_POSTGRES test -r /srv/unit/postgres/public.t/meta"
     in_container "journalctl -u cerebro-ds-fuse@unit -o json --output-fields=PRIORITY,MESSAGE" |
         grep 'warning: mount point /srv/unit: .* died without unmounting' | grep -q '"PRIORITY":"4"'
     # stop: a clean unmount

@@ -34,6 +34,8 @@ rpm_of() { # NAME VERSION
     # dependencies found in the binaries, and fusermount3's package
     rpm -qp --requires "$(rpm_of cerebro-ds-fuse "$VERSION")" | grep -q 'libfuse3.so.3()(64bit)'
     rpm -qp --requires "$(rpm_of cerebro-ds-fuse "$VERSION")" | grep -qx 'fuse3'
+    # the package that creates the unit's user, postgres (before the tmpfiles entry applies)
+    rpm -qp --requires "$(rpm_of cerebro-ds-fuse "$VERSION")" | grep -qx 'postgresql-server'
     rpm -qp --requires "$(rpm_of cerebro-train "$VERSION")" | grep -q 'libopenblas'
     # the systemd scriptlets
     rpm -qp --scripts "$(rpm_of cerebro-ds-fuse "$VERSION")" | grep -q 'daemon-reload'
