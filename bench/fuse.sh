@@ -14,6 +14,7 @@
 # and the export and cold figures, warm without that, are marked invalid.
 # Figures: cold ratio = export / cold (target >= 0.8); warm ratio = tmpfs / warm (target
 # >= 0.8); the daemon's peak RSS (VmHWM) against cache_mb. Best of REPEAT (default 3).
+# Then many readers at once (see below).
 # Last line: ratio=<warm ratio>.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -115,4 +116,73 @@ else # the heap files may have been read from memory: neither figure is what it 
     echo "cold_ratio=invalid (the page cache was not dropped)"
 fi
 echo "rss_over_cache=$(printf '%.2f' "$(echo "$hwm / 1024 / $CACHE_MB" | bc -l)") (peak RSS / cache_mb)"
+# ---- many readers (issue 13): W = all cores ----
+# W readers of W different shards at once (the table as blocks:W, one daemon), against the
+# parallel export of the same shards (--shards W --jobs W) and W parallel reads of its tmpfs
+# copy; then 4 readers of one shard at once (aggregate bytes / seconds) against the one-job
+# export of that shard. Cold reads and exports start with the page cache dropped. The
+# daemon's peak RSS over both must stay within cache_mb + 64 MiB.
+W=$(nproc)
+printf '[database]\nconninfo = %s\n\n[mount]\ntables = public.fashion\ncache_mb = %s\nshards = blocks:%s\n' \
+    "$CONN" "$CACHE_MB" "$W" >"$WORK/bench.conf"
+par_read() { # DIR: one reader per shard directory of DIR, all at once
+    local d pids=()
+    for d in "$1"/part*; do
+        read_all "$d" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+}
+same_read() { # DIR N: N readers of the same directory at once
+    local i pids=()
+    for ((i = 0; i < $2; i++)); do
+        read_all "$1" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+}
+pex=() pcold=() pwarm=() ptmp=() sex=() scold=() hwm2=0
+for _ in $(seq "$REPEAT"); do
+    rm -rf "$WORK/pex"
+    drop_caches
+    t0=$(now); "$BIN/cerebro-ds" -q --conninfo "$CONN" export --shards "$W" --jobs "$W" fashion "$WORK/pex"; t1=$(now)
+    pex+=("$(secs "$t0" "$t1")")
+    t0=$(now); par_read "$WORK/pex"; t1=$(now)
+    ptmp+=("$(secs "$t0" "$t1")")
+    drop_caches
+    mount_it
+    t0=$(now); par_read "$MNT/postgres/public.fashion"; t1=$(now)
+    pcold+=("$(secs "$t0" "$t1")")
+    t0=$(now); par_read "$MNT/postgres/public.fashion"; t1=$(now)
+    pwarm+=("$(secs "$t0" "$t1")")
+    h=$(awk '/VmHWM/ {print $2}' "/proc/$DPID/status")
+    ((h > hwm2)) && hwm2=$h
+    unmount_it
+    # one shard, 4 readers: against the one-job export of that shard
+    rm -rf "$WORK/sex"
+    drop_caches
+    t0=$(now); "$BIN/cerebro-ds" -q --conninfo "$CONN" export --shards "$W" --jobs 1 fashion "$WORK/sex"; t1=$(now)
+    sex+=("$(echo "($t1 - $t0) / $W" | bc -l)") # per shard: the shards are the same size
+    drop_caches
+    mount_it
+    t0=$(now); same_read "$MNT/postgres/public.fashion/part0" 4; t1=$(now)
+    scold+=("$(secs "$t0" "$t1")")
+    h=$(awk '/VmHWM/ {print $2}' "/proc/$DPID/status")
+    ((h > hwm2)) && hwm2=$h
+    unmount_it
+done
+pe=$(min "${pex[@]}") pc=$(min "${pcold[@]}") pw=$(min "${pwarm[@]}") pt=$(min "${ptmp[@]}")
+se=$(min "${sex[@]}") sc=$(min "${scold[@]}")
+echo "readers=$W (one per shard of blocks:$W, one daemon)"
+if [[ $DROPPED == yes ]]; then
+    echo "par_export_s=$pe par_cold_read_s=$pc par_warm_read_s=$pw par_tmpfs_read_s=$pt"
+    echo "par_cold_ratio=$(printf '%.2f' "$(echo "$pe / $pc" | bc -l)") (parallel export/cold, target >= 0.8)"
+    echo "same_shard_readers=4 shard_export_s=$se same_shard_cold_read_s=$sc"
+    echo "same_shard_cold_ratio=$(printf '%.2f' "$(echo "4 * $se / $sc" | bc -l)") (aggregate: 4 x shard bytes/cold s against the shard's export, target >= 0.8)"
+else
+    echo "par_cold_ratio=invalid (the page cache was not dropped) par_warm_read_s=$pw par_tmpfs_read_s=$pt"
+fi
+echo "par_warm_ratio=$(printf '%.2f' "$(echo "$pt / $pw" | bc -l)") (tmpfs/warm, target >= 0.8)"
+echo "many_readers_peak_rss_kb=$hwm2 within_cache_mb_plus_64=$( ((hwm2 <= (CACHE_MB + 64) * 1024)) && echo yes || echo no)"
+
 echo "ratio=$(printf '%.2f' "$(echo "$t / $w" | bc -l)")"
