@@ -10,7 +10,7 @@
 # then holds only those). A script that fails stops the run; RESULTS.md is then not touched.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-BENCHES=${BENCHES:-decode.sh fuse.sh trainer.sh sched.sh e2e.sh cluster.sh accuracy.sh}
+BENCHES=${BENCHES:-decode.sh fuse.sh scale.sh trainer.sh sched.sh e2e.sh cluster.sh accuracy.sh}
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 
