@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "data_pg.h"
+#include "estimate.h"
 #include "fsutil.h"
 #include "model.h"
 
@@ -117,6 +119,45 @@ static cd_code init_checkpoint(cd_job *j, int t, cd_err *err)
     return CD_OK;
 }
 
+/* Mean rows of the training shards (directories of [data] train; 0: unknown). */
+static uint64_t mean_shard_rows(const cd_job *j, const char *column)
+{
+    uint64_t sum = 0, n = 0;
+    for (int s = 0; j->w.citus == NULL && !cd_pg_is_spec(j->w.train_dir) && s < j->w.nshards; s++) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s/%s", j->w.train_dir, j->w.shards[s]);
+        uint64_t rows = cd_estimate_shard_rows(dir, column);
+        sum += rows;
+        n += rows > 0;
+    }
+    return n > 0 ? sum / n : 0;
+}
+
+/* The cost estimate of a unit of trial t: from its model file m (NULL: not loaded) when the
+ * job starts, then from the estimates file; 0 when unknown. */
+static cd_code trial_estimate(cd_job *j, int t, const cd_model_spec *m, double *hint, cd_err *err)
+{
+    *hint = 0;
+    if (!j->creating) {
+        *hint = t < j->nest ? j->est[t] : 0;
+        return CD_OK;
+    }
+    if (t >= j->nest) {
+        double *e = realloc(j->est, (size_t)(t + 1) * sizeof *e);
+        if (e == NULL)
+            return cd_fail(err, CD_ENOMEM, "out of memory");
+        j->est = e;
+        j->nest = t + 1;
+    }
+    if (m != NULL && j->shard_rows == 0)
+        j->shard_rows = mean_shard_rows(j, m->label);
+    if (m != NULL)
+        *hint =
+            j->shard_rows > 0 ? cd_estimate_unit_flops(m, j->shard_rows) : cd_estimate_row_flops(m);
+    j->est[t] = *hint;
+    return CD_OK;
+}
+
 static cd_code add_trial(cd_job *j, cd_err *err)
 {
     cd_code rc = grow_trials(j, err);
@@ -141,13 +182,14 @@ static cd_code add_trial(cd_job *j, cd_err *err)
     if (rc == CD_OK)
         rc = cd_model_load(s->model_path, m, err);
     s->mse = rc == CD_OK && m->loss == CD_LOSS_MSE;
-    if (j->readonly)
-        rc = CD_OK; /* status of a job whose model file is not written yet */
+    double hint = 0;
+    if (rc == CD_OK || j->readonly)
+        rc = trial_estimate(j, t, rc == CD_OK ? m : NULL, &hint, err);
     free(m);
     j->ntrials++;
     if (rc == CD_OK && !j->readonly)
         rc = init_checkpoint(j, t, err);
-    if (rc == CD_OK && cd_sched_add_model(j->sched, tr->stopped ? 0 : tr->target, 0) != t)
+    if (rc == CD_OK && cd_sched_add_model(j->sched, tr->stopped ? 0 : tr->target, hint) != t)
         rc = cd_fail(err, CD_EINVAL, "internal error: trial %d is not scheduler model %d", t, t);
     return rc;
 }
@@ -445,6 +487,18 @@ static cd_code make_sched(cd_job *j, cd_err *err)
     return rc;
 }
 
+/* The estimates a job started with; none for a job of an earlier version (every hint 0: the
+ * shard orders it had). */
+static cd_code load_estimates(cd_job *j, cd_err *err)
+{
+    char path[PATH_MAX];
+    path_join(path, sizeof path, j->dir, "estimates");
+    cd_code rc = cd_estimate_read(path, &j->est, &j->nest, err);
+    if (rc == CD_ENOTFOUND)
+        cd_err_clear(err);
+    return rc == CD_ENOTFOUND ? CD_OK : rc;
+}
+
 /* Workload (ov: values given instead of its file's), search, scheduler, the directories
  * and the first trials. */
 static cd_code setup(cd_job *j, const char *workload_path, const cd_workload_override *ov, int nov,
@@ -466,6 +520,8 @@ static cd_code setup(cd_job *j, const char *workload_path, const cd_workload_ove
         path_join(sub, sizeof sub, j->dir, subs[i]);
         rc = cd_mkdir_p(sub, err);
     }
+    if (rc == CD_OK && !j->creating)
+        rc = load_estimates(j, err);
     if (rc == CD_OK)
         rc = sync_trials(j, err);
     return rc;
@@ -506,8 +562,13 @@ cd_code cd_job_create(cd_job *j, const char *workload_path, const char *dir, cd_
     cd_code rc = cd_mkdir_p(dir, err);
     if (rc == CD_OK)
         rc = take_lock(j, err);
+    j->creating = true;
     if (rc == CD_OK)
         rc = setup(j, abs, NULL, 0, err);
+    j->creating = false;
+    path_join(path, sizeof path, dir, "estimates");
+    if (rc == CD_OK)
+        rc = cd_estimate_write(path, j->est, j->nest, err);
     path_join(path, sizeof path, dir, "workload.ini");
     if (rc == CD_OK)
         rc = write_text(path, text, err);
@@ -594,6 +655,7 @@ void cd_job_close(cd_job *j)
         free(j->trials[t].ep);
     free(j->trials);
     free(j->pending_valid);
+    free(j->est);
     free(j->worker_out);
     free(j->worker_fails);
     cd_sched_free(&j->sched);

@@ -8,6 +8,10 @@
  *                   that the file did not change)
  *   journal         every completed unit, failure, validation and worker exclusion (journal.h)
  *   lock            held (flock) by the scheduler running the job
+ *   estimates       the cost estimate of a unit of every trial, from its model file and the
+ *                   shards' rows (estimate.h), fixed when the job starts: the scheduler's
+ *                   shard orders come from it (policy.h), so a resume keeps them (a job
+ *                   without the file, from an earlier version, keeps the orders of no hints)
  *   models/tNNN.ini the model file of trial NNN
  *   logs/           stdout (the JSON line) and stderr of every trainer process
  *   ckpt/tNNN/      checkpoints (or under [workers] model_dir): init.ckpt, then eE-K.ckpt after
@@ -82,7 +86,11 @@ typedef struct cd_job {
     int *pending_valid;     /* [cap_pending] trials with an epoch awaiting validation, FIFO */
     int npending, cap_pending;
     char cut[128]; /* a citus: train: the last cut journaled ("" before the first) */
-    cd_seen seen;  /* a citus: train: what the units of each shard placement read */
+    bool creating; /* cd_job_create: estimates from the model files, then written */
+    double *est;   /* [nest] cost estimate of a unit of each trial (the estimates file) */
+    int nest;
+    uint64_t shard_rows; /* creating: mean rows of the shards (0: unknown) */
+    cd_seen seen;        /* a citus: train: what the units of each shard placement read */
 } cd_job;
 
 /* Create DIR for workload_path (an existing job in DIR is an error with a hint). */

@@ -1,7 +1,8 @@
 /*
  * policy.c: the decisions of Model Hopper Parallelism (policy.h): which unit a free worker
- * runs under the async, random and sync policies, each model's Latin-square shard order,
- * estimates from measured unit times, and the bookkeeping of unit ends, failures, replay,
+ * runs under the async, random and sync policies, each model's Latin-square shard order (its
+ * row packed from the cost hints by rows.h), estimates from measured unit times and the
+ * hints, and the bookkeeping of unit ends, failures, replay,
  * holds, epoch changes and workers taken out.
  *
  * It does not run processes, read clocks, touch files or decide which models train (the
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "rows.h"
 
 typedef struct model {
     int epochs;             /* epochs requested in all (cd_sched_set_epochs) */
@@ -25,6 +27,7 @@ typedef struct model {
     int cur;                /* while running: the shard of the unit */
     int next;               /* async, sync: the shard of its next unit (Latin order) */
     int after;              /* while running (async, sync): its next shard, or -1 */
+    int row;                /* its row of the Latin square, 0..S-1 */
     bool held;              /* no new units */
     bool stopped;           /* cd_sched_stop: no more units, even mid-epoch */
     double start;           /* while running: when the unit started */
@@ -44,11 +47,16 @@ struct cd_sched {
     int nrunning;
     model *m; /* [cap] */
     int nm, cap;
-    int *perm;       /* [S] perm_e of epoch perm_epoch (a cache) */
-    int perm_epoch;  /* 0: none */
-    double meas_sum; /* seconds of every completed unit */
+    int *perm;        /* [S] perm_e of epoch perm_epoch (a cache) */
+    int perm_epoch;   /* 0: none */
+    double *row_load; /* [S] sum of the cost hints of the models of each row */
+    int *row_n;       /* [S] models of each row */
+    int nplaced;      /* models 0..nplaced-1 have their row */
+    double meas_sum;  /* seconds of every completed unit */
     long meas_n;
-    long ok_units; /* random: its draws are a function of (seed, ok_units, draws) */
+    double hint_sec; /* seconds of the completed units of models with a cost hint */
+    double hint_sum; /* the hints of those units: hint_sec / hint_sum seconds per hint unit */
+    long ok_units;   /* random: its draws are a function of (seed, ok_units, draws) */
     long draws;
     /* sync: the current round's units, planned when it opened */
     bool round_open;
@@ -117,12 +125,19 @@ static long units_left(const cd_sched *s, const model *x)
     return u > 0 ? u : 0;
 }
 
+/* Seconds per unit of the cost hints: hints may be seconds or any unit common to every
+ * model (FLOPs); 1 until a unit of a model with a hint has been measured. */
+static double hint_scale(const cd_sched *s)
+{
+    return s->hint_sum > 0 && s->hint_sec > 0 ? s->hint_sec / s->hint_sum : 1;
+}
+
 static double estimate(const cd_sched *s, const model *x)
 {
     if (x->n > 0)
         return x->sum / (double)x->n;
     if (x->hint > 0)
-        return x->hint;
+        return x->hint * hint_scale(s);
     if (s->meas_n > 0)
         return s->meas_sum / (double)s->meas_n;
     return 1;
@@ -151,10 +166,10 @@ static const int *perm_of(cd_sched *s, int e)
     return s->perm;
 }
 
-/* The shard model i visits at step k of epoch e: perm_e[(i + k) mod S]. */
+/* The shard model i visits at step k of epoch e: perm_e[(its row + k) mod S]. */
 static int latin(cd_sched *s, int i, int e, int k)
 {
-    return perm_of(s, e)[(int)(((long)i + k) % s->S)];
+    return perm_of(s, e)[(int)(((long)s->m[i].row + k) % s->S)];
 }
 
 /* For a model starting a unit (worker set): the shard it wants after the unit, or -1. */
@@ -197,8 +212,11 @@ cd_code cd_sched_new(cd_sched **out, cd_policy policy, int nshards, int nworkers
     s->plan = calloc((size_t)nworkers, sizeof *s->plan);
     s->planned = calloc((size_t)nworkers, sizeof *s->planned);
     s->used = calloc((size_t)nshards, sizeof *s->used);
+    s->row_load = calloc((size_t)nshards, sizeof *s->row_load);
+    s->row_n = calloc((size_t)nshards, sizeof *s->row_n);
     if (s->reach == NULL || s->out == NULL || s->running == NULL || s->perm == NULL ||
-        s->plan == NULL || s->planned == NULL || s->used == NULL) {
+        s->plan == NULL || s->planned == NULL || s->used == NULL || s->row_load == NULL ||
+        s->row_n == NULL) {
         cd_sched_free(&s);
         return cd_fail(err, CD_ENOMEM, "out of memory for the scheduler");
     }
@@ -218,6 +236,8 @@ void cd_sched_free(cd_sched **sp)
     free(s->order);
     free(s->m);
     free(s->used);
+    free(s->row_load);
+    free(s->row_n);
     free(s->planned);
     free(s->plan);
     free(s->perm);
@@ -251,6 +271,41 @@ static bool grow_models(cd_sched *s)
     return true;
 }
 
+/* The row with the fewest models (the lowest of those), counted in. */
+static int fewest_row(cd_sched *s)
+{
+    int best = 0;
+    for (int r = 1; r < s->S; r++)
+        best = s->row_n[r] < s->row_n[best] ? r : best;
+    s->row_n[best]++;
+    return best;
+}
+
+/* Rows for the models added since the last call (rows.h), from their cost hints; if out of
+ * memory, each to the row with the fewest models. */
+static void place_rows(cd_sched *s)
+{
+    int n = s->nm - s->nplaced;
+    if (n <= 0)
+        return;
+    double *cost = malloc((size_t)n * sizeof *cost);
+    int *row = malloc((size_t)n * sizeof *row);
+    for (int k = 0; cost != NULL && k < n; k++)
+        cost[k] = s->m[s->nplaced + k].hint;
+    if (cost == NULL || row == NULL ||
+        cd_rows_pack(cost, n, s->S, s->row_load, s->row_n, row, NULL) != CD_OK)
+        for (int k = 0; row != NULL && k < n; k++)
+            row[k] = -1;
+    for (int k = 0; k < n; k++) {
+        int i = s->nplaced + k;
+        s->m[i].row = row != NULL && row[k] >= 0 ? row[k] : fewest_row(s);
+        s->m[i].next = latin(s, i, s->m[i].done + 1, s->m[i].step);
+    }
+    free(row);
+    free(cost);
+    s->nplaced = s->nm;
+}
+
 /* Returns -1 when out of memory. */
 int cd_sched_add_model(cd_sched *s, int epochs, double cost_hint)
 {
@@ -268,7 +323,8 @@ int cd_sched_add_model(cd_sched *s, int epochs, double cost_hint)
     x->after = -1;
     x->hint = cost_hint > 0 ? cost_hint : 0;
     x->visited = visited;
-    x->next = latin(s, i, 1, 0);
+    x->row = -1;
+    x->next = -1; /* place_rows */
     return i;
 }
 
@@ -326,29 +382,23 @@ static double projected_end(const cd_sched *s, double now)
  * estimates are estimates. */
 #define SLACK_MARGIN 0.02
 
-/* Async priority of a model arriving at time a: critical (its slack, projected end - a - its
- * remaining work, is within the margin) first, most remaining work among the critical,
- * most units left (then most remaining work) among the others. */
+/* Async priority of a model arriving at time a: the most units left first (the models of a
+ * row then move in step, as the packing of the rows assumes), then the most remaining work;
+ * its slack: the projected end - a - its remaining work. */
 typedef struct prio {
-    bool critical;
     long units;
     double work, slack;
 } prio;
 
-static prio priority(const cd_sched *s, const model *x, double a, double end, double margin)
+static prio priority(const cd_sched *s, const model *x, double a, double end)
 {
     double r = remaining(s, x);
-    return (prio){.critical = end - (a + r) <= margin,
-                  .units = units_left(s, x),
-                  .work = r,
-                  .slack = end - (a + r)};
+    return (prio){.units = units_left(s, x), .work = r, .slack = end - (a + r)};
 }
 
 static bool outranks(const prio *a, const prio *b)
 {
-    if (a->critical != b->critical)
-        return a->critical;
-    if (!a->critical && a->units != b->units)
+    if (a->units != b->units)
         return a->units > b->units;
     return a->work > b->work;
 }
@@ -367,7 +417,7 @@ static bool delays_arrival(const cd_sched *s, int w, const prio *pc, double dur,
         double a = arrival(s, r, now);
         if (a >= now + dur)
             continue;
-        prio pr = priority(s, r, a, end, margin);
+        prio pr = priority(s, r, a, end);
         if (outranks(&pr, pc) && now + dur - a > pr.slack - margin)
             return true;
     }
@@ -385,7 +435,7 @@ static int pick_async(cd_sched *s, int w, double now, int *shard)
         const model *x = &s->m[i];
         if (!ready(x) || !reaches(s, w, x->next))
             continue;
-        prio p = priority(s, x, now, end, margin);
+        prio p = priority(s, x, now, end);
         if ((best >= 0 && !outranks(&p, &best_p)) ||
             delays_arrival(s, w, &p, estimate(s, x), now, end, margin))
             continue;
@@ -517,6 +567,7 @@ static int pick_sync(cd_sched *s, int w, int *shard)
 
 bool cd_sched_next(cd_sched *s, int w, double now, cd_unit *u)
 {
+    place_rows(s);
     if (w < 0 || w >= s->W || s->out[w] || s->running[w] >= 0)
         return false;
     int shard = -1, i;
@@ -550,6 +601,10 @@ static void complete(cd_sched *s, int i, int shard, double seconds)
     x->n++;
     s->meas_sum += seconds;
     s->meas_n++;
+    if (x->hint > 0) {
+        s->hint_sec += seconds;
+        s->hint_sum += x->hint;
+    }
     s->ok_units++;
     s->draws = 0;
     if (shard >= 0 && shard < s->S)
@@ -582,6 +637,7 @@ void cd_sched_replay(cd_sched *s, const cd_unit *u, double seconds)
 {
     if (u->model < 0 || u->model >= s->nm || s->m[u->model].worker >= 0)
         return;
+    place_rows(s);
     s->round_open = false;
     s->nplanned = 0;
     memset(s->planned, 0, (size_t)s->W * sizeof *s->planned);
@@ -620,6 +676,18 @@ bool cd_sched_shard_unreachable(const cd_sched *s, int shard)
     for (int w = 0; w < s->W && !served; w++)
         served = !s->out[w] && reaches(s, w, shard);
     return !served && needed(s, shard);
+}
+
+int cd_sched_sole_worker(const cd_sched *s, int shard)
+{
+    int sole = -1;
+    for (int w = 0; shard >= 0 && shard < s->S && w < s->W; w++)
+        if (reaches(s, w, shard)) {
+            if (sole >= 0)
+                return -1;
+            sole = w;
+        }
+    return sole;
 }
 
 int cd_sched_unreachable(const cd_sched *s)

@@ -10,20 +10,26 @@
  * at a time.
  *
  * Shard order, which makes results reproducible: under async and sync, model i visits in
- * epoch e the shards perm_e[(i + k) mod S], k = 0..S-1, where perm_e is a permutation of
- * the S shards drawn from (seed, e) (a Fisher-Yates shuffle driven by splitmix64; a Latin
- * square: models with distinct i mod S are on distinct shards at the same step). Which unit
- * a free worker runs, and when, depends on timing; the sequence of shards each model sees
- * does not, so final checkpoints are the same under async and sync, after retries, worker
- * exclusions and resume. Under random (Cerebro's randomized scheduler) orders depend on
- * timing.
+ * epoch e the shards perm_e[(r_i + k) mod S], k = 0..S-1, where perm_e is a permutation of
+ * the S shards drawn from (seed, e) (a Fisher-Yates shuffle driven by splitmix64) and r_i is
+ * the model's row of this Latin square (models of distinct rows are on distinct shards at
+ * the same step; the models of one row follow one another). The rows are packed from the
+ * models' cost hints (rows.h: LPT or MULTIFIT, whichever leaves the smallest largest row
+ * load) when the first unit is asked for or replayed, for every model added until then
+ * (later ones: when the next is asked for); equal or unknown hints give r_i = i mod S. Which
+ * unit a free worker runs, and when, depends on timing; the sequence of shards each model
+ * sees depends only on the seed and the hints, which the caller knows before the first unit
+ * (`run`: estimate.h, from the model files, kept in the job directory), so final checkpoints
+ * are the same under async and sync, after retries, worker exclusions and resume. Under
+ * random (Cerebro's randomized scheduler) orders depend on timing.
  *
  * Policies:
  *   async   a free worker w takes, among the ready models (live, not held, not running)
  *           whose next shard it serves, the one that ranks first:
- *             - rank: a critical model first, one whose slack is within the margin; among
- *               critical models the most remaining work, among the others the most units
- *               left, then the most remaining work; ties: the lowest id.
+ *             - rank: the most units left (so the models of a row move in step, as the
+ *               packing assumes: every row then advances one step per period, the period
+ *               being the largest row load), then the most remaining work; ties: the
+ *               lowest id.
  *             - remaining work: units not started x the model's estimated unit time.
  *             - slack: the projected end of the job - the model's arrival (now, or for a
  *               running model its unit's start + estimate) - its remaining work; the
@@ -34,16 +40,17 @@
  *           running model that outranks it, whose next shard w serves and which arrives
  *           before the candidate would end, by more than that model's slack - the margin.
  *           A unit past twice its estimate arrives "now". Estimates: the mean measured time
- *           of the model's units, else its cost hint, else the mean of all measured units,
- *           else 1. So the long chains (the models that set the makespan when M ~= W) never
- *           wait, and the other models move in step through the Latin order, which packs
- *           them as tightly as it packs homogeneous models.
- *           Measured with `cerebro-sched simulate` (bench/sched.sh, bench/RESULTS.md): the
- *           makespan equals the lower bound max(total work / W, longest model) with
- *           homogeneous costs and M = kW, and two-mode costs (l_m / l_s = 8, 20, p = 0.85)
- *           with M = 200, W = 8; it is within 0.2% of it with M = 8, 10; with M = 2W..8W and
- *           10-20% slow models it can be 0-8% above on average (27% on the worst of 10
- *           draws): the fixed shard order makes the fast models queue behind the slow ones.
+ *           of the model's units, else its cost hint x the seconds per hint unit measured so
+ *           far (hints may be seconds or any unit common to all models, such as FLOPs; 1
+ *           second per unit until a hinted model's unit has ended), else the mean of all
+ *           measured units, else 1.
+ *           Measured with `cerebro-sched simulate` (bench/sched.sh, bench/RESULTS.md, W = 8,
+ *           E = 10, seeds 1..10): the makespan equals the lower bound max(total work / W,
+ *           longest model) on every seed of every suite of M = W..25W with 10-50% slow
+ *           models (l_m / l_s = 4, 20), of homogeneous costs, and of l_m / l_s = 8, 20 with
+ *           p = 0.85; with costs drawn uniformly from [1, 10] s it is within 1.7% (M =
+ *           1.5W..6W). Without hints the rows are i mod S: two slow models may share a row
+ *           and queue behind each other (up to 27% above the bound).
  *   random  Cerebro's train_for_one_epoch: one epoch at a time (epoch e + 1 of any model
  *           starts when every live model has completed epoch e); a free worker takes a
  *           uniformly random ready model of that epoch that has not visited one of the shards
@@ -91,8 +98,10 @@ void cd_sched_free(cd_sched **s);
 void cd_sched_reach(cd_sched *s, int worker, int shard);
 
 /* A model that will train `epochs` epochs (changeable with cd_sched_set_epochs). cost_hint:
- * expected seconds of one of its units (0: unknown). Returns its id (the number of models
- * added before), or -1 when out of memory. */
+ * the expected cost of one of its units, in seconds or in any unit common to every model
+ * (0: unknown), known before the first unit: it decides the model's row, hence its shard
+ * order, and never a measured time does. Returns its id (the number of models added
+ * before), or -1 when out of memory. */
 int cd_sched_add_model(cd_sched *s, int epochs, double cost_hint);
 /* Model m now trains `epochs` epochs in all; fewer than it has started: stop after the
  * current epoch (an epoch in progress is always completed); 0 after cd_sched_add_model, or
@@ -121,6 +130,8 @@ void cd_sched_worker_out(cd_sched *s, int w);
 int cd_sched_unreachable(const cd_sched *s);
 /* The same question for one shard. */
 bool cd_sched_shard_unreachable(const cd_sched *s, int shard);
+/* The one worker that reaches shard (taken out or not), or -1 when none or several do. */
+int cd_sched_sole_worker(const cd_sched *s, int shard);
 
 int cd_sched_nmodels(const cd_sched *s);
 /* Epochs model m has completed (all S units of each). */

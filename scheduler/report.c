@@ -14,6 +14,7 @@
 #include "atomicfile.h"
 #include "commands.h"
 #include "plot.h"
+#include "sim.h"
 
 typedef cd_atomic out;
 
@@ -221,6 +222,56 @@ cd_code cd_report_write(cd_job *j, bool finished, cd_err *err)
         rc = write_best(j, err);
     if (rc == CD_OK)
         write_plots(j, recs, n);
+    free(recs);
+    return rc;
+}
+
+/* ---- the schedule against its lower bound ---- */
+
+static void span_of(const cd_job *j, const cd_jrec *recs, int n, double *cost, cd_report_span *o)
+{
+    double first = 0, last = 0;
+    int S = j->w.nshards;
+    bool any = false;
+    for (int i = 0; i < n; i++) {
+        const cd_jrec *r = &recs[i];
+        if (r->kind != CD_J_UNIT && r->kind != CD_J_FAIL)
+            continue;
+        first = !any || r->start < first ? r->start : first;
+        last = !any || r->end > last ? r->end : last;
+        any = true;
+        if (r->kind == CD_J_UNIT && r->model < j->ntrials && r->shard < S) {
+            cost[(size_t)r->model * (size_t)S + (size_t)r->shard] += r->end - r->start;
+            o->units++;
+        }
+    }
+    o->makespan = last - first;
+}
+
+cd_code cd_report_span_of(const cd_job *j, cd_report_span *span, cd_err *err)
+{
+    char path[PATH_MAX];
+    cd_jrec *recs = NULL;
+    int n = 0, S = j->w.nshards, M = j->ntrials;
+    *span = (cd_report_span){0};
+    snprintf(path, sizeof path, "%s/journal", j->dir);
+    cd_code rc = cd_journal_read(path, &recs, &n, err);
+    if (rc == CD_ENOTFOUND) {
+        cd_err_clear(err);
+        return CD_OK; /* nothing ran */
+    }
+    double *cost = calloc((size_t)(M > 0 ? M : 1) * (size_t)S, sizeof *cost);
+    int *alone = malloc((size_t)S * sizeof *alone);
+    if (rc == CD_OK && (cost == NULL || alone == NULL))
+        rc = cd_fail(err, CD_ENOMEM, "out of memory");
+    if (rc == CD_OK) {
+        span_of(j, recs, n, cost, span);
+        for (int s = 0; s < S; s++)
+            alone[s] = cd_sched_sole_worker(j->sched, s);
+        span->bound = cd_makespan_bound(cost, M, S, j->w.nworkers, alone);
+    }
+    free(alone);
+    free(cost);
     free(recs);
     return rc;
 }

@@ -34,4 +34,16 @@
 
 cd_code cd_report_write(cd_job *j, bool finished, cd_err *err);
 
+/* A job's schedule against the makespan lower bound of its measured unit times (what
+ * `cerebro-sched status` prints): makespan = the last end - the first start of its units
+ * (failed ones included; a resumed job's time stopped included); bound = cd_makespan_bound
+ * (sim.h) over the seconds of its ok units per trial and shard, the job's workers, and the
+ * shards each worker alone serves. Zeros when no unit ran. CD_ENOMEM, or the journal's
+ * errors. */
+typedef struct cd_report_span {
+    double makespan, bound;
+    long units; /* ok units */
+} cd_report_span;
+cd_code cd_report_span_of(const cd_job *j, cd_report_span *span, cd_err *err);
+
 #endif

@@ -140,9 +140,12 @@ void cd_run_progress(runner *r, const char *event)
     char bests[96] = "";
     if (bt >= 0)
         snprintf(bests, sizeof bests, ", best %.4f (t%03d epoch %d)", best, bt, be);
+    char etas[48] = "ETA ?"; /* the estimates are in seconds once a unit has ended */
+    if (done > 0)
+        snprintf(etas, sizeof etas, "ETA %.0f s", eta);
     if (r->tty)
-        fprintf(stderr, "\r\033[Kunits %ld/%ld, running %d, ETA %.0f s%s", done, total, running,
-                eta, bests);
+        fprintf(stderr, "\r\033[Kunits %ld/%ld, running %d, %s%s", done, total, running, etas,
+                bests);
     else if (event != NULL)
         fprintf(stderr, CD_SCHED_PROG ": %s [units %ld/%ld%s]\n", event, done, total, bests);
 }

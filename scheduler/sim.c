@@ -47,23 +47,36 @@ static double model_cost(const cd_sim_cfg *c, int model)
     return t;
 }
 
-double cd_sim_lower_bound(const cd_sim_cfg *c)
+double cd_makespan_bound(const double *cost, int models, int shards, int workers, const int *alone)
 {
     double total = 0, longest = 0, busiest = 0;
-    for (int x = 0; x < c->models; x++) {
-        double t = model_cost(c, x);
+    for (int x = 0; x < models; x++) {
+        double t = 0;
+        for (int s = 0; s < shards; s++)
+            t += cost[(size_t)x * (size_t)shards + (size_t)s];
         total += t;
         longest = t > longest ? t : longest;
     }
-    for (int s = 0; s < c->workers; s++) {
-        double t = 0;
-        for (int x = 0; x < c->models; x++)
-            t += cost_of(c, x, s);
+    for (int w = 0; alone != NULL && w < workers; w++) {
+        double t = 0; /* the shards only w serves: no other worker can take their units */
+        for (int s = 0; s < shards; s++)
+            for (int x = 0; alone[s] == w && x < models; x++)
+                t += cost[(size_t)x * (size_t)shards + (size_t)s];
         busiest = t > busiest ? t : busiest;
     }
-    double lb = total / c->workers;
+    double lb = workers > 0 ? total / workers : total;
     lb = lb > longest ? lb : longest;
-    return (lb > busiest ? lb : busiest) * c->epochs;
+    return lb > busiest ? lb : busiest;
+}
+
+double cd_sim_lower_bound(const cd_sim_cfg *c)
+{
+    int *alone = malloc((size_t)c->workers * sizeof *alone);
+    for (int s = 0; alone != NULL && s < c->workers; s++)
+        alone[s] = s; /* worker w serves shard w only */
+    double lb = cd_makespan_bound(c->cost, c->models, c->workers, c->workers, alone);
+    free(alone);
+    return lb * c->epochs;
 }
 
 static void heap_push(sim *s, event e)

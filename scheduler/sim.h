@@ -49,8 +49,16 @@ void cd_sim_result_free(cd_sim_result *r);
 
 /* max(total work / W, the longest model's total work, the busiest shard's total work): no
  * schedule is shorter. The last term, valid because worker w alone serves shard w, only
- * matters with per-shard costs (with a cost per model, every shard has total work / W). */
+ * matters with per-shard costs (with a cost per model, every shard has total work / W).
+ * cd_makespan_bound with alone[s] = s, times E. */
 double cd_sim_lower_bound(const cd_sim_cfg *cfg);
+
+/* The same bound for units whose costs are known (simulated, or measured by a job:
+ * `cerebro-sched status`): max(total work / workers, the longest model's work, and for each
+ * worker the work of the shards it alone serves). cost[models * shards]: seconds of model
+ * x's units on shard s, all epochs together; alone[shards]: the one worker that serves shard
+ * s, or -1 when several do (alone NULL: every shard has several). */
+double cd_makespan_bound(const double *cost, int models, int shards, int workers, const int *alone);
 
 /* cost[models * workers]: each model's units all cost l_s with probability p, else l_m
  * (drawn from seed). */

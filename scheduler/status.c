@@ -8,8 +8,9 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "job.h"
 #include "commands.h"
+#include "job.h"
+#include "report.h"
 
 /* "running (pid N)" when another process holds the job's lock. */
 static void run_state(const cd_job *j, char *buf, size_t size)
@@ -44,6 +45,18 @@ static void print_trials(const cd_job *j)
     }
 }
 
+/* The schedule so far against the lower bound of its measured unit times (report.h). */
+static void print_span(const cd_job *j)
+{
+    cd_report_span sp;
+    cd_err err = {0};
+    if (cd_report_span_of(j, &sp, &err) != CD_OK || sp.units == 0 || sp.bound <= 0)
+        return;
+    printf("schedule: makespan %.3f s, lower bound %.3f s from the measured unit times, "
+           "ratio %.4f\n",
+           sp.makespan, sp.bound, sp.makespan / sp.bound);
+}
+
 int cd_cmd_status(int argc, char **argv)
 {
     if (argc != 2 || argv[1][0] == '-') {
@@ -73,6 +86,7 @@ int cd_cmd_status(int argc, char **argv)
            cd_policy_name(j.w.policy), j.ntrials, j.w.nshards, j.w.nworkers,
            out + j.workers_out_before);
     printf("units %ld done, %ld to go\n", done, left);
+    print_span(&j);
     if (bt >= 0)
         printf("best t%03d epoch %d: %.4f\n", bt, be, best);
     print_trials(&j);

@@ -1,8 +1,10 @@
 #!/usr/bin/env bats
 # cerebro-sched simulate: synthetic units scheduled by the same code as `run`, no training.
 # One line per policy in the documented format, --policy all with the Proposition 1 line,
-# costs from a CSV file, the schedule written as CSV, and clear errors: usage errors exit 2,
-# a bad cost file exits 1 naming the file and line.
+# costs from a CSV file, the schedule written as CSV, async at the lower bound in every
+# regime with the shard orders packed from the costs known in advance (the same bytes for
+# the same seed), and clear errors: usage errors exit 2, a bad cost file exits 1 naming the
+# file and line.
 
 load helpers
 
@@ -68,6 +70,55 @@ field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
     # the first unit of worker 0: model 4 (12 s a unit) with the costs known, model 0 without
     [ "$(awk -F, '$5 == 0 && $6 == 0 { print $2 }' "$D/hints.csv")" = 4 ]
     [ "$(awk -F, '$5 == 0 && $6 == 0 { print $2 }' "$D/none.csv")" = 0 ]
+}
+
+@test "M = 2W..8W with a minority of slow models: async at the lower bound, below random" {
+    # Draws where async, with the shard orders of model i in row i mod W, was 17-27% above the
+    # bound and behind random: slow models sharing a row queued behind one another
+    for args in "32 0.9 6" "16 0.7 8" "64 0.9 7"; do
+        read -r m p seed <<<"$args"
+        run S --models "$m" --workers 8 --epochs 10 --fast 1 --slow 20 --p "$p" --seed "$seed" --policy all
+        [ "$status" -eq 0 ]
+        echo "M=$m p=$p seed $seed: ${lines[0]} / ${lines[1]}"
+        async=$(field ratio "${lines[0]}") random=$(field ratio "${lines[1]}")
+        [ "$async" = 1.0000 ]
+        awk -v a="$(field makespan "${lines[0]}")" -v r="$(field makespan "${lines[1]}")" \
+            'BEGIN { exit !(a < r) }'
+    done
+}
+
+@test "the shard orders come from the costs known in advance: slow models get rows of their own" {
+    D=$BATS_TEST_TMPDIR
+    # 8 models on 4 shards, 0 and 4 slow: row i mod 4 puts both in row 0
+    printf 'model,seconds\n0,8\n1,1\n2,1\n3,1\n4,8\n5,1\n6,1\n7,1\n' >"$D/costs.csv"
+    run S --costs "$D/costs.csv" --workers 4 --epochs 3 --schedule "$D/hints.csv"
+    [ "$status" -eq 0 ]
+    [ "$(field ratio "$output")" = 1.0000 ]
+    run S --costs "$D/costs.csv" --workers 4 --epochs 3 --schedule "$D/none.csv" --no-hints
+    [ "$status" -eq 0 ]
+    awk -v r="$(field ratio "$output")" 'BEGIN { exit !(r > 1.05) }'
+    # a model's shard in epoch e, step k: perm_e[(row + k) mod 4]; the first shard tells the row
+    first() { awk -F, -v m="$2" 'NR > 1 && $2 == m { print $4; exit }' "$1"; }
+    [ "$(first "$D/hints.csv" 0)" != "$(first "$D/hints.csv" 4)" ]
+    [ "$(first "$D/none.csv" 0)" = "$(first "$D/none.csv" 4)" ]
+    # every model visits every shard once an epoch, in the same rotation every epoch
+    awk -F, 'NR > 1 { n[$2 "," $3 "," $4]++ } END { for (k in n) if (n[k] != 1) exit 1; exit length(n) != 8 * 3 * 4 }' "$D/hints.csv"
+}
+
+@test "the same seed gives the same schedule, byte for byte" {
+    D=$BATS_TEST_TMPDIR
+    for i in 1 2; do
+        run S --models 40 --workers 8 --epochs 3 --fast 1 --slow 7.5 --p 0.7 --seed 11 \
+            --policy all --schedule "$D/s$i.csv"
+        [ "$status" -eq 0 ]
+        echo "$output" >"$D/out$i"
+    done
+    cmp "$D/s1.csv" "$D/s2.csv"
+    cmp "$D/out1" "$D/out2"
+    # another seed draws other costs and shard orders
+    run S --models 40 --workers 8 --epochs 3 --fast 1 --slow 7.5 --p 0.7 --seed 12 \
+        --policy async --schedule "$D/s3.csv"
+    run ! cmp -s <(grep '^async' "$D/s1.csv") "$D/s3.csv"
 }
 
 @test "usage errors exit 2 and say what is wrong" {

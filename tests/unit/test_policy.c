@@ -4,7 +4,9 @@
  * time, every shard once per epoch in the Latin order, epochs in order, failures retried on
  * the same shard, the sync barrier, the random policy's epoch barrier), identical orders
  * under async and sync, workers taken out, unreachable shards, held, stopped and extended
- * models, and replay reaching the state of the live run. Makespans are test_sim.c's.
+ * models, replay reaching the state of the live run, rows packed from the cost hints, hints
+ * scaled to seconds by measured units, and a shard's sole worker. Makespans are
+ * test_sim.c's.
  */
 #include <math.h>
 
@@ -67,14 +69,21 @@ static void check_model(const cd_sim_cfg *c, const cd_sim_unit *u, long n, int *
     CHECK_EQ_INT(k, c->epochs * S);
 }
 
-/* Async, sync: model i's order in epoch e is perm_e[(i + k) mod S], perm_e from model 0. */
+/* Async, sync: model i's order in epoch e is perm_e[(r_i + k) mod S] for a row r_i that no
+ * epoch changes (rows.h): relative to model 0's, shifted by the same d_i in every epoch. */
 static void check_latin(const cd_sim_cfg *c, const int *orders)
 {
     int S = c->workers, E = c->epochs;
-    for (int i = 1; i < c->models; i++)
-        for (int e = 0; e < E; e++)
+    for (int i = 1; i < c->models; i++) {
+        const int *oi = orders + (long)i * E * S;
+        int d = 0;
+        while (d < S && orders[d] != oi[0])
+            d++;
+        CHECK(d < S);
+        for (int e = 0; d < S && e < E; e++)
             for (int k = 0; k < S; k++)
-                CHECK_EQ_INT(orders[((long)i * E + e) * S + k], orders[(long)e * S + (i + k) % S]);
+                CHECK_EQ_INT(oi[e * S + k], orders[(long)e * S + (k + d) % S]);
+    }
 }
 
 /* Sync: a unit starts only when every unit started before it has ended. Random: no unit of
@@ -456,6 +465,82 @@ static void test_progress(void)
     cd_sched_free(&s);
 }
 
+/* The first shard of each model's first unit: perm_1[its row]. */
+static void first_shards(const cd_sim_cfg *c, int *first)
+{
+    cd_sim_result r;
+    cd_err err = {0};
+    CHECK_CODE(cd_sim_run(c, &r, &err), CD_OK, &err);
+    for (int m = 0; m < c->models; m++)
+        first[m] = -1;
+    for (long i = 0; i < r.nunits; i++)
+        if (r.units[i].u.epoch == 1 && first[r.units[i].u.model] < 0)
+            first[r.units[i].u.model] = r.units[i].u.shard;
+    cd_sim_result_free(&r);
+}
+
+/* Rows from the cost hints (rows.h): the two slow models, 0 and 4 of 8 on 4 shards, share
+ * row 0 without hints (i mod S) and so queue on the same shards; with hints they get rows of
+ * their own, and the makespan drops to the lower bound. */
+static void test_rows_from_hints(void)
+{
+    double cost[8 * 4];
+    for (int m = 0; m < 8; m++)
+        for (int k = 0; k < 4; k++)
+            cost[m * 4 + k] = m % 4 == 0 ? 8 : 1;
+    cd_sim_cfg c = {
+        .models = 8, .workers = 4, .epochs = 3, .seed = 5, .cost = cost, .record = true};
+    int with[8], without[8];
+    first_shards(&c, with);
+    c.no_hints = true;
+    first_shards(&c, without);
+    CHECK(with[0] != with[4]);
+    CHECK_EQ_INT(without[0], without[4]);
+    for (int m = 0; m < 8; m++)
+        CHECK_EQ_INT(without[m], without[m % 4]);
+    cd_sim_result r;
+    cd_err err = {0};
+    c.record = false;
+    CHECK_CODE(cd_sim_run(&c, &r, &err), CD_OK, &err);
+    double slow = r.makespan;
+    c.no_hints = false;
+    CHECK_CODE(cd_sim_run(&c, &r, &err), CD_OK, &err);
+    CHECK(r.makespan == r.lower_bound);
+    CHECK(slow > r.makespan);
+}
+
+/* Hints in any unit (here "operations") become seconds once a hinted model's unit has been
+ * measured: a model of hint 100 after one of hint 300 took 2 s is estimated 100 x 2 / 300. */
+static void test_hint_scale(void)
+{
+    cd_sched *s;
+    cd_err err = {0};
+    CHECK_CODE(cd_sched_new(&s, CD_POLICY_ASYNC, 1, 1, 1, &err), CD_OK, &err);
+    cd_sched_reach(s, 0, 0);
+    CHECK_EQ_INT(cd_sched_add_model(s, 1, 100), 0);
+    CHECK_EQ_INT(cd_sched_add_model(s, 1, 300), 1);
+    CHECK(fabs(cd_sched_work_left(s) - 400) < 1e-9); /* nothing measured: the hints */
+    cd_unit u;
+    CHECK(cd_sched_next(s, 0, 10, &u));
+    CHECK_EQ_INT(u.model, 1); /* the most work first */
+    cd_sched_end(s, &u, 10, 12, true);
+    CHECK(fabs(cd_sched_work_left(s) - 100 * 2.0 / 300) < 1e-9);
+    cd_sched_free(&s);
+}
+
+static void test_sole_worker(void)
+{
+    cd_sched *s = make(CD_POLICY_ASYNC, 3, 1, 1);
+    cd_sched_reach(s, 1, 0); /* shard 0: workers 0 and 1 */
+    CHECK_EQ_INT(cd_sched_sole_worker(s, 0), -1);
+    CHECK_EQ_INT(cd_sched_sole_worker(s, 1), 1);
+    CHECK_EQ_INT(cd_sched_sole_worker(s, 2), 2);
+    CHECK_EQ_INT(cd_sched_sole_worker(s, 3), -1);
+    cd_sched_worker_out(s, 2); /* a worker taken out still served its shard */
+    CHECK_EQ_INT(cd_sched_sole_worker(s, 2), 2);
+    cd_sched_free(&s);
+}
+
 int main(void)
 {
     RUN(test_parse);
@@ -468,5 +553,8 @@ int main(void)
     RUN(test_hold_and_epochs);
     RUN(test_stop_mid_epoch);
     RUN(test_replay);
+    RUN(test_rows_from_hints);
+    RUN(test_hint_scale);
+    RUN(test_sole_worker);
     return UNIT_DONE();
 }

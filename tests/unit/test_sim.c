@@ -1,9 +1,11 @@
 /*
  * test_sim.c: the simulator (scheduler/sim.h) and the makespans of the policies: async packs
  * homogeneous work (M = kW) exactly to the lower bound, stays within 5% of it on the suites
- * of bench/sched.sh, and the simulated sync/async ratio agrees with Proposition 1 (eq. (1) of
+ * of bench/sched.sh (every regime of issue 13 too: each seed within 10%, none longer than
+ * random), and the simulated sync/async ratio agrees with Proposition 1 (eq. (1) of
  * the Cerebro-DS analysis) for M >> W. Also the lower bound, the two-mode draws and the cost
- * file reader with its errors. Schedule invariants are test_policy.c's.
+ * file reader with its errors, and the bound of measured units. Schedule invariants are
+ * test_policy.c's.
  */
 #include <math.h>
 #include <unistd.h>
@@ -103,6 +105,58 @@ static void test_bench_suites(void)
         }
 }
 
+/* Issue 13: every regime, M = W..25W (W = 8), 10-50% slow models 4 or 20 times slower,
+ * E = 10, seeds 1..10 (bench/sched.sh): async's mean within 5% of the bound, every seed
+ * within 10%, and never longer than random on the same draw. */
+static void test_every_regime(void)
+{
+    static const int models[] = {8, 16, 32, 64, 200};
+    static const double slow[] = {0.1, 0.3, 0.5}, ratio[] = {4, 20};
+    static double cost[200 * 8];
+    for (int mi = 0; mi < 5; mi++)
+        for (int fi = 0; fi < 3; fi++)
+            for (int ri = 0; ri < 2; ri++) {
+                double sum = 0;
+                for (int seed = 1; seed <= 10; seed++) {
+                    cd_sim_two_mode(cost, models[mi], 8, 1, ratio[ri], 1 - slow[fi],
+                                    (uint64_t)seed);
+                    cd_sim_cfg c = {.models = models[mi],
+                                    .workers = 8,
+                                    .epochs = 10,
+                                    .seed = (uint64_t)seed,
+                                    .cost = cost};
+                    double lb, async = run(&c, &lb);
+                    c.policy = CD_POLICY_RANDOM;
+                    double random = run(&c, NULL);
+                    if (async > 1.10 * lb || async > random)
+                        fprintf(stderr,
+                                "  M=%d slow %g l_m %g seed %d: async %g random %g bound %g\n",
+                                models[mi], slow[fi], ratio[ri], seed, async, random, lb);
+                    CHECK(async <= 1.10 * lb);
+                    CHECK(async <= random);
+                    sum += async / lb;
+                }
+                CHECK(sum / 10 <= 1.05);
+            }
+}
+
+/* The bound of measured units (cerebro-sched status): a shard served by one worker alone
+ * counts for that worker; shared shards only through total / W and the longest model. */
+static void test_makespan_bound(void)
+{
+    /* 2 models x 3 shards: model 1 has 6 s on shard 2 */
+    double cost[] = {1, 1, 1, 1, 1, 6};
+    int alone[] = {0, -1, 1};
+    CHECK(cd_makespan_bound(cost, 2, 3, 2, NULL) == 8);  /* the longest model */
+    CHECK(cd_makespan_bound(cost, 2, 3, 3, alone) == 8); /* worker 1: shard 2, 7 s */
+    CHECK(cd_makespan_bound(cost, 2, 3, 8, alone) == 8);
+    cost[4] = 0;
+    CHECK(cd_makespan_bound(cost, 2, 3, 1, alone) == 10); /* total / 1 */
+    cost[0] = 5;
+    int one[] = {0, 0, 0};
+    CHECK(cd_makespan_bound(cost, 2, 3, 4, one) == 14); /* worker 0 serves everything */
+}
+
 static void test_lower_bound_and_failures(void)
 {
     double cost[] = {1, 1, 3, 3}; /* model 1 is the longest: 6 per epoch vs 8 / 2 */
@@ -189,6 +243,8 @@ int main(void)
     RUN(test_read_costs);
     RUN(test_homogeneous_exact);
     RUN(test_bench_suites);
+    RUN(test_every_regime);
+    RUN(test_makespan_bound);
     RUN(test_proposition1);
     return UNIT_DONE();
 }
