@@ -26,8 +26,7 @@ static void child(const cd_launch *l, char *const *argv)
     int out = open(l->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int errfd = open(l->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int in = open(l->in_path ? l->in_path : "/dev/null", O_RDONLY);
-    if (out < 0 || errfd < 0 || in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
-        dup2(errfd, 2) < 0)
+    if (out < 0 || errfd < 0 || in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0)
         _exit(127);
     sigset_t none;
     sigemptyset(&none);

@@ -45,19 +45,19 @@ typedef struct cd_cache_key {
 typedef cd_code (*cd_cache_fill_fn)(void *arg, uint8_t *buf, size_t len, cd_err *err);
 
 typedef struct cd_cache_stats {
-    uint64_t hits;            /* reads served without a fill */
-    uint64_t misses;          /* reads that needed a fill */
-    uint64_t cold_hits;       /* hits on the compressed tier */
-    uint64_t spill_hits;      /* hits read back from the spill directory */
-    uint64_t evictions;       /* chunks that left the hot tier */
-    uint64_t drops;           /* chunks that left the cache entirely */
-    uint64_t fill_bytes;      /* bytes produced by fills (decoded) */
-    uint64_t hot_bytes;       /* now */
-    uint64_t cold_bytes;      /* now (compressed size) */
-    uint64_t spill_bytes;     /* now, on disk */
-    uint64_t chunks;          /* now, in memory */
-    uint64_t reserved_bytes;  /* now: fills and promotions in progress (inside the bound) */
-    uint64_t spill_errors;    /* chunks dropped because a spill write or read-back failed */
+    uint64_t hits;           /* reads served without a fill */
+    uint64_t misses;         /* reads that needed a fill */
+    uint64_t cold_hits;      /* hits on the compressed tier */
+    uint64_t spill_hits;     /* hits read back from the spill directory */
+    uint64_t evictions;      /* chunks that left the hot tier */
+    uint64_t drops;          /* chunks that left the cache entirely */
+    uint64_t fill_bytes;     /* bytes produced by fills (decoded) */
+    uint64_t hot_bytes;      /* now */
+    uint64_t cold_bytes;     /* now (compressed size) */
+    uint64_t spill_bytes;    /* now, on disk */
+    uint64_t chunks;         /* now, in memory */
+    uint64_t reserved_bytes; /* now: fills and promotions in progress (inside the bound) */
+    uint64_t spill_errors;   /* chunks dropped because a spill write or read-back failed */
 } cd_cache_stats;
 
 cd_code cd_cache_new(cd_cache **out, const cd_cache_config *cfg, cd_err *err);
@@ -70,8 +70,8 @@ void cd_cache_free(cd_cache **c);
  * again. When no room can be made (len above the bound, or the rest taken by fills in
  * progress) the chunk is served from a temporary buffer and not kept. n == 0 never fills.
  */
-cd_code cd_cache_read(cd_cache *c, cd_cache_key key, size_t len, size_t off, size_t n,
-                      uint8_t *dst, cd_cache_fill_fn fill, void *arg, cd_err *err);
+cd_code cd_cache_read(cd_cache *c, cd_cache_key key, size_t len, size_t off, size_t n, uint8_t *dst,
+                      cd_cache_fill_fn fill, void *arg, cd_err *err);
 
 /* Forget every chunk of file (its snapshot was released). */
 void cd_cache_drop_file(cd_cache *c, uint64_t file);
