@@ -164,15 +164,15 @@ static inline cd_code do_group(pglz_run *r, unsigned ctrl)
 
 /*
  * Fast path: decode whole groups while a group cannot run out of input (a control byte and
- * 8 three-byte tags) and each item has room for the longest match plus 8 bytes of slack for
- * the wide copies below. Near the end it returns at the start of the current group (bytes
+ * 8 three-byte tags) and each item has room for the longest match plus 16 bytes of slack
+ * for the wide copies below. Near the end it returns at the start of the current group (bytes
  * written in that group are written again, identically) and the checked path finishes.
  * Locals instead of a struct: byte stores through dp may alias anything, so fields behind a
  * pointer would be reloaded per byte. Only offsets still need checking here; on a bad one
  * it returns CD_ECORRUPT without a message and the caller decodes again on the checked path.
  */
 #define PGLZ_GROUP_IN (1 + 8 * 3)
-#define PGLZ_ITEM_ROOM (273 + 8)
+#define PGLZ_ITEM_ROOM (273 + 16)
 
 static inline void wild_copy8(uint8_t *d, const uint8_t *s, size_t len)
 {
@@ -182,6 +182,37 @@ static inline void wild_copy8(uint8_t *d, const uint8_t *s, size_t len)
         d += 8;
         s += 8;
     } while (d < end);
+}
+
+/* The same 16 bytes at a time: the source must be at least 16 bytes back. */
+static inline void wild_copy16(uint8_t *d, const uint8_t *s, size_t len)
+{
+    uint8_t *end = d + len;
+    do {
+        memcpy(d, s, 16);
+        d += 16;
+        s += 16;
+    } while (d < end);
+}
+
+/*
+ * The first 8 bytes of a run of period off (1..7) at d, whose last period is d[-off..-1]:
+ * built in a register from one load, the pattern doubled by shifts (each shift a multiple
+ * of off), then stored once; byte copies would each wait for the store before them.
+ */
+static inline void run_head8(uint8_t *d, size_t off)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t p;
+    memcpy(&p, d - off, 8); /* the bytes past the period are not written yet: masked off */
+    p &= ((uint64_t)1 << (8 * off)) - 1;
+    for (size_t have = off; have < 8; have *= 2)
+        p |= p << (8 * have);
+    memcpy(d, &p, 8);
+#else
+    for (int k = 0; k < 8; k++)
+        d[k] = d[k - (ptrdiff_t)off];
+#endif
 }
 
 static cd_code fast_groups(const uint8_t **spp, uint8_t **dpp, const pglz_run *r)
@@ -221,13 +252,14 @@ static cd_code fast_groups(const uint8_t **spp, uint8_t **dpp, const pglz_run *r
                 len += *sp++;
             if (off == 0 || off > (size_t)(dp - dst))
                 return CD_ECORRUPT;
-            if (off >= 8) {
+            if (off >= 16) {
+                wild_copy16(dp, dp - off, len);
+            } else if (off >= 8) {
                 wild_copy8(dp, dp - off, len);
             } else {
-                /* a run: 8 bytes one by one, then 8-byte copies from a whole number of
+                /* a run: its first 8 bytes, then 8-byte copies from a whole number of
                  * periods back, at least 8 bytes (p < off + 8, so it is written already) */
-                for (int k = 0; k < 8; k++)
-                    dp[k] = dp[k - (ptrdiff_t)off];
+                run_head8(dp, off);
                 if (len > 8) {
                     size_t period = off * ((8 + off - 1) / off);
                     wild_copy8(dp + 8, dp + 8 - period, len - 8);
