@@ -138,3 +138,55 @@ cd_code cd_tuple_deform(const uint8_t *tup, uint32_t len, const cd_attr *attrs, 
     }
     return CD_OK;
 }
+
+void cd_tuple_fixed_offsets(const cd_attr *attrs, int natts, int32_t *fixoff)
+{
+    uint32_t off = 0;
+    bool fixed = true;
+    for (int i = 0; i < natts; i++) {
+        fixed = fixed && attrs[i].attlen > 0;
+        if (fixed)
+            off = align_up(off, attrs[i].attalign);
+        fixoff[i] = fixed ? (int32_t)off : -1;
+        if (fixed)
+            off += (uint32_t)attrs[i].attlen;
+    }
+}
+
+cd_code cd_tuple_attr(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
+                      const int32_t *fixoff, int want, cd_datum *out, cd_err *err)
+{
+    if (len < PGD_TUP_MIN_HEADER)
+        return cd_fail(err, CD_ECORRUPT, "tuple of %u bytes is shorter than its header", len);
+    int tnatts = 0;
+    uint32_t off = 0;
+    cd_code rc = check_header(tup, len, natts, &tnatts, &off, err);
+    if (rc != CD_OK)
+        return rc;
+    bool hasnull = (cd_rd16(tup + PGD_TUP_OFF_INFOMASK) & PGD_HEAP_HASNULL) != 0;
+    const uint8_t *bits = tup + PGD_TUP_OFF_BITS;
+    *out = (cd_datum){.missing = want >= tnatts};
+    out->isnull = out->missing || (hasnull && !(bits[want >> 3] & (1 << (want & 7))));
+    if (out->isnull)
+        return CD_OK;
+    if (!hasnull && fixoff != NULL && fixoff[want] >= 0) { /* no NULL, fixed width before */
+        off += (uint32_t)fixoff[want];
+        if (off > len || len - off < (uint32_t)attrs[want].attlen)
+            return cd_fail(err, CD_ECORRUPT, "attribute %d extends beyond the end of the tuple",
+                           attrs[want].attnum);
+        *out = (cd_datum){.p = tup + off, .len = (uint32_t)attrs[want].attlen};
+        return CD_OK;
+    }
+    for (int i = 0; i <= want; i++) {
+        if (hasnull && !(bits[i >> 3] & (1 << (i & 7))))
+            continue;
+        uint32_t size = 0;
+        rc = attr_extent(tup, len, &attrs[i], &off, &size, err);
+        if (rc != CD_OK)
+            return rc;
+        if (i == want)
+            *out = (cd_datum){.p = tup + off, .len = size};
+        off += size;
+    }
+    return CD_OK;
+}

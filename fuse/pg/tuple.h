@@ -56,6 +56,20 @@ typedef struct cd_datum {
 cd_code cd_tuple_deform(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
                         cd_datum *out, cd_err *err);
 
+/* fixoff[i]: the offset of attribute i from the start of a tuple's data when every
+ * attribute before it and itself are fixed-width (the same in every tuple without NULLs),
+ * else -1. */
+void cd_tuple_fixed_offsets(const cd_attr *attrs, int natts, int32_t *fixoff);
+
+/*
+ * Only attribute want of the tuple into *out, reading no attribute after it: at once
+ * through fixoff (NULL: none) when the tuple has no NULL, else by walking the attributes
+ * before it. Does not check that the attributes fill the tuple exactly (cd_tuple_deform
+ * does): for tuples a full deform has checked already.
+ */
+cd_code cd_tuple_attr(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
+                      const int32_t *fixoff, int want, cd_datum *out, cd_err *err);
+
 /* Total size of the varlena at p (header included), checked against avail. */
 cd_code cd_varsize_any(const uint8_t *p, uint32_t avail, uint32_t *size, cd_err *err);
 

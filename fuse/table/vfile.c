@@ -91,9 +91,14 @@ static cd_code row_value(chunk_job *j, uint64_t tu, uint8_t *page, uint32_t *cur
         rc = cd_page_item(page, j->v->pin->blcksz, item, &flags, &tup, &len, err);
     if (rc == CD_OK && flags != PGD_LP_NORMAL)
         rc = cd_fail(err, CD_EREWRITTEN, "a row of the snapshot is gone from its page");
-    if (rc == CD_OK)
-        rc = cd_tuple_deform(tup, len, s->attrs, s->natts, datums, err);
     int ai = s->colmap[j->col], pair = cd_madlib_pair_of(j->v->t, j->col);
+    /* one attribute (the index pass deformed and checked the whole tuple); a packed
+     * column needs its sibling's too */
+    if (rc == CD_OK && pair >= 0)
+        rc = cd_tuple_deform(tup, len, s->attrs, s->natts, datums, err);
+    else if (rc == CD_OK)
+        rc = cd_tuple_attr(tup, len, s->attrs, s->natts, j->v->shards[j->shard].fixoff, ai,
+                           &datums[ai], err);
     if (rc == CD_OK && pair >= 0)
         rc = packed_buffer(j, datums, ctx, pair, buf, err);
     if (rc == CD_OK)

@@ -174,11 +174,13 @@ static cd_code index_shard(cd_vtable *v, int i, cd_err *err)
     const cd_shard *s = &v->t->shards[i];
     vshard *vs = &v->shards[i];
     vs->cols = calloc((size_t)v->t->ncols + 1, sizeof *vs->cols);
+    vs->fixoff = calloc((size_t)s->natts + 1, sizeof *vs->fixoff);
     size_t *caps = calloc(2 * (size_t)v->t->ncols + 2, sizeof *caps);
-    if (vs->cols == NULL || caps == NULL) {
+    if (vs->cols == NULL || vs->fixoff == NULL || caps == NULL) {
         free(caps);
         return cd_fail(err, CD_ENOMEM, "out of memory");
     }
+    cd_tuple_fixed_offsets(s->attrs, s->natts, vs->fixoff);
     index_state st = {.t = v->t,
                       .s = s,
                       .vs = vs,
@@ -461,6 +463,7 @@ void free_vshard(vshard *vs, int ncols)
         free(vs->cols[k].valid);
     }
     free(vs->cols);
+    free(vs->fixoff);
     free(vs->files);
     free(vs->first_row);
     free(vs->ctids);

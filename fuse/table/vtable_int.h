@@ -42,6 +42,7 @@ typedef struct vshard {
                             (row r is in tuple t when first_row[t] <= r < first_row[t + 1]);
                             NULL otherwise (row r is tuple r) */
     vcol *cols;          /* [table ncols] */
+    int32_t *fixoff;     /* [shard natts] cd_tuple_fixed_offsets of the shard's attributes */
     cd_vfile *files;     /* [nfiles]: meta, then each column's files */
     int nfiles;
     char *meta;  /* text of meta */

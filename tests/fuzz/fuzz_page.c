@@ -3,6 +3,7 @@
  * (padded with zeros to 8 KB); every line pointer is walked, every NORMAL tuple deformed
  * against a fixed row type (int4, text, real[], numeric, float8, bool, int8[]), and every
  * value converted (inline compressed values included; TOAST pointers must fail cleanly).
+ * Each attribute alone (cd_tuple_attr, the read path's) must equal the full deform's.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -59,8 +60,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (cd_page_item(page, BLCKSZ, i, &flags, &tup, &len, &err) != CD_OK ||
             flags != PGD_LP_NORMAL)
             continue;
+        int32_t fixoff[7];
+        cd_tuple_fixed_offsets(attrs, 7, fixoff);
+        cd_datum one[7];
+        cd_code each[7];
+        for (int k = 0; k < 7; k++) /* whatever the tuple: never a crash */
+            each[k] = cd_tuple_attr(tup, len, attrs, 7, fixoff, k, &one[k], &err);
         if (cd_tuple_deform(tup, len, attrs, 7, d, &err) != CD_OK)
             continue;
+        for (int k = 0; k < 7; k++) /* a tuple the full deform takes: the same attributes */
+            if (each[k] != CD_OK || one[k].p != d[k].p || one[k].len != d[k].len ||
+                one[k].isnull != d[k].isnull || one[k].missing != d[k].missing)
+                abort();
         for (int k = 0; k < 7; k++) {
             cd_value v;
             cd_value_from_datum(&ctx, &attrs[k], &d[k], &v, &err);

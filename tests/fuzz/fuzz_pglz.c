@@ -5,9 +5,9 @@
  * The output buffer is heap-allocated with exactly that size, so ASan flags any overrun.
  * Checks: the decoder returns CD_OK or CD_ECORRUPT only; a successful decode must equal
  * the byte-at-a-time decode of cd_pglz_decompress_prefix (the reference of the fast path's
- * wide copies and register-built runs). Seeds: tests/fuzz/seeds/fuzz_pglz/ (real streams from
- * PostgreSQL 15 behind their 2-byte raw size, written by tests/unit/data/make-fixtures.sh). Does
- * not: test lz4 or varlena parsing.
+ * wide copies and register-built runs). Seeds: tests/fuzz/seeds/fuzz_pglz/ (real streams
+ * from PostgreSQL 15 behind their 2-byte raw size, written by make-fixtures.sh).
+ * Does not: test lz4 or varlena parsing.
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -230,6 +230,82 @@ static void test_segments(void)
     cd_relfile_close(&rf);
 }
 
+/* A tuple of (a int4, b int8, c int2, d text, e int4) with natts attributes in its header;
+ * b NULL when null_b. Returns its length. */
+static uint32_t make_tuple(uint8_t *t, int natts, bool null_b)
+{
+    memset(t, 0, 64);
+    uint16_t infomask2 = (uint16_t)natts, infomask = null_b ? PGD_HEAP_HASNULL : 0;
+    memcpy(t + PGD_TUP_OFF_INFOMASK2, &infomask2, 2);
+    memcpy(t + PGD_TUP_OFF_INFOMASK, &infomask, 2);
+    t[PGD_TUP_OFF_HOFF] = 24;
+    if (null_b)
+        t[PGD_TUP_OFF_BITS] = 0x1D; /* a, c, d, e present */
+    uint8_t *d = t + 24;
+    int32_t a = 7, e = -3;
+    int64_t b = 1234567890123;
+    int16_t c = 42;
+    memcpy(d, &a, 4);
+    uint32_t off = 4;
+    if (!null_b) {
+        memcpy(d + 8, &b, 8);
+        off = 16;
+    }
+    memcpy(d + off, &c, 2);
+    off += 2;
+    if (natts == 3)
+        return 24 + off;
+    d[off] = (5 << 1) | 1; /* a short varlena: "abcd" */
+    memcpy(d + off + 1, "abcd", 4);
+    off = (off + 5 + 3) & ~3u;
+    memcpy(d + off, &e, 4);
+    return 24 + off + 4;
+}
+
+static void test_one_attribute(void)
+{
+    static const cd_attr at[5] = {
+        {.name = "a", .attnum = 1, .attlen = 4, .attalign = 'i'},
+        {.name = "b", .attnum = 2, .attlen = 8, .attalign = 'd'},
+        {.name = "c", .attnum = 3, .attlen = 2, .attalign = 's'},
+        {.name = "d", .attnum = 4, .attlen = -1, .attalign = 'i'},
+        {.name = "e", .attnum = 5, .attlen = 4, .attalign = 'i'},
+    };
+    int32_t fixoff[5];
+    cd_tuple_fixed_offsets(at, 5, fixoff);
+    CHECK_EQ_INT(fixoff[0], 0);
+    CHECK_EQ_INT(fixoff[1], 8);
+    CHECK_EQ_INT(fixoff[2], 16);
+    CHECK_EQ_INT(fixoff[3], -1);
+    CHECK_EQ_INT(fixoff[4], -1);
+    static const struct {
+        int natts;
+        bool null_b;
+    } cases[] = {{5, false}, {5, true}, {3, false}};
+    cd_err err = {0};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t t[64];
+        uint32_t len = make_tuple(t, cases[i].natts, cases[i].null_b);
+        cd_datum all[5], one;
+        CHECK_CODE(cd_tuple_deform(t, len, at, 5, all, &err), CD_OK, &err);
+        for (int k = 0; k < 5; k++) {
+            for (int with_off = 0; with_off < 2; with_off++) {
+                CHECK_CODE(cd_tuple_attr(t, len, at, 5, with_off ? fixoff : NULL, k, &one, &err),
+                           CD_OK, &err);
+                CHECK(one.p == all[k].p && one.len == all[k].len);
+                CHECK(one.isnull == all[k].isnull && one.missing == all[k].missing);
+            }
+        }
+        CHECK(all[1].isnull == cases[i].null_b);
+        CHECK(all[4].missing == (cases[i].natts == 3));
+    }
+    /* cut short: the fixed offset runs past the end */
+    uint8_t t[64];
+    make_tuple(t, 5, false);
+    CHECK_CODE(cd_tuple_attr(t, 24 + 12, at, 5, fixoff, 2, &(cd_datum){0}, &err), CD_ECORRUPT,
+               &err);
+}
+
 int main(void)
 {
     if (load_page("tests/unit/data/page_heap0.bin", page0) != 0)
@@ -237,6 +313,7 @@ int main(void)
     if (mkdtemp(tmpdir) == NULL)
         return 1;
     RUN(test_real_page);
+    RUN(test_one_attribute);
     RUN(test_every_item);
     RUN(test_checksum_mismatch);
     RUN(test_bad_header);
