@@ -68,20 +68,55 @@ static cd_code note_shape(vcol *c, const cd_value_shape *sh, uint64_t row, bool 
     return CD_OK;
 }
 
+/* valid[row] (1: not NULL), kept from a column's first NULL on: the rows before it were not
+ * NULL. A column without NULL costs nothing per row. */
+static cd_code note_valid(index_state *st, int k, uint64_t row, bool isnull, cd_err *err)
+{
+    vcol *c = &st->vs->cols[k];
+    if (c->valid == NULL && !isnull)
+        return CD_OK;
+    bool first = c->valid == NULL;
+    cd_code rc = grow((void **)&c->valid, &st->valid_cap[k], row + 1, 1, err);
+    if (rc != CD_OK)
+        return rc;
+    if (first)
+        memset(c->valid, 1, row);
+    c->valid[row] = !isnull;
+    return CD_OK;
+}
+
+/* offsets[row + 1]: kept for variable-width columns only (text and bytea from the first
+ * row, arrays from the row that makes them ragged: each row before it had rowbytes, or 0
+ * when NULL). Fixed-width columns cost nothing per row. */
+static cd_code note_offset(index_state *st, int k, uint64_t row, const cd_value_shape *sh,
+                           cd_err *err)
+{
+    vcol *c = &st->vs->cols[k];
+    if (st->t->cols[k].kind != CD_KIND_VARLENA && !c->ragged)
+        return CD_OK;
+    bool first = c->offsets == NULL;
+    cd_code rc = grow((void **)&c->offsets, &st->off_cap[k], row + 2, sizeof *c->offsets, err);
+    if (rc != CD_OK)
+        return rc;
+    if (first) {
+        c->offsets[0] = 0;
+        for (uint64_t i = 0; i < row; i++)
+            c->offsets[i + 1] = c->offsets[i] + (c->valid && !c->valid[i] ? 0 : c->rowbytes);
+    }
+    c->offsets[row + 1] = c->offsets[row] + (sh->isnull ? 0 : sh->len);
+    return CD_OK;
+}
+
 static cd_code index_value(index_state *st, int k, uint64_t row, const cd_value_shape *sh,
                            cd_err *err)
 {
     vcol *c = &st->vs->cols[k];
-    cd_code rc = grow((void **)&c->valid, &st->valid_cap[k], row + 1, 1, err);
+    cd_code rc = note_shape(c, sh, row, st->t->cols[k].kind == CD_KIND_ARRAY);
     if (rc == CD_OK)
-        rc = grow((void **)&c->offsets, &st->off_cap[k], row + 2, sizeof *c->offsets, err);
-    if (rc != CD_OK)
-        return rc;
-    if (row == 0)
-        c->offsets[0] = 0;
-    c->valid[row] = !sh->isnull;
-    c->offsets[row + 1] = c->offsets[row] + (sh->isnull ? 0 : sh->len);
-    return note_shape(c, sh, row, st->t->cols[k].kind == CD_KIND_ARRAY);
+        rc = note_valid(st, k, row, sh->isnull, err);
+    if (rc == CD_OK)
+        rc = note_offset(st, k, row, sh, err);
+    return rc;
 }
 
 static cd_code index_tuple(void *arg, uint32_t blkno, uint16_t item, const uint8_t *tup,
@@ -204,9 +239,13 @@ static cd_code index_shard(cd_vtable *v, int i, cd_err *err)
 
 /* ---- file layout of a shard ---- */
 
-static void finish_col(const cd_attr *a, uint64_t nrows, vcol *c)
+static cd_code finish_col(const cd_attr *a, uint64_t nrows, vcol *c, cd_err *err)
 {
     c->var = a->kind == CD_KIND_VARLENA || c->ragged;
+    if (c->var && c->offsets == NULL) /* no row: offsets [0] */
+        c->offsets = calloc(1, sizeof *c->offsets);
+    if (c->var && c->offsets == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
     if (a->kind == CD_KIND_SCALAR || a->kind == CD_KIND_NUMERIC) {
         c->rowbytes = a->kind == CD_KIND_NUMERIC ? 8 : (uint64_t)a->elemlen;
         c->dims_known = true;
@@ -225,6 +264,7 @@ static void finish_col(const cd_attr *a, uint64_t nrows, vcol *c)
         free(c->offsets);
         c->offsets = NULL;
     }
+    return CD_OK;
 }
 
 static cd_code add_file(vshard *vs, cd_vfile_kind kind, int shard, int col, const char *stem,
@@ -308,8 +348,9 @@ static cd_code shard_layout(cd_vtable *v, int i, cd_colsum *sums, cd_err *err)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     cd_code rc = CD_OK;
     for (int k = 0; k < ncols && rc == CD_OK; k++) {
-        finish_col(&v->t->cols[k], vs->nrows, &vs->cols[k]);
-        rc = col_files(v, i, k, err);
+        rc = finish_col(&v->t->cols[k], vs->nrows, &vs->cols[k], err);
+        if (rc == CD_OK)
+            rc = col_files(v, i, k, err);
         colsum_of(v->t, vs, k, &sums[k]);
     }
     if (rc != CD_OK)
