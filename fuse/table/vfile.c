@@ -35,6 +35,7 @@ typedef struct chunk_job {
     cd_vtable *v;
     int shard, col;
     uint64_t r0, r1; /* rows [r0, r1) */
+    size_t cursor;   /* run of the last tuple looked up (ctidx.h) */
 } chunk_job;
 
 static void fill_null_row(const cd_attr *a, uint8_t *dst, uint64_t bytes)
@@ -77,9 +78,10 @@ static cd_code row_value(chunk_job *j, uint64_t tu, uint8_t *page, uint32_t *cur
                          cd_err *err)
 {
     const cd_shard *s = &j->v->t->shards[j->shard];
-    uint64_t ctid = j->v->shards[j->shard].ctids[tu];
-    uint32_t blk = (uint32_t)(ctid >> 16);
-    unsigned item = (unsigned)(ctid & 0xFFFF), flags;
+    uint32_t blk;
+    uint16_t item16;
+    cd_ctidx_get(&j->v->shards[j->shard].ctids, tu, &j->cursor, &blk, &item16);
+    unsigned item = item16, flags;
     cd_code rc = CD_OK;
     if (blk != *cur_blk) {
         rc = cd_relfile_read(&s->rel, blk, page, err);
@@ -275,7 +277,7 @@ static void prefetch_one(cd_vtable *v, const cd_vfile *f, uint64_t ch)
     chunk_range(c, vs->nrows, ch, &r0, &r1, &b0, &b1);
     if (b1 == b0)
         return;
-    chunk_job job = {v, f->shard, f->col, r0, r1};
+    chunk_job job = {v, f->shard, f->col, r0, r1, 0};
     cd_cache_key key = {f->id, ch};
     uint8_t byte;
     cd_err err = {0};
@@ -360,7 +362,7 @@ static cd_code read_data(cd_vtable *v, const cd_vfile *f, uint64_t o, size_t n, 
     uint64_t r0, r1, b0, b1;
     chunk_range(c, vs->nrows, row / c->chunk_rows, &r0, &r1, &b0, &b1);
     size_t k = (size_t)(b1 - o < n ? b1 - o : n);
-    chunk_job job = {v, f->shard, f->col, r0, r1};
+    chunk_job job = {v, f->shard, f->col, r0, r1, 0};
     cd_cache_key key = {f->id, row / c->chunk_rows};
     *got = k;
     prefetch_after(v, f, key.chunk, nchunks_of(c, vs->nrows));

@@ -37,7 +37,6 @@ typedef struct index_state {
     const cd_table *t;
     const cd_shard *s;
     vshard *vs;
-    size_t ctid_cap;
     size_t *valid_cap; /* [ncols] */
     size_t *off_cap;   /* [ncols] */
     cd_valctx ctx;
@@ -124,7 +123,7 @@ static cd_code index_tuple(void *arg, uint32_t blkno, uint16_t item, const uint8
 {
     index_state *st = arg;
     uint64_t row = st->vs->nrows;
-    cd_code rc = grow((void **)&st->vs->ctids, &st->ctid_cap, row + 1, sizeof *st->vs->ctids, err);
+    cd_code rc = CD_OK;
     for (int k = 0; k < st->t->ncols && rc == CD_OK; k++) {
         int ai = st->s->colmap[k];
         cd_value_shape sh;
@@ -132,9 +131,10 @@ static cd_code index_tuple(void *arg, uint32_t blkno, uint16_t item, const uint8
         if (rc == CD_OK)
             rc = index_value(st, k, row, &sh, err);
     }
+    if (rc == CD_OK)
+        rc = cd_ctidx_add(&st->vs->ctids, blkno, item, err);
     if (rc != CD_OK)
         return rc;
-    st->vs->ctids[row] = (uint64_t)blkno << 16 | item;
     st->vs->nrows++;
     st->vs->ntuples++;
     return CD_OK;
@@ -157,9 +157,7 @@ static cd_code index_packed(void *arg, uint32_t blkno, uint16_t item, const uint
     index_state *st = arg;
     vshard *vs = st->vs;
     uint64_t n = vs->ntuples, rows = 0;
-    cd_code rc = grow((void **)&vs->ctids, &st->ctid_cap, n + 1, sizeof *vs->ctids, err);
-    if (rc == CD_OK)
-        rc = grow((void **)&vs->first_row, &st->first_cap, n + 2, sizeof *vs->first_row, err);
+    cd_code rc = grow((void **)&vs->first_row, &st->first_cap, n + 2, sizeof *vs->first_row, err);
     if (rc == CD_OK)
         rc = cd_madlib_tuple(st->t, st->s, &st->ctx, datums, st->elemsize, st->bufs, &rows, err);
     for (int k = 0; k < st->t->ncols && rc == CD_OK; k++) {
@@ -172,10 +170,11 @@ static cd_code index_packed(void *arg, uint32_t blkno, uint16_t item, const uint
     for (uint64_t j = 0; j < rows && rc == CD_OK; j++)
         for (int k = 0; k < st->t->ncols && rc == CD_OK; k++)
             rc = index_value(st, k, vs->nrows + j, &st->shapes[k], err);
+    if (rc == CD_OK)
+        rc = cd_ctidx_add(&vs->ctids, blkno, item, err);
     if (rc != CD_OK)
         return rc;
     vs->first_row[0] = 0;
-    vs->ctids[n] = (uint64_t)blkno << 16 | item;
     vs->nrows += rows;
     vs->first_row[n + 1] = vs->nrows;
     vs->ntuples++;
@@ -507,7 +506,7 @@ void free_vshard(vshard *vs, int ncols)
     free(vs->fixoff);
     free(vs->files);
     free(vs->first_row);
-    free(vs->ctids);
+    cd_ctidx_free(&vs->ctids);
     free(vs->meta);
     memset(vs, 0, sizeof *vs);
 }

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "ctidx.h"
 #include "shard.h"
 #include "vtable.h"
 
@@ -37,7 +38,7 @@ typedef struct vshard {
     uint64_t nrows;      /* rows served */
     uint64_t ntuples;    /* visible tuples: nrows, except in a MADlib-packed table (madlib.h) */
     uint64_t content;    /* content version of the visible rows (cd_shard_scan) */
-    uint64_t *ctids;     /* [ntuples] block << 16 | item, physical order */
+    cd_ctidx ctids;      /* [ntuples] block and item, physical order (ctidx.h) */
     uint64_t *first_row; /* packed tables: [ntuples + 1] the first row of each tuple's buffer
                             (row r is in tuple t when first_row[t] <= r < first_row[t + 1]);
                             NULL otherwise (row r is tuple r) */
