@@ -13,7 +13,6 @@
 
 #include "atomicfile.h"
 #include "fsutil.h"
-#include "npy.h"
 
 /* A read or write of one value by a memory-bound pass (elementwise layers, im2col, the
  * optimizer's update) costs about as much as this many FLOPs of a matrix product on one CPU
@@ -108,18 +107,10 @@ double cd_estimate_unit_flops(const cd_model_spec *m, uint64_t rows)
            steps * ELEM_ACCESS * update_accesses(m) * (double)m->params;
 }
 
-uint64_t cd_estimate_shard_rows(const char *dir, const char *column)
+double cd_estimate_row_cost(const cd_model_spec *m)
 {
-    char path[4096];
-    if (dir == NULL || column == NULL ||
-        snprintf(path, sizeof path, "%s/%s.npy", dir, column) >= (int)sizeof path)
-        return 0;
-    cd_npy n;
-    if (cd_npy_open(path, &n, NULL) != CD_OK)
-        return 0;
-    uint64_t rows = n.ndim >= 1 ? n.shape[0] : 0;
-    cd_npy_close(&n);
-    return rows;
+    double batch = m->batch_size > 0 ? (double)m->batch_size : 1;
+    return cd_estimate_row_flops(m) + ELEM_ACCESS * update_accesses(m) * (double)m->params / batch;
 }
 
 cd_code cd_estimate_write(const char *path, const double *est, int n, cd_err *err)

@@ -16,7 +16,7 @@
  * to 10^8 of these a row train in 0.8-1.2x the time their estimates predict relative to
  * one another (bench/RESULTS.md, issue 13); what does not scale with the model (process
  * start-up, checkpoint I/O, BLAS efficiency by matrix shape) is left out, so a tiny model
- * (784-32-10) takes ~3x its share. No I/O but cd_estimate_shard_rows and the estimates file.
+ * (784-32-10) takes ~3x its share. No I/O but the estimates file.
  */
 #ifndef CD_ESTIMATE_H
 #define CD_ESTIMATE_H
@@ -33,9 +33,10 @@ double cd_estimate_row_flops(const cd_model_spec *m);
  * optimizer's update of every parameter once per batch, ceil(rows / batch_size) times. */
 double cd_estimate_unit_flops(const cd_model_spec *m, uint64_t rows);
 
-/* Rows of a shard directory: the first dimension of DIR/<column>.npy; 0 when it cannot be
- * read (a pg: shard, a missing file). */
-uint64_t cd_estimate_shard_rows(const char *dir, const char *column);
+/* FLOP-equivalents of training on one row with the optimizer's step shared by the rows
+ * of its batch: what the scheduler packs its rows with (the same whatever the shards hold
+ * and wherever they are). */
+double cd_estimate_row_cost(const cd_model_spec *m);
 
 /* The estimates file of a job (job.h): a comment line, then `tNNN OPERATIONS` per trial in
  * order, each value printed so that it reads back exactly. Written atomically. */

@@ -119,20 +119,6 @@ static cd_code init_checkpoint(cd_job *j, int t, cd_err *err)
     return CD_OK;
 }
 
-/* Mean rows of the training shards (directories of [data] train; 0: unknown). */
-static uint64_t mean_shard_rows(const cd_job *j, const char *column)
-{
-    uint64_t sum = 0, n = 0;
-    for (int s = 0; j->w.citus == NULL && !cd_pg_is_spec(j->w.train_dir) && s < j->w.nshards; s++) {
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s/%s", j->w.train_dir, j->w.shards[s]);
-        uint64_t rows = cd_estimate_shard_rows(dir, column);
-        sum += rows;
-        n += rows > 0;
-    }
-    return n > 0 ? sum / n : 0;
-}
-
 /* The cost estimate of a unit of trial t: from its model file m (NULL: not loaded) when the
  * job starts, then from the estimates file; 0 when unknown. */
 static cd_code trial_estimate(cd_job *j, int t, const cd_model_spec *m, double *hint, cd_err *err)
@@ -149,11 +135,11 @@ static cd_code trial_estimate(cd_job *j, int t, const cd_model_spec *m, double *
         j->est = e;
         j->nest = t + 1;
     }
-    if (m != NULL && j->shard_rows == 0)
-        j->shard_rows = mean_shard_rows(j, m->label);
+    /* per row: every model trains on the same shards, so the rows would scale every cost
+     * alike; and the estimate must not depend on how the shards are reached (local, over
+     * ssh, from Citus placements), or the same workload would get other orders and bytes */
     if (m != NULL)
-        *hint =
-            j->shard_rows > 0 ? cd_estimate_unit_flops(m, j->shard_rows) : cd_estimate_row_flops(m);
+        *hint = cd_estimate_row_cost(m);
     j->est[t] = *hint;
     return CD_OK;
 }

@@ -89,8 +89,7 @@ typedef struct cd_job {
     bool creating; /* cd_job_create: estimates from the model files, then written */
     double *est;   /* [nest] cost estimate of a unit of each trial (the estimates file) */
     int nest;
-    uint64_t shard_rows; /* creating: mean rows of the shards (0: unknown) */
-    cd_seen seen;        /* a citus: train: what the units of each shard placement read */
+    cd_seen seen; /* a citus: train: what the units of each shard placement read */
 } cd_job;
 
 /* Create DIR for workload_path (an existing job in DIR is an error with a hint). */

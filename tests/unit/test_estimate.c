@@ -83,23 +83,18 @@ static void test_examples_order(void)
     CHECK(mlp > 0 && mlp < cnn && cnn < resnet);
 }
 
-static void test_shard_rows(void)
+static void test_row_cost(void)
 {
-    char dir[] = "/tmp/test_estimate_XXXXXX", path[64];
-    if (mkdtemp(dir) == NULL) {
-        CHECK(false);
-        return;
-    }
-    int32_t y[37] = {0};
-    uint64_t shape[] = {37};
+    /* per row: the products and values of a row, plus the optimizer step over the batch */
+    cd_model_spec m;
     cd_err err = {0};
-    snprintf(path, sizeof path, "%s/y.npy", dir);
-    CHECK_CODE(cd_npy_write(path, "<i4", shape, 1, y, sizeof y, &err), CD_OK, &err);
-    CHECK(cd_estimate_shard_rows(dir, "y") == 37);
-    CHECK(cd_estimate_shard_rows(dir, "x") == 0); /* no such column */
-    CHECK(cd_estimate_shard_rows("pg:dbname=x#t#p0", "y") == 0);
-    unlink(path);
-    rmdir(dir);
+    CHECK_CODE(cd_model_load("conf/models/fashion-mlp.ini", &m, &err), CD_OK, &err);
+    if (err.code != CD_OK)
+        return;
+    double batch = m.batch_size > 0 ? m.batch_size : 1;
+    CHECK(near(cd_estimate_row_cost(&m) * batch,
+               cd_estimate_unit_flops(&m, (uint64_t)batch))); /* one batch: one step */
+    CHECK(cd_estimate_row_cost(&m) > cd_estimate_row_flops(&m));
 }
 
 static void test_estimates_file(void)
@@ -134,7 +129,7 @@ int main(void)
     RUN(test_dense);
     RUN(test_conv);
     RUN(test_examples_order);
-    RUN(test_shard_rows);
+    RUN(test_row_cost);
     RUN(test_estimates_file);
     return UNIT_DONE();
 }
