@@ -221,3 +221,13 @@ PY
     done
     kill -0 "$DPID"
 }
+
+@test "cache_mb bounds the daemon while far more is read: 48 MB of a wide table through cache_mb = 4 adds less than 4 + 8 MB (freed chunks went on holding memory)" {
+    mount_b -o tables=crit -o cache_mb=4
+    ls "$MNT/postgres/public.crit/part0" >/dev/null
+    pinned=$(awk '/^VmRSS/ { print $2 }' "/proc/$DPID/status")
+    find "$MNT/postgres/public.crit" -type f ! -name meta -print0 | xargs -0 cat >/dev/null
+    peak=$(awk '/^VmHWM/ { print $2 }' "/proc/$DPID/status")
+    echo "RSS after the pin $pinned kB, peak after reading every file $peak kB"
+    [ $((peak - pinned)) -lt $(((4 + 8) * 1024)) ]
+}

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -572,6 +573,11 @@ fail_session:
 
 int main(int argc, char **argv)
 {
+    /* The cache's chunks (~1 MiB) always come from mmap, so a freed one goes back to the
+     * system: glibc's dynamic threshold would soon serve them from the heap, where freed
+     * chunks stay resident and cache_mb stops bounding the daemon (reading 95 MB through
+     * cache_mb = 4 peaked at 26.6 MB of RSS, 14.1 MB with this). */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     cli c = {0};
     int rc =
         called_as_mount_helper(argv[0]) ? parse_helper(argc, argv, &c) : parse_cli(argc, argv, &c);
