@@ -25,7 +25,7 @@ if [[ $1 == train && ( -z $SLOW_MARK || ! -e $SLOW_MARK ) ]]; then
 fi
 exec %s "$@"
 ' \
-        "$REPO/build/bin/cerebro-train" >"$D/slow-train"
+        "$(command -v cerebro-train)" >"$D/slow-train" # the build under test (CD_BIN_DIR)
     chmod +x "$D/slow-train"
     sshd_start "$D/sshd"
 }
@@ -277,7 +277,7 @@ ssh_workers() {
 @test "a unit that hangs is killed at unit_timeout and retried: identical result" {
     # a cerebro-train that hangs the first time it trains, then behaves
     printf '#!/bin/bash\nif [[ $1 == train && ! -e %s/hung ]]; then touch %s/hung; exec sleep 600; fi\nexec %s "$@"\n' \
-        "$D" "$D" "$REPO/build/bin/cerebro-train" >"$D/hang-once"
+        "$D" "$D" "$(command -v cerebro-train)" >"$D/hang-once"
     chmod +x "$D/hang-once"
     workload async | sed 's/^retries = 2$/retries = 2\nunit_timeout = 3/' >"$D/hang.ini"
     CEREBRO_TRAIN=$D/hang-once cerebro-sched run "$D/hang.ini" --job "$D/hang"

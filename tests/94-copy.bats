@@ -116,7 +116,7 @@ on_host() {
 @test "kill -9 of the scheduler under copy, then resume: stale streams go, identical result" {
     # trainers that start 0.2 s late, so that units are running when the scheduler dies
     printf '#!/bin/bash\n[[ $1 == train ]] && sleep 0.2\nexec %s "$@"\n' \
-        "$REPO/build/bin/cerebro-train" >"$D/slow-train"
+        "$(command -v cerebro-train)" >"$D/slow-train"
     chmod +x "$D/slow-train"
     CEREBRO_TRAIN=$D/slow-train cerebro-sched run "$D/local.ini" --job "$J/res" 2>"$D/res.log" 3>&- &
     sched=$!
