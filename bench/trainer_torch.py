@@ -22,8 +22,17 @@ x = np.load(os.path.join(shard, m.get("feature", "x") + ".npy"), mmap_mode="r")
 y = np.load(os.path.join(shard, m.get("label", "y") + ".npy"))
 scale = np.float32(float(m.get("scale", "1")))
 batch = int(t.get("batch_size", "32"))
-opt = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}.get(t.get("optimizer"), torch.optim.SGD)(
-    net.parameters(), lr=float(t.get("lr", "0.01")))
+# the optimizer of the model file, as tests/lib/torch_oracle.py (the numerical reference)
+lr, wd = float(t.get("lr", "0.01")), float(t.get("weight_decay", "0"))
+kind = t.get("optimizer", "sgd")
+betas = (float(t.get("beta1", "0.9")), float(t.get("beta2", "0.999")))
+eps = float(t.get("eps", "1e-8"))
+opt = {"sgd": lambda p: torch.optim.SGD(p, lr=lr, weight_decay=wd),
+       "momentum": lambda p: torch.optim.SGD(p, lr=lr, momentum=float(t.get("momentum", "0.9")),
+                                             weight_decay=wd),
+       "adam": lambda p: torch.optim.Adam(p, lr=lr, betas=betas, eps=eps, weight_decay=wd),
+       "adamw": lambda p: torch.optim.AdamW(p, lr=lr, betas=betas, eps=eps, weight_decay=wd),
+       }[kind](net.parameters())
 net.train()
 start = time.monotonic()
 rows = 0

@@ -89,6 +89,7 @@ def main():
     batchnorm("bn1d_train", (4, 3), True)
     batchnorm("bn1d_eval", (4, 3), False)
     xent("xent_4x5", 4, 5)
+    conv("conv_k3s1p1", 3, 3, 1, 1)  # last, so the earlier fixtures keep their random draws
 
 
 if __name__ == "__main__":

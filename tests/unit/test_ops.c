@@ -296,6 +296,10 @@ static void conv_case(int kh, int kw, int stride, int pad)
 static void test_conv2d_grad(void)
 {
     conv_case(3, 3, 1, 0);
+    conv_case(3, 3, 1, 1);
+    conv_case(3, 3, 1, 2);
+    conv_case(3, 1, 1, 0); /* ow == w, oh < h: im2col's shifted blocks */
+    conv_case(1, 3, 1, 1); /* ow == w, oh > h */
     conv_case(3, 3, 2, 1);
     conv_case(3, 2, 2, 1);
     conv_case(1, 1, 1, 0);

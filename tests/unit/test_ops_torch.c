@@ -110,6 +110,7 @@ static void test_conv2d_torch(void)
 {
     conv_case("conv_k3s1p0", 3, 3, 1, 0);
     conv_case("conv_k3x2s2p1", 3, 2, 2, 1);
+    conv_case("conv_k3s1p1", 3, 3, 1, 1); /* the input gradient as a flipped convolution */
 }
 
 static void maxpool_case(const char *name, int k, int stride, int pad)

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "clones.h"
 #include "par.h"
 
 #include "batchnorm.h"
@@ -14,43 +15,50 @@
     16 /* independent float sums per run (one plane), so the loops vectorise;                      \
         * the runs' totals are added in double */
 
-/* sum of run[0..len) and of (run - mean)^2, each in LANES float partial sums. */
-static void run_sums(const float *run, size_t len, float mean, double *sum, double *sq)
+/* *sum += the sum of run[0..len), in LANES float partial sums. */
+CD_CLONES static void run_sum(const float *run, size_t len, double *sum)
 {
-    float s[LANES] = {0}, q[LANES] = {0};
+    float s[LANES] = {0};
     size_t p = 0;
     for (; p + LANES <= len; p += LANES)
-        for (int l = 0; l < LANES; l++) {
-            float v = run[p + l];
-            s[l] += v;
-            q[l] += (v - mean) * (v - mean);
-        }
-    for (; p < len; p++) {
+        for (int l = 0; l < LANES; l++)
+            s[l] += run[p + l];
+    for (; p < len; p++)
         s[0] += run[p];
-        q[0] += (run[p] - mean) * (run[p] - mean);
-    }
-    for (int l = 0; l < LANES; l++) {
+    for (int l = 0; l < LANES; l++)
         *sum += s[l];
+}
+
+/* *sq += the sum of (run[0..len) - mean)^2, in LANES float partial sums. */
+CD_CLONES static void run_sq(const float *run, size_t len, float mean, double *sq)
+{
+    float q[LANES] = {0};
+    size_t p = 0;
+    for (; p + LANES <= len; p += LANES)
+        for (int l = 0; l < LANES; l++)
+            q[l] += (run[p + l] - mean) * (run[p + l] - mean);
+    for (; p < len; p++)
+        q[0] += (run[p] - mean) * (run[p] - mean);
+    for (int l = 0; l < LANES; l++)
         *sq += q[l];
-    }
 }
 
 /* Mean and biased variance of channel ch (two passes; planes summed in double). */
-static void channel_stats(const float *x, int n, int c, size_t hw, int ch, double *mean,
-                          double *var)
+CD_CLONES static void channel_stats(const float *x, int n, int c, size_t hw, int ch, double *mean,
+                                    double *var)
 {
-    double sum = 0.0, sq = 0.0, m = (double)n * (double)hw, unused = 0.0;
+    double sum = 0.0, sq = 0.0, m = (double)n * (double)hw;
     for (int i = 0; i < n; i++)
-        run_sums(x + AT(i, ch, c, hw), hw, 0.0f, &sum, &unused);
+        run_sum(x + AT(i, ch, c, hw), hw, &sum);
     *mean = sum / m;
     for (int i = 0; i < n; i++)
-        run_sums(x + AT(i, ch, c, hw), hw, (float)*mean, &unused, &sq);
+        run_sq(x + AT(i, ch, c, hw), hw, (float)*mean, &sq);
     *var = sq / m;
 }
 
 /* y = scale * x + shift over channel ch. */
-static void channel_affine(float *y, const float *x, int n, int c, size_t hw, int ch, float scale,
-                           float shift)
+CD_CLONES static void channel_affine(float *y, const float *x, int n, int c, size_t hw, int ch,
+                                     float scale, float shift)
 {
     for (int i = 0; i < n; i++) {
         float *yr = y + AT(i, ch, c, hw);
@@ -70,7 +78,7 @@ struct bn_job {
     float momentum, eps;
 };
 
-static void forward_train_channels(void *arg, long lo, long hi, int t)
+CD_CLONES static void forward_train_channels(void *arg, long lo, long hi, int t)
 {
     const struct bn_job *j = arg;
     double m = (double)j->n * (double)j->hw;
@@ -119,7 +127,7 @@ void batchnorm2d_forward_train(float *y, float *save_mean, float *save_invstd, f
     cd_par_for(c, grain(n, j.hw), forward_train_channels, &j);
 }
 
-static void forward_eval_channels(void *arg, long lo, long hi, int t)
+CD_CLONES static void forward_eval_channels(void *arg, long lo, long hi, int t)
 {
     const struct bn_job *j = arg;
     for (long ch = lo; ch < hi; ch++) {
@@ -148,8 +156,8 @@ void batchnorm2d_forward_eval(float *y, const float *x, const float *gamma, cons
 }
 
 /* Sums over channel ch of dy and of dy * xhat, xhat = (x - mean) invstd (planes in double). */
-static void channel_dsums(const float *dy, const float *x, int n, int c, size_t hw, int ch,
-                          float mean, float invstd, double *sdy, double *sdyx)
+CD_CLONES static void channel_dsums(const float *dy, const float *x, int n, int c, size_t hw,
+                                    int ch, float mean, float invstd, double *sdy, double *sdyx)
 {
     *sdy = 0.0;
     *sdyx = 0.0;
@@ -173,7 +181,7 @@ static void channel_dsums(const float *dy, const float *x, int n, int c, size_t 
     }
 }
 
-static void backward_train_channels(void *arg, long lo, long hi, int t)
+CD_CLONES static void backward_train_channels(void *arg, long lo, long hi, int t)
 {
     const struct bn_job *j = arg;
     double m = (double)j->n * (double)j->hw;

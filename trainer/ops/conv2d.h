@@ -5,7 +5,10 @@
  * Shapes (NCHW): x [n, c, h, w], weight [oc, c, kh, kw], bias [oc] (may be NULL),
  * y [n, oc, oh, ow] with oh = conv2d_out_size(h, kh, stride, pad), likewise ow.
  * ws is a caller workspace of conv2d_workspace_size(...) floats (one image's im2col
- * matrix, [c*kh*kw, oh*ow]); nothing is allocated here.
+ * matrix, [c*kh*kw, oh*ow]). The threaded paths, and the backward of a stride-1 square
+ * kernel (whose input gradient is a convolution of dy with the flipped weight, one GEMM of
+ * depth oc*k*k instead of a GEMM of depth oc and a col2im), use the per-thread scratch of
+ * par.h instead; when that cannot grow, the serial col2im path on ws is taken.
  * Backward WRITES dx (=, may be NULL for a first layer) and ACCUMULATES (+=) into dweight
  * and dbias (dbias may be NULL). Images are processed in order, so results are
  * deterministic for a fixed OpenBLAS thread count.

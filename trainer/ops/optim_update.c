@@ -11,14 +11,9 @@
 
 #include "par.h"
 
-/* The element loops are built twice on x86-64 with GCC: for CPUs with AVX2 and FMA, where
- * fmaf is one instruction and the loops vectorise, and for the baseline, where fmaf is a
- * libm call. Both round every operation the same way (IEEE), so results are identical. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define CD_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define CD_CLONES
-#endif
+/* The element loops are built twice (clones.h): on CPUs with AVX2 and FMA fmaf is one
+ * instruction and the loops vectorise; on the baseline fmaf is a libm call. Same results. */
+#include "clones.h"
 
 #define GRAIN 16384 /* elements per range: ranges below this are not worth a wake-up */
 
