@@ -79,9 +79,13 @@ static cd_code attr_extent(const uint8_t *tup, uint32_t len, const cd_attr *a, u
                    a->attnum);
 }
 
+/* The header of a tuple of a relation of natts attributes, checked: the tuple's own count
+ * of attributes, where its data starts, and whether it has a null bitmap. */
 static cd_code check_header(const uint8_t *tup, uint32_t len, int natts, int *tup_natts,
-                            uint32_t *hoff, cd_err *err)
+                            uint32_t *hoff, bool *hasnull, cd_err *err)
 {
+    if (len < PGD_TUP_MIN_HEADER)
+        return cd_fail(err, CD_ECORRUPT, "tuple of %u bytes is shorter than its header", len);
     uint16_t infomask2 = cd_rd16(tup + PGD_TUP_OFF_INFOMASK2);
     uint16_t infomask = cd_rd16(tup + PGD_TUP_OFF_INFOMASK);
     int n = infomask2 & PGD_HEAP_NATTS_MASK;
@@ -101,27 +105,31 @@ static cd_code check_header(const uint8_t *tup, uint32_t len, int natts, int *tu
     }
     *tup_natts = n;
     *hoff = h;
+    *hasnull = (infomask & PGD_HEAP_HASNULL) != 0;
     return CD_OK;
+}
+
+/* Is attribute i NULL in the null bitmap of tup (hasnull: the tuple has one)? */
+static bool att_isnull(const uint8_t *tup, bool hasnull, int i)
+{
+    return hasnull && !(tup[PGD_TUP_OFF_BITS + (i >> 3)] & (1 << (i & 7)));
 }
 
 cd_code cd_tuple_deform(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
                         cd_datum *out, cd_err *err)
 {
-    if (len < PGD_TUP_MIN_HEADER)
-        return cd_fail(err, CD_ECORRUPT, "tuple of %u bytes is shorter than its header", len);
     int tnatts = 0;
     uint32_t off = 0;
-    cd_code rc = check_header(tup, len, natts, &tnatts, &off, err);
+    bool hasnull = false;
+    cd_code rc = check_header(tup, len, natts, &tnatts, &off, &hasnull, err);
     if (rc != CD_OK)
         return rc;
-    bool hasnull = (cd_rd16(tup + PGD_TUP_OFF_INFOMASK) & PGD_HEAP_HASNULL) != 0;
-    const uint8_t *bits = tup + PGD_TUP_OFF_BITS;
     for (int i = 0; i < natts; i++) {
         cd_datum *d = &out[i];
         d->p = NULL;
         d->len = 0;
         d->missing = i >= tnatts;
-        d->isnull = d->missing || (hasnull && !(bits[i >> 3] & (1 << (i & 7))));
+        d->isnull = d->missing || att_isnull(tup, hasnull, i);
         if (d->isnull)
             continue;
         uint32_t size = 0;
@@ -156,17 +164,14 @@ void cd_tuple_fixed_offsets(const cd_attr *attrs, int natts, int32_t *fixoff)
 cd_code cd_tuple_attr(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
                       const int32_t *fixoff, int want, cd_datum *out, cd_err *err)
 {
-    if (len < PGD_TUP_MIN_HEADER)
-        return cd_fail(err, CD_ECORRUPT, "tuple of %u bytes is shorter than its header", len);
     int tnatts = 0;
     uint32_t off = 0;
-    cd_code rc = check_header(tup, len, natts, &tnatts, &off, err);
+    bool hasnull = false;
+    cd_code rc = check_header(tup, len, natts, &tnatts, &off, &hasnull, err);
     if (rc != CD_OK)
         return rc;
-    bool hasnull = (cd_rd16(tup + PGD_TUP_OFF_INFOMASK) & PGD_HEAP_HASNULL) != 0;
-    const uint8_t *bits = tup + PGD_TUP_OFF_BITS;
     *out = (cd_datum){.missing = want >= tnatts};
-    out->isnull = out->missing || (hasnull && !(bits[want >> 3] & (1 << (want & 7))));
+    out->isnull = out->missing || att_isnull(tup, hasnull, want);
     if (out->isnull)
         return CD_OK;
     if (!hasnull && fixoff != NULL && fixoff[want] >= 0) { /* no NULL, fixed width before */
@@ -178,7 +183,7 @@ cd_code cd_tuple_attr(const uint8_t *tup, uint32_t len, const cd_attr *attrs, in
         return CD_OK;
     }
     for (int i = 0; i <= want; i++) {
-        if (hasnull && !(bits[i >> 3] & (1 << (i & 7))))
+        if (att_isnull(tup, hasnull, i))
             continue;
         uint32_t size = 0;
         rc = attr_extent(tup, len, &attrs[i], &off, &size, err);
