@@ -125,21 +125,19 @@ echo "rss_over_cache=$(printf '%.2f' "$(echo "$hwm / 1024 / $CACHE_MB" | bc -l)"
 W=$(nproc)
 printf '[database]\nconninfo = %s\n\n[mount]\ntables = public.fashion\ncache_mb = %s\nshards = blocks:%s\n' \
     "$CONN" "$CACHE_MB" "$W" >"$WORK/bench.conf"
-par_read() { # DIR: one reader per shard directory of DIR, all at once
+readers() { # DIR...: one reader (read_all) per argument, all at once
     local d pids=()
-    for d in "$1"/part*; do
+    for d in "$@"; do
         read_all "$d" &
         pids+=($!)
     done
     wait "${pids[@]}"
 }
-same_read() { # DIR N: N readers of the same directory at once
-    local i pids=()
-    for ((i = 0; i < $2; i++)); do
-        read_all "$1" &
-        pids+=($!)
-    done
-    wait "${pids[@]}"
+par_read() { readers "$1"/part*; } # DIR: one reader per shard directory of DIR
+same_read() {                      # DIR N: N readers of the same directory
+    local i dirs=()
+    for ((i = 0; i < $2; i++)); do dirs+=("$1"); done
+    readers "${dirs[@]}"
 }
 pex=() pcold=() pwarm=() ptmp=() sex=() scold=() hwm2=0
 for _ in $(seq "$REPEAT"); do
