@@ -217,6 +217,8 @@ static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int
     free(sums);
     if (rc == CD_OK)
         rc = set_modes(tmp, mode, err);
+    if (rc == CD_OK && cd_interrupted) /* after the last block: still not published */
+        rc = cd_fail(err, CD_EINTERRUPTED, "interrupted");
     if (rc == CD_OK && rename(tmp, final) != 0)
         rc = cd_fail(err, CD_EIO, "could not rename \"%s\" to \"%s\": %s", tmp, final,
                      strerror(errno));
