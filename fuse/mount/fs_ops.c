@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -305,6 +306,40 @@ static cd_code read_full(fs_file *h, size_t size, uint64_t off, uint8_t *buf, si
     return CD_OK;
 }
 
+/* Each FUSE worker thread keeps one reply buffer of the largest read it has served (at most
+ * FS_MAX_READ), freed when the thread exits: a buffer per request came from a fresh mapping
+ * (reads are up to 1 MiB) and faulted in every page of every request. */
+static pthread_key_t reply_key;
+static pthread_once_t reply_once = PTHREAD_ONCE_INIT;
+
+typedef struct reply_buf {
+    size_t cap;
+    uint8_t data[];
+} reply_buf;
+
+static void reply_key_make(void)
+{
+    pthread_key_create(&reply_key, free);
+}
+
+static uint8_t *reply_buffer(size_t size)
+{
+    pthread_once(&reply_once, reply_key_make);
+    reply_buf *b = pthread_getspecific(reply_key);
+    if (b != NULL && b->cap >= size)
+        return b->data;
+    reply_buf *nb = malloc(sizeof *nb + (size ? size : 1));
+    if (nb == NULL)
+        return NULL;
+    nb->cap = size;
+    if (pthread_setspecific(reply_key, nb) != 0) {
+        free(nb);
+        return NULL;
+    }
+    free(b);
+    return nb->data;
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                     struct fuse_file_info *fi)
 {
@@ -314,7 +349,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         read_ctl(req, h, size, off);
         return;
     }
-    uint8_t *buf = malloc(size ? size : 1);
+    uint8_t *buf = reply_buffer(size);
     if (buf == NULL) {
         fuse_reply_err(req, ENOMEM);
         return;
@@ -335,7 +370,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         /* a snapshot released after its grace period: the handle is stale */
         fuse_reply_err(req, cd_vtable_released(h->g->v) ? ESTALE : cd_code_errno(rc));
     }
-    free(buf);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

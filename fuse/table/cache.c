@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -248,6 +249,23 @@ static void spill_unlink(const cd_cache *c, const entry *e)
     char path[PATH_MAX];
     if (spill_path(c, e->key, path, sizeof path))
         unlink(path);
+}
+
+/* A buffer for a chunk about to be filled. Large ones come from their own mapping (see
+ * mallopt in the daemon); their pages are faulted in by one madvise rather than one page
+ * fault per 4 kB while the chunk is written (the kernel's fault path was a fifth of a cold
+ * read's CPU). Best effort: without MADV_POPULATE_WRITE (Linux < 5.14) they fault as before. */
+static uint8_t *chunk_alloc(size_t len)
+{
+    uint8_t *buf = malloc(len);
+#ifdef MADV_POPULATE_WRITE
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)buf + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)buf + len) & ~(page - 1);
+    if (buf != NULL && hi > lo)
+        madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+#endif
+    return buf;
 }
 
 /* ---- LZ4 ---- */
@@ -565,7 +583,7 @@ static cd_code read_miss(cd_cache *c, cd_cache_key key, size_t len, size_t off, 
     c->st.misses++;
     bool keep = make_room(c, len);
     pthread_mutex_unlock(&c->mu);
-    uint8_t *buf = malloc(len);
+    uint8_t *buf = chunk_alloc(len);
     cd_code rc = buf != NULL ? fill(arg, buf, len, err) : no_memory(err, key, len);
     if (rc == CD_OK)
         memcpy(dst, buf + off, n);
