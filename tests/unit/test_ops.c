@@ -425,6 +425,79 @@ static void test_batchnorm_known(void)
     CHECK(fabsf(y[1] - (2.0f * 2.0f / sqrtf(1.5f) + 1.0f)) < 1e-6f);
 }
 
+/* Double two-pass mean and biased variance of channel ch of x [n, c, hw]. */
+static void bn_ref_stats(const float *x, int n, int c, int hw, int ch, double *mean, double *var)
+{
+    double s = 0.0, q = 0.0, m = (double)n * hw;
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < hw; p++)
+            s += x[((size_t)i * c + ch) * hw + p];
+    *mean = s / m;
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < hw; p++) {
+            double d = x[((size_t)i * c + ch) * hw + p] - *mean;
+            q += d * d;
+        }
+    *var = q / m;
+}
+
+/* Forward and backward of one channel against double references (tolerance tol). */
+static void bn_check_channel(const float *x, const float *y, const float *dy, const float *dx,
+                             const float *m, const float *is, const float *g, const float *b, int n,
+                             int c, int hw, int ch, float tol)
+{
+    double mean, var, sdy = 0.0, sdyx = 0.0, cnt = (double)n * hw;
+    bn_ref_stats(x, n, c, hw, ch, &mean, &var);
+    double ris = 1.0 / sqrt(var + 1e-5);
+    CHECK(fabs(m[ch] - mean) <= 1e-6 * fabs(mean) + 1e-6);
+    CHECK(fabs(is[ch] - ris) <= 1e-4 * ris);
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < hw; p++) {
+            size_t at = ((size_t)i * c + ch) * hw + p;
+            sdy += dy[at];
+            sdyx += dy[at] * (x[at] - mean) * ris;
+        }
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < hw; p++) {
+            size_t at = ((size_t)i * c + ch) * hw + p;
+            double xhat = (x[at] - mean) * ris;
+            double dref = g[ch] * ris * (dy[at] - sdy / cnt - xhat * sdyx / cnt);
+            CHECK(fabs(y[at] - (g[ch] * xhat + b[ch])) <= tol);
+            CHECK(fabs(dx[at] - dref) <= tol * (1.0 + fabs(dref)));
+        }
+}
+
+/* The one-pass statistics (sums of x - K, K the first plane's mean) where a plain sum of
+ * squares would cancel: channel 0 has mean 1000 and variance 1/3; channel 1's first plane
+ * is 50 below the others (a pivot far from the mean). Planes of 7x7 and 5x3 (lane tails),
+ * and batchnorm1d (planes of one). */
+static void bn_offset_case(int n, int h, int w)
+{
+    enum { C = 2 };
+    static float x[NMAX], y[NMAX], dy[NMAX], dx[NMAX];
+    int hw = h * w;
+    CHECK(n * C * hw <= NMAX);
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < hw; p++) {
+            x[((size_t)i * C + 0) * hw + p] = 1000.0f + frand();
+            x[((size_t)i * C + 1) * hw + p] = (i == 0 ? 0.0f : 50.0f) + frand();
+        }
+    fill(dy, (size_t)n * C * hw);
+    float g[C] = {1.5f, 0.5f}, b[C] = {0.1f, -0.2f}, m[C], is[C], rm[C] = {0}, rv[C] = {1, 1};
+    float dg[C] = {0}, db[C] = {0};
+    batchnorm2d_forward_train(y, m, is, rm, rv, x, g, b, n, C, h, w, 0.1f, 1e-5f);
+    batchnorm2d_backward_train(dx, dg, db, dy, x, m, is, g, n, C, h, w);
+    for (int ch = 0; ch < C; ch++)
+        bn_check_channel(x, y, dy, dx, m, is, g, b, n, C, hw, ch, 2e-3f);
+}
+
+static void test_batchnorm_offsets(void)
+{
+    bn_offset_case(3, 7, 7);
+    bn_offset_case(4, 5, 3);
+    bn_offset_case(40, 1, 1);
+}
+
 /* ---- determinism: the same call twice is bit-identical ---- */
 
 static void test_determinism(void)
@@ -532,6 +605,7 @@ static void run_all(void)
     RUN(test_pool_grad);
     RUN(test_batchnorm_known);
     RUN(test_batchnorm_grad);
+    RUN(test_batchnorm_offsets);
     RUN(test_determinism);
 }
 

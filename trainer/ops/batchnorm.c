@@ -11,49 +11,104 @@
 #include "batchnorm.h"
 
 #define AT(i, ch, c, hw) (((size_t)(i) * (c) + (ch)) * (hw))
-#define LANES                                                                                      \
-    16 /* independent float sums per run (one plane), so the loops vectorise;                      \
-        * the runs' totals are added in double */
+#define LANES 16 /* independent float sums per run (one plane): two vectors of 8 */
 
-/* *sum += the sum of run[0..len), in LANES float partial sums. */
-CD_CLONES static void run_sum(const float *run, size_t len, double *sum)
+/* 8 float lanes as one vector (GCC and Clang; AVX in the x86-64-v3 clone, two SSE
+ * registers in the baseline). Written out because GCC 12 vectorises a loop with two float
+ * accumulators by itself badly: it interleaves the lanes with permutes, and the statistics
+ * were compute-bound on those. */
+typedef float v8f __attribute__((vector_size(32)));
+/* the same, for loads from any float (as the __m256_u of immintrin.h) */
+typedef float v8f_u __attribute__((vector_size(32), aligned(4), may_alias));
+#define LOAD8(p) (*(const v8f_u *)(p))
+
+/* A channel's LANES partial sums in double: lane l of every plane's float sums is added to
+ * lane l here, and the lanes are added once per channel (lane_total), so a small plane
+ * (7x7, or 1 for batchnorm1d) does not pay a serial reduction of its own. */
+struct lanes {
+    double v[LANES];
+};
+
+/* a += the lanes of the float sums lo[0..8), hi[0..8) of one plane. */
+static void lanes_add(struct lanes *a, const v8f *lo, const v8f *hi)
 {
-    float s[LANES] = {0};
-    size_t p = 0;
-    for (; p + LANES <= len; p += LANES)
-        for (int l = 0; l < LANES; l++)
-            s[l] += run[p + l];
-    for (; p < len; p++)
-        s[0] += run[p];
-    for (int l = 0; l < LANES; l++)
-        *sum += s[l];
+    for (int l = 0; l < 8; l++) {
+        a->v[l] += (*lo)[l];
+        a->v[l + 8] += (*hi)[l];
+    }
 }
 
-/* *sq += the sum of (run[0..len) - mean)^2, in LANES float partial sums. */
-CD_CLONES static void run_sq(const float *run, size_t len, float mean, double *sq)
+static double lane_total(const struct lanes *a)
 {
-    float q[LANES] = {0};
-    size_t p = 0;
-    for (; p + LANES <= len; p += LANES)
-        for (int l = 0; l < LANES; l++)
-            q[l] += (run[p + l] - mean) * (run[p + l] - mean);
-    for (; p < len; p++)
-        q[0] += (run[p] - mean) * (run[p] - mean);
+    double t = 0.0;
     for (int l = 0; l < LANES; l++)
-        *sq += q[l];
+        t += a->v[l];
+    return t;
 }
 
-/* Mean and biased variance of channel ch (two passes; planes summed in double). */
+/* Ask for plane run[0..len) ahead of its pass: a channel's planes are hw floats apart by
+ * c * hw, too short a run for the hardware prefetcher to pick up by itself. */
+static void prefetch_run(const float *run, size_t len)
+{
+    for (size_t p = 0; p < len; p += 16) /* one 64-byte line */
+        __builtin_prefetch(run + p);
+}
+
+/* Mean of one run in float lanes (the pivot of channel_stats). */
+static float run_mean(const float *run, size_t len)
+{
+    v8f s0 = {0}, s1 = {0};
+    size_t p = 0;
+    for (; p + LANES <= len; p += LANES) {
+        s0 += LOAD8(run + p);
+        s1 += LOAD8(run + p + 8);
+    }
+    for (; p < len; p++)
+        s0[0] += run[p];
+    struct lanes a = {{0}};
+    lanes_add(&a, &s0, &s1);
+    return len ? (float)(lane_total(&a) / (double)len) : 0.0f;
+}
+
+/* sum += the lanes of (run - pivot), sq += those of (run - pivot)^2: one pass. */
+CD_CLONES static void run_sums(const float *run, size_t len, float pivot, struct lanes *sum,
+                               struct lanes *sq)
+{
+    v8f s0 = {0}, s1 = {0}, q0 = {0}, q1 = {0}, k = pivot - (v8f){0};
+    size_t p = 0;
+    for (; p + LANES <= len; p += LANES) {
+        v8f a = LOAD8(run + p) - k, b = LOAD8(run + p + 8) - k;
+        s0 += a;
+        s1 += b;
+        q0 += a * a;
+        q1 += b * b;
+    }
+    for (; p < len; p++) {
+        float d = run[p] - pivot;
+        s0[0] += d;
+        q0[0] += d * d;
+    }
+    lanes_add(sum, &s0, &s1);
+    lanes_add(sq, &q0, &q1);
+}
+
+/* Mean and biased variance of channel ch in one pass over its planes: sums of x - K and of
+ * (x - K)^2 with the pivot K the mean of the first plane, so that var = E[(x-K)^2] -
+ * (E[x-K])^2 cancels little (K is near the mean; the two-pass result up to rounding). */
 CD_CLONES static void channel_stats(const float *x, int n, int c, size_t hw, int ch, double *mean,
                                     double *var)
 {
-    double sum = 0.0, sq = 0.0, m = (double)n * (double)hw;
-    for (int i = 0; i < n; i++)
-        run_sum(x + AT(i, ch, c, hw), hw, &sum);
-    *mean = sum / m;
-    for (int i = 0; i < n; i++)
-        run_sq(x + AT(i, ch, c, hw), hw, (float)*mean, &sq);
-    *var = sq / m;
+    struct lanes sum = {{0}}, sq = {{0}};
+    double m = (double)n * (double)hw;
+    float pivot = run_mean(x + AT(0, ch, c, hw), hw);
+    for (int i = 0; i < n; i++) {
+        if (i + 1 < n)
+            prefetch_run(x + AT(i + 1, ch, c, hw), hw);
+        run_sums(x + AT(i, ch, c, hw), hw, pivot, &sum, &sq);
+    }
+    double d = lane_total(&sum) / m, v = lane_total(&sq) / m - d * d;
+    *mean = (double)pivot + d;
+    *var = v > 0.0 ? v : 0.0;
 }
 
 /* y = scale * x + shift over channel ch. */
@@ -155,29 +210,50 @@ void batchnorm2d_forward_eval(float *y, const float *x, const float *gamma, cons
     cd_par_for(c, grain(n, j.hw), forward_eval_channels, &j);
 }
 
-/* Sums over channel ch of dy and of dy * xhat, xhat = (x - mean) invstd (planes in double). */
+/* Sums over channel ch of dy and of dy * xhat, xhat = (x - mean) invstd, in one pass (float
+ * lanes per plane, double lanes across planes; invstd applied to the total). */
 CD_CLONES static void channel_dsums(const float *dy, const float *x, int n, int c, size_t hw,
                                     int ch, float mean, float invstd, double *sdy, double *sdyx)
 {
-    *sdy = 0.0;
-    *sdyx = 0.0;
+    struct lanes a = {{0}}, b = {{0}};
+    v8f k = mean - (v8f){0};
     for (int i = 0; i < n; i++) {
         const float *g = dy + AT(i, ch, c, hw), *xr = x + AT(i, ch, c, hw);
-        float s[LANES] = {0}, q[LANES] = {0};
+        if (i + 1 < n) {
+            prefetch_run(g + (size_t)c * hw, hw);
+            prefetch_run(xr + (size_t)c * hw, hw);
+        }
+        v8f s0 = {0}, s1 = {0}, q0 = {0}, q1 = {0};
         size_t p = 0;
-        for (; p + LANES <= hw; p += LANES)
-            for (int l = 0; l < LANES; l++) {
-                s[l] += g[p + l];
-                q[l] += g[p + l] * ((xr[p + l] - mean) * invstd);
-            }
+        for (; p + LANES <= hw; p += LANES) {
+            v8f g0 = LOAD8(g + p), g1 = LOAD8(g + p + 8);
+            s0 += g0;
+            s1 += g1;
+            q0 += g0 * (LOAD8(xr + p) - k);
+            q1 += g1 * (LOAD8(xr + p + 8) - k);
+        }
         for (; p < hw; p++) {
-            s[0] += g[p];
-            q[0] += g[p] * ((xr[p] - mean) * invstd);
+            s0[0] += g[p];
+            q0[0] += g[p] * (xr[p] - mean);
         }
-        for (int l = 0; l < LANES; l++) {
-            *sdy += s[l];
-            *sdyx += q[l];
-        }
+        lanes_add(&a, &s0, &s1);
+        lanes_add(&b, &q0, &q1);
+    }
+    *sdy = lane_total(&a);
+    *sdyx = lane_total(&b) * (double)invstd;
+}
+
+/* dx = k (dy - mean(dy) - xhat mean(dy xhat)) over channel ch, as k dy + (b (x - mean) + c0)
+ * with b = -k invstd mean(dy xhat) and c0 = -k mean(dy). */
+CD_CLONES static void channel_dx(float *dx, const float *dy, const float *x, int n, int c,
+                                 size_t hw, int ch, float mean, float k, float b, float c0)
+{
+    for (int i = 0; i < n; i++) {
+        size_t at = AT(i, ch, c, hw);
+        float *d = dx + at;
+        const float *g = dy + at, *xr = x + at;
+        for (size_t p = 0; p < hw; p++)
+            d[p] = k * g[p] + (b * (xr[p] - mean) + c0);
     }
 }
 
@@ -191,15 +267,9 @@ CD_CLONES static void backward_train_channels(void *arg, long lo, long hi, int t
         channel_dsums(j->dy, j->x, j->n, j->c, j->hw, (int)ch, mean, invstd, &sdy, &sdyx);
         j->dgamma[ch] += (float)sdyx;
         j->dbeta[ch] += (float)sdy;
-        /* dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)) */
         float k = j->gamma[ch] * invstd, mdy = (float)(sdy / m), mdyx = (float)(sdyx / m);
-        for (int i = 0; i < j->n; i++) {
-            size_t at = AT(i, ch, j->c, j->hw);
-            float *d = j->dx + at;
-            const float *g = j->dy + at, *xr = j->x + at;
-            for (size_t p = 0; p < j->hw; p++)
-                d[p] = k * (g[p] - mdy - (xr[p] - mean) * invstd * mdyx);
-        }
+        channel_dx(j->dx, j->dy, j->x, j->n, j->c, j->hw, (int)ch, mean, k, -k * invstd * mdyx,
+                   -k * mdy);
     }
 }
 

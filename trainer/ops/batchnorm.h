@@ -6,8 +6,9 @@
  * Train: per channel, mean and biased variance over n*h*w; y = gamma (x - mean) invstd + beta
  * with invstd = 1 / sqrt(var + eps). save_mean / save_invstd [c] are kept for backward.
  * running_mean = (1 - momentum) running_mean + momentum mean, running_var likewise with the
- * UNBIASED variance (var * m / (m - 1), m = n*h*w). Statistics: float lanes within a plane,
- * double across planes, in a fixed order (channels may run on different threads).
+ * UNBIASED variance (var * m / (m - 1), m = n*h*w). Statistics (CPU): one pass of sums of
+ * x - K and (x - K)^2, K the mean of the channel's first plane; float lanes within a plane,
+ * double lanes across planes, in a fixed order (channels may run on different threads).
  * Eval: y = gamma (x - running_mean) / sqrt(running_var + eps) + beta; running stats unchanged.
  * Backward WRITES dx (=) and ACCUMULATES (+=) into dgamma and dbeta [c]. The train backward
  * takes the statistics saved by the train forward; the eval backward the running stats.
