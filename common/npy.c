@@ -300,6 +300,14 @@ static cd_code writer_flush(cd_npy_writer *w, cd_err *err)
     return CD_OK;
 }
 
+uint8_t *cd_npy_writer_room(cd_npy_writer *w, size_t nbytes, size_t *before)
+{
+    if (w == NULL || w->failed || nbytes == 0 || nbytes > NPY_WBUF - w->used)
+        return NULL;
+    *before = w->used;
+    return w->buf + w->used;
+}
+
 cd_code cd_npy_writer_append(cd_npy_writer *w, const void *data, size_t nbytes, cd_err *err)
 {
     if (w == NULL || w->failed)
@@ -308,6 +316,10 @@ cd_code cd_npy_writer_append(cd_npy_writer *w, const void *data, size_t nbytes, 
         return cd_fail(err, CD_EINVAL, "npy data is null");
     const uint8_t *p = data;
     w->bytes += nbytes;
+    if (p == w->buf + w->used && nbytes <= NPY_WBUF - w->used) { /* made in place (room) */
+        w->used += nbytes;
+        return w->used == NPY_WBUF ? writer_flush(w, err) : CD_OK;
+    }
     while (nbytes > 0) {
         if (w->used == 0 && nbytes >= NPY_WBUF) {
             int e = cd_write_all(w->a.fd, p, nbytes);

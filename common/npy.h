@@ -47,6 +47,11 @@ typedef struct cd_npy_writer cd_npy_writer;
 cd_code cd_npy_writer_open(cd_npy_writer **out, const char *path, const char *descr, int ndim_tail,
                            const uint64_t *tail_dims, cd_err *err);
 cd_code cd_npy_writer_append(cd_npy_writer *w, const void *data, size_t nbytes, cd_err *err);
+/* Where the next nbytes would go in the writer's buffer, for a caller that produces them in
+ * place and then appends that very pointer (no copy); *before: bytes of the buffer before it
+ * (the caller may use them and must put them back). NULL when they do not fit the buffer
+ * now or the writer is not usable: append as usual. */
+uint8_t *cd_npy_writer_room(cd_npy_writer *w, size_t nbytes, size_t *before);
 cd_code cd_npy_writer_close(cd_npy_writer *w, uint64_t nrows, cd_err *err);
 void cd_npy_writer_abort(cd_npy_writer *w);
 

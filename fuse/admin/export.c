@@ -74,6 +74,12 @@ static cd_code file_value(void *arg, int col, const cd_value *v, cd_err *err)
     return cd_colfile_append(&fs->cols[col], v, err);
 }
 
+static bool file_dest(void *arg, int col, cd_value_dest *d)
+{
+    file_sink *fs = arg;
+    return cd_colfile_dest(&fs->cols[col], d);
+}
+
 static cd_code file_row_done(void *arg, uint32_t blkno, uint16_t item, cd_err *err)
 {
     return CD_OK;
@@ -103,8 +109,11 @@ static cd_code decode_files(cd_pin *p, const cd_table *t, const cd_shard *s, con
         cols[opened].packed = cd_madlib_pair_of(t, opened) >= 0;
     }
     file_sink fs = {.cols = cols, .shard = s->name, .progress = progress, .last = time(NULL)};
-    cd_row_sink sink = {
-        .value = file_value, .row_done = file_row_done, .progress = file_progress, .arg = &fs};
+    cd_row_sink sink = {.value = file_value,
+                        .row_done = file_row_done,
+                        .progress = file_progress,
+                        .arg = &fs,
+                        .dest = file_dest};
     if (rc == CD_OK)
         rc = cd_shard_decode_to(p, t, s, &sink, nrows, ntuples, content, err);
     for (int k = 0; k < opened && rc == CD_OK; k++)

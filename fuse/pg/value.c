@@ -38,20 +38,24 @@ static cd_code reserve(uint8_t **buf, size_t *cap, size_t need, cd_err *err)
     return CD_OK;
 }
 
+/* Decompress a stream (src, after va_tcinfo) of rawsize bytes into target (rawsize bytes
+ * the caller provides) or, target NULL, into ctx->raw. */
 static cd_code decompress(cd_valctx *ctx, int method, const uint8_t *src, size_t srclen,
-                          uint32_t rawsize, const uint8_t **out, cd_err *err)
+                          uint32_t rawsize, uint8_t *target, const uint8_t **out, cd_err *err)
 {
     if (rawsize > MAX_VALUE_BYTES)
         return cd_fail(err, CD_ECORRUPT, "compressed value claims %u bytes", rawsize);
-    cd_code rc = reserve(&ctx->raw, &ctx->raw_cap, rawsize ? rawsize : 1, err);
+    cd_code rc =
+        target != NULL ? CD_OK : reserve(&ctx->raw, &ctx->raw_cap, rawsize ? rawsize : 1, err);
     if (rc != CD_OK)
         return rc;
+    uint8_t *dst = target != NULL ? target : ctx->raw;
     if (method == PGD_CMP_PGLZ) {
-        rc = cd_pglz_decompress(src, srclen, ctx->raw, rawsize, err);
+        rc = cd_pglz_decompress(src, srclen, dst, rawsize, err);
     } else if (method == PGD_CMP_LZ4) {
         if (srclen > INT32_MAX)
             return cd_fail(err, CD_ECORRUPT, "lz4 value too large");
-        int n = LZ4_decompress_safe((const char *)src, (char *)ctx->raw, (int)srclen, (int)rawsize);
+        int n = LZ4_decompress_safe((const char *)src, (char *)dst, (int)srclen, (int)rawsize);
         if (n < 0 || (uint32_t)n != rawsize) {
             cd_fail(err, CD_ECORRUPT, "invalid lz4 compressed value");
             return cd_detail(err, "lz4 returned %d, expected %u bytes", n, rawsize);
@@ -59,12 +63,12 @@ static cd_code decompress(cd_valctx *ctx, int method, const uint8_t *src, size_t
     } else {
         return cd_fail(err, CD_EUNSUPPORTED, "unknown compression method %d", method);
     }
-    *out = ctx->raw;
+    *out = dst;
     return rc;
 }
 
-static cd_code detoast_external(cd_valctx *ctx, const uint8_t *p, const uint8_t **out,
-                                size_t *outlen, cd_err *err)
+static cd_code detoast_external(cd_valctx *ctx, const uint8_t *p, uint8_t *target,
+                                const uint8_t **out, size_t *outlen, cd_err *err)
 {
     uint8_t ptr[PGD_TOAST_POINTER_SIZE];
     memcpy(ptr, p + 2, sizeof ptr);
@@ -99,15 +103,17 @@ static cd_code detoast_external(cd_valctx *ctx, const uint8_t *p, const uint8_t 
                          raw);
     }
     *outlen = raw;
-    return decompress(ctx, (int)(tcinfo >> 30), ctx->ext + 4, extsize - 4, raw, out, err);
+    return decompress(ctx, (int)(tcinfo >> 30), ctx->ext + 4, extsize - 4, raw, target, out, err);
 }
 
-cd_code cd_detoast(cd_valctx *ctx, const uint8_t *p, uint32_t len, const uint8_t **out,
-                   size_t *outlen, cd_err *err)
+/* cd_detoast; a compressed value is decompressed into target when not NULL (the caller
+ * provides its raw size, compressed_rawsize). */
+static cd_code detoast(cd_valctx *ctx, const uint8_t *p, uint32_t len, uint8_t *target,
+                       const uint8_t **out, size_t *outlen, cd_err *err)
 {
     uint8_t b0 = p[0];
     if (b0 == 0x01)
-        return detoast_external(ctx, p, out, outlen, err);
+        return detoast_external(ctx, p, target, out, outlen, err);
     if (b0 & 1) {
         *out = p + 1;
         *outlen = len - 1;
@@ -122,7 +128,27 @@ cd_code cd_detoast(cd_valctx *ctx, const uint8_t *p, uint32_t len, const uint8_t
         return cd_fail(err, CD_ECORRUPT, "invalid varlena header 0x%02x", b0);
     uint32_t tcinfo = cd_rd32(p + 4);
     *outlen = tcinfo & PGD_VARLENA_EXTSIZE_MASK;
-    return decompress(ctx, (int)(tcinfo >> 30), p + 8, len - 8, (uint32_t)*outlen, out, err);
+    return decompress(ctx, (int)(tcinfo >> 30), p + 8, len - 8, (uint32_t)*outlen, target, out,
+                      err);
+}
+
+cd_code cd_detoast(cd_valctx *ctx, const uint8_t *p, uint32_t len, const uint8_t **out,
+                   size_t *outlen, cd_err *err)
+{
+    return detoast(ctx, p, len, NULL, out, outlen, err);
+}
+
+/* Raw (decompressed) payload size of a compressed varlena (len bytes at p), 0 when it is not
+ * compressed or its header is not sound (the general path reports that). */
+static uint32_t compressed_rawsize(const uint8_t *p, uint32_t len)
+{
+    if (p[0] == 0x01 && len >= 2 + PGD_TOAST_POINTER_SIZE) {
+        uint32_t rawsize = cd_rd32(p + 2), extsize = cd_rd32(p + 6) & PGD_VARLENA_EXTSIZE_MASK;
+        return rawsize >= 4 && extsize < rawsize - 4 ? rawsize - 4 : 0;
+    }
+    if ((p[0] & 3) == 2 && len >= 8)
+        return cd_rd32(p + 4) & PGD_VARLENA_EXTSIZE_MASK;
+    return 0;
 }
 
 static bool elem_is_float(uint32_t elemoid)
@@ -218,9 +244,50 @@ static cd_code array_value(cd_valctx *ctx, const cd_attr *a, const uint8_t *pl, 
     return CD_OK;
 }
 
-static cd_code varlena_value(cd_valctx *ctx, const cd_attr *a, const cd_datum *d, cd_value *v,
-                             cd_err *err)
+/* Bytes of the array header before the elements when a compressed array of rawsize bytes
+ * would have exactly dest->len bytes of elements and no NULL bitmap (12 + 8 * ndim), 0 when
+ * it cannot or dest has too little room before p for it. */
+static size_t direct_headroom(const cd_value_dest *dest, uint32_t rawsize)
 {
+    if (dest == NULL || rawsize <= dest->len)
+        return 0;
+    size_t h = rawsize - dest->len;
+    bool shape = h >= 20 && (h - 12) % 8 == 0 && (h - 12) / 8 <= PGD_MAXDIM;
+    return shape && h <= dest->headroom ? h : 0;
+}
+
+/* An array decompressed at dest->p - h (h bytes of header, then the elements at dest->p):
+ * its value, the h bytes before dest->p restored. v->data is dest->p, or ctx->elems when
+ * the array turned out to have NULLs or another layout. */
+static cd_code array_in_place(cd_valctx *ctx, const cd_attr *a, const cd_datum *d,
+                              const cd_value_dest *dest, size_t h, cd_value *v, cd_err *err)
+{
+    uint8_t saved[12 + 8 * PGD_MAXDIM], *at = dest->p - h;
+    memcpy(saved, at, h);
+    const uint8_t *pl;
+    size_t plen;
+    cd_code rc = detoast(ctx, d->p, d->len, at, &pl, &plen, err);
+    if (rc == CD_OK)
+        rc = array_value(ctx, a, pl, plen, v, err);
+    uintptr_t x = (uintptr_t)v->data, lo = (uintptr_t)at, hi = (uintptr_t)(dest->p + dest->len);
+    bool inside = rc == CD_OK && x >= lo && x < hi;
+    if (inside && v->data != dest->p) { /* elements elsewhere in the region: move them out */
+        rc = reserve(&ctx->elems, &ctx->elems_cap, v->len ? v->len : 1, err);
+        if (rc == CD_OK)
+            memmove(ctx->elems, v->data, v->len);
+        v->data = ctx->elems;
+    }
+    memcpy(at, saved, h);
+    return rc;
+}
+
+static cd_code varlena_value(cd_valctx *ctx, const cd_attr *a, const cd_datum *d,
+                             const cd_value_dest *dest, cd_value *v, cd_err *err)
+{
+    size_t h =
+        a->kind == CD_KIND_ARRAY ? direct_headroom(dest, compressed_rawsize(d->p, d->len)) : 0;
+    if (h > 0)
+        return array_in_place(ctx, a, d, dest, h, v, err);
     const uint8_t *pl;
     size_t plen;
     cd_code rc = cd_detoast(ctx, d->p, d->len, &pl, &plen, err);
@@ -247,6 +314,12 @@ static cd_code missing_value(cd_valctx *ctx, const cd_attr *a, cd_value *v, cd_e
 cd_code cd_value_from_datum(cd_valctx *ctx, const cd_attr *a, const cd_datum *d, cd_value *v,
                             cd_err *err)
 {
+    return cd_value_into(ctx, a, d, NULL, v, err);
+}
+
+cd_code cd_value_into(cd_valctx *ctx, const cd_attr *a, const cd_datum *d,
+                      const cd_value_dest *dest, cd_value *v, cd_err *err)
+{
     v->isnull = false;
     v->ndim = 0;
     v->null_elems = 0;
@@ -270,7 +343,7 @@ cd_code cd_value_from_datum(cd_valctx *ctx, const cd_attr *a, const cd_datum *d,
     if (a->kind == CD_KIND_UNSUPPORTED)
         return cd_fail(err, CD_EUNSUPPORTED, "column \"%s\" has unsupported type %s", a->name,
                        a->typname);
-    cd_code rc = varlena_value(ctx, a, d, v, err);
+    cd_code rc = varlena_value(ctx, a, d, dest, v, err);
     if (rc != CD_OK)
         cd_context(err, "column \"%s\"", a->name);
     return rc;

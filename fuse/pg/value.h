@@ -48,6 +48,23 @@ void cd_valctx_free(cd_valctx *ctx);
 cd_code cd_value_from_datum(cd_valctx *ctx, const cd_attr *a, const cd_datum *d, cd_value *v,
                             cd_err *err);
 
+/* Where the elements of an array value may be decompressed straight to: len bytes at p, and
+ * headroom writable bytes before p that the decoder may use for the array header and
+ * restores before returning. */
+typedef struct cd_value_dest {
+    uint8_t *p;
+    size_t len;
+    size_t headroom;
+} cd_value_dest;
+
+/* cd_value_from_datum, except that a compressed array whose elements take exactly dest->len
+ * bytes (and that has no NULL element) is decompressed straight into dest->p: then
+ * v->data == dest->p and the caller has nothing to copy. Any other value (or dest NULL) is
+ * decoded as by cd_value_from_datum; the bytes at dest->p are then unspecified and
+ * the headroom unchanged. */
+cd_code cd_value_into(cd_valctx *ctx, const cd_attr *a, const cd_datum *d,
+                      const cd_value_dest *dest, cd_value *v, cd_err *err);
+
 /* Value of one COPY BINARY field (len -1: NULL) of attribute a. */
 cd_code cd_value_from_copybin(cd_valctx *ctx, const cd_attr *a, const uint8_t *p, int32_t len,
                               cd_value *v, cd_err *err);

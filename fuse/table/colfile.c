@@ -153,6 +153,15 @@ static cd_code append_var(cd_colfile *c, const cd_value *v, cd_err *err)
     return cd_npy_writer_append(c->offsets, &c->bin_len, sizeof c->bin_len, err);
 }
 
+bool cd_colfile_dest(cd_colfile *c, cd_value_dest *d)
+{
+    if (c->var || c->packed || !c->dims_known || c->attr->kind != CD_KIND_ARRAY)
+        return false;
+    d->len = c->rowbytes;
+    d->p = cd_npy_writer_room(c->data, c->rowbytes, &d->headroom);
+    return d->p != NULL;
+}
+
 cd_code cd_colfile_append(cd_colfile *c, const cd_value *v, cd_err *err)
 {
     uint8_t ok = !v->isnull;

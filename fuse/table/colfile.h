@@ -51,6 +51,10 @@ typedef struct cd_colfile {
 cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, bool var, cd_err *err);
 /* Append one row. Returns CD_EUNSUPPORTED with c->ragged set when the column must be var. */
 cd_code cd_colfile_append(cd_colfile *c, const cd_value *v, cd_err *err);
+/* Where the next row's elements may be decompressed straight into (cd_value_into), for a
+ * fixed array column whose dimensions are known; false otherwise. Append the value as
+ * usual after it: a value made there is not copied again. */
+bool cd_colfile_dest(cd_colfile *c, cd_value_dest *d);
 /* Finish the files (rename into place); the colfile is closed in every case. */
 cd_code cd_colfile_close(cd_colfile *c, cd_err *err);
 /* Remove the temporary files. */

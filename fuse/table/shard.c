@@ -158,7 +158,10 @@ static cd_code decode_tuple(void *arg, uint32_t blkno, uint16_t item, const uint
     for (int k = 0; k < st->t->ncols; k++) {
         int ai = st->s->colmap[k];
         cd_value v;
-        cd_code rc = cd_value_from_datum(&st->ctx, &st->s->attrs[ai], &datums[ai], &v, err);
+        cd_value_dest d;
+        bool to = st->sink->dest != NULL && st->sink->dest(st->sink->arg, k, &d);
+        cd_code rc =
+            cd_value_into(&st->ctx, &st->s->attrs[ai], &datums[ai], to ? &d : NULL, &v, err);
         if (rc == CD_OK)
             rc = st->sink->value(st->sink->arg, k, &v, err);
         if (rc != CD_OK)

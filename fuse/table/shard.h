@@ -33,6 +33,9 @@ typedef struct cd_row_sink {
     void *arg;
     /* optional: a visible row begins (before its values) */
     cd_code (*row_start)(void *arg, uint32_t blkno, uint16_t item, cd_err *err);
+    /* optional: where column col's next value may be decoded straight into (cd_value_into);
+     * false: nowhere. The value then still goes to value(). Not used for packed tables. */
+    bool (*dest)(void *arg, int col, cd_value_dest *d);
 } cd_row_sink;
 
 /* Decode the shard's visible rows into sink; *nrows counts them, *ntuples (when not NULL)

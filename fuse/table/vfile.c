@@ -74,8 +74,8 @@ static cd_code packed_buffer(chunk_job *j, const cd_datum *datums, cd_valctx *ct
 /* The value of tuple tu (its page is in page when *cur_blk matches); in a MADlib-packed
  * column, the whole buffer, and what its shape says in *buf. */
 static cd_code row_value(chunk_job *j, uint64_t tu, uint8_t *page, uint32_t *cur_blk,
-                         cd_datum *datums, cd_valctx *ctx, cd_value *val, cd_madlib_buf *buf,
-                         cd_err *err)
+                         cd_datum *datums, cd_valctx *ctx, const cd_value_dest *dest, cd_value *val,
+                         cd_madlib_buf *buf, cd_err *err)
 {
     const cd_shard *s = &j->v->t->shards[j->shard];
     uint32_t blk;
@@ -104,7 +104,7 @@ static cd_code row_value(chunk_job *j, uint64_t tu, uint8_t *page, uint32_t *cur
     if (rc == CD_OK && pair >= 0)
         rc = packed_buffer(j, datums, ctx, pair, buf, err);
     if (rc == CD_OK)
-        rc = cd_value_from_datum(ctx, &s->attrs[ai], &datums[ai], val, err);
+        rc = cd_value_into(ctx, &s->attrs[ai], &datums[ai], pair >= 0 ? NULL : dest, val, err);
     if (rc != CD_OK)
         cd_context(err, "relation file \"%s\", block %u, item %u", s->relpath, blk, item);
     return rc;
@@ -128,7 +128,7 @@ static cd_code place(const chunk_job *j, uint64_t r, const cd_value *val, uint8_
     }
     if (val->isnull)
         fill_null_row(a, dst, want);
-    else
+    else if (val->data != dst) /* else decoded in place (cd_value_into) */
         memcpy(dst, val->data, want);
     return CD_OK;
 }
@@ -166,15 +166,16 @@ typedef struct row_source {
 
 /* The value of row r: its tuple's (decoded once for all the rows of a buffer), or in a packed
  * column that row of the tuple's buffer. */
-static cd_code value_of_row(chunk_job *j, uint64_t r, row_source *src, cd_value *val, cd_err *err)
+static cd_code value_of_row(chunk_job *j, uint64_t r, row_source *src, const cd_value_dest *dest,
+                            cd_value *val, cd_err *err)
 {
     const vshard *vs = &j->v->shards[j->shard];
     uint64_t tu = tuple_of(vs, r);
     cd_code rc = CD_OK;
     if (tu != src->tuple) {
         src->tuple = UINT64_MAX;
-        rc = row_value(j, tu, src->page, &src->blk, src->datums, &src->ctx, &src->val, &src->buf,
-                       err);
+        rc = row_value(j, tu, src->page, &src->blk, src->datums, &src->ctx, dest, &src->val,
+                       &src->buf, err);
         if (rc != CD_OK)
             return rc;
         src->tuple = tu;
@@ -210,7 +211,9 @@ static cd_code decode_rows(chunk_job *j, uint8_t *buf, cd_err *err)
         if (c->valid != NULL && !c->valid[r] && !c->var) {
             fill_null_row(&j->v->t->cols[j->col], dst, want); /* no need to read the row */
         } else if (c->valid == NULL || c->valid[r]) {
-            rc = value_of_row(j, r, &src, &val, err);
+            /* a fixed row may be decompressed in place, its header over the row before */
+            cd_value_dest dest = {dst, (size_t)want, (size_t)(dst - buf)};
+            rc = value_of_row(j, r, &src, c->var ? NULL : &dest, &val, err);
             if (rc == CD_OK)
                 rc = place(j, r, &val, dst, want, err);
         }

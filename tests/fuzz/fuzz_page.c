@@ -3,7 +3,9 @@
  * (padded with zeros to 8 KB); every line pointer is walked, every NORMAL tuple deformed
  * against a fixed row type (int4, text, real[], numeric, float8, bool, int8[]), and every
  * value converted (inline compressed values included; TOAST pointers must fail cleanly).
- * Each attribute alone (cd_tuple_attr, the read path's) must equal the full deform's.
+ * Each attribute alone (cd_tuple_attr, the read path's) must equal the full deform's, and
+ * every array decoded in place (cd_value_into) must equal its value and leave the bytes
+ * before its row as they were.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,6 +43,49 @@ static void setup(void)
     }
 }
 
+/* Decode d into a row of want bytes with ROOM bytes before it (cd_value_into): never a
+ * crash, the room put back, and when want is the value's size the value of ref. */
+#define ROOM 64
+static void in_place_as(const cd_attr *a, const cd_datum *d, const cd_value *ref, size_t want)
+{
+    static uint8_t buf[ROOM + 65536];
+    if (want > sizeof buf - ROOM)
+        return;
+    for (int i = 0; i < ROOM; i++)
+        buf[i] = (uint8_t)(i * 7 + 1);
+    cd_valctx ctx = {0};
+    cd_value v;
+    cd_err err = {0};
+    cd_value_dest dest = {buf + ROOM, want, ROOM};
+    cd_code rc = cd_value_into(&ctx, a, d, &dest, &v, &err);
+    for (int i = 0; i < ROOM; i++)
+        if (buf[i] != (uint8_t)(i * 7 + 1))
+            abort();
+    if (want == ref->len && (rc != CD_OK || v.len != ref->len || v.ndim != ref->ndim ||
+                             v.null_elems != ref->null_elems ||
+                             memcmp(v.dims, ref->dims, sizeof(int) * (size_t)v.ndim) != 0 ||
+                             memcmp(v.data, ref->data, v.len) != 0))
+        abort();
+    cd_valctx_free(&ctx);
+}
+
+static void check_in_place(const cd_attr *a, const cd_datum *d, const cd_value *ref)
+{
+    if (a->kind != CD_KIND_ARRAY || ref->isnull)
+        return;
+    uint8_t *copy = malloc(ref->len ? ref->len : 1); /* ref->data lives in the caller's ctx */
+    if (copy == NULL)
+        return;
+    memcpy(copy, ref->data, ref->len);
+    cd_value r = *ref;
+    r.data = copy;
+    in_place_as(a, d, &r, r.len);
+    in_place_as(a, d, &r, r.len + 8); /* a row of another size: whatever comes, no harm */
+    if (r.len >= 8)
+        in_place_as(a, d, &r, r.len - 8);
+    free(copy);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     setup();
@@ -74,7 +119,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         for (int k = 0; k < 7; k++) {
             cd_value v;
-            cd_value_from_datum(&ctx, &attrs[k], &d[k], &v, &err);
+            if (cd_value_from_datum(&ctx, &attrs[k], &d[k], &v, &err) == CD_OK)
+                check_in_place(&attrs[k], &d[k], &v);
         }
     }
     cd_valctx_free(&ctx);
