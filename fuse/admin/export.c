@@ -198,13 +198,48 @@ static cd_code set_modes(const char *dir, mode_t mode, cd_err *err)
     return rc;
 }
 
+/* The shards' count(*), asked of the server before the decoding starts and read when the
+ * first shard is decoded (cd_shard_counts_send): the server counts while we decode. */
+typedef struct row_counts {
+    cd_pin *p;
+    const cd_table *t;
+    pthread_mutex_t lock;
+    bool asked; /* false: not checked ([database] verify = none) */
+    bool read;
+    cd_code rc; /* of reading them, once */
+    cd_err err;
+    int64_t *want; /* [nshards] */
+} row_counts;
+
+/* count(*) of shard i, -1 when not checked. */
+static cd_code shard_want(row_counts *c, int i, int64_t *want, cd_err *err)
+{
+    *want = -1;
+    if (!c->asked)
+        return CD_OK;
+    pthread_mutex_lock(&c->lock);
+    if (!c->read) {
+        c->rc = cd_shard_counts_wait(c->p, c->t, c->want, &c->err);
+        c->read = true;
+    }
+    cd_code rc = c->rc;
+    if (rc != CD_OK)
+        *err = c->err;
+    else
+        *want = c->want[i];
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
 /* One shard: decode into OUTDIR/.<name>.partial, check the count, write meta, rename.
  * On any failure the partial directory is removed. *nrows: rows written; *ntuples: the
  * tuples they came from (what count(*) counts). */
-static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int64_t want,
+static cd_code export_shard(cd_pin *p, const cd_table *t, int i, row_counts *counts,
                             const char *outdir, mode_t mode, cd_colfile *cols, uint64_t *nrows,
                             uint64_t *ntuples, bool progress, cd_err *err)
 {
+    const cd_shard *s = &t->shards[i];
+    int64_t want = -1;
     char tmp[4200], final[4200], dirname[256];
     if (cd_fsname(s->name, dirname, sizeof dirname) == 0)
         return cd_fail(err, CD_EINVAL, "shard name \"%s\" is too long for a file name", s->name);
@@ -215,6 +250,8 @@ static cd_code export_shard(cd_pin *p, const cd_table *t, const cd_shard *s, int
     if (rc != CD_OK)
         return rc; /* not ours: not removed */
     rc = decode_shard_files(p, t, s, tmp, cols, nrows, ntuples, &content, progress, err);
+    if (rc == CD_OK)
+        rc = shard_want(counts, i, &want, err);
     if (rc == CD_OK)
         rc = cd_check_count(p, s, *ntuples, want, err);
     cd_colsum *sums = rc == CD_OK ? calloc((size_t)t->ncols + 1, sizeof *sums) : NULL;
@@ -244,11 +281,11 @@ typedef struct export_job {
     cd_pin *p;
     const cd_table *t;
     const char *outdir;
-    mode_t mode;         /* of the files written */
-    const int64_t *want; /* [nshards] count(*), -1 when not checked */
-    uint64_t *rows;      /* [nshards] decoded rows */
-    bool *exported;      /* [nshards] written */
-    cd_colsum *sums;     /* [nshards * ncols] column summaries, for the table meta */
+    mode_t mode; /* of the files written */
+    row_counts *counts;
+    uint64_t *rows;  /* [nshards] decoded rows */
+    bool *exported;  /* [nshards] written */
+    cd_colsum *sums; /* [nshards * ncols] column summaries, for the table meta */
     pthread_mutex_t lock;
     int next;
     bool failed;
@@ -277,8 +314,8 @@ static void *export_worker(void *arg)
         cd_err err = {0};
         uint64_t nrows = 0, ntuples = 0;
         cd_colfile *cols = calloc((size_t)j->t->ncols + 1, sizeof *cols);
-        cd_code rc = cols ? export_shard(j->p, j->t, &j->t->shards[i], j->want[i], j->outdir,
-                                         j->mode, cols, &nrows, &ntuples, j->progress, &err)
+        cd_code rc = cols ? export_shard(j->p, j->t, i, j->counts, j->outdir, j->mode, cols, &nrows,
+                                         &ntuples, j->progress, &err)
                           : cd_fail(&err, CD_ENOMEM, "out of memory");
         pthread_mutex_lock(&j->lock);
         if (rc == CD_OK) {
@@ -366,19 +403,18 @@ static cd_code export_pinned(const cd_admin_opts *o, cd_pin *p, const cd_table *
                     .outdir = outdir,
                     .mode = o->mode ? o->mode : 0640,
                     .progress = o->progress};
-    int64_t *want = calloc((size_t)t->nshards + 1, sizeof *want);
+    row_counts counts = {.p = p, .t = t, .want = calloc((size_t)t->nshards + 1, sizeof(int64_t))};
     j.rows = calloc((size_t)t->nshards + 1, sizeof *j.rows);
     j.sums = calloc((size_t)t->nshards * (size_t)t->ncols + 1, sizeof *j.sums);
     j.exported = calloc((size_t)t->nshards + 1, sizeof *j.exported);
-    j.want = want;
-    cd_code rc = (want && j.rows && j.sums && j.exported)
+    j.counts = &counts;
+    cd_code rc = (counts.want && j.rows && j.sums && j.exported)
                      ? check_outdir(outdir, t, err)
                      : cd_fail(err, CD_ENOMEM, "out of memory");
-    for (int i = 0; i < t->nshards && rc == CD_OK; i++) {
-        want[i] = -1;
-        if (o->verify_count)
-            rc = cd_shard_count(p, &t->shards[i], &want[i], err);
-    }
+    if (rc == CD_OK && o->verify_count)
+        rc = cd_shard_counts_send(p, t, err);
+    counts.asked = rc == CD_OK && o->verify_count;
+    pthread_mutex_init(&counts.lock, NULL);
     pthread_mutex_init(&j.lock, NULL);
     int jobs = o->jobs < 1 ? 1 : o->jobs > t->nshards ? (t->nshards ? t->nshards : 1) : o->jobs;
     if (rc == CD_OK)
@@ -393,10 +429,11 @@ static cd_code export_pinned(const cd_admin_opts *o, cd_pin *p, const cd_table *
     if (rc == CD_OK)
         rc = write_table_meta(&j, err);
     pthread_mutex_destroy(&j.lock);
+    pthread_mutex_destroy(&counts.lock);
     free(j.exported);
     free(j.sums);
     free(j.rows);
-    free(want);
+    free(counts.want);
     return rc;
 }
 

@@ -228,10 +228,15 @@ static cd_code open_xact(cd_pin *p, cd_err *err)
     return rc;
 }
 
+static cd_code counts_receive(cd_pin *p, cd_err *err);
+
 cd_code cd_pin_recheckpoint(cd_pin *p, cd_err *err)
 {
+    cd_code rc = p->counting ? counts_receive(p, err) : CD_OK; /* frees the connection */
+    if (rc != CD_OK)
+        return rc;
     cd_xact_close(&p->xact);
-    cd_code rc = checkpoint(p->conn, err);
+    rc = checkpoint(p->conn, err);
     if (rc == CD_OK)
         rc = open_xact(p, err);
     return rc;
@@ -640,16 +645,82 @@ cd_code cd_pin_table(const cd_pin_opts *o, const char *table, cd_pin **pinp, cd_
     return rc;
 }
 
+#define COUNT_SQL_MAX 800
+
+/* SELECT [i,] count(*) of shard s (i < 0: no index column) into sql. */
+static void count_sql(const cd_shard *s, int i, char *sql, size_t cap)
+{
+    int n = i < 0 ? snprintf(sql, cap, "SELECT count(*)")
+                  : snprintf(sql, cap, "SELECT %d, count(*)", i);
+    if (s->block_range)
+        snprintf(sql + n, cap - (size_t)n,
+                 " FROM ONLY %s WHERE ctid >= '(%u,0)'::tid AND ctid < '(%u,0)'::tid", s->relsql,
+                 s->blk_start, s->blk_end);
+    else
+        snprintf(sql + n, cap - (size_t)n, " FROM ONLY %s", s->relsql);
+}
+
+cd_code cd_shard_counts_send(cd_pin *p, const cd_table *t, cd_err *err)
+{
+    free(p->counts);
+    p->counts = calloc((size_t)t->nshards + 1, sizeof *p->counts);
+    p->ncounts = t->nshards;
+    if (p->counts == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    if (t->nshards == 0)
+        return CD_OK; /* nothing to count */
+    size_t cap = (size_t)t->nshards * (COUNT_SQL_MAX + 16) + 1, len = 0;
+    char *sql = malloc(cap);
+    if (sql == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    for (int i = 0; i < t->nshards; i++) {
+        if (i > 0)
+            len += (size_t)snprintf(sql + len, cap - len, " UNION ALL ");
+        count_sql(&t->shards[i], i, sql + len, cap - len);
+        len += strlen(sql + len);
+    }
+    cd_code rc = cd_pg_send(p->conn, "count the rows", sql, err);
+    p->counting = rc == CD_OK;
+    free(sql);
+    return rc;
+}
+
+/* Read the counts query's result into p->counts. */
+static cd_code counts_receive(cd_pin *p, cd_err *err)
+{
+    PGresult *r;
+    p->counting = false;
+    cd_code rc = cd_pg_receive(p->conn, "count the rows", &r, err);
+    if (rc != CD_OK)
+        return rc;
+    for (int k = 0; k < p->ncounts; k++)
+        p->counts[k] = -1;
+    for (int row = 0; row < PQntuples(r); row++) {
+        int i = atoi(PQgetvalue(r, row, 0));
+        if (i >= 0 && i < p->ncounts)
+            p->counts[i] = strtoll(PQgetvalue(r, row, 1), NULL, 10);
+    }
+    PQclear(r);
+    for (int k = 0; k < p->ncounts; k++)
+        if (p->counts[k] < 0)
+            return cd_fail(err, CD_EDB, "could not count the rows: no count for shard %d", k);
+    return CD_OK;
+}
+
+cd_code cd_shard_counts_wait(cd_pin *p, const cd_table *t, int64_t *n, cd_err *err)
+{
+    cd_code rc = p->counting ? counts_receive(p, err) : CD_OK;
+    if (rc == CD_OK && (p->counts == NULL || p->ncounts != t->nshards))
+        rc = cd_fail(err, CD_EINVAL, "the row counts were not asked for");
+    for (int i = 0; rc == CD_OK && i < t->nshards; i++)
+        n[i] = p->counts[i];
+    return rc;
+}
+
 cd_code cd_shard_count(cd_pin *p, const cd_shard *s, int64_t *n, cd_err *err)
 {
-    char sql[800];
-    if (s->block_range)
-        snprintf(sql, sizeof sql,
-                 "SELECT count(*) FROM ONLY %s WHERE ctid >= '(%u,0)'::tid AND ctid < "
-                 "'(%u,0)'::tid",
-                 s->relsql, s->blk_start, s->blk_end);
-    else
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM ONLY %s", s->relsql);
+    char sql[COUNT_SQL_MAX];
+    count_sql(s, -1, sql, sizeof sql);
     PGresult *r;
     cd_code rc = query(p->conn, "count the rows", sql, 0, NULL, &r, err);
     if (rc != CD_OK)
@@ -731,6 +802,9 @@ void cd_table_free(cd_table **tp)
 
 void cd_pin_release(cd_pin *p)
 {
+    free(p->counts);
+    p->counts = NULL;
+    p->counting = false; /* PQfinish drops a query still running */
     cd_xact_close(&p->xact);
     cd_snapshot_free(&p->snap);
     if (p->conn != NULL) {

@@ -73,8 +73,11 @@ typedef struct cd_pin {
     char snaptext[1024]; /* pg_current_snapshot() as text, possibly truncated for display */
     cd_snapshot snap;
     cd_xact *xact;
-    bool citus;    /* the citus extension is installed (citus.h: session settings set) */
-    char cut[128]; /* the cluster cut this snapshot belongs to, "" when none */
+    bool citus;      /* the citus extension is installed (citus.h: session settings set) */
+    char cut[128];   /* the cluster cut this snapshot belongs to, "" when none */
+    bool counting;   /* cd_shard_counts_send's query is running on conn */
+    int64_t *counts; /* its result once read: [nshards] */
+    int ncounts;
 } cd_pin;
 
 typedef struct cd_pin_opts {
@@ -106,6 +109,12 @@ cd_code cd_pin_recheckpoint(cd_pin *p, cd_err *err);
 
 /* count(*) of the shard's rows in the pinned snapshot. */
 cd_code cd_shard_count(cd_pin *p, const cd_shard *s, int64_t *n, cd_err *err);
+/* count(*) of every shard of t, as one query sent now: the server counts while the caller
+ * decodes (its pages are on disk, not behind the connection). Until cd_shard_counts_wait
+ * only cd_pin_recheckpoint and cd_pin_release may use p's connection. */
+cd_code cd_shard_counts_send(cd_pin *p, const cd_table *t, cd_err *err);
+/* n[i] = count(*) of shard i of t, waiting for the query of cd_shard_counts_send. */
+cd_code cd_shard_counts_wait(cd_pin *p, const cd_table *t, int64_t *n, cd_err *err);
 
 /* SQL selecting ctid and the output columns of a shard in physical order; caller frees. */
 char *cd_shard_select_sql(const cd_table *t, const cd_shard *s);

@@ -19,6 +19,26 @@ static cd_code server_error(PGconn *conn, const PGresult *r, const char *what, c
     return err ? err->code : (denied ? CD_EPRIV : CD_EDB);
 }
 
+cd_code cd_pg_send(PGconn *conn, const char *what, const char *sql, cd_err *err)
+{
+    return PQsendQuery(conn, sql) == 1 ? CD_OK : server_error(conn, NULL, what, err);
+}
+
+cd_code cd_pg_receive(PGconn *conn, const char *what, PGresult **out, cd_err *err)
+{
+    PGresult *r = PQgetResult(conn), *extra;
+    while ((extra = PQgetResult(conn)) != NULL) /* a single statement: one result, then NULL */
+        PQclear(extra);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        cd_code rc = server_error(conn, r, what, err);
+        PQclear(r);
+        return rc;
+    }
+    *out = r;
+    return CD_OK;
+}
+
 cd_code cd_pg_query(PGconn *conn, const char *what, const char *sql, int nparams,
                     const char *const *params, PGresult **out, cd_err *err)
 {

@@ -15,4 +15,9 @@
 cd_code cd_pg_query(PGconn *conn, const char *what, const char *sql, int nparams,
                     const char *const *params, PGresult **out, cd_err *err);
 
+/* The same in two steps: send sql now (no parameters), and read its result later, while the
+ * caller does other work; the connection must not be used in between. */
+cd_code cd_pg_send(PGconn *conn, const char *what, const char *sql, cd_err *err);
+cd_code cd_pg_receive(PGconn *conn, const char *what, PGresult **out, cd_err *err);
+
 #endif

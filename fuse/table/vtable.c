@@ -411,26 +411,43 @@ static void shard_failed(cd_vtable *v, int i, const cd_err *err)
     v->failed++;
 }
 
+/* Each indexed shard's rows against the server's count(*) (cd_shard_counts_send): a shard
+ * that differs is left out (shard_failed), the others are served. */
+static cd_code check_counts(cd_vtable *v, int64_t *want, cd_colsum *sums, cd_err *err)
+{
+    size_t nc = (size_t)v->t->ncols;
+    cd_code rc = cd_shard_counts_wait(v->pin, v->t, want, err);
+    for (int i = 0; i < v->t->nshards && rc == CD_OK; i++) {
+        if (v->shards[i].failed)
+            continue;
+        rc = cd_check_count(v->pin, &v->t->shards[i], v->shards[i].ntuples, want[i], err);
+        if (shard_local(rc)) {
+            shard_failed(v, i, err);
+            memset(sums + (size_t)i * nc, 0, nc * sizeof *sums);
+            rc = CD_OK;
+        }
+    }
+    return rc;
+}
+
 static cd_code index_all(cd_vtable *v, const cd_vtable_opts *o, cd_err *err)
 {
     int ns = v->t->nshards, nc = v->t->ncols;
     v->shards = calloc((size_t)ns + 1, sizeof *v->shards);
     cd_colsum *sums = calloc((size_t)ns * (size_t)nc + 1, sizeof *sums);
-    cd_code rc = v->shards && sums ? CD_OK : cd_fail(err, CD_ENOMEM, "out of memory");
+    int64_t *want = calloc((size_t)ns + 1, sizeof *want);
+    cd_code rc = v->shards && sums && want ? CD_OK : cd_fail(err, CD_ENOMEM, "out of memory");
+    /* the server counts the rows while we index them; checked after */
+    if (rc == CD_OK && !o->skip_count)
+        rc = cd_shard_counts_send(v->pin, v->t, err);
     for (int i = 0; i < ns && rc == CD_OK; i++) {
-        int64_t want = -1;
-        if (!o->skip_count)
-            rc = cd_shard_count(v->pin, &v->t->shards[i], &want, err);
-        if (rc == CD_OK)
-            rc = index_shard(v, i, err);
+        rc = index_shard(v, i, err);
         if (rc == CD_EUNDECIDED) { /* a multixact newer than the checkpoint: once more */
             free_vshard(&v->shards[i], nc);
             rc = cd_pin_recheckpoint(v->pin, err);
             if (rc == CD_OK)
                 rc = index_shard(v, i, err);
         }
-        if (rc == CD_OK)
-            rc = cd_check_count(v->pin, &v->t->shards[i], v->shards[i].ntuples, want, err);
         if (rc == CD_OK)
             rc = shard_layout(v, i, sums + (size_t)i * (size_t)nc, err);
         if (shard_local(rc)) {
@@ -442,8 +459,11 @@ static cd_code index_all(cd_vtable *v, const cd_vtable_opts *o, cd_err *err)
             fprintf(stderr, "cerebro-ds-fuse: indexed %s shard %s (%llu rows)\n", v->t->qualname,
                     v->t->shards[i].name, (unsigned long long)v->shards[i].nrows);
     }
+    if (rc == CD_OK && !o->skip_count)
+        rc = check_counts(v, want, sums, err);
     if (rc == CD_OK)
         rc = table_layout(v, sums, err);
+    free(want);
     free(sums);
     return rc;
 }
