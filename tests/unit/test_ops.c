@@ -305,6 +305,74 @@ static void test_conv2d_grad(void)
     conv_case(1, 1, 1, 0);
 }
 
+/* Shapes of a batched case: n images [c, h, w], oc filters k x k. */
+struct conv_shape {
+    int n, c, h, w, oc, k, stride, pad;
+    bool bias, dx;
+};
+
+/* True when |a - b| <= tol (1 + |a|) everywhere. */
+static bool close_all(const float *a, const float *b, size_t n, float tol)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fabsf(a[i] - b[i]) > tol * (1.0f + fabsf(a[i])))
+            return false;
+    return true;
+}
+
+/* The n images in one call (several images per GEMM, the last batch shorter, or on the
+ * threads) against one call per image: y, dx, and dweight and dbias summed over the
+ * images, up to rounding (other GEMM shapes add in another order). */
+static void conv_batched_case(struct conv_shape s)
+{
+    int oh = conv2d_out_size(s.h, s.k, s.stride, s.pad);
+    int ow = conv2d_out_size(s.w, s.k, s.stride, s.pad);
+    size_t xi = (size_t)s.c * s.h * s.w, yi = (size_t)s.oc * oh * ow;
+    size_t nw = (size_t)s.oc * s.c * s.k * s.k,
+           wsn = conv2d_workspace_size(s.c, s.h, s.w, s.k, s.k, s.stride, s.pad);
+    float *x = malloc(sizeof(float) * xi * s.n), *dy = malloc(sizeof(float) * yi * s.n);
+    float *y = malloc(sizeof(float) * yi * s.n), *y1 = malloc(sizeof(float) * yi * s.n);
+    float *dx = malloc(sizeof(float) * xi * s.n), *dx1 = malloc(sizeof(float) * xi * s.n);
+    float *w = malloc(sizeof(float) * nw), *dw = calloc(nw, sizeof(float));
+    float *dw1 = calloc(nw, sizeof(float)), *ws = malloc(sizeof(float) * wsn);
+    float b[8], db[8] = {0}, db1[8] = {0};
+    CHECK(s.oc <= 8);
+    fill(x, xi * s.n);
+    fill(dy, yi * s.n);
+    fill(w, nw);
+    fill(b, 8);
+    const float *bias = s.bias ? b : NULL;
+    conv2d_forward(y, x, w, bias, ws, s.n, s.c, s.h, s.w, s.oc, s.k, s.k, s.stride, s.pad);
+    conv2d_backward(s.dx ? dx : NULL, dw, s.bias ? db : NULL, dy, x, w, ws, s.n, s.c, s.h, s.w,
+                    s.oc, s.k, s.k, s.stride, s.pad);
+    for (int i = 0; i < s.n; i++) {
+        conv2d_forward(y1 + i * yi, x + i * xi, w, bias, ws, 1, s.c, s.h, s.w, s.oc, s.k, s.k,
+                       s.stride, s.pad);
+        conv2d_backward(s.dx ? dx1 + i * xi : NULL, dw1, s.bias ? db1 : NULL, dy + i * yi,
+                        x + i * xi, w, ws, 1, s.c, s.h, s.w, s.oc, s.k, s.k, s.stride, s.pad);
+    }
+    CHECK(close_all(y, y1, yi * s.n, 1e-5f));
+    CHECK(!s.dx || close_all(dx, dx1, xi * s.n, 1e-5f));
+    CHECK(close_all(dw, dw1, nw, 1e-4f) && close_all(db, db1, 8, 1e-4f));
+    free(x), free(dy), free(y), free(y1), free(dx), free(dx1), free(w), free(dw), free(dw1);
+    free(ws);
+}
+
+static void test_conv2d_batched(void)
+{
+    /* 5x5 planes: 8 images per GEMM, so 11 = 8 + 3; 6x4 pad 0 (flip with oh != h) */
+    conv_batched_case((struct conv_shape){11, 3, 5, 5, 4, 3, 1, 1, true, true});
+    conv_batched_case((struct conv_shape){11, 3, 6, 4, 4, 3, 1, 0, true, true});
+    conv_batched_case((struct conv_shape){9, 2, 4, 4, 3, 3, 1, 2, false, true});
+    /* stride 2 (odd 7x5 plane) and 1x1 stride 2: the col2im path, batched */
+    conv_batched_case((struct conv_shape){10, 3, 7, 5, 5, 3, 2, 1, true, true});
+    conv_batched_case((struct conv_shape){9, 4, 5, 5, 6, 1, 2, 0, false, true});
+    /* no input gradient (a first layer); 14x14: 4 per GEMM; 28x28: one */
+    conv_batched_case((struct conv_shape){11, 1, 5, 5, 4, 3, 1, 1, true, false});
+    conv_batched_case((struct conv_shape){9, 2, 14, 14, 3, 3, 1, 1, true, true});
+    conv_batched_case((struct conv_shape){3, 2, 28, 28, 3, 3, 1, 1, true, true});
+}
+
 static void test_conv2d_known(void)
 {
     float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, w[4] = {1, 1, 1, 1}, b[1] = {0.5f}, y[4], ws[64];
@@ -558,14 +626,6 @@ static void run_big(struct big *s, int k)
     dense_forward(s->dd[k], s->x, s->w, s->b, 64, 98, 12);
 }
 
-static bool close_all(const float *a, const float *b, size_t n, float tol)
-{
-    for (size_t i = 0; i < n; i++)
-        if (fabsf(a[i] - b[i]) > tol * (1.0f + fabsf(a[i])))
-            return false;
-    return true;
-}
-
 static void test_threads_agree(void)
 {
     static struct big s;
@@ -602,6 +662,7 @@ static void run_all(void)
     RUN(test_loss_grad);
     RUN(test_conv2d_known);
     RUN(test_conv2d_grad);
+    RUN(test_conv2d_batched);
     RUN(test_pool_grad);
     RUN(test_batchnorm_known);
     RUN(test_batchnorm_grad);
