@@ -106,6 +106,8 @@ const char *cd_code_name(cd_code code)
         return "interrupted";
     case CD_ELIMIT:
         return "limit";
+    case CD_EBUSY:
+        return "busy";
     }
     return "unknown";
 }
@@ -131,6 +133,8 @@ int cd_code_errno(cd_code code)
         return EINTR;
     case CD_ELIMIT:
         return EMFILE;
+    case CD_EBUSY:
+        return EAGAIN;
     default:
         return EIO;
     }

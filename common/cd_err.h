@@ -29,6 +29,7 @@ typedef enum cd_code {
     CD_EMISMATCH,    /* a decoded value differs from the database's */
     CD_EINTERRUPTED, /* stopped by a signal (cd_interrupted) */
     CD_ELIMIT,       /* a configured bound is reached (connections, handles) */
+    CD_EBUSY,        /* would wait on another thread's work (a nested cache read, cache.h) */
 } cd_code;
 
 typedef struct cd_err {

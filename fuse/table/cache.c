@@ -17,7 +17,9 @@
  *   fills again (a deterministic error reaches every reader, a transient one may heal).
  * - No room (chunk larger than the bound, or everything else filling): the chunk is served
  *   from a temporary buffer and not kept. Before giving up, make_room() waits for readers that
- *   pin chunks and for evictions in flight (neither waits on anything), never for fills.
+ *   pin chunks and for evictions in flight, never for fills. A reader holding pins may read
+ *   more chunks (cd_cache_use, nested): such a read never waits, neither for room nor for a
+ *   busy entry (whose owner may be waiting for room), and fails with CD_EBUSY instead.
  * - Outside the bound: those temporary buffers and the LZ4 buffer of an eviction in flight.
  * - Compression, decompression and spill reads/writes run outside the mutex; unlink of a
  *   spill file runs under it.
@@ -452,14 +454,14 @@ static bool evict_one(cd_cache *c)
  * Reserve need bytes inside the bound, evicting as needed. May release the lock. False: no
  * room can be made (need exceeds the bound, or the rest is taken by fills in progress).
  */
-static bool make_room(cd_cache *c, size_t need)
+static bool make_room(cd_cache *c, size_t need, bool may_wait)
 {
     if (need > c->bytes)
         return false;
     while (c->hot_bytes + c->cold_bytes + c->reserved + need > c->bytes) {
         if (evict_one(c))
             continue;
-        if (c->pins == 0 && c->freeing == 0)
+        if (!may_wait || (c->pins == 0 && c->freeing == 0))
             return false;
         pthread_cond_wait(&c->cv, &c->mu); /* a reader unpins or an eviction ends */
     }
@@ -469,20 +471,38 @@ static bool make_room(cd_cache *c, size_t need)
 
 /* ---- reads (lock held; each releases it while copying, decoding or filling) ---- */
 
-static void read_hot(cd_cache *c, entry *e, size_t off, size_t n, uint8_t *dst)
+/* What a read does with the bytes: fn(arg, p, n, err), and whether it holds other chunks. */
+typedef struct reader {
+    cd_cache_use_fn fn;
+    void *arg;
+    bool nested;
+} reader;
+
+/* Give [off, off + n) of data to the reader, the lock released meanwhile; e, when not NULL,
+ * holds data and stays pinned (not evicted) until the reader is done. */
+static cd_code serve(cd_cache *c, entry *e, const uint8_t *data, size_t off, size_t n,
+                     const reader *rd, cd_err *err)
 {
-    e->refs++;
-    c->pins++;
+    if (e != NULL) {
+        e->refs++;
+        c->pins++;
+    }
+    pthread_mutex_unlock(&c->mu);
+    cd_code rc = rd->fn(rd->arg, data + off, n, err);
+    pthread_mutex_lock(&c->mu);
+    if (e != NULL)
+        unpin(c, e);
+    return rc;
+}
+
+static cd_code read_hot(cd_cache *c, entry *e, size_t off, size_t n, const reader *rd, cd_err *err)
+{
     c->st.hits++;
     if (e->listed) {
         lru_unlink(c, e);
         lru_push(c, e);
     }
-    const uint8_t *src = e->data;
-    pthread_mutex_unlock(&c->mu);
-    memcpy(dst, src + off, n);
-    pthread_mutex_lock(&c->mu);
-    unpin(c, e);
+    return serve(c, e, e->data, off, n, rd, err);
 }
 
 /* Decode the packed bytes of a cold (data) or spilled (file) chunk into buf. */
@@ -527,12 +547,12 @@ static cd_code no_memory(cd_err *err, cd_cache_key key, size_t len)
  * Serve a read from cold or spilled e (not busy) and promote it to hot when room can be made.
  * *again: e could not be decoded and was dropped; the caller retries, which fills.
  */
-static cd_code read_packed(cd_cache *c, entry *e, size_t off, size_t n, uint8_t *dst, bool *again,
-                           cd_err *err)
+static cd_code read_packed(cd_cache *c, entry *e, size_t off, size_t n, const reader *rd,
+                           bool *again, cd_err *err)
 {
     lru_unlink(c, e);
     e->busy = true;
-    bool keep = make_room(c, e->len);
+    bool keep = make_room(c, e->len, !rd->nested);
     int from = e->state;
     cd_cache_key key = e->key;
     size_t len = e->len, clen = e->clen;
@@ -540,10 +560,9 @@ static cd_code read_packed(cd_cache *c, entry *e, size_t off, size_t n, uint8_t 
     pthread_mutex_unlock(&c->mu);
     uint8_t *buf = malloc(len);
     bool ok = buf != NULL && load(c, from, key, data, clen, buf, len);
-    if (ok)
-        memcpy(dst, buf + off, n);
     pthread_mutex_lock(&c->mu);
     cd_code rc = CD_OK;
+    entry *kept = NULL;
     if (keep)
         c->reserved -= len;
     if (ok) {
@@ -555,6 +574,7 @@ static cd_code read_packed(cd_cache *c, entry *e, size_t off, size_t n, uint8_t 
         if (keep && !e->dead) {
             promote(c, e, buf);
             buf = NULL;
+            kept = e;
         }
     } else if (buf == NULL) {
         rc = no_memory(err, key, len);
@@ -563,14 +583,16 @@ static cd_code read_packed(cd_cache *c, entry *e, size_t off, size_t n, uint8_t 
         forget(c, e, true);
         *again = true;
     }
-    finish(c, e);
+    finish(c, e); /* not busy while the reader has it: readers of it wait for no one */
+    if (ok)
+        rc = serve(c, kept, kept ? kept->data : buf, off, n, rd, err);
     free(buf);
     return rc;
 }
 
 /* key is absent: add a filling entry (readers of key wait for it), fill, keep if room. */
 static cd_code read_miss(cd_cache *c, cd_cache_key key, size_t len, size_t off, size_t n,
-                         uint8_t *dst, cd_cache_fill_fn fill, void *arg, cd_err *err)
+                         cd_cache_fill_fn fill, void *arg, const reader *rd, cd_err *err)
 {
     entry *e = calloc(1, sizeof *e);
     if (e == NULL)
@@ -581,13 +603,12 @@ static cd_code read_miss(cd_cache *c, cd_cache_key key, size_t len, size_t off, 
     e->busy = true;
     tab_insert(c, e);
     c->st.misses++;
-    bool keep = make_room(c, len);
+    bool keep = make_room(c, len, !rd->nested);
     pthread_mutex_unlock(&c->mu);
     uint8_t *buf = chunk_alloc(len);
     cd_code rc = buf != NULL ? fill(arg, buf, len, err) : no_memory(err, key, len);
-    if (rc == CD_OK)
-        memcpy(dst, buf + off, n);
     pthread_mutex_lock(&c->mu);
+    entry *kept = NULL;
     if (keep)
         c->reserved -= len;
     if (rc == CD_OK)
@@ -598,17 +619,34 @@ static cd_code read_miss(cd_cache *c, cd_cache_key key, size_t len, size_t off, 
         c->hot_bytes += len;
         c->nhot++;
         buf = NULL;
+        kept = e;
     } else {
         forget(c, e, false); /* failed or not kept: waiters retry */
     }
-    finish(c, e);
+    finish(c, e); /* not busy while the reader has it: readers of it wait for no one */
+    if (rc == CD_OK)
+        rc = serve(c, kept, kept ? kept->data : buf, off, n, rd, err);
     free(buf);
     return rc;
+}
+
+static cd_code copy_out(void *arg, const uint8_t *p, size_t n, cd_err *err)
+{
+    memcpy(arg, p, n);
+    return CD_OK;
 }
 
 cd_code cd_cache_read(cd_cache *c, cd_cache_key key, size_t len, size_t off, size_t n, uint8_t *dst,
                       cd_cache_fill_fn fill, void *arg, cd_err *err)
 {
+    return cd_cache_use(c, key, len, off, n, fill, arg, copy_out, dst, false, err);
+}
+
+cd_code cd_cache_use(cd_cache *c, cd_cache_key key, size_t len, size_t off, size_t n,
+                     cd_cache_fill_fn fill, void *arg, cd_cache_use_fn use, void *use_arg,
+                     bool nested, cd_err *err)
+{
+    const reader rd = {use, use_arg, nested};
     if (off > len || n > len - off) {
         cd_fail(err, CD_EINVAL, "read past the end of a cached chunk");
         return cd_detail(err, "file %" PRIu64 ", chunk %" PRIu64 ", %zu bytes, offset %zu, %zu",
@@ -622,18 +660,21 @@ cd_code cd_cache_read(cd_cache *c, cd_cache_key key, size_t len, size_t off, siz
         entry *e = tab_find(c, key);
         bool again = false;
         if (e == NULL) {
-            rc = read_miss(c, key, len, off, n, dst, fill, arg, err);
+            rc = read_miss(c, key, len, off, n, fill, arg, &rd, err);
         } else if (e->len != len) {
             cd_fail(err, CD_EINVAL, "chunk size differs from the cached one");
             rc = cd_detail(err, "file %" PRIu64 ", chunk %" PRIu64 ", %zu bytes, cached %zu",
                            key.file, key.chunk, len, e->len);
         } else if (e->state == ST_HOT) {
-            read_hot(c, e, off, n, dst);
+            rc = read_hot(c, e, off, n, &rd, err);
+        } else if (e->busy && rd.nested) { /* its owner may be waiting for our caller's pins */
+            rc = cd_fail(err, CD_EBUSY, "chunk %" PRIu64 " of file %" PRIu64 " is being filled",
+                         key.chunk, key.file);
         } else if (e->busy) {
             pthread_cond_wait(&c->cv, &c->mu);
             again = true;
         } else {
-            rc = read_packed(c, e, off, n, dst, &again, err);
+            rc = read_packed(c, e, off, n, &rd, &again, err);
         }
         if (!again)
             break;

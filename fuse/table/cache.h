@@ -23,6 +23,7 @@
 #ifndef CD_CACHE_H
 #define CD_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,6 +74,19 @@ void cd_cache_free(cd_cache **c);
 cd_code cd_cache_read(cd_cache *c, cd_cache_key key, size_t len, size_t off, size_t n, uint8_t *dst,
                       cd_cache_fill_fn fill, void *arg, cd_err *err);
 
+/* What a reader does with bytes of a chunk (cd_cache_use). */
+typedef cd_code (*cd_cache_use_fn)(void *arg, const uint8_t *p, size_t n, cd_err *err);
+/*
+ * cd_cache_read without the copy: use(use_arg, p, n, err) gets the n bytes at off in the
+ * cache's own memory, valid only until it returns (the chunk cannot be evicted meanwhile),
+ * and its code is returned. use may read further chunks with nested set: such a read never
+ * waits (other readers may hold chunks the same way): a chunk it finds no room for is served
+ * without being kept, and one that another thread is filling fails with CD_EBUSY (the
+ * caller releases what it holds and reads again, e.g. with cd_cache_read).
+ */
+cd_code cd_cache_use(cd_cache *c, cd_cache_key key, size_t len, size_t off, size_t n,
+                     cd_cache_fill_fn fill, void *arg, cd_cache_use_fn use, void *use_arg,
+                     bool nested, cd_err *err);
 /* Forget every chunk of file (its snapshot was released). */
 void cd_cache_drop_file(cd_cache *c, uint64_t file);
 

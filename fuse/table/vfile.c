@@ -432,6 +432,83 @@ cd_code cd_vtable_read(cd_vtable *v, const cd_vfile *f, uint64_t off, size_t n, 
     return CD_OK;
 }
 
+/* ---- reads without a copy: pieces of chunks held in the cache ---- */
+
+typedef struct iov_read {
+    cd_vtable *v;
+    const cd_vfile *f;
+    struct iovec iov[CD_VT_IOV_MAX];
+    int cnt;
+    int held;     /* chunks among the pieces (held in the cache) */
+    uint64_t o;   /* next offset in the data region */
+    uint64_t end; /* end of the read in the data region */
+    cd_vtable_iov_fn done;
+    void *arg;
+    char hdr[CD_VT_HEADER_MAX];
+} iov_read;
+
+static cd_code iov_next(iov_read *r, cd_err *err);
+
+/* A chunk's piece, held until the read is handed over; then the next one. */
+static cd_code iov_piece(void *arg, const uint8_t *p, size_t n, cd_err *err)
+{
+    iov_read *r = arg;
+    r->iov[r->cnt++] = (struct iovec){(void *)p, n};
+    r->held++;
+    r->o += n;
+    return iov_next(r, err);
+}
+
+/* The piece at r->o from its chunk (CD_EBUSY: the read needs more pieces than fit, or a
+ * chunk another reader is filling), or, all there, the read handed to done. */
+static cd_code iov_next(iov_read *r, cd_err *err)
+{
+    if (r->o >= r->end)
+        return r->done(r->arg, r->iov, r->cnt, err);
+    const vshard *vs = &r->v->shards[r->f->shard];
+    const vcol *c = &vs->cols[r->f->col];
+    uint64_t row = c->var ? row_at(c, vs->nrows, r->o) : r->o / (c->rowbytes ? c->rowbytes : 1);
+    uint64_t r0, r1, b0, b1;
+    chunk_range(c, vs->nrows, row / c->chunk_rows, &r0, &r1, &b0, &b1);
+    size_t k = (size_t)(b1 - r->o < r->end - r->o ? b1 - r->o : r->end - r->o);
+    if (r->cnt == CD_VT_IOV_MAX || k == 0)
+        return cd_fail(err, CD_EBUSY, "a read of more than %d pieces", CD_VT_IOV_MAX);
+    chunk_job job = {r->v, r->f->shard, r->f->col, r0, r1, 0};
+    cd_cache_key key = {r->f->id, row / c->chunk_rows};
+    prefetch_after(r->v, r->f, key.chunk, nchunks_of(c, vs->nrows));
+    return cd_cache_use(r->v->cache, key, (size_t)(b1 - b0), (size_t)(r->o - b0), k, fill_chunk,
+                        &job, iov_piece, r, r->held > 0, err);
+}
+
+cd_code cd_vtable_read_iov(cd_vtable *v, const cd_vfile *f, uint64_t off, size_t n,
+                           cd_vtable_iov_fn done, void *arg, bool *served, cd_err *err)
+{
+    *served = false;
+    if (atomic_load(&v->released))
+        return cd_vt_released_error(v, err);
+    if ((f->kind != CD_VF_NPY && f->kind != CD_VF_BIN) || off >= f->size || n == 0)
+        return CD_OK;
+    if (n > f->size - off)
+        n = (size_t)(f->size - off);
+    iov_read *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    *r = (iov_read){.v = v, .f = f, .done = done, .arg = arg};
+    const vshard *vs = &v->shards[f->shard];
+    size_t hlen =
+        f->kind == CD_VF_BIN ? 0 : vt_npy_header(v->t, vs, f->col, f->kind, r->hdr, sizeof r->hdr);
+    if (off < hlen) {
+        size_t k = hlen - off < n ? hlen - (size_t)off : n;
+        r->iov[r->cnt++] = (struct iovec){r->hdr + off, k};
+    }
+    r->o = off > hlen ? off - hlen : 0;
+    r->end = off + n > hlen ? off + n - hlen : 0;
+    cd_code rc = off + n > hlen ? iov_next(r, err) : done(arg, r->iov, r->cnt, err);
+    free(r);
+    *served = rc != CD_EBUSY;
+    return rc == CD_EBUSY ? CD_OK : rc;
+}
+
 /* ---- open and close: the index (vtable.c), then the prefetch threads of the readers ---- */
 
 cd_code cd_vtable_open(cd_vtable **out, const cd_vtable_opts *o, const char *table, cd_err *err)

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "cache.h"
 #include "catalog.h"
@@ -91,6 +92,19 @@ const cd_vfile *cd_vtable_lookup(const cd_vtable *v, int shard, const char *name
  */
 cd_code cd_vtable_read(cd_vtable *v, const cd_vfile *f, uint64_t off, size_t n, uint8_t *buf,
                        size_t *got, cd_err *err);
+
+/* Gets the bytes of a read (cd_vtable_read_iov) in the cache's memory, valid until it
+ * returns; its code is the read's. */
+typedef cd_code (*cd_vtable_iov_fn)(void *arg, const struct iovec *iov, int cnt, cd_err *err);
+#define CD_VT_IOV_MAX 4 /* pieces of one read: the .npy header and up to 3 chunks */
+
+/* cd_vtable_read without copying: the bytes of <col>.npy or <col>.bin at off (n, fewer only
+ * at the end of the file) go to done as at most CD_VT_IOV_MAX pieces, the chunks they lie
+ * in held in the cache meanwhile. *served false (and CD_OK): done was not called, the read
+ * must take cd_vtable_read (another kind of file, more pieces, or a chunk that another
+ * reader is decoding). */
+cd_code cd_vtable_read_iov(cd_vtable *v, const cd_vfile *f, uint64_t off, size_t n,
+                           cd_vtable_iov_fn done, void *arg, bool *served, cd_err *err);
 
 /* Does database role `role` have SELECT on the table (has_table_privilege)? An unknown
  * role is "no". Asked on the pinning connection, under its lock. */

@@ -537,6 +537,115 @@ static void test_same_key(void)
     }
 }
 
+/* ---- reads without a copy (cd_cache_use) ---- */
+
+typedef struct use_ctx {
+    cd_cache *c;
+    src s;           /* the chunk this callback checks */
+    size_t len, off; /* its size and the offset read */
+    int depth;       /* nested reads still to make */
+    src next[2];     /* the chunks read nested, in turn */
+    cd_code nested_rc;
+    int seen;
+} use_ctx;
+
+static cd_code use_check(void *arg, const uint8_t *p, size_t n, cd_err *err)
+{
+    use_ctx *u = arg;
+    uint8_t *want = malloc(u->len);
+    make_chunk(u->s.key, u->s.pat, want, u->len);
+    cd_code rc =
+        memcmp(p, want + u->off, n) == 0 ? CD_OK : cd_fail(err, CD_EMISMATCH, "bytes differ");
+    free(want);
+    u->seen++;
+    if (rc == CD_OK && u->depth > 0) { /* read the next chunk while this one is held */
+        use_ctx inner = *u;
+        inner.s = u->next[0];
+        inner.next[0] = u->next[1];
+        inner.depth = u->depth - 1;
+        inner.off = 0;
+        inner.seen = 0;
+        u->nested_rc = cd_cache_use(u->c, inner.s.key, u->len, 0, u->len, fill_fn, &inner.s,
+                                    use_check, &inner, true, err);
+        u->seen += inner.seen;
+        if (inner.nested_rc != CD_OK)
+            u->nested_rc = inner.nested_rc;
+    }
+    return rc;
+}
+
+/* A held chunk is not evicted; nested reads never wait: past the bound they are served
+ * without being kept (a nested read that waited for room would wait for itself). */
+static void *use_nested_body(void *arg)
+{
+    cd_cache *c = new_cache(128 * KIB, NULL, 0); /* two chunks of 64 KiB */
+    cd_err err = {0};
+    use_ctx u = {
+        .c = c, .s = {.key = {2, 1}, .pat = PAT_RANDOM}, .len = 64 * KIB, .off = 100, .depth = 2};
+    u.next[0] = (src){.key = {2, 2}, .pat = PAT_RANDOM};
+    u.next[1] = (src){.key = {2, 3}, .pat = PAT_RANDOM}; /* no room: 1 and 2 are held */
+    CHECK_CODE(
+        cd_cache_use(c, u.s.key, u.len, u.off, 1000, fill_fn, &u.s, use_check, &u, false, &err),
+        CD_OK, &err);
+    CHECK_EQ_INT(u.nested_rc, CD_OK);
+    CHECK_EQ_INT(u.seen, 3);
+    CHECK(within(c, 128 * KIB));
+    CHECK_EQ_INT(stats(c).chunks, 2); /* 1 and 2 kept, 3 served from a temporary buffer */
+    CHECK_CODE(get(c, 2, 1, PAT_RANDOM, 64 * KIB, 0, 10, &err), CD_OK, &err);
+    CHECK_CODE(get(c, 2, 2, PAT_RANDOM, 64 * KIB, 0, 10, &err), CD_OK, &err);
+    CHECK_EQ_INT(calls(2, 1), 1);
+    CHECK_EQ_INT(calls(2, 2), 1);
+    CHECK_EQ_INT(calls(2, 3), 1);
+    cd_cache_free(&c);
+    return NULL;
+}
+
+static void test_use_nested(void)
+{
+    pthread_t t;
+    pthread_create(&t, NULL, use_nested_body, NULL);
+    struct timespec limit;
+    clock_gettime(CLOCK_REALTIME, &limit);
+    limit.tv_sec += 60;
+    if (pthread_timedjoin_np(t, NULL, &limit) != 0) {
+        fprintf(stderr, "test_use_nested: no answer in 60 s (a nested read waits)\n");
+        _exit(1);
+    }
+}
+
+static void *slow_fill_worker(void *arg)
+{
+    worker *w = arg;
+    cd_err err = {0};
+    w->rc = get_src(w->c, &w->s, 64 * KIB, 0, 10, &err);
+    return NULL;
+}
+
+/* A nested read of a chunk that another thread is filling fails with CD_EBUSY at once (its
+ * filler may be waiting for the room our held chunk takes); a plain read waits for it. */
+static void test_use_busy(void)
+{
+    cd_cache *c = new_cache(MIB, NULL, 0);
+    cd_err err = {0};
+    CHECK_CODE(get(c, 3, 1, PAT_RUNS, 64 * KIB, 0, 10, &err), CD_OK, &err);
+    worker w = {.c = c, .id = 0, .s = {{3, 9}, PAT_RUNS, CD_OK, 300000}};
+    pthread_t t;
+    pthread_create(&t, NULL, slow_fill_worker, &w);
+    while (atomic_load(&g_active[3][9]) == 0)
+        usleep(1000);
+    use_ctx u = {.c = c, .s = {.key = {3, 1}, .pat = PAT_RUNS}, .len = 64 * KIB, .depth = 1};
+    u.next[0] = (src){.key = {3, 9}, .pat = PAT_RUNS};
+    CHECK_CODE(cd_cache_use(c, u.s.key, u.len, 0, 10, fill_fn, &u.s, use_check, &u, false, &err),
+               CD_OK, &err);
+    CHECK_EQ_INT(u.nested_rc, CD_EBUSY);
+    CHECK_EQ_INT(atomic_load(&g_active[3][9]), 1); /* it did not wait for the fill */
+    CHECK_CODE(get(c, 3, 9, PAT_RUNS, 64 * KIB, 0, 10, &err), CD_OK, &err);
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(w.rc, CD_OK);
+    CHECK_EQ_INT(calls(3, 9), 1);
+    cd_cache_free(&c);
+}
+
 /* ---- throughput (CD_BENCH=1) ---- */
 
 static double now(void)
@@ -631,6 +740,8 @@ int main(void)
     RUN(test_spill);
     RUN(test_spill_errors);
     RUN(test_same_key);
+    RUN(test_use_nested);
+    RUN(test_use_busy);
     RUN(test_concurrency);
     const char *b = getenv("CD_BENCH");
     if (b != NULL && strcmp(b, "1") == 0) {
