@@ -158,6 +158,19 @@ wait_training() {
     nothing_left
 }
 
+@test "SIGINT to the scheduler alone: the script says it was interrupted, exit 130, nothing left" {
+    start_demo EPOCHS=3
+    wait_training
+    kill -INT "$(cat "$STATE/sched.pid")"
+    st=0
+    wait "$DEMO_PID" || st=$?
+    cat "$BATS_TEST_TMPDIR/out"
+    [ "$st" -eq 130 ]
+    grep -q 'interrupted (SIGINT): stopping' "$BATS_TEST_TMPDIR/out"
+    grep -q 'the job stopped; the next run resumes it' "$BATS_TEST_TMPDIR/out"
+    nothing_left
+}
+
 @test "SIGTERM to the script alone: the scheduler is stopped too, exit 143, nothing left" {
     start_demo EPOCHS=4
     wait_training

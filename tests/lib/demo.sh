@@ -460,8 +460,11 @@ run_job() {
     wait "$SCHED_PID" || st=$?
     SCHED_PID=
     rm -f "$STATE/sched.pid"
-    if ((st == 130 || st == 143)); then # SIGINT / SIGTERM reached it but not us
-        say "interrupted: the job stopped; the next run resumes it ($JOB)" >&2
+    # SIGINT / SIGTERM reached it, and our trap did not run: it was sent to it alone, or bash
+    # left the trap out because the scheduler handled the signal (a Ctrl-C racing the wait)
+    if ((st == 130 || st == 143)); then
+        say "interrupted (SIG$( ((st == 130)) && echo INT || echo TERM)): stopping" >&2
+        say "the job stopped; the next run resumes it ($JOB)" >&2
         exit $st
     fi
     ((st == 0)) || die "cerebro-sched exited with status $st (the job is in $JOB; the next run resumes it)"
