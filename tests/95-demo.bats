@@ -159,7 +159,7 @@ wait_training() {
 }
 
 @test "SIGINT to the scheduler alone: the script says it was interrupted, exit 130, nothing left" {
-    start_demo EPOCHS=3
+    start_demo EPOCHS=5 # a workload of its own: the EPOCHS=3 job above is finished
     wait_training
     kill -INT "$(cat "$STATE/sched.pid")"
     st=0
