@@ -12,6 +12,7 @@
 
 #include "fs.h"
 #include "fs_log.h"
+#include "sorted.h"
 
 #define STATIC_TIMEOUT 3600.0  /* static names and attributes never change */
 #define TABLE_ATTR_TIMEOUT 1.0 /* link counts of database and table directories change */
@@ -110,15 +111,7 @@ void fs_tree_free(cd_fs *fs)
 /* Shard of node idx of g, which is a shard file (binary search over g->first). */
 static int shard_of(const fs_gen *g, uint64_t idx)
 {
-    int lo = 0, hi = g->nshards - 1;
-    while (lo < hi) {
-        int mid = lo + (hi - lo + 1) / 2;
-        if (g->first[mid] <= idx)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
-    return lo;
+    return (int)cd_last_at_most(g->first, (uint64_t)g->nshards, idx);
 }
 
 static bool node_get(cd_fs *fs, uint64_t ino, fs_node *n)

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sorted.h"
+
 static cd_code grow_runs(cd_ctidx *x, cd_err *err)
 {
     size_t cap = x->cap ? x->cap * 2 : 256;
@@ -53,15 +55,7 @@ void cd_ctidx_get(const cd_ctidx *x, uint64_t i, size_t *cursor, uint32_t *blk, 
     if (i >= x->first[r + 1] && r + 1 < x->nruns && i < x->first[r + 2]) {
         r++; /* the next run: in-order access */
     } else if (i < x->first[r] || i >= x->first[r + 1]) {
-        size_t lo = 0, hi = x->nruns - 1; /* the last run with first <= i */
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo + 1) / 2;
-            if (x->first[mid] <= i)
-                lo = mid;
-            else
-                hi = mid - 1;
-        }
-        r = lo;
+        r = (size_t)cd_last_at_most(x->first, x->nruns, i); /* the last run with first <= i */
     }
     *cursor = r;
     *blk = x->blk[r];

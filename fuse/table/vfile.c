@@ -17,6 +17,7 @@
 #include "npy.h"
 #include "page.h"
 #include "pgdisk.h"
+#include "sorted.h"
 #include "vtable_int.h"
 
 /* Copy [off, off + n) of a memory image of len bytes into buf; returns bytes copied. */
@@ -133,24 +134,10 @@ static cd_code place(const chunk_job *j, uint64_t r, const cd_value *val, uint8_
     return CD_OK;
 }
 
-/* The last i < n with a[i] <= x, for a ascending from a[0] <= x (a binary search). */
-static uint64_t last_at_most(const uint64_t *a, uint64_t n, uint64_t x)
-{
-    uint64_t lo = 0, hi = n;
-    while (hi - lo > 1) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (a[mid] <= x)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 /* The tuple of row r: r itself, or in a packed table the one whose buffer holds it. */
 static uint64_t tuple_of(const vshard *vs, uint64_t r)
 {
-    return vs->first_row == NULL ? r : last_at_most(vs->first_row, vs->ntuples, r);
+    return vs->first_row == NULL ? r : cd_last_at_most(vs->first_row, vs->ntuples, r);
 }
 
 /* Where the rows of a chunk come from: the tuple last decoded and its value. */
@@ -261,7 +248,7 @@ static void chunk_range(const vcol *c, uint64_t nrows, uint64_t ch, uint64_t *r0
  * with empty payloads. */
 static uint64_t row_at(const vcol *c, uint64_t nrows, uint64_t o)
 {
-    return last_at_most(c->offsets, nrows, o);
+    return cd_last_at_most(c->offsets, nrows, o);
 }
 
 /* ---- read-ahead ---- */

@@ -5,6 +5,7 @@
  * table's index takes.
  */
 #include "ctidx.h"
+#include "sorted.h"
 #include "unit.h"
 
 #define N 20000
@@ -27,6 +28,19 @@ static void make_addresses(uint32_t *blk, uint16_t *item, unsigned seed)
         blk[i] = b;
         item[i] = it++;
     }
+}
+
+/* cd_last_at_most (sorted.h), which the lookups here, the mount's shard of a node and a
+ * packed table's tuple of a row use: runs of equal values, both ends, one element. */
+static void test_last_at_most(void)
+{
+    const uint64_t a[] = {0, 3, 3, 3, 7, 10};
+    const uint64_t want[] = {0, 0, 0, 3, 3, 3, 3, 4, 4, 4, 5, 5, 5};
+    for (uint64_t x = 0; x < sizeof want / sizeof want[0]; x++)
+        CHECK_EQ_INT(cd_last_at_most(a, 6, x), want[x]);
+    CHECK_EQ_INT(cd_last_at_most(a, 1, 99), 0);
+    CHECK_EQ_INT(cd_last_at_most(a, 0, 5), 0);
+    CHECK_EQ_INT(cd_last_at_most(a + 1, 3, 3), 2); /* all equal: the last */
 }
 
 static void test_lookups(void)
@@ -90,6 +104,7 @@ static void test_packed_table_is_small(void)
 
 int main(void)
 {
+    RUN(test_last_at_most);
     RUN(test_lookups);
     RUN(test_packed_table_is_small);
     return UNIT_DONE();
