@@ -203,12 +203,9 @@ static cd_code set_modes(const char *dir, mode_t mode, cd_err *err)
 typedef struct row_counts {
     cd_pin *p;
     const cd_table *t;
-    pthread_mutex_t lock;
-    bool asked; /* false: not checked ([database] verify = none) */
-    bool read;
-    cd_code rc; /* of reading them, once */
-    cd_err err;
-    int64_t *want; /* [nshards] */
+    pthread_mutex_t lock; /* the pin's connection and counts, between the workers */
+    bool asked;           /* false: not checked ([database] verify = none) */
+    int64_t *want;        /* [nshards] */
 } row_counts;
 
 /* count(*) of shard i, -1 when not checked. */
@@ -218,14 +215,8 @@ static cd_code shard_want(row_counts *c, int i, int64_t *want, cd_err *err)
     if (!c->asked)
         return CD_OK;
     pthread_mutex_lock(&c->lock);
-    if (!c->read) {
-        c->rc = cd_shard_counts_wait(c->p, c->t, c->want, &c->err);
-        c->read = true;
-    }
-    cd_code rc = c->rc;
-    if (rc != CD_OK)
-        *err = c->err;
-    else
+    cd_code rc = cd_shard_counts_wait(c->p, c->t, c->want, err); /* the same each time */
+    if (rc == CD_OK)
         *want = c->want[i];
     pthread_mutex_unlock(&c->lock);
     return rc;

@@ -665,6 +665,7 @@ cd_code cd_shard_counts_send(cd_pin *p, const cd_table *t, cd_err *err)
     free(p->counts);
     p->counts = calloc((size_t)t->nshards + 1, sizeof *p->counts);
     p->ncounts = t->nshards;
+    cd_err_clear(&p->counts_err);
     if (p->counts == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     if (t->nshards == 0)
@@ -685,31 +686,38 @@ cd_code cd_shard_counts_send(cd_pin *p, const cd_table *t, cd_err *err)
     return rc;
 }
 
-/* Read the counts query's result into p->counts. */
+/* Read the counts query's result into p->counts; a failure is kept in p->counts_err. */
 static cd_code counts_receive(cd_pin *p, cd_err *err)
 {
     PGresult *r;
     p->counting = false;
-    cd_code rc = cd_pg_receive(p->conn, "count the rows", &r, err);
-    if (rc != CD_OK)
-        return rc;
-    for (int k = 0; k < p->ncounts; k++)
+    cd_code rc = cd_pg_receive(p->conn, "count the rows", &r, &p->counts_err);
+    for (int k = 0; rc == CD_OK && k < p->ncounts; k++)
         p->counts[k] = -1;
-    for (int row = 0; row < PQntuples(r); row++) {
+    for (int row = 0; rc == CD_OK && row < PQntuples(r); row++) {
         int i = atoi(PQgetvalue(r, row, 0));
         if (i >= 0 && i < p->ncounts)
             p->counts[i] = strtoll(PQgetvalue(r, row, 1), NULL, 10);
     }
-    PQclear(r);
-    for (int k = 0; k < p->ncounts; k++)
+    if (rc == CD_OK)
+        PQclear(r);
+    for (int k = 0; rc == CD_OK && k < p->ncounts; k++)
         if (p->counts[k] < 0)
-            return cd_fail(err, CD_EDB, "could not count the rows: no count for shard %d", k);
-    return CD_OK;
+            rc = cd_fail(&p->counts_err, CD_EDB, "could not count the rows: no count for shard %d",
+                         k);
+    if (rc != CD_OK && err != NULL)
+        *err = p->counts_err;
+    return rc;
 }
 
 cd_code cd_shard_counts_wait(cd_pin *p, const cd_table *t, int64_t *n, cd_err *err)
 {
     cd_code rc = p->counting ? counts_receive(p, err) : CD_OK;
+    if (rc == CD_OK && p->counts_err.code != CD_OK) { /* an earlier read failed */
+        if (err != NULL)
+            *err = p->counts_err;
+        rc = p->counts_err.code;
+    }
     if (rc == CD_OK && (p->counts == NULL || p->ncounts != t->nshards))
         rc = cd_fail(err, CD_EINVAL, "the row counts were not asked for");
     for (int i = 0; rc == CD_OK && i < t->nshards; i++)

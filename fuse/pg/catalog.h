@@ -78,6 +78,7 @@ typedef struct cd_pin {
     bool counting;   /* cd_shard_counts_send's query is running on conn */
     int64_t *counts; /* its result once read: [nshards] */
     int ncounts;
+    cd_err counts_err; /* code != CD_OK: reading the result failed, this is why */
 } cd_pin;
 
 typedef struct cd_pin_opts {
@@ -113,7 +114,8 @@ cd_code cd_shard_count(cd_pin *p, const cd_shard *s, int64_t *n, cd_err *err);
  * decodes (its pages are on disk, not behind the connection). Until cd_shard_counts_wait
  * only cd_pin_recheckpoint and cd_pin_release may use p's connection. */
 cd_code cd_shard_counts_send(cd_pin *p, const cd_table *t, cd_err *err);
-/* n[i] = count(*) of shard i of t, waiting for the query of cd_shard_counts_send. */
+/* n[i] = count(*) of shard i of t, waiting for the query of cd_shard_counts_send the first
+ * time; every call gives the same counts, or the same error. */
 cd_code cd_shard_counts_wait(cd_pin *p, const cd_table *t, int64_t *n, cd_err *err);
 
 /* SQL selecting ctid and the output columns of a shard in physical order; caller frees. */
