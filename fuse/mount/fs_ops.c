@@ -355,15 +355,16 @@ static cd_code reply_iov(void *arg, const struct iovec *iov, int cnt, cd_err *er
     return CD_OK;
 }
 
-/* A read of column data, answered without copying it when it can be (*done): else
- * read_full copies it into a reply buffer. */
-static cd_code read_data(fuse_req_t req, fs_file *h, size_t size, uint64_t off, bool *done,
-                         size_t *total, cd_err *err)
+/* A read of column data, answered (CD_OK) without copying it when it can be, else copied
+ * into a reply buffer by read_full; an error is left for the caller to answer. */
+static cd_code read_data(fuse_req_t req, fs_file *h, size_t size, uint64_t off, size_t *total,
+                         cd_err *err)
 {
     iov_reply r = {.req = req};
-    cd_code rc = cd_vtable_read_iov(h->g->v, h->f, off, size, reply_iov, &r, done, err);
+    bool served = false;
+    cd_code rc = cd_vtable_read_iov(h->g->v, h->f, off, size, reply_iov, &r, &served, err);
     *total = r.total;
-    if (rc != CD_OK || *done)
+    if (rc != CD_OK || served)
         return rc;
     uint8_t *buf = reply_buffer(size);
     if (buf == NULL)
@@ -371,7 +372,6 @@ static cd_code read_data(fuse_req_t req, fs_file *h, size_t size, uint64_t off, 
     rc = read_full(h, size, off, buf, total, err);
     if (rc == CD_OK)
         fuse_reply_buf(req, (const char *)buf, *total);
-    *done = rc == CD_OK;
     return rc;
 }
 
@@ -385,9 +385,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         return;
     }
     size_t total = 0;
-    bool done = false;
     cd_err err = {0};
-    cd_code rc = read_data(req, h, size, (uint64_t)off, &done, &total, &err);
+    cd_code rc = read_data(req, h, size, (uint64_t)off, &total, &err);
     atomic_fetch_add(&fs->reads, 1);
     if (rc == CD_OK) {
         atomic_fetch_add(&fs->read_bytes, total);
