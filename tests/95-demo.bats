@@ -61,6 +61,15 @@ start_demo() {
     set +m
 }
 
+# signal_demo SIG TARGET: send SIG to TARGET (a pid, or -pgid for the demo's process group),
+# wait for the demo script and show its output; st: its exit status
+signal_demo() {
+    kill -"$1" -- "$2"
+    st=0
+    wait "$DEMO_PID" || st=$?
+    cat "$BATS_TEST_TMPDIR/out"
+}
+
 # wait_training: until a trainer of the demo's job runs (the scheduler has started units)
 wait_training() {
     local i
@@ -142,10 +151,7 @@ wait_training() {
 @test "Ctrl-C during the scheduler run: exit 130, nothing mounted or running; the next run resumes" {
     start_demo EPOCHS=3
     wait_training
-    kill -INT -- "-$DEMO_PID"
-    st=0
-    wait "$DEMO_PID" || st=$?
-    cat "$BATS_TEST_TMPDIR/out"
+    signal_demo INT "-$DEMO_PID"
     [ "$st" -eq 130 ]
     grep -q 'interrupted (SIGINT): stopping' "$BATS_TEST_TMPDIR/out"
     grep -q 'stopped by signal 2' "$BATS_TEST_TMPDIR/out"
@@ -161,10 +167,7 @@ wait_training() {
 @test "SIGINT to the scheduler alone: the script says it was interrupted, exit 130, nothing left" {
     start_demo EPOCHS=5 # a workload of its own: the EPOCHS=3 job above is finished
     wait_training
-    kill -INT "$(cat "$STATE/sched.pid")"
-    st=0
-    wait "$DEMO_PID" || st=$?
-    cat "$BATS_TEST_TMPDIR/out"
+    signal_demo INT "$(cat "$STATE/sched.pid")"
     [ "$st" -eq 130 ]
     grep -q 'interrupted (SIGINT): stopping' "$BATS_TEST_TMPDIR/out"
     grep -q 'the job stopped; the next run resumes it' "$BATS_TEST_TMPDIR/out"
@@ -174,10 +177,7 @@ wait_training() {
 @test "SIGTERM to the script alone: the scheduler is stopped too, exit 143, nothing left" {
     start_demo EPOCHS=4
     wait_training
-    kill -TERM "$DEMO_PID"
-    st=0
-    wait "$DEMO_PID" || st=$?
-    cat "$BATS_TEST_TMPDIR/out"
+    signal_demo TERM "$DEMO_PID"
     [ "$st" -eq 143 ]
     nothing_left
 }
