@@ -221,12 +221,18 @@ struct cd_npy_writer {
     uint64_t bytes;                /* data bytes appended so far */
     uint8_t *buf;                  /* [NPY_WBUF] pending output */
     size_t used;                   /* bytes pending in buf */
+    cd_bgwrite *bg;                /* writes full buffers in the background, or NULL */
+    uint8_t *spare;                /* [NPY_WBUF] with bg: the buffer being written */
+    cd_bgwrite_req req;            /* with bg: the write of spare */
 };
 
 /* Free the writer; a temporary file still open is removed. */
 static void writer_free(cd_npy_writer *w)
 {
+    if (w->bg != NULL)
+        cd_bgwrite_wait(w->bg, &w->req); /* never free a buffer the thread reads */
     cd_atomic_abort(&w->a);
+    free(w->spare);
     free(w->buf);
     free(w);
 }
@@ -289,9 +295,39 @@ cd_code cd_npy_writer_open(cd_npy_writer **out, const char *path, const char *de
     return CD_OK;
 }
 
+cd_code cd_npy_writer_async(cd_npy_writer *w, cd_bgwrite *bg, cd_err *err)
+{
+    if (w == NULL || bg == NULL || w->bg != NULL)
+        return cd_fail(err, CD_EINVAL, "npy writer cannot write in the background");
+    w->spare = malloc(NPY_WBUF);
+    if (w->spare == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    w->bg = bg;
+    return CD_OK;
+}
+
+/* Wait for the background write of the spare buffer: 0 or its errno. */
+static int writer_drain(cd_npy_writer *w)
+{
+    return w->bg != NULL ? cd_bgwrite_wait(w->bg, &w->req) : 0;
+}
+
+/* Write buf's pending bytes: now, or with bg queued once the previous write is done (its
+ * error is this flush's), buf and spare then trading places. */
 static cd_code writer_flush(cd_npy_writer *w, cd_err *err)
 {
-    int e = cd_write_all(w->a.fd, w->buf, w->used);
+    int e = writer_drain(w);
+    if (e == 0 && w->bg != NULL) {
+        w->req.fd = w->a.fd;
+        w->req.buf = w->buf;
+        w->req.len = w->used;
+        cd_bgwrite_submit(w->bg, &w->req);
+        uint8_t *b = w->buf;
+        w->buf = w->spare;
+        w->spare = b;
+    } else if (e == 0) {
+        e = cd_write_all(w->a.fd, w->buf, w->used);
+    }
     w->used = 0;
     if (e != 0) {
         w->failed = 1;
@@ -322,7 +358,9 @@ cd_code cd_npy_writer_append(cd_npy_writer *w, const void *data, size_t nbytes, 
     }
     while (nbytes > 0) {
         if (w->used == 0 && nbytes >= NPY_WBUF) {
-            int e = cd_write_all(w->a.fd, p, nbytes);
+            int e = writer_drain(w);
+            if (e == 0)
+                e = cd_write_all(w->a.fd, p, nbytes);
             if (e != 0) {
                 w->failed = 1;
                 return io_fail(err, "write", w->a.tmp, e);
@@ -350,6 +388,11 @@ static cd_code writer_finish(cd_npy_writer *w, uint64_t nrows, cd_err *err)
     cd_code rc = w->used > 0 ? writer_flush(w, err) : CD_OK;
     if (rc != CD_OK)
         return rc;
+    int e = writer_drain(w);
+    if (e != 0) {
+        w->failed = 1;
+        return io_fail(err, "write", w->a.tmp, e);
+    }
     if ((w->rowbytes != 0 && nrows > UINT64_MAX / w->rowbytes) || nrows * w->rowbytes != w->bytes) {
         cd_fail(err, CD_EINVAL, "npy row count does not match the data written");
         return cd_detail(
@@ -360,7 +403,7 @@ static cd_code writer_finish(cd_npy_writer *w, uint64_t nrows, cd_err *err)
     size_t hl = cd_npy_header(hdr, sizeof hdr, w->descr, w->shape, w->ndim);
     if (hl != w->header_len)
         return cd_fail(err, CD_EINVAL, "npy header length changed with the row count");
-    int e = pwrite_all(w->a.fd, hdr, hl, 0);
+    e = pwrite_all(w->a.fd, hdr, hl, 0);
     if (e != 0)
         return io_fail(err, "write", w->a.tmp, e);
     return CD_OK;

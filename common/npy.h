@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bgwrite.h"
 #include "cd_err.h"
 
 #define CD_NPY_MAXDIM 8
@@ -52,6 +53,10 @@ cd_code cd_npy_writer_append(cd_npy_writer *w, const void *data, size_t nbytes, 
  * (the caller may use them and must put them back). NULL when they do not fit the buffer
  * now or the writer is not usable: append as usual. */
 uint8_t *cd_npy_writer_room(cd_npy_writer *w, size_t nbytes, size_t *before);
+/* From now on, write full buffers through bg (a second buffer is allocated), so that the
+ * caller fills one while the other is written; a write's error is returned by the append or
+ * close that follows it. bg must outlive the writer's close or abort. */
+cd_code cd_npy_writer_async(cd_npy_writer *w, cd_bgwrite *bg, cd_err *err);
 cd_code cd_npy_writer_close(cd_npy_writer *w, uint64_t nrows, cd_err *err);
 void cd_npy_writer_abort(cd_npy_writer *w);
 

@@ -28,6 +28,7 @@
 
 #include "admin.h"
 #include "atomicfile.h"
+#include "bgwrite.h"
 #include "colfile.h"
 #include "fsname.h"
 #include "fsutil.h"
@@ -99,13 +100,13 @@ static void file_progress(void *arg, uint32_t done, uint32_t total)
 /* Decode the shard into its column files in dir; var[k]: column k is variable-width.
  * *nrows: rows written; *ntuples: the tuples they came from. */
 static cd_code decode_files(cd_pin *p, const cd_table *t, const cd_shard *s, const char *dir,
-                            const bool *var, cd_colfile *cols, uint64_t *nrows, uint64_t *ntuples,
-                            uint64_t *content, bool progress, cd_err *err)
+                            const bool *var, cd_colfile *cols, cd_bgwrite *bg, uint64_t *nrows,
+                            uint64_t *ntuples, uint64_t *content, bool progress, cd_err *err)
 {
     cd_code rc = CD_OK;
     int opened = 0;
     for (; opened < t->ncols && rc == CD_OK; opened++) {
-        rc = cd_colfile_open(&cols[opened], &t->cols[opened], dir, var[opened], err);
+        rc = cd_colfile_open(&cols[opened], &t->cols[opened], dir, var[opened], bg, err);
         cols[opened].packed = cd_madlib_pair_of(t, opened) >= 0;
     }
     file_sink fs = {.cols = cols, .shard = s->name, .progress = progress, .last = time(NULL)};
@@ -125,15 +126,15 @@ static cd_code decode_files(cd_pin *p, const cd_table *t, const cd_shard *s, con
 
 /* Decode, and again while array columns turn out ragged (each pass makes one more var). */
 static cd_code decode_shard_files(cd_pin *p, const cd_table *t, const cd_shard *s, const char *dir,
-                                  cd_colfile *cols, uint64_t *nrows, uint64_t *ntuples,
-                                  uint64_t *content, bool progress, cd_err *err)
+                                  cd_colfile *cols, cd_bgwrite *bg, uint64_t *nrows,
+                                  uint64_t *ntuples, uint64_t *content, bool progress, cd_err *err)
 {
     bool *var = calloc((size_t)t->ncols + 1, sizeof *var);
     if (var == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     cd_code rc;
     for (;;) {
-        rc = decode_files(p, t, s, dir, var, cols, nrows, ntuples, content, progress, err);
+        rc = decode_files(p, t, s, dir, var, cols, bg, nrows, ntuples, content, progress, err);
         int ragged = -1;
         for (int k = 0; k < t->ncols && rc == CD_EUNSUPPORTED; k++)
             if (cols[k].ragged && !var[k])
@@ -226,8 +227,8 @@ static cd_code shard_want(row_counts *c, int i, int64_t *want, cd_err *err)
  * On any failure the partial directory is removed. *nrows: rows written; *ntuples: the
  * tuples they came from (what count(*) counts). */
 static cd_code export_shard(cd_pin *p, const cd_table *t, int i, row_counts *counts,
-                            const char *outdir, mode_t mode, cd_colfile *cols, uint64_t *nrows,
-                            uint64_t *ntuples, bool progress, cd_err *err)
+                            const char *outdir, mode_t mode, cd_colfile *cols, cd_bgwrite *bg,
+                            uint64_t *nrows, uint64_t *ntuples, bool progress, cd_err *err)
 {
     const cd_shard *s = &t->shards[i];
     int64_t want = -1;
@@ -240,7 +241,7 @@ static cd_code export_shard(cd_pin *p, const cd_table *t, int i, row_counts *cou
     cd_code rc = fresh_partial(tmp, err);
     if (rc != CD_OK)
         return rc; /* not ours: not removed */
-    rc = decode_shard_files(p, t, s, tmp, cols, nrows, ntuples, &content, progress, err);
+    rc = decode_shard_files(p, t, s, tmp, cols, bg, nrows, ntuples, &content, progress, err);
     if (rc == CD_OK)
         rc = shard_want(counts, i, &want, err);
     if (rc == CD_OK)
@@ -282,6 +283,7 @@ typedef struct export_job {
     bool failed;
     cd_err err;
     bool progress;
+    bool background; /* each worker writes its data files through a thread of its own */
     int done;
 } export_job;
 
@@ -291,9 +293,9 @@ static void record_sums(export_job *j, int i, const cd_colfile *cols, uint64_t n
         colsum_of(&cols[k], ntuples, &j->sums[(size_t)i * (size_t)j->t->ncols + (size_t)k]);
 }
 
-static void *export_worker(void *arg)
+/* Export shards until none is left or one failed. */
+static void export_shards(export_job *j, cd_bgwrite *bg)
 {
-    export_job *j = arg;
     for (;;) {
         pthread_mutex_lock(&j->lock);
         int i = j->failed ? j->t->nshards : j->next++;
@@ -301,12 +303,12 @@ static void *export_worker(void *arg)
             i = j->next++;
         pthread_mutex_unlock(&j->lock);
         if (i >= j->t->nshards)
-            return NULL;
+            return;
         cd_err err = {0};
         uint64_t nrows = 0, ntuples = 0;
         cd_colfile *cols = calloc((size_t)j->t->ncols + 1, sizeof *cols);
-        cd_code rc = cols ? export_shard(j->p, j->t, i, j->counts, j->outdir, j->mode, cols, &nrows,
-                                         &ntuples, j->progress, &err)
+        cd_code rc = cols ? export_shard(j->p, j->t, i, j->counts, j->outdir, j->mode, cols, bg,
+                                         &nrows, &ntuples, j->progress, &err)
                           : cd_fail(&err, CD_ENOMEM, "out of memory");
         pthread_mutex_lock(&j->lock);
         if (rc == CD_OK) {
@@ -324,6 +326,20 @@ static void *export_worker(void *arg)
         pthread_mutex_unlock(&j->lock);
         free(cols);
     }
+}
+
+/* A worker: with j->background, a writer thread of its own overlaps the kernel's copy of
+ * each full buffer with the decoding of the next (without one, the worker writes itself). */
+static void *export_worker(void *arg)
+{
+    export_job *j = arg;
+    cd_bgwrite *bg = NULL;
+    cd_err ignored = {0};
+    if (j->background && cd_bgwrite_start(&bg, &ignored) != CD_OK)
+        bg = NULL;
+    export_shards(j, bg);
+    cd_bgwrite_stop(bg);
+    return NULL;
 }
 
 static cd_code write_table_meta(const export_job *j, cd_err *err)
@@ -408,6 +424,7 @@ static cd_code export_pinned(const cd_admin_opts *o, cd_pin *p, const cd_table *
     pthread_mutex_init(&counts.lock, NULL);
     pthread_mutex_init(&j.lock, NULL);
     int jobs = o->jobs < 1 ? 1 : o->jobs > t->nshards ? (t->nshards ? t->nshards : 1) : o->jobs;
+    j.background = cd_bgwrite_worthwhile(jobs);
     if (rc == CD_OK)
         rc = run_workers(&j, jobs, err);
     if (rc == CD_EUNDECIDED) { /* a multixact newer than the checkpoint: once more */

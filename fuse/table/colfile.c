@@ -46,10 +46,22 @@ static cd_code open_bin(cd_colfile *c, cd_err *err)
     return rc;
 }
 
-cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, bool var, cd_err *err)
+/* The data file: .npy of the column's rows, written through c->bg when there is one. */
+static cd_code open_data(cd_colfile *c, const char *path, int ndim_tail, const uint64_t *tail,
+                         cd_err *err)
+{
+    cd_code rc = cd_npy_writer_open(&c->data, path, c->dtype, ndim_tail, tail, err);
+    if (rc == CD_OK && c->bg != NULL)
+        rc = cd_npy_writer_async(c->data, c->bg, err);
+    return rc;
+}
+
+cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, bool var,
+                        cd_bgwrite *bg, cd_err *err)
 {
     memset(c, 0, sizeof *c);
     c->attr = attr;
+    c->bg = bg;
     snprintf(c->dir, sizeof c->dir, "%s", dir);
     if (cd_fsname(attr->name, c->fname, sizeof c->fname) == 0)
         return cd_fail(err, CD_EINVAL, "column name \"%s\" is too long for a file name",
@@ -66,7 +78,7 @@ cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, boo
         c->dims_known = true;
         c->rowbytes = c->esz;
         path_of(path, sizeof path, c, ".npy");
-        rc = cd_npy_writer_open(&c->data, path, attr->dtype, 0, NULL, err);
+        rc = open_data(c, path, 0, NULL, err);
     }
     return rc;
 }
@@ -112,7 +124,7 @@ static cd_code open_array(cd_colfile *c, const cd_value *v, cd_err *err)
     c->rowbytes = c->esz * elems;
     char path[4200];
     path_of(path, sizeof path, c, ".npy");
-    cd_code rc = cd_npy_writer_open(&c->data, path, c->dtype, v->ndim, tail, err);
+    cd_code rc = open_data(c, path, v->ndim, tail, err);
     if (rc == CD_OK)
         rc = append_fill(c, c->pending_nulls, err);
     c->pending_nulls = 0;

@@ -44,11 +44,14 @@ typedef struct cd_colfile {
     bool packed;     /* a MADlib-packed column (madlib.h): the dtype comes from the first row */
     char dtype[8];   /* dtype of the .npy: attr->dtype, or a packed column's */
     size_t esz;      /* bytes per element of dtype */
+    cd_bgwrite *bg;  /* the data file's full buffers are written by this thread, or NULL */
 } cd_colfile;
 
 /* Open the column's files in dir; var forces the .bin layout (for a ragged array column).
- * Set c->packed after opening for a MADlib-packed column. */
-cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, bool var, cd_err *err);
+ * With bg, the data file is written in the background (bgwrite.h); bg must outlive the
+ * close or abort. Set c->packed after opening for a MADlib-packed column. */
+cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, bool var,
+                        cd_bgwrite *bg, cd_err *err);
 /* Append one row. Returns CD_EUNSUPPORTED with c->ragged set when the column must be var. */
 cd_code cd_colfile_append(cd_colfile *c, const cd_value *v, cd_err *err);
 /* Where the next row's elements may be decompressed straight into (cd_value_into), for a

@@ -11,9 +11,11 @@
 #include "unit.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -286,8 +288,29 @@ static void test_write(void)
     CHECK(!exists(in_dir("bad.npy")));
 }
 
-/* Stream nrows rows of (tail...) in awkward chunk sizes, crossing the 1 MiB buffer. */
-static void stream_roundtrip(const char *descr, int ntail, const uint64_t *tail, uint64_t nrows)
+/* Append data in awkward chunk sizes, crossing the 1 MiB buffer: 1, 10, 73, ... bytes, then
+ * multi-MiB appends. With room, every third chunk that fits is made in the writer's buffer
+ * (cd_npy_writer_room) and appended from there. */
+static void append_chunks(cd_npy_writer *w, const uint8_t *data, size_t nbytes, bool room)
+{
+    cd_err err = {0};
+    size_t off = 0, step = 1;
+    for (int i = 0; off < nbytes; i++) {
+        size_t k = step < nbytes - off ? step : nbytes - off, before = 0;
+        uint8_t *at = room && i % 3 == 0 ? cd_npy_writer_room(w, k, &before) : NULL;
+        if (at != NULL)
+            memcpy(at, data + off, k);
+        CHECK_CODE(cd_npy_writer_append(w, at ? at : data + off, k, &err), CD_OK, &err);
+        off += k;
+        step = step * 7 + 3;
+        if (room && step > (1u << 19))
+            step = 1; /* keep to chunks that can fit the buffer */
+    }
+}
+
+/* Stream nrows rows of (tail...) with append_chunks; through bg when it is not NULL. */
+static void stream_roundtrip_bg(const char *descr, int ntail, const uint64_t *tail, uint64_t nrows,
+                                cd_bgwrite *bg, bool room)
 {
     uint64_t shape[8] = {nrows};
     for (int i = 0; i < ntail; i++)
@@ -299,19 +322,20 @@ static void stream_roundtrip(const char *descr, int ntail, const uint64_t *tail,
     const char *p = in_dir("s.npy");
     unlink(p);
     CHECK_CODE(cd_npy_writer_open(&w, p, descr, ntail, tail, &err), CD_OK, &err);
-    size_t off = 0, step = 1;
-    while (off < nbytes) {
-        size_t k = step < nbytes - off ? step : nbytes - off;
-        CHECK_CODE(cd_npy_writer_append(w, data + off, k, &err), CD_OK, &err);
-        off += k;
-        step = step * 7 + 3; /* 1, 10, 73, ... then multi-MiB appends */
-    }
+    if (bg != NULL)
+        CHECK_CODE(cd_npy_writer_async(w, bg, &err), CD_OK, &err);
+    append_chunks(w, data, nbytes, room);
     CHECK(!exists(p));
     CHECK_CODE(cd_npy_writer_close(w, nrows, &err), CD_OK, &err);
     CHECK(!exists(in_dir("s.npy.tmp")));
     check_numpy_loads(p, descr, shape, 1 + ntail, data, nbytes);
     check_we_load(p, descr, shape, 1 + ntail, data, nbytes);
     free(data);
+}
+
+static void stream_roundtrip(const char *descr, int ntail, const uint64_t *tail, uint64_t nrows)
+{
+    stream_roundtrip_bg(descr, ntail, tail, nrows, NULL, false);
 }
 
 static void test_stream(void)
@@ -323,6 +347,72 @@ static void test_stream(void)
     stream_roundtrip("|u1", 2, t28, 0);
     stream_roundtrip("|b1", 0, NULL, 0);
     stream_roundtrip("<f8", 0, NULL, 12345);
+}
+
+/* The same files when full buffers are written by a background thread, appended or made
+ * in place (the buffer the caller fills trades places with the one being written). */
+static void test_stream_async(void)
+{
+    cd_bgwrite *bg = NULL;
+    cd_err err = {0};
+    CHECK_CODE(cd_bgwrite_start(&bg, &err), CD_OK, &err);
+    uint64_t t1[] = {1}, t28[] = {28, 28};
+    for (int room = 0; room < 2; room++) {
+        stream_roundtrip_bg("<f4", 0, NULL, 5, bg, room);
+        stream_roundtrip_bg("<i8", 1, t1, 1000, bg, room);
+        stream_roundtrip_bg("<f4", 2, t28, 3000, bg, room); /* 9.4 MB */
+        stream_roundtrip_bg("|u1", 2, t28, 0, bg, room);
+        stream_roundtrip_bg("<f8", 0, NULL, 123456, bg, room);
+    }
+    cd_npy_writer *w = NULL;
+    CHECK_CODE(cd_npy_writer_async(NULL, bg, &err), CD_EINVAL, &err);
+    CHECK_CODE(cd_npy_writer_open(&w, in_dir("a.npy"), "<f4", 0, NULL, &err), CD_OK, &err);
+    CHECK_CODE(cd_npy_writer_async(w, NULL, &err), CD_EINVAL, &err);
+    CHECK_CODE(cd_npy_writer_async(w, bg, &err), CD_OK, &err);
+    CHECK_CODE(cd_npy_writer_async(w, bg, &err), CD_EINVAL, &err); /* once */
+    static float v[1 << 19];
+    CHECK_CODE(cd_npy_writer_append(w, v, sizeof v, &err), CD_OK, &err); /* one write queued */
+    cd_npy_writer_abort(w); /* waits for it before freeing the buffer */
+    CHECK(!exists(in_dir("a.npy")) && !exists(in_dir("a.npy.tmp")));
+    cd_bgwrite_stop(bg);
+}
+
+/* A file size limit makes a write fail: the error names the file, comes back from an append
+ * or the close, and no file is left behind; with or without the background thread. */
+static void test_stream_write_fails(void)
+{
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = 3u << 20;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    cd_bgwrite *bg = NULL;
+    cd_err err = {0};
+    CHECK_CODE(cd_bgwrite_start(&bg, &err), CD_OK, &err);
+    static float v[1 << 18]; /* 1 MiB */
+    for (int async = 0; async < 2; async++) {
+        cd_npy_writer *w = NULL;
+        const char *p = in_dir("big.npy");
+        CHECK_CODE(cd_npy_writer_open(&w, p, "<f4", 0, NULL, &err), CD_OK, &err);
+        if (async)
+            CHECK_CODE(cd_npy_writer_async(w, bg, &err), CD_OK, &err);
+        cd_code rc = CD_OK;
+        int appended = 0;
+        for (; appended < 8 && rc == CD_OK; appended++)
+            rc = cd_npy_writer_append(w, v, sizeof v, &err);
+        if (rc == CD_OK)
+            rc = cd_npy_writer_close(w, (uint64_t)appended << 18, &err);
+        else
+            cd_npy_writer_abort(w);
+        CHECK_CODE(rc, CD_EIO, &err);
+        CHECK(strstr(err.msg, "big.npy.tmp") != NULL);
+        CHECK(strstr(err.msg, "too large") != NULL);
+        CHECK(!exists(p) && !exists(in_dir("big.npy.tmp")));
+    }
+    cd_bgwrite_stop(bg);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, prev);
 }
 
 static void test_stream_errors(void)
@@ -566,6 +656,8 @@ int main(void)
     RUN(test_write);
     RUN(test_stream);
     RUN(test_stream_errors);
+    RUN(test_stream_async);
+    RUN(test_stream_write_fails);
     RUN(test_read_numpy);
     RUN(test_reject_numpy_made);
     RUN(test_reject_crafted);
