@@ -152,6 +152,53 @@ cd_code cd_relfile_read(const cd_relfile *rf, uint32_t blkno, uint8_t *buf, cd_e
                       (uint32_t)(off / rf->blcksz), blkno);
 }
 
+/* pread of up to want bytes at off until done or end of file; the bytes read, or -1. */
+static ssize_t pread_upto(int fd, uint8_t *buf, size_t want, uint64_t off)
+{
+    size_t done = 0;
+    while (done < want) {
+        ssize_t n = pread(fd, buf + done, want - done, (off_t)(off + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+cd_code cd_relfile_read_run(const cd_relfile *rf, uint32_t blkno, uint32_t *n, uint8_t *buf,
+                            cd_err *err)
+{
+    if (blkno >= rf->nblocks || *n == 0)
+        return cd_relfile_read(rf, blkno, buf, err); /* its error for a block past the end */
+    uint32_t want = *n, in_seg = rf->blocks_per_seg - blkno % rf->blocks_per_seg;
+    want = want < rf->nblocks - blkno ? want : rf->nblocks - blkno;
+    want = want < in_seg ? want : in_seg;
+    int segno;
+    uint64_t off;
+    cd_relfile_locate(blkno, rf->blcksz, rf->blocks_per_seg, &segno, &off);
+    ssize_t got =
+        segno < rf->nseg ? pread_upto(rf->fds[segno], buf, (size_t)want * rf->blcksz, off) : -1;
+    uint32_t whole = got > 0 ? (uint32_t)((size_t)got / rf->blcksz) : 0;
+    if (whole == 0) { /* the first block alone, for its own error */
+        *n = 1;
+        return cd_relfile_read(rf, blkno, buf, err);
+    }
+    *n = whole;
+    for (uint32_t i = 0; i < whole; i++) {
+        uint8_t *page = buf + (size_t)i * rf->blcksz;
+        if (cd_page_validate(page, rf->blcksz, blkno + i, rf->checksums, err) == CD_OK)
+            continue;
+        cd_code rc = cd_relfile_read(rf, blkno + i, page, err); /* again, alone */
+        if (rc != CD_OK)
+            return rc;
+    }
+    return CD_OK;
+}
+
 void cd_relfile_close(cd_relfile *rf)
 {
     for (int i = rf->nseg - 1; i >= 0; i--)

@@ -32,6 +32,12 @@ cd_code cd_relfile_open(cd_relfile *rf, const char *datadir, const char *relpath
 /* Read and validate block blkno (< nblocks) into buf (blcksz bytes). */
 cd_code cd_relfile_read(const cd_relfile *rf, uint32_t blkno, uint8_t *buf, cd_err *err);
 
+/* Read up to *n blocks from blkno (< nblocks) into buf (*n * blcksz bytes) with one read,
+ * stopping at the end of the relation or of blkno's segment file, and validate each as
+ * cd_relfile_read does (a page that fails is read again alone). *n: the blocks read, >= 1
+ * on success. An error is the first failing block's, as cd_relfile_read gives it. */
+cd_code cd_relfile_read_run(const cd_relfile *rf, uint32_t blkno, uint32_t *n, uint8_t *buf,
+                            cd_err *err);
 /* Segment number and byte offset of a block (exposed for tests). */
 void cd_relfile_locate(uint32_t blkno, uint32_t blcksz, uint32_t blocks_per_seg, int *segno,
                        uint64_t *offset);

@@ -56,28 +56,32 @@ static cd_code scan_page(cd_pin *p, const cd_shard *s, const uint8_t *page, uint
     return CD_OK;
 }
 
+#define SCAN_RUN 16 /* blocks read at once (one pread instead of 16) */
+
 cd_code cd_shard_scan(cd_pin *p, const cd_shard *s, uint32_t blk_start, uint32_t blk_end,
                       cd_tuple_fn fn, void *arg, uint64_t *content, cd_err *err)
 {
     uint64_t h = FNV_OFFSET;
-    uint8_t *page = malloc(p->blcksz);
+    uint8_t *pages = malloc((size_t)SCAN_RUN * p->blcksz);
     cd_datum *datums = calloc((size_t)s->natts + 1, sizeof *datums);
     cd_code rc = CD_OK;
-    if (page == NULL || datums == NULL)
+    if (pages == NULL || datums == NULL)
         rc = cd_fail(err, CD_ENOMEM, "out of memory");
-    for (uint32_t b = blk_start; b < blk_end && rc == CD_OK; b++) {
+    for (uint32_t b = blk_start; b < blk_end && rc == CD_OK;) {
         if (cd_interrupted) {
             rc = cd_fail(err, CD_EINTERRUPTED, "interrupted");
             break;
         }
-        rc = cd_relfile_read(&s->rel, b, page, err);
-        if (rc == CD_OK)
-            rc = scan_page(p, s, page, b, datums, fn, arg, &h, err);
+        uint32_t n = blk_end - b < SCAN_RUN ? blk_end - b : SCAN_RUN;
+        rc = cd_relfile_read_run(&s->rel, b, &n, pages, err);
+        for (uint32_t i = 0; i < n && rc == CD_OK; i++)
+            rc = scan_page(p, s, pages + (size_t)i * p->blcksz, b + i, datums, fn, arg, &h, err);
+        b += n;
     }
     if (content != NULL)
         *content = h;
     free(datums);
-    free(page);
+    free(pages);
     return rc;
 }
 
