@@ -3,13 +3,15 @@
 #
 # Loads Fashion-MNIST's train table (60000 rows, x real[784], y int) into a throwaway
 # PostgreSQL 15, VACUUMs it (hint bits set, as on a table at rest), then times:
-#   export_1job     cerebro-ds export, one shard, one job
+#   export_1job     cerebro-ds export, one shard, one job (one decoding thread; when a CPU
+#                   is left, its full buffers are written by a thread of its own)
 #   export_all      cerebro-ds export --shards N --jobs N, N = all cores
 #   copy            COPY (SELECT x ...) TO STDOUT (FORMAT binary) through libpq, every row
 #                   parsed into a float32 array (bench/copybench.c)
 #   detoast         SELECT sum(array_length(x, 1)): the server's own decompression of x
 # Exports write to tmpfs (/dev/shm) so the figure is decoding, not the disk.
-# Each timing is the best of REPEAT runs (default 3). Last line: ratio=COPY/export_1job.
+# Each timing is the best of REPEAT runs (default 3); export_1job_cpu_s is its least CPU
+# time (user + system of both threads). Last line: ratio=COPY/export_1job.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$REPO/tests/lib/pg.bash"
@@ -49,14 +51,26 @@ best_field() { # command... -> best "seconds=" reported by copybench
     printf '%.3f\n' "$b"
 }
 
+best_cpu() { # command... -> least user + system CPU seconds over REPEAT runs
+    local b="" s
+    for _ in $(seq "$REPEAT"); do
+        rm -rf "$OUT"/*
+        s=$({ /usr/bin/time -f '%U %S' "$@" >/dev/null; } 2>&1 | tail -1 | awk '{print $1 + $2}')
+        if [[ -z $b ]] || (($(echo "$s < $b" | bc -l))); then b=$s; fi
+    done
+    printf '%.2f\n' "$b"
+}
+
 e1=$(best "$BIN/cerebro-ds" -q --conninfo "$CONN" export fashion "$OUT/e1")
+c1=$(best_cpu "$BIN/cerebro-ds" -q --conninfo "$CONN" export fashion "$OUT/e1")
 en=$(best "$BIN/cerebro-ds" -q --conninfo "$CONN" export --shards "$CORES" --jobs "$CORES" fashion "$OUT/en")
 cp=$(best_field "$TOOLS/copybench" copy "$CONN" fashion x)
 dt=$(best_field "$TOOLS/copybench" detoast "$CONN" fashion x)
 rows=$(pg_psql bench -At -c "SELECT count(*) FROM fashion")
 echo "rows=$rows cores=$CORES repeat=$REPEAT"
 echo "export_1job_s=$e1 export_all_cores_s=$en copy_binary_s=$cp server_detoast_s=$dt"
+echo "export_1job_cpu_s=$c1 (user + system, both threads)"
 echo "copy_over_export_1job=$(printf '%.2f' "$(echo "$cp / $e1" | bc -l)") (target >= 6)"
 echo "copy_over_export_all=$(printf '%.2f' "$(echo "$cp / $en" | bc -l)") (target >= 10)"
-echo "export_1job_over_detoast=$(printf '%.2f' "$(echo "$e1 / $dt" | bc -l)") (target <= 1.5)"
+echo "export_1job_over_detoast=$(printf '%.2f' "$(echo "$e1 / $dt" | bc -l)") (target <= 0.7, issue 13)"
 echo "ratio=$(printf '%.2f' "$(echo "$cp / $e1" | bc -l)")"

@@ -85,6 +85,27 @@ PY
     [[ $output == *"cerebro-ds: exported shard part0 (999990 rows, 1 of 1)"* ]]
 }
 
+@test "an export says whether its jobs write through writer threads, and why not" {
+    cols=$(for i in $(seq 1 65); do printf 'g + %d AS c%d,' "$i" "$i"; done)
+    pg_psql seg -c "CREATE TABLE wide AS SELECT ${cols%,} FROM generate_series(1, 3) g" \
+        -c "CREATE TABLE small AS SELECT g AS id, g * 0.5 AS half FROM generate_series(1, 5000) g"
+    run cerebro-ds --conninfo "$CONN" export wide "$BATS_TEST_TMPDIR/wide"
+    [ "$status" -eq 0 ]
+    [[ $output == *"exporting wide: 1 shard, 1 job, writer threads: no (more than 64 columns)"* ]]
+    run taskset -c 0 cerebro-ds --conninfo "$CONN" export small "$BATS_TEST_TMPDIR/one"
+    [ "$status" -eq 0 ]
+    [[ $output == *"exporting small: 1 shard, 1 job, writer threads: no (no CPU left beside the jobs)"* ]]
+    if (($(nproc) >= 2)); then # two CPUs: a writer thread, the same bytes
+        run taskset -c 0,1 cerebro-ds --conninfo "$CONN" export small "$BATS_TEST_TMPDIR/two"
+        [ "$status" -eq 0 ]
+        [[ $output == *"exporting small: 1 shard, 1 job, writer threads: yes"* ]]
+        cmp "$BATS_TEST_TMPDIR/one/part0/id.npy" "$BATS_TEST_TMPDIR/two/part0/id.npy"
+        cmp "$BATS_TEST_TMPDIR/one/part0/half.npy" "$BATS_TEST_TMPDIR/two/part0/half.npy"
+    fi
+    run "$PYTHON" -c "import numpy as np; print(np.load('$BATS_TEST_TMPDIR/wide/part0/c65.npy').tolist())"
+    [ "$output" = "[66, 67, 68]" ]
+}
+
 @test "export and verify of the 1.1 GB table run in bounded memory" {
     run /usr/bin/time -f "maxrss_kb=%M" cerebro-ds -q --conninfo "$CONN" export big "$BATS_TEST_TMPDIR/mem"
     [ "$status" -eq 0 ]

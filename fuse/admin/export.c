@@ -328,6 +328,9 @@ static void export_shards(export_job *j, cd_bgwrite *bg)
     }
 }
 
+/* A writer thread doubles each column's 1 MiB buffer: only for tables this narrow. */
+#define EXPORT_BG_MAX_COLS 64
+
 /* A worker: with j->background, a writer thread of its own overlaps the kernel's copy of
  * each full buffer with the decoding of the next (without one, the worker writes itself). */
 static void *export_worker(void *arg)
@@ -402,6 +405,17 @@ static cd_code run_workers(export_job *j, int jobs, cd_err *err)
     return j->failed ? j->err.code : CD_OK;
 }
 
+/* The progress line before the first shard: how many jobs, and why a writer thread or not. */
+static void say_plan(const cd_table *t, int jobs, bool background)
+{
+    const char *why = background                      ? ""
+                      : t->ncols > EXPORT_BG_MAX_COLS ? " (more than 64 columns)"
+                                                      : " (no CPU left beside the jobs)";
+    fprintf(stderr, "cerebro-ds: exporting %s: %d shard%s, %d job%s, writer threads: %s%s\n",
+            t->qualname, t->nshards, t->nshards == 1 ? "" : "s", jobs, jobs == 1 ? "" : "s",
+            background ? "yes" : "no", why);
+}
+
 static cd_code export_pinned(const cd_admin_opts *o, cd_pin *p, const cd_table *t,
                              const char *outdir, cd_err *err)
 {
@@ -424,7 +438,9 @@ static cd_code export_pinned(const cd_admin_opts *o, cd_pin *p, const cd_table *
     pthread_mutex_init(&counts.lock, NULL);
     pthread_mutex_init(&j.lock, NULL);
     int jobs = o->jobs < 1 ? 1 : o->jobs > t->nshards ? (t->nshards ? t->nshards : 1) : o->jobs;
-    j.background = cd_bgwrite_worthwhile(jobs);
+    j.background = cd_bgwrite_worthwhile(jobs) && t->ncols <= EXPORT_BG_MAX_COLS;
+    if (o->progress)
+        say_plan(t, jobs, j.background);
     if (rc == CD_OK)
         rc = run_workers(&j, jobs, err);
     if (rc == CD_EUNDECIDED) { /* a multixact newer than the checkpoint: once more */
