@@ -140,6 +140,11 @@ int cd_write_all(int fd, const void *buf, size_t n)
     return 0;
 }
 
+void cd_writeback_start(int fd)
+{
+    (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 cd_code cd_atomic_write(const char *path, const void *data, size_t len, mode_t mode, cd_err *err)
 {
     cd_atomic a;

@@ -37,6 +37,11 @@ cd_code cd_atomic_write(const char *path, const void *data, size_t len, mode_t m
 /* The whole of buf to fd (EINTR retried): 0, or an errno (EIO for a zero-byte write). */
 int cd_write_all(int fd, const void *buf, size_t n);
 
+/* Start writing fd's dirty pages to disk without waiting for them (sync_file_range), so
+ * that a long write leaves little for its final fsync and little dirty memory behind. A hint:
+ * errors are left for that fsync to report. */
+void cd_writeback_start(int fd);
+
 /* The fsync of path's directory (the rename's durability); an errno or 0. */
 int cd_fsync_dir_of(const char *path);
 

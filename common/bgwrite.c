@@ -46,6 +46,8 @@ static void *writer_main(void *arg)
     cd_bgwrite_req *r;
     while ((r = next_req(q)) != NULL) {
         int e = cd_write_all(r->fd, r->buf, r->len);
+        if (e == 0 && r->writeback)
+            cd_writeback_start(r->fd);
         pthread_mutex_lock(&q->mu);
         r->err = e;
         r->done = true;

@@ -4,8 +4,9 @@
  * (the export's column files: decoding and the kernel's copy into the page cache overlap).
  *
  * Does: a FIFO of requests served by one thread; each request is one cd_write_all of a
- * caller-owned buffer to a caller-owned descriptor; its errno is kept in the request and
- * given back by cd_bgwrite_wait. Requests for one descriptor are written in queue order.
+ * caller-owned buffer to a caller-owned descriptor, then, when asked, the start of the
+ * file's writeback (cd_writeback_start); its errno is kept in the request and given back by
+ * cd_bgwrite_wait. Requests for one descriptor are written in queue order.
  * Does not: own buffers or descriptors, seek (writes go at each file's current offset),
  * retry, fsync, or cancel a queued request. A caller must not touch a buffer, or write to
  * its descriptor itself, between cd_bgwrite_submit and the cd_bgwrite_wait that returns it.
@@ -27,6 +28,7 @@ typedef struct cd_bgwrite_req {
     int fd;
     const void *buf;
     size_t len;
+    bool writeback;              /* then start writing the file's dirty pages to disk */
     bool busy;                   /* submitted and not yet waited for */
     bool done;                   /* written (or failed): err is final */
     int err;                     /* errno of the failed write, 0 when written whole */

@@ -23,10 +23,11 @@
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
-#define NPY_GROWTH_DIGITS 21 /* numpy GROWTH_AXIS_MAX_DIGITS */
-#define NPY_MAX_HEADER 65536 /* longest header text accepted on read */
-#define NPY_WBUF (1u << 20)  /* streaming writer buffer */
-#define NPY_DICT_CAP 1024    /* longest dict text written (8 dims of 20 digits fit) */
+#define NPY_GROWTH_DIGITS 21        /* numpy GROWTH_AXIS_MAX_DIGITS */
+#define NPY_MAX_HEADER 65536        /* longest header text accepted on read */
+#define NPY_WBUF (1u << 20)         /* streaming writer buffer */
+#define NPY_WRITEBEHIND (16u << 20) /* start the file's writeback every this many bytes */
+#define NPY_DICT_CAP 1024           /* longest dict text written (8 dims of 20 digits fit) */
 
 static const struct {
     const char *descr;
@@ -224,6 +225,7 @@ struct cd_npy_writer {
     cd_bgwrite *bg;                /* writes full buffers in the background, or NULL */
     uint8_t *spare;                /* [NPY_WBUF] with bg: the buffer being written */
     cd_bgwrite_req req;            /* with bg: the write of spare */
+    uint64_t unflushed;            /* bytes written since the file's writeback was started */
 };
 
 /* Free the writer; a temporary file still open is removed. */
@@ -312,21 +314,35 @@ static int writer_drain(cd_npy_writer *w)
     return w->bg != NULL ? cd_bgwrite_wait(w->bg, &w->req) : 0;
 }
 
+/* Count n more bytes written; whether the file's writeback is now to be started. */
+static bool writeback_due(cd_npy_writer *w, size_t n)
+{
+    w->unflushed += n;
+    if (w->unflushed < NPY_WRITEBEHIND)
+        return false;
+    w->unflushed = 0;
+    return true;
+}
+
 /* Write buf's pending bytes: now, or with bg queued once the previous write is done (its
  * error is this flush's), buf and spare then trading places. */
 static cd_code writer_flush(cd_npy_writer *w, cd_err *err)
 {
     int e = writer_drain(w);
+    bool writeback = writeback_due(w, w->used);
     if (e == 0 && w->bg != NULL) {
         w->req.fd = w->a.fd;
         w->req.buf = w->buf;
         w->req.len = w->used;
+        w->req.writeback = writeback;
         cd_bgwrite_submit(w->bg, &w->req);
         uint8_t *b = w->buf;
         w->buf = w->spare;
         w->spare = b;
     } else if (e == 0) {
         e = cd_write_all(w->a.fd, w->buf, w->used);
+        if (e == 0 && writeback)
+            cd_writeback_start(w->a.fd);
     }
     w->used = 0;
     if (e != 0) {
@@ -361,6 +377,8 @@ cd_code cd_npy_writer_append(cd_npy_writer *w, const void *data, size_t nbytes, 
             int e = writer_drain(w);
             if (e == 0)
                 e = cd_write_all(w->a.fd, p, nbytes);
+            if (e == 0 && writeback_due(w, nbytes))
+                cd_writeback_start(w->a.fd);
             if (e != 0) {
                 w->failed = 1;
                 return io_fail(err, "write", w->a.tmp, e);

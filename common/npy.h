@@ -39,8 +39,10 @@ cd_code cd_npy_write(const char *path, const char *descr, const uint64_t *shape,
                      const void *data, size_t nbytes, cd_err *err);
 
 /* Streaming writer of an array of shape (N, tail_dims...) with N known only at close.
- * open writes PATH.tmp; append buffers (1 MiB) and writes; close rewrites the header with N,
- * checks that N * rowbytes bytes were appended, fsyncs and renames PATH.tmp to PATH.
+ * open writes PATH.tmp; append buffers (1 MiB) and writes, starting the file's writeback
+ * every 16 MiB (cd_writeback_start: the final fsync finds little left and dirty memory stays
+ * low); close rewrites the header with N, checks that N * rowbytes bytes were appended,
+ * fsyncs and renames PATH.tmp to PATH.
  * close and abort free the writer in every case; a failed close removes PATH.tmp.
  * After a failed append only abort (or close, which fails) may be called. */
 typedef struct cd_npy_writer cd_npy_writer;

@@ -10,6 +10,7 @@
 #include "npy.h"
 #include "unit.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdint.h>
@@ -377,6 +378,49 @@ static void test_stream_async(void)
     cd_bgwrite_stop(bg);
 }
 
+/* sync_file_range, counted: the writer starts the file's writeback every 16 MiB. */
+static int g_writebacks;
+int sync_file_range(int fd, off64_t off, off64_t n, unsigned int flags)
+{
+    (void)fd;
+    if (off == 0 && n == 0 && flags == SYNC_FILE_RANGE_WRITE)
+        __atomic_fetch_add(&g_writebacks, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+/* 40 MiB through the writer, with and without the background thread: in pieces, writeback
+ * is started at 16 and 32 MiB; as one large append after the first buffer, once. */
+static void test_writebehind(void)
+{
+    cd_bgwrite *bg = NULL;
+    cd_err err = {0};
+    CHECK_CODE(cd_bgwrite_start(&bg, &err), CD_OK, &err);
+    size_t nbytes = (size_t)40 << 20;
+    uint8_t *data = calloc(1, nbytes);
+    for (int mode = 0; mode < 4; mode++) {
+        cd_npy_writer *w = NULL;
+        const char *p = in_dir("wb.npy");
+        CHECK_CODE(cd_npy_writer_open(&w, p, "|u1", 0, NULL, &err), CD_OK, &err);
+        if (mode & 1)
+            CHECK_CODE(cd_npy_writer_async(w, bg, &err), CD_OK, &err);
+        g_writebacks = 0;
+        if (mode & 2) { /* buffered: a flush every 1 MiB */
+            append_chunks(w, data, nbytes, true);
+        } else { /* fill the first buffer, then one append written as it is */
+            char hdr[256];
+            uint64_t shape[1] = {0};
+            size_t first = ((size_t)1 << 20) - cd_npy_header(hdr, sizeof hdr, "|u1", shape, 1);
+            CHECK_CODE(cd_npy_writer_append(w, data, first, &err), CD_OK, &err);
+            CHECK_CODE(cd_npy_writer_append(w, data + first, nbytes - first, &err), CD_OK, &err);
+        }
+        CHECK_CODE(cd_npy_writer_close(w, nbytes, &err), CD_OK, &err);
+        CHECK_EQ_INT(__atomic_load_n(&g_writebacks, __ATOMIC_SEQ_CST), mode & 2 ? 2 : 1);
+        unlink(p);
+    }
+    free(data);
+    cd_bgwrite_stop(bg);
+}
+
 /* A file size limit makes a write fail: the error names the file, comes back from an append
  * or the close, and no file is left behind; with or without the background thread. */
 static void test_stream_write_fails(void)
@@ -658,6 +702,7 @@ int main(void)
     RUN(test_stream_errors);
     RUN(test_stream_async);
     RUN(test_stream_write_fails);
+    RUN(test_writebehind);
     RUN(test_read_numpy);
     RUN(test_reject_numpy_made);
     RUN(test_reject_crafted);
