@@ -106,6 +106,27 @@ PY
     [ "$output" = "[66, 67, 68]" ]
 }
 
+@test "an export onto a full file system fails clearly and leaves nothing, with or without writer threads" {
+    cpus="0"
+    if (($(nproc) >= 2)); then cpus="0 0,1"; fi
+    bin=$(command -v cerebro-ds)
+    for c in $cpus; do
+        # a 1 MiB tmpfs of our own, in a mount namespace that goes away with the command
+        run unshare -m --propagation private sh -c '
+            mount -t tmpfs -o size=1m tmpfs "$1" || exit 99
+            taskset -c "$2" "$3" --conninfo "$4" export --columns id big "$1/out"
+            rc=$?
+            echo "left: [$(ls -A "$1/out")]"
+            exit $rc' sh "$BATS_TEST_TMPDIR" "$c" "$bin" "$CONN"
+        echo "cpus $c: $output"
+        [ "$status" -eq 1 ]
+        [[ $output == *"could not write file \"$BATS_TEST_TMPDIR/out/.part0.partial/id.npy.tmp\": No space left on device"* ]]
+        [[ $output == *"left: []"* ]]
+        [[ $output != *"exported shard"* ]]
+    done
+    [[ $output == *"writer threads: "* ]]
+}
+
 @test "export and verify of the 1.1 GB table run in bounded memory" {
     run /usr/bin/time -f "maxrss_kb=%M" cerebro-ds -q --conninfo "$CONN" export big "$BATS_TEST_TMPDIR/mem"
     [ "$status" -eq 0 ]
