@@ -64,6 +64,22 @@ cd_code cd_read_file(const char *path, char **text, size_t *len, cd_err *err)
     return CD_OK;
 }
 
+ssize_t cd_pread_full(int fd, void *buf, size_t n, off_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, off + (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
 bool cd_exe_dir(char *buf, size_t size)
 {
     char self[4096];

@@ -1,8 +1,8 @@
 /*
  * fsutil.h: small file-system helpers shared by the components: mkdir -p, a whole (small)
- * file into memory, the directory of the running executable, what is mounted where, and
- * whether a directory is safe from other users (as ssh checks the paths it trusts).
- * Does not: write files (each writer has its own atomic temp + fsync + rename).
+ * file into memory, a whole pread, the directory of the running executable, what is mounted where,
+ * and whether a directory is safe from other users (as ssh checks the paths it trusts). Does not:
+ * write files (each writer has its own atomic temp + fsync + rename).
  */
 #ifndef CD_FSUTIL_H
 #define CD_FSUTIL_H
@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include "cd_err.h"
 
@@ -21,6 +22,10 @@ cd_code cd_mkdir_p_mode(const char *path, mode_t mode, cd_err *err);
 /* The whole file at path into *text (malloc'd, NUL-terminated; *len without the NUL, len may
  * be NULL). CD_ENOTFOUND when it does not exist, CD_EIO or CD_ENOMEM otherwise. */
 cd_code cd_read_file(const char *path, char **text, size_t *len, cd_err *err);
+
+/* pread of n bytes at off, again after a short read or EINTR, until n bytes or the end of the
+ * file: the bytes read (fewer than n only at the end of the file), or -1 with errno set. */
+ssize_t cd_pread_full(int fd, void *buf, size_t n, off_t off);
 
 /* The directory of the running executable (no trailing '/') into buf; false when unknown. */
 bool cd_exe_dir(char *buf, size_t size);

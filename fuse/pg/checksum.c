@@ -21,6 +21,16 @@
 #define CK_ROW_BYTES (CK_N_SUMS * 4)
 #define CK_FNV_PRIME 16777619u
 
+/* ck_block also built for AVX-512 and AVX2, the best the CPU has chosen at load time. */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define CK_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef CK_CLONES
+#define CK_CLONES
+#endif
+
 /* The fixed initial values of the 32 parallel sums (checksumBaseOffsets). */
 static const uint32_t ck_base[CK_N_SUMS] = {
     0x5B1F36E9, 0xB8525960, 0x02AB50AA, 0x1DE66D2A, 0x79FF467A, 0x9BB9F8A3, 0x217E7CD2, 0x83E13D2C,
@@ -46,13 +56,7 @@ static inline void ck_row(uint32_t sums[CK_N_SUMS], const uint8_t *row)
 /* The 32-bit block hash with pd_checksum taken as zero. The 32 sums are vector lanes: built
  * also for AVX-512 and AVX2, the best the CPU has chosen when the program loads (22.7 GB/s
  * with AVX-512 against 12.5 for the baseline x86-64 build, on an AMD EPYC). */
-#if defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-static uint32_t
-ck_block(const uint8_t *page, uint32_t blcksz)
+CK_CLONES static uint32_t ck_block(const uint8_t *page, uint32_t blcksz)
 {
     uint32_t sums[CK_N_SUMS];
     uint8_t first[CK_ROW_BYTES];

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "page.h"
 
 void cd_relfile_locate(uint32_t blkno, uint32_t blcksz, uint32_t blocks_per_seg, int *segno,
@@ -109,22 +110,16 @@ static cd_code read_raw(const cd_relfile *rf, uint32_t blkno, uint8_t *buf, cd_e
                 rf->path);
         return cd_hint(err, "the relation was rewritten or truncated; take a new snapshot");
     }
-    size_t done = 0;
-    while (done < rf->blcksz) {
-        ssize_t n = pread(rf->fds[segno], buf + done, rf->blcksz - done, (off_t)(off + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return cd_fail(err, CD_EIO, "could not read block %u of relation file \"%s\": %s",
-                           blkno, rf->path, strerror(errno));
-        if (n == 0) {
-            cd_fail(err, CD_EREWRITTEN, "short read of block %u of relation file \"%s\"", blkno,
-                    rf->path);
-            cd_detail(err, "read %zu of %u bytes", done, rf->blcksz);
-            return cd_hint(err, "the relation was rewritten (VACUUM FULL, CLUSTER or TRUNCATE) "
-                                "since the snapshot was pinned; take a new snapshot");
-        }
-        done += (size_t)n;
+    ssize_t done = cd_pread_full(rf->fds[segno], buf, rf->blcksz, (off_t)off);
+    if (done < 0)
+        return cd_fail(err, CD_EIO, "could not read block %u of relation file \"%s\": %s", blkno,
+                       rf->path, strerror(errno));
+    if ((size_t)done < rf->blcksz) {
+        cd_fail(err, CD_EREWRITTEN, "short read of block %u of relation file \"%s\"", blkno,
+                rf->path);
+        cd_detail(err, "read %zd of %u bytes", done, rf->blcksz);
+        return cd_hint(err, "the relation was rewritten (VACUUM FULL, CLUSTER or TRUNCATE) "
+                            "since the snapshot was pinned; take a new snapshot");
     }
     return CD_OK;
 }
@@ -152,23 +147,6 @@ cd_code cd_relfile_read(const cd_relfile *rf, uint32_t blkno, uint8_t *buf, cd_e
                       (uint32_t)(off / rf->blcksz), blkno);
 }
 
-/* pread of up to want bytes at off until done or end of file; the bytes read, or -1. */
-static ssize_t pread_upto(int fd, uint8_t *buf, size_t want, uint64_t off)
-{
-    size_t done = 0;
-    while (done < want) {
-        ssize_t n = pread(fd, buf + done, want - done, (off_t)(off + done));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        done += (size_t)n;
-    }
-    return (ssize_t)done;
-}
-
 cd_code cd_relfile_read_run(const cd_relfile *rf, uint32_t blkno, uint32_t *n, uint8_t *buf,
                             cd_err *err)
 {
@@ -180,8 +158,9 @@ cd_code cd_relfile_read_run(const cd_relfile *rf, uint32_t blkno, uint32_t *n, u
     int segno;
     uint64_t off;
     cd_relfile_locate(blkno, rf->blcksz, rf->blocks_per_seg, &segno, &off);
-    ssize_t got =
-        segno < rf->nseg ? pread_upto(rf->fds[segno], buf, (size_t)want * rf->blcksz, off) : -1;
+    ssize_t got = segno < rf->nseg
+                      ? cd_pread_full(rf->fds[segno], buf, (size_t)want * rf->blcksz, (off_t)off)
+                      : -1;
     uint32_t whole = got > 0 ? (uint32_t)((size_t)got / rf->blcksz) : 0;
     if (whole == 0) { /* the first block alone, for its own error */
         *n = 1;

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "pgdisk.h"
 
 /* ---- Reader: open files and the page cache ---- */
@@ -144,23 +145,6 @@ static cd_code not_on_disk(const cd_xact *x, int kind, uint32_t pageno, uint32_t
     return cd_hint(err, HINT_CHECKPOINT "; " HINT_REFRESH);
 }
 
-/* pread until n bytes or end of file; returns bytes read or -1. */
-static long long pread_full(int fd, uint8_t *buf, size_t n, off_t off)
-{
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = pread(fd, buf + got, n - got, off + (off_t)got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        if (r == 0)
-            break;
-        got += (size_t)r;
-    }
-    return (long long)got;
-}
-
 static cd_code read_page(cd_xact *x, int kind, uint32_t pageno, uint32_t subject, uint8_t *buf,
                          cd_err *err)
 {
@@ -175,7 +159,7 @@ static cd_code read_page(cd_xact *x, int kind, uint32_t pageno, uint32_t subject
                 strerror(errno));
         return cd_detail(err, "data directory %s", x->datadir);
     }
-    long long got = pread_full(fd, buf, x->cfg.blcksz, off);
+    long long got = cd_pread_full(fd, buf, x->cfg.blcksz, off);
     int e = errno;
     if (owned)
         close(fd);
