@@ -38,6 +38,17 @@ static cd_code reserve(uint8_t **buf, size_t *cap, size_t need, cd_err *err)
     return CD_OK;
 }
 
+/* The most bytes srclen bytes of a stream can decompress to. pglz: a control byte and its
+ * 8 items, at most 3 bytes each, in 25 bytes give at most 8 matches of 273 bytes. LZ4: a
+ * match grows by 255 bytes per byte of its length. A larger raw size is corrupt, and is
+ * refused before its buffer is allocated (a page could claim 1 GB from a few bytes). */
+static uint64_t max_expansion(int method, size_t srclen)
+{
+    if (method == PGD_CMP_PGLZ)
+        return (uint64_t)srclen * (8 * 273) / 25 + 8 * 273;
+    return (uint64_t)srclen * 255 + 255;
+}
+
 /* Decompress a stream (src, after va_tcinfo) of rawsize bytes into target (rawsize bytes
  * the caller provides) or, target NULL, into ctx->raw. */
 static cd_code decompress(cd_valctx *ctx, int method, const uint8_t *src, size_t srclen,
@@ -45,6 +56,11 @@ static cd_code decompress(cd_valctx *ctx, int method, const uint8_t *src, size_t
 {
     if (rawsize > MAX_VALUE_BYTES)
         return cd_fail(err, CD_ECORRUPT, "compressed value claims %u bytes", rawsize);
+    if (rawsize > max_expansion(method, srclen)) { /* corrupt: checked before allocating */
+        cd_fail(err, CD_ECORRUPT, "compressed value claims %u bytes", rawsize);
+        return cd_detail(err, "its %zu compressed bytes can hold at most %llu", srclen,
+                         (unsigned long long)max_expansion(method, srclen));
+    }
     cd_code rc =
         target != NULL ? CD_OK : reserve(&ctx->raw, &ctx->raw_cap, rawsize ? rawsize : 1, err);
     if (rc != CD_OK)

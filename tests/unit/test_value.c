@@ -236,6 +236,60 @@ static void test_corrupt_in_place(void)
     free(v);
 }
 
+/* A pglz stream of the largest expansion there is: a literal, then matches of 273 bytes at
+ * offset 1 (3 bytes each, 8 to a control byte). */
+static uint8_t *pglz_max_stream(int groups, size_t *n, size_t *rawlen)
+{
+    uint8_t *s = malloc(2 + 7 * 3 + (size_t)groups * 25);
+    size_t k = 0;
+    s[k++] = 0xFE; /* item 0 a literal, items 1-7 matches */
+    s[k++] = 'a';
+    for (int g = -1; g < groups; g++) {
+        if (g >= 0)
+            s[k++] = 0xFF;
+        for (int i = 0; i < (g < 0 ? 7 : 8); i++) {
+            s[k++] = 0x0F; /* length 18 + the next byte, offset 1 */
+            s[k++] = 0x01;
+            s[k++] = 0xFF;
+        }
+    }
+    *n = k;
+    *rawlen = 1 + (7 + (size_t)groups * 8) * 273;
+    return s;
+}
+
+/* A raw size that the stream cannot hold is corrupt and allocates nothing; the largest
+ * expansion a stream can have still decodes. */
+static void test_claims_beyond_stream(void)
+{
+    size_t n, rawlen;
+    uint8_t *s = pglz_max_stream(100, &n, &rawlen);
+    uint32_t len;
+    uint8_t *v = varlena_c(s, n, (uint32_t)rawlen, PGD_CMP_PGLZ, &len);
+    cd_datum d = {.p = v, .len = len};
+    cd_valctx ctx = {0};
+    const uint8_t *out;
+    size_t outlen;
+    cd_err err = {0};
+    CHECK_CODE(cd_detoast(&ctx, v, len, &out, &outlen, &err), CD_OK, &err);
+    CHECK_EQ_INT(outlen, rawlen);
+    CHECK(out[0] == 'a' && out[rawlen - 1] == 'a');
+    cd_valctx_free(&ctx);
+    free(v);
+    uint32_t claims[2][2] = {{PGD_CMP_PGLZ, 300000000}, {PGD_CMP_LZ4, 300000000}};
+    for (int i = 0; i < 2; i++) {
+        v = varlena_c(s, n, claims[i][1], claims[i][0], &len);
+        d = (cd_datum){.p = v, .len = len};
+        cd_value got;
+        CHECK_CODE(cd_value_from_datum(&ctx, &real_attr, &d, &got, &err), CD_ECORRUPT, &err);
+        CHECK(strstr(err.msg, "claims 300000000 bytes") != NULL);
+        CHECK(ctx.raw == NULL && ctx.raw_cap == 0); /* nothing allocated for it */
+        cd_valctx_free(&ctx);
+        free(v);
+    }
+    free(s);
+}
+
 int main(void)
 {
     RUN(test_pglz_in_place);
@@ -243,5 +297,6 @@ int main(void)
     RUN(test_lz4_and_nulls);
     RUN(test_other_layout);
     RUN(test_corrupt_in_place);
+    RUN(test_claims_beyond_stream);
     return UNIT_DONE();
 }
