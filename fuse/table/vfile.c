@@ -72,22 +72,52 @@ static cd_code packed_buffer(chunk_job *j, const cd_datum *datums, cd_valctx *ct
     return rc;
 }
 
-/* The value of tuple tu (its page is in page when *cur_blk matches); in a MADlib-packed
- * column, the whole buffer, and what its shape says in *buf. */
-static cd_code row_value(chunk_job *j, uint64_t tu, uint8_t *page, uint32_t *cur_blk,
-                         cd_datum *datums, cd_valctx *ctx, const cd_value_dest *dest, cd_value *val,
-                         cd_madlib_buf *buf, cd_err *err)
+/* Pages of a chunk's rows, read DECODE_RUN at a time (one pread instead of DECODE_RUN) but
+ * never past the last block the chunk needs. */
+#define DECODE_RUN 16
+
+typedef struct page_run {
+    uint8_t *buf;      /* DECODE_RUN pages */
+    uint32_t first, n; /* blocks [first, first + n) are in buf */
+    uint32_t last;     /* block of the chunk's last tuple */
+} page_run;
+
+/* Block blk from the run, read with the blocks after it when it is not there. A run that
+ * fails is read block by block, so an error is the block's own, as it was before runs. */
+static cd_code run_page(const cd_relfile *rel, uint32_t blcksz, page_run *pr, uint32_t blk,
+                        const uint8_t **page, cd_err *err)
+{
+    if (blk - pr->first < pr->n) {
+        *page = pr->buf + (size_t)(blk - pr->first) * blcksz;
+        return CD_OK;
+    }
+    uint32_t want = 1;
+    if (blk <= pr->last)
+        want = pr->last - blk < DECODE_RUN ? pr->last - blk + 1 : DECODE_RUN;
+    uint32_t n = want;
+    cd_code rc = want > 1 ? cd_relfile_read_run(rel, blk, &n, pr->buf, err) : CD_EIO;
+    if (want == 1 || rc != CD_OK) {
+        n = 1;
+        rc = cd_relfile_read(rel, blk, pr->buf, err);
+    }
+    pr->first = blk;
+    pr->n = rc == CD_OK ? n : 0;
+    *page = pr->buf;
+    return rc;
+}
+
+/* The value of tuple tu (its page read through pr); in a MADlib-packed column, the whole
+ * buffer, and what its shape says in *buf. */
+static cd_code row_value(chunk_job *j, uint64_t tu, page_run *pr, cd_datum *datums, cd_valctx *ctx,
+                         const cd_value_dest *dest, cd_value *val, cd_madlib_buf *buf, cd_err *err)
 {
     const cd_shard *s = &j->v->t->shards[j->shard];
     uint32_t blk;
     uint16_t item16;
     cd_ctidx_get(&j->v->shards[j->shard].ctids, tu, &j->cursor, &blk, &item16);
     unsigned item = item16, flags;
-    cd_code rc = CD_OK;
-    if (blk != *cur_blk) {
-        rc = cd_relfile_read(&s->rel, blk, page, err);
-        *cur_blk = rc == CD_OK ? blk : UINT32_MAX;
-    }
+    const uint8_t *page = NULL;
+    cd_code rc = run_page(&s->rel, j->v->pin->blcksz, pr, blk, &page, err);
     const uint8_t *tup;
     uint32_t len;
     if (rc == CD_OK)
@@ -142,8 +172,7 @@ static uint64_t tuple_of(const vshard *vs, uint64_t r)
 
 /* Where the rows of a chunk come from: the tuple last decoded and its value. */
 typedef struct row_source {
-    uint8_t *page;
-    uint32_t blk; /* block in page, UINT32_MAX none */
+    page_run pages;
     cd_datum *datums;
     cd_valctx ctx;
     uint64_t tuple; /* tuple of val, UINT64_MAX none */
@@ -161,8 +190,7 @@ static cd_code value_of_row(chunk_job *j, uint64_t r, row_source *src, const cd_
     cd_code rc = CD_OK;
     if (tu != src->tuple) {
         src->tuple = UINT64_MAX;
-        rc = row_value(j, tu, src->page, &src->blk, src->datums, &src->ctx, dest, &src->val,
-                       &src->buf, err);
+        rc = row_value(j, tu, &src->pages, src->datums, &src->ctx, dest, &src->val, &src->buf, err);
         if (rc != CD_OK)
             return rc;
         src->tuple = tu;
@@ -181,16 +209,29 @@ static cd_code value_of_row(chunk_job *j, uint64_t r, row_source *src, const cd_
     return cd_madlib_row(&src->val, &src->buf, r - vs->first_row[tu], val, err);
 }
 
+/* The block of the last tuple of the chunk's rows (0 when it has none). */
+static uint32_t last_block(const chunk_job *j)
+{
+    const vshard *vs = &j->v->shards[j->shard];
+    if (j->r1 <= j->r0)
+        return 0;
+    size_t cursor = 0;
+    uint32_t blk;
+    uint16_t item;
+    cd_ctidx_get(&vs->ctids, tuple_of(vs, j->r1 - 1), &cursor, &blk, &item);
+    return blk;
+}
+
 static cd_code decode_rows(chunk_job *j, uint8_t *buf, cd_err *err)
 {
     const cd_shard *s = &j->v->t->shards[j->shard];
     const vcol *c = &j->v->shards[j->shard].cols[j->col];
-    row_source src = {.page = malloc(j->v->pin->blcksz),
-                      .blk = UINT32_MAX,
-                      .datums = calloc((size_t)s->natts + 1, sizeof *src.datums),
-                      .ctx = {.toast = s->toast},
-                      .tuple = UINT64_MAX};
-    cd_code rc = src.page && src.datums ? CD_OK : cd_fail(err, CD_ENOMEM, "out of memory");
+    row_source src = {
+        .pages = {.buf = malloc((size_t)DECODE_RUN * j->v->pin->blcksz), .last = last_block(j)},
+        .datums = calloc((size_t)s->natts + 1, sizeof *src.datums),
+        .ctx = {.toast = s->toast},
+        .tuple = UINT64_MAX};
+    cd_code rc = src.pages.buf && src.datums ? CD_OK : cd_fail(err, CD_ENOMEM, "out of memory");
     uint8_t *dst = buf;
     for (uint64_t r = j->r0; r < j->r1 && rc == CD_OK; r++) {
         uint64_t want = c->var ? c->offsets[r + 1] - c->offsets[r] : c->rowbytes;
@@ -208,7 +249,7 @@ static cd_code decode_rows(chunk_job *j, uint8_t *buf, cd_err *err)
     }
     cd_valctx_free(&src.ctx);
     free(src.datums);
-    free(src.page);
+    free(src.pages.buf);
     return rc;
 }
 
