@@ -408,6 +408,28 @@ EOF
     ls "$MNT/postgres" >/dev/null
 }
 
+@test "fixed-width chunks are decoded during the index pass; a column that turns ragged later is served as .bin" {
+    # x: 1000 floats a row (262 rows a chunk) until row 500, then 999: ragged after a chunk
+    pg_psql fuse -c "CREATE TABLE early (id int, x real[], y real[])" \
+        -c "INSERT INTO early SELECT g, ARRAY(SELECT (g * 1000 + i)::real
+                FROM generate_series(1, CASE WHEN g <= 500 THEN 1000 ELSE 999 END) i),
+            ARRAY(SELECT (g + i)::real FROM generate_series(1, 256) i) FROM generate_series(1, 600) g"
+    start_fs "$MNT" -o tables=early
+    dir=$MNT/postgres/public.early/part0
+    ls "$dir" >/dev/null # the index pass
+    want=$((600 * 4 + 600 * 1024)) # id.npy and y.npy data
+    for ((i = 0; i < 100; i++)); do (($(stat_of bytes_decoded) >= want)) && break; sleep 0.1; done
+    (($(stat_of bytes_decoded) >= want))
+    misses=$(stat_of cache_misses)
+    cat "$dir/id.npy" "$dir/y.npy" >/dev/null
+    [ "$(stat_of cache_misses)" -eq "$misses" ] # no read decoded anything
+    [ -e "$dir/x.bin" ]
+    cerebro-ds -q --conninfo "$CONN" export early "$BATS_TEST_TMPDIR/early"
+    diff -r "$BATS_TEST_TMPDIR/early" "$MNT/postgres/public.early"
+    stop_fs "$MNT" # its snapshot holds a lock on the table
+    pg_psql fuse -c "DROP TABLE early"
+}
+
 @test "a chunk reads only the pages of its rows: a page without one, corrupt after indexing, is not read" {
     # about 185 rows a page: ids 741-1110 fill blocks 4 and 5, dead but not vacuumed
     pg_psql fuse -c "CREATE TABLE holes (id int, v float8) WITH (autovacuum_enabled = off)" \
@@ -458,12 +480,14 @@ EOF
     # not from the kernel's page cache: from the daemon's chunk cache
     "$PYTHON" -c "import os, sys; os.posix_fadvise(os.open(sys.argv[1], os.O_RDONLY), 0, 0, os.POSIX_FADV_DONTNEED)" "$dir/id.npy"
     cmp "$dir/id.npy" "$BATS_TEST_TMPDIR/t/part0/id.npy"
-    run cat "$dir/x.npy"
+    # x.npy was decoded during the index pass, under the pin: served too
+    cmp "$dir/x.npy" "$BATS_TEST_TMPDIR/t/part0/x.npy"
+    run cat "$dir/s.bin" # text: decoded only when read
     [ "$status" -ne 0 ]
     [[ $output == *"Input/output error"* ]]
-    grep -q "error: read of postgres/public.t/part0/x.npy .*refresh" "$FS_LOG"
+    grep -q "error: read of postgres/public.t/part0/s.bin .*refresh" "$FS_LOG"
     cerebro-ds refresh "$MNT"
-    cmp "$dir/x.npy" "$BATS_TEST_TMPDIR/t/part0/x.npy"
+    cmp "$dir/s.bin" "$BATS_TEST_TMPDIR/t/part0/s.bin"
 }
 
 @test "kill -9 leaves a mount that the next start recovers" {

@@ -775,3 +775,8 @@ void cd_cache_get_stats(cd_cache *c, cd_cache_stats *out)
     out->reserved_bytes = c->reserved;
     pthread_mutex_unlock(&c->mu);
 }
+
+size_t cd_cache_bound(const cd_cache *c)
+{
+    return c->bytes;
+}

@@ -91,5 +91,7 @@ cd_code cd_cache_use(cd_cache *c, cd_cache_key key, size_t len, size_t off, size
 void cd_cache_drop_file(cd_cache *c, uint64_t file);
 
 void cd_cache_get_stats(cd_cache *c, cd_cache_stats *out);
+/* The bound of hot + compressed bytes (cd_cache_config.bytes). */
+size_t cd_cache_bound(const cd_cache *c);
 
 #endif

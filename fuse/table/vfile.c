@@ -35,9 +35,20 @@ static size_t copy_mem(const void *src, uint64_t len, uint64_t off, size_t n, ui
 typedef struct chunk_job {
     cd_vtable *v;
     int shard, col;
-    uint64_t r0, r1; /* rows [r0, r1) */
-    size_t cursor;   /* run of the last tuple looked up (ctidx.h) */
+    const vshard *vs; /* the shard's index, or an early chunk's copy (vt_early) */
+    const vcol *c;    /* the column's, or that copy's */
+    uint64_t r0, r1;  /* rows [r0, r1) of vs */
+    size_t cursor;    /* run of the last tuple looked up (ctidx.h) */
+    bool early;       /* during the index pass: the pinning connection is busy */
 } chunk_job;
+
+/* A job for rows [r0, r1) of column col of shard `shard`, as the index describes them. */
+static chunk_job job_of(cd_vtable *v, int shard, int col, uint64_t r0, uint64_t r1)
+{
+    const vshard *vs = &v->shards[shard];
+    return (chunk_job){
+        .v = v, .shard = shard, .col = col, .vs = vs, .c = &vs->cols[col], .r0 = r0, .r1 = r1};
+}
 
 static void fill_null_row(const cd_attr *a, uint8_t *dst, uint64_t bytes)
 {
@@ -114,7 +125,7 @@ static cd_code row_value(chunk_job *j, uint64_t tu, page_run *pr, cd_datum *datu
     const cd_shard *s = &j->v->t->shards[j->shard];
     uint32_t blk;
     uint16_t item16;
-    cd_ctidx_get(&j->v->shards[j->shard].ctids, tu, &j->cursor, &blk, &item16);
+    cd_ctidx_get(&j->vs->ctids, tu, &j->cursor, &blk, &item16);
     unsigned item = item16, flags;
     const uint8_t *page = NULL;
     cd_code rc = run_page(&s->rel, j->v->pin->blcksz, pr, blk, &page, err);
@@ -130,8 +141,7 @@ static cd_code row_value(chunk_job *j, uint64_t tu, page_run *pr, cd_datum *datu
     if (rc == CD_OK && pair >= 0)
         rc = cd_tuple_deform(tup, len, s->attrs, s->natts, datums, err);
     else if (rc == CD_OK)
-        rc = cd_tuple_attr(tup, len, s->attrs, s->natts, j->v->shards[j->shard].fixoff, ai,
-                           &datums[ai], err);
+        rc = cd_tuple_attr(tup, len, s->attrs, s->natts, j->vs->fixoff, ai, &datums[ai], err);
     if (rc == CD_OK && pair >= 0)
         rc = packed_buffer(j, datums, ctx, pair, buf, err);
     if (rc == CD_OK)
@@ -145,7 +155,7 @@ static cd_code row_value(chunk_job *j, uint64_t tu, page_run *pr, cd_datum *datu
 static cd_code place(const chunk_job *j, uint64_t r, const cd_value *val, uint8_t *dst,
                      uint64_t want, cd_err *err)
 {
-    const vcol *c = &j->v->shards[j->shard].cols[j->col];
+    const vcol *c = j->c;
     const cd_attr *a = &j->v->t->cols[j->col];
     bool dims_ok =
         c->var || a->kind != CD_KIND_ARRAY ||
@@ -154,8 +164,7 @@ static cd_code place(const chunk_job *j, uint64_t r, const cd_value *val, uint8_
     if (!dims_ok || !null_ok || (!val->isnull && val->len != want)) {
         cd_fail(err, CD_ECORRUPT, "column \"%s\" changed since the snapshot was indexed", a->name);
         return cd_detail(err, "row %llu of shard %s: %zu bytes, the index says %llu",
-                         (unsigned long long)r, j->v->shards[j->shard].dir, val->len,
-                         (unsigned long long)want);
+                         (unsigned long long)r, j->vs->dir, val->len, (unsigned long long)want);
     }
     if (val->isnull)
         fill_null_row(a, dst, want);
@@ -185,7 +194,7 @@ typedef struct row_source {
 static cd_code value_of_row(chunk_job *j, uint64_t r, row_source *src, const cd_value_dest *dest,
                             cd_value *val, cd_err *err)
 {
-    const vshard *vs = &j->v->shards[j->shard];
+    const vshard *vs = j->vs;
     uint64_t tu = tuple_of(vs, r);
     cd_code rc = CD_OK;
     if (tu != src->tuple) {
@@ -212,7 +221,7 @@ static cd_code value_of_row(chunk_job *j, uint64_t r, row_source *src, const cd_
 /* The block of the last tuple of the chunk's rows (0 when it has none). */
 static uint32_t last_block(const chunk_job *j)
 {
-    const vshard *vs = &j->v->shards[j->shard];
+    const vshard *vs = j->vs;
     if (j->r1 <= j->r0)
         return 0;
     size_t cursor = 0;
@@ -225,7 +234,7 @@ static uint32_t last_block(const chunk_job *j)
 static cd_code decode_rows(chunk_job *j, uint8_t *buf, cd_err *err)
 {
     const cd_shard *s = &j->v->t->shards[j->shard];
-    const vcol *c = &j->v->shards[j->shard].cols[j->col];
+    const vcol *c = j->c;
     row_source src = {
         .pages = {.buf = malloc((size_t)DECODE_RUN * j->v->pin->blcksz), .last = last_block(j)},
         .datums = calloc((size_t)s->natts + 1, sizeof *src.datums),
@@ -261,7 +270,8 @@ static cd_code fill_chunk(void *arg, uint8_t *buf, size_t len, cd_err *err)
     pthread_rwlock_rdlock(&j->v->life);
     if (atomic_load(&j->v->released)) {
         rc = cd_vt_released_error(j->v, err);
-    } else if (!cd_vtable_alive(j->v)) {
+    } else if ((!j->early || atomic_load(&j->v->indexed)) && !cd_vtable_alive(j->v)) {
+        /* during the index pass, the pass has the connection and checks it at its end */
         cd_fail(err, CD_EIO, "the connection that pins the snapshot of %s is lost",
                 j->v->t->qualname);
         rc = cd_hint(err,
@@ -308,11 +318,49 @@ static void prefetch_one(cd_vtable *v, const cd_vfile *f, uint64_t ch)
     chunk_range(c, vs->nrows, ch, &r0, &r1, &b0, &b1);
     if (b1 == b0)
         return;
-    chunk_job job = {v, f->shard, f->col, r0, r1, 0};
+    chunk_job job = job_of(v, f->shard, f->col, r0, r1);
     cd_cache_key key = {f->id, ch};
     uint8_t byte;
     cd_err err = {0};
     cd_cache_read(v->cache, key, (size_t)(b1 - b0), 0, 1, &byte, fill_chunk, &job, &err);
+}
+
+/* Decode a chunk handed over by the index pass into the cache, and free it. */
+static void early_one(cd_vtable *v, vt_early *e)
+{
+    chunk_job job = {.v = v,
+                     .shard = e->shard,
+                     .col = e->col,
+                     .vs = &e->vs,
+                     .c = &e->c,
+                     .r1 = e->vs.nrows,
+                     .early = true};
+    cd_cache_key key = {e->file, e->chunk};
+    uint8_t byte;
+    cd_err err = {0};
+    cd_cache_read(v->cache, key, (size_t)(e->vs.nrows * e->c.rowbytes), 0, 1, &byte, fill_chunk,
+                  &job, &err);
+    vt_early_free(e);
+}
+
+/* v->early: queue e behind the readers' jobs (freed unread when no thread runs). */
+static void early_push(cd_vtable *v, vt_early *e)
+{
+    vprefetch *p = &v->prefetch;
+    pthread_mutex_lock(&p->lock);
+    if (p->started == 0 || p->stop) {
+        pthread_mutex_unlock(&p->lock);
+        vt_early_free(e);
+        return;
+    }
+    e->next = NULL;
+    if (p->early_tail != NULL)
+        p->early_tail->next = e;
+    else
+        p->early_head = e;
+    p->early_tail = e;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
 }
 
 static void *prefetch_main(void *arg)
@@ -321,10 +369,19 @@ static void *prefetch_main(void *arg)
     vprefetch *p = &v->prefetch;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (!p->stop && p->count == 0)
+        while (!p->stop && p->count == 0 && p->early_head == NULL)
             pthread_cond_wait(&p->wake, &p->lock);
         if (p->stop)
             break;
+        if (p->count == 0) { /* the readers' jobs first */
+            vt_early *e = p->early_head;
+            p->early_head = e->next;
+            p->early_tail = p->early_head != NULL ? p->early_tail : NULL;
+            pthread_mutex_unlock(&p->lock);
+            early_one(v, e);
+            pthread_mutex_lock(&p->lock);
+            continue;
+        }
         vprefetch_job j = p->queue[p->head];
         p->head = (p->head + 1) % CD_VT_PREFETCH_QUEUE;
         p->count--;
@@ -358,6 +415,11 @@ void cd_vt_prefetch_stop(cd_vtable *v)
     pthread_mutex_unlock(&p->lock);
     for (int i = p->started - 1; i >= 0; i--)
         pthread_join(p->threads[i], NULL);
+    for (vt_early *e = p->early_head, *next; e != NULL; e = next) { /* not decoded */
+        next = e->next;
+        vt_early_free(e);
+    }
+    p->early_head = p->early_tail = NULL;
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);
     p->started = 0;
@@ -393,7 +455,7 @@ static cd_code read_data(cd_vtable *v, const cd_vfile *f, uint64_t o, size_t n, 
     uint64_t r0, r1, b0, b1;
     chunk_range(c, vs->nrows, row / c->chunk_rows, &r0, &r1, &b0, &b1);
     size_t k = (size_t)(b1 - o < n ? b1 - o : n);
-    chunk_job job = {v, f->shard, f->col, r0, r1, 0};
+    chunk_job job = job_of(v, f->shard, f->col, r0, r1);
     cd_cache_key key = {f->id, row / c->chunk_rows};
     *got = k;
     prefetch_after(v, f, key.chunk, nchunks_of(c, vs->nrows));
@@ -501,7 +563,7 @@ static cd_code iov_next(iov_read *r, cd_err *err)
     size_t k = (size_t)(b1 - r->o < r->end - r->o ? b1 - r->o : r->end - r->o);
     if (r->cnt == CD_VT_IOV_MAX || k == 0)
         return cd_fail(err, CD_EBUSY, "a read of more than %d pieces", CD_VT_IOV_MAX);
-    chunk_job job = {r->v, r->f->shard, r->f->col, r0, r1, 0};
+    chunk_job job = job_of(r->v, r->f->shard, r->f->col, r0, r1);
     cd_cache_key key = {r->f->id, row / c->chunk_rows};
     prefetch_after(r->v, r->f, key.chunk, nchunks_of(c, vs->nrows));
     return cd_cache_use(r->v->cache, key, (size_t)(b1 - b0), (size_t)(r->o - b0), k, fill_chunk,
@@ -539,11 +601,22 @@ cd_code cd_vtable_read_iov(cd_vtable *v, const cd_vfile *f, uint64_t off, size_t
 
 /* ---- open and close: the index (vtable.c), then the prefetch threads of the readers ---- */
 
+/* The prefetch threads start before the index pass: they decode the chunks it hands over
+ * (early_push) while it goes on. */
 cd_code cd_vtable_open(cd_vtable **out, const cd_vtable_opts *o, const char *table, cd_err *err)
 {
-    cd_code rc = cd_vt_open_index(out, o, table, err);
-    if (rc == CD_OK)
-        cd_vt_prefetch_start(*out);
+    cd_vtable *v = NULL;
+    cd_code rc = cd_vt_new(&v, o, err);
+    if (rc != CD_OK)
+        return rc;
+    cd_vt_prefetch_start(v);
+    v->early = early_push;
+    rc = cd_vt_index(v, o, table, err);
+    if (rc != CD_OK) {
+        cd_vt_prefetch_stop(v); /* before the index they may be decoding from */
+        cd_vt_close_index(&v);
+    }
+    *out = v;
     return rc;
 }
 

@@ -34,11 +34,14 @@ static cd_code grow(void **p, size_t *cap, size_t n, size_t elem, cd_err *err)
 /* ---- the visibility pass ---- */
 
 typedef struct index_state {
+    cd_vtable *v;
+    int shard;
     const cd_table *t;
     const cd_shard *s;
     vshard *vs;
-    size_t *valid_cap; /* [ncols] */
-    size_t *off_cap;   /* [ncols] */
+    uint64_t *early_next; /* [ncols] first row of each column not yet queued (vt_early) */
+    size_t *valid_cap;    /* [ncols] */
+    size_t *off_cap;      /* [ncols] */
     cd_valctx ctx;
     /* MADlib-packed tables (madlib.h) only: */
     size_t first_cap;
@@ -118,6 +121,120 @@ static cd_code index_value(index_state *st, int k, uint64_t row, const cd_value_
     return rc;
 }
 
+/* ---- chunks decoded during the index pass ---- */
+
+uint32_t vt_chunk_rows(uint64_t per_row)
+{
+    uint64_t rows = CD_VT_CHUNK_BYTES / (per_row ? per_row : 1);
+    return rows < 1 ? 1 : rows > UINT32_MAX ? UINT32_MAX : (uint32_t)rows;
+}
+
+/* Bytes of a row of a scalar or numeric column (numeric: as float8). */
+static uint64_t scalar_rowbytes(const cd_attr *a)
+{
+    return a->kind == CD_KIND_NUMERIC ? 8 : (uint64_t)a->elemlen;
+}
+
+/* Bytes of a row of column k when its rows are known to be that wide (scalars, arrays whose
+ * rows so far all have one shape), else 0: not decoded during the index pass. */
+static uint64_t early_rowbytes(const index_state *st, int k)
+{
+    const cd_attr *a = &st->t->cols[k];
+    const vcol *c = &st->vs->cols[k];
+    if (a->kind == CD_KIND_SCALAR || a->kind == CD_KIND_NUMERIC)
+        return scalar_rowbytes(a);
+    return a->kind == CD_KIND_ARRAY && c->dims_known && !c->ragged ? c->rowbytes : 0;
+}
+
+void vt_early_free(vt_early *e)
+{
+    if (e == NULL)
+        return;
+    free(e->c.valid);
+    free(e->vs.fixoff);
+    cd_ctidx_free(&e->vs.ctids);
+    free(e);
+}
+
+/* Copy what the index knows of rows [r0, r1) of column k into a new vt_early; NULL when out
+ * of memory (the chunk is then decoded when read, as without this). */
+static vt_early *early_copy(const index_state *st, int k, uint64_t r0, uint64_t r1,
+                            uint64_t rowbytes)
+{
+    const vcol *c = &st->vs->cols[k];
+    vt_early *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return NULL;
+    *e = (vt_early){
+        .shard = st->shard, .col = k, .file = c->data_id, .chunk = r0 / vt_chunk_rows(rowbytes)};
+    e->vs.nrows = e->vs.ntuples = r1 - r0;
+    e->vs.fixoff = malloc(((size_t)st->s->natts + 1) * sizeof *e->vs.fixoff);
+    e->c = (vcol){.dims_known = true, .ndim = c->ndim, .rowbytes = rowbytes};
+    memcpy(e->c.dims, c->dims, sizeof e->c.dims);
+    e->c.valid = c->valid != NULL ? malloc(r1 - r0) : NULL;
+    cd_err err = {0};
+    bool ok = e->vs.fixoff != NULL && (c->valid == NULL || e->c.valid != NULL);
+    size_t cursor = 0;
+    for (uint64_t r = r0; r < r1 && ok; r++) {
+        uint32_t blk;
+        uint16_t item;
+        cd_ctidx_get(&st->vs->ctids, r, &cursor, &blk, &item);
+        ok = cd_ctidx_add(&e->vs.ctids, blk, item, &err) == CD_OK;
+    }
+    if (!ok) {
+        vt_early_free(e);
+        return NULL;
+    }
+    memcpy(e->vs.fixoff, st->vs->fixoff, (size_t)st->s->natts * sizeof *e->vs.fixoff);
+    if (c->valid != NULL)
+        memcpy(e->c.valid, c->valid + r0, r1 - r0);
+    return e;
+}
+
+/* Hand rows [r0, r1) of column k to v->early, within the budget. */
+static void early_chunk(index_state *st, int k, uint64_t r0, uint64_t r1, uint64_t rowbytes)
+{
+    cd_vtable *v = st->v;
+    uint64_t bytes = (r1 - r0) * rowbytes;
+    if (bytes > v->early_budget)
+        return;
+    vt_early *e = early_copy(st, k, r0, r1, rowbytes);
+    if (e == NULL)
+        return;
+    v->early_budget -= bytes;
+    st->vs->cols[k].early = true;
+    v->early(v, e);
+}
+
+/* Queue the chunks whose rows are all indexed now; at the end of the shard (last) also the
+ * short one at its end. */
+static void early_queue(index_state *st, bool last)
+{
+    if (st->v->early == NULL || st->t->madlib != NULL)
+        return;
+    uint64_t n = st->vs->nrows;
+    for (int k = 0; k < st->t->ncols; k++) {
+        uint64_t rb = early_rowbytes(st, k);
+        if (rb == 0)
+            continue;
+        uint64_t cr = vt_chunk_rows(rb), *next = &st->early_next[k];
+        for (; *next + cr <= n; *next += cr)
+            early_chunk(st, k, *next, *next + cr, rb);
+        if (last && *next < n)
+            early_chunk(st, k, *next, n, rb);
+        *next = last ? n : *next;
+    }
+}
+
+/* Forget the chunks decoded during the index pass of shard vs (it failed, or is indexed
+ * again): their ids are never served. */
+static void early_drop(cd_vtable *v, const vshard *vs)
+{
+    for (int k = 0; v->cache && vs->cols && k < v->t->ncols; k++)
+        if (vs->cols[k].early)
+            cd_cache_drop_file(v->cache, vs->cols[k].data_id);
+}
+
 static cd_code index_tuple(void *arg, uint32_t blkno, uint16_t item, const uint8_t *tup,
                            uint32_t len, const cd_datum *datums, cd_err *err)
 {
@@ -137,6 +254,7 @@ static cd_code index_tuple(void *arg, uint32_t blkno, uint16_t item, const uint8
         return rc;
     st->vs->nrows++;
     st->vs->ntuples++;
+    early_queue(st, false);
     return CD_OK;
 }
 
@@ -215,19 +333,29 @@ static cd_code index_shard(cd_vtable *v, int i, cd_err *err)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     }
     cd_tuple_fixed_offsets(s->attrs, s->natts, vs->fixoff);
-    index_state st = {.t = v->t,
+    for (int k = 0; k < v->t->ncols; k++)
+        vs->cols[k].data_id = atomic_fetch_add(&next_file_id, 1);
+    index_state st = {.v = v,
+                      .shard = i,
+                      .t = v->t,
                       .s = s,
                       .vs = vs,
+                      .early_next = calloc((size_t)v->t->ncols + 1, sizeof *st.early_next),
                       .valid_cap = caps,
                       .off_cap = caps + v->t->ncols + 1,
                       .ctx = {.toast = s->toast}};
     bool packed = v->t->madlib != NULL;
-    cd_code rc = packed ? packed_state(&st, err) : CD_OK;
+    cd_code rc = st.early_next == NULL ? cd_fail(err, CD_ENOMEM, "out of memory")
+                 : packed              ? packed_state(&st, err)
+                                       : CD_OK;
     if (rc == CD_OK)
         rc = cd_shard_scan(v->pin, s, s->blk_start, s->blk_end, packed ? index_packed : index_tuple,
                            &st, &vs->content, err);
     if (rc == CD_OK && packed)
         packed_dtypes(&st);
+    if (rc == CD_OK)
+        early_queue(&st, true);
+    free(st.early_next);
     free(st.elemsize);
     free(st.bufs);
     free(st.shapes);
@@ -246,15 +374,14 @@ static cd_code finish_col(const cd_attr *a, uint64_t nrows, vcol *c, cd_err *err
     if (c->var && c->offsets == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     if (a->kind == CD_KIND_SCALAR || a->kind == CD_KIND_NUMERIC) {
-        c->rowbytes = a->kind == CD_KIND_NUMERIC ? 8 : (uint64_t)a->elemlen;
+        c->rowbytes = scalar_rowbytes(a);
         c->dims_known = true;
     }
     if (!c->dims_known) /* every row NULL: shape (N, 0) */
         c->rowbytes = 0;
     uint64_t total = c->var ? c->offsets[nrows] : nrows * c->rowbytes;
     uint64_t per_row = nrows ? (total + nrows - 1) / nrows : 1;
-    uint64_t rows = CD_VT_CHUNK_BYTES / (per_row ? per_row : 1);
-    c->chunk_rows = rows < 1 ? 1 : rows > UINT32_MAX ? UINT32_MAX : (uint32_t)rows;
+    c->chunk_rows = vt_chunk_rows(per_row);
     if (c->nnull == 0) {
         free(c->valid);
         c->valid = NULL;
@@ -275,7 +402,7 @@ static cd_code add_file(vshard *vs, cd_vfile_kind kind, int shard, int col, cons
     f->col = col;
     snprintf(f->name, sizeof f->name, "%s%s", stem, suffix);
     f->size = size;
-    f->id = atomic_fetch_add(&next_file_id, 1);
+    f->id = kind == CD_VF_NPY ? vs->cols[col].data_id : atomic_fetch_add(&next_file_id, 1);
     return CD_OK;
 }
 
@@ -308,6 +435,10 @@ static cd_code col_files(cd_vtable *v, int i, int k, cd_err *err)
     if (cd_fsname(v->t->cols[k].name, c->fname, sizeof c->fname) == 0)
         return cd_fail(err, CD_EINVAL, "column name \"%s\" is too long for a file name",
                        v->t->cols[k].name);
+    if (c->var && c->early) { /* became ragged: its chunks decoded as fixed rows are void */
+        cd_cache_drop_file(v->cache, c->data_id);
+        c->early = false;
+    }
     if (c->var) {
         add_file(vs, CD_VF_BIN, i, k, c->fname, ".bin", c->offsets[vs->nrows], err);
         size_t h = vt_npy_header(v->t, vs, k, CD_VF_OFFSETS, hdr, sizeof hdr);
@@ -404,6 +535,7 @@ static bool shard_local(cd_code rc)
 static void shard_failed(cd_vtable *v, int i, const cd_err *err)
 {
     vshard *vs = &v->shards[i];
+    early_drop(v, vs);
     free_vshard(vs, v->t->ncols);
     vs->failed = true;
     vs->err = *err;
@@ -443,6 +575,7 @@ static cd_code index_all(cd_vtable *v, const cd_vtable_opts *o, cd_err *err)
     for (int i = 0; i < ns && rc == CD_OK; i++) {
         rc = index_shard(v, i, err);
         if (rc == CD_EUNDECIDED) { /* a multixact newer than the checkpoint: once more */
+            early_drop(v, &v->shards[i]);
             free_vshard(&v->shards[i], nc);
             rc = cd_pin_recheckpoint(v->pin, err);
             if (rc == CD_OK)
@@ -468,13 +601,14 @@ static cd_code index_all(cd_vtable *v, const cd_vtable_opts *o, cd_err *err)
     return rc;
 }
 
-cd_code cd_vt_open_index(cd_vtable **out, const cd_vtable_opts *o, const char *table, cd_err *err)
+cd_code cd_vt_new(cd_vtable **out, const cd_vtable_opts *o, cd_err *err)
 {
     *out = NULL;
     cd_vtable *v = calloc(1, sizeof *v);
     if (v == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     v->cache = o->cache;
+    v->early_budget = o->cache ? cd_cache_bound(o->cache) / 2 : 0;
     pthread_mutex_init(&v->conn_lock, NULL);
     pthread_rwlockattr_t la;
     pthread_rwlockattr_init(&la);
@@ -482,17 +616,23 @@ cd_code cd_vt_open_index(cd_vtable **out, const cd_vtable_opts *o, const char *t
     pthread_rwlockattr_setkind_np(&la, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&v->life, &la);
     pthread_rwlockattr_destroy(&la);
+    *out = v;
+    return CD_OK;
+}
+
+cd_code cd_vt_index(cd_vtable *v, const cd_vtable_opts *o, const char *table, cd_err *err)
+{
+    if (v->cache == NULL)
+        v->early = NULL;
     cd_code rc = cd_pin_table(&o->pin, table, &v->pin, &v->t, err);
     if (rc == CD_OK)
         rc = index_all(v, o, err);
-    if (rc != CD_OK) {
-        cd_vt_close_index(&v);
+    if (rc != CD_OK)
         return rc;
-    }
+    atomic_store(&v->indexed, true);
     snprintf(v->name, sizeof v->name, "%s.%s", v->t->schema, v->t->name);
     for (int i = 0; i < v->t->nshards; i++)
         v->rows += v->shards[i].nrows;
-    *out = v;
     return CD_OK;
 }
 
@@ -504,6 +644,7 @@ void cd_vt_close_index(cd_vtable **vp)
     for (int i = (v->t ? v->t->nshards : 0) - 1; i >= 0 && v->shards; i--) {
         for (int f = 0; v->cache && f < v->shards[i].nfiles; f++)
             cd_cache_drop_file(v->cache, v->shards[i].files[f].id);
+        early_drop(v, &v->shards[i]); /* a shard whose layout was not made */
         free_vshard(&v->shards[i], v->t->ncols);
     }
     free(v->shards);

@@ -31,7 +31,13 @@ typedef struct vcol {
     uint32_t chunk_rows; /* rows per decoded chunk */
     char dtype[8];       /* the .npy's dtype when not the column's (a MADlib-packed column's,
                             from its buffers), else "" */
+    uint64_t data_id;    /* id of its data file (<col>.npy), taken before the index pass */
+    bool early;          /* chunks of it were queued during the index pass (vt_early) */
 } vcol;
+
+/* Rows of a decoded chunk for rows of per_row bytes (the same for the layout and the chunks
+ * decoded during the index pass). */
+uint32_t vt_chunk_rows(uint64_t per_row);
 
 typedef struct vshard {
     char dir[256];       /* directory name */
@@ -64,6 +70,19 @@ typedef struct vprefetch_job {
 
 #define CD_VT_PREFETCH_THREADS 2
 
+/* A chunk of a fixed-width column decoded while the index pass goes on (the reads that come
+ * after it then find it in the cache): what the index knows of its rows, copied, since the
+ * index grows meanwhile. The layout gives the column's data file the id `file` and the
+ * same chunk rows (vt_chunk_rows), so the chunk is that file's chunk `chunk`. */
+typedef struct vt_early {
+    struct vt_early *next;
+    int shard, col;
+    uint64_t file, chunk; /* cache key */
+    vshard vs;            /* ctids of the chunk's rows (as rows 0..n-1) and fixoff; no files */
+    vcol c;               /* rowbytes, dims and valid of those rows */
+} vt_early;
+void vt_early_free(vt_early *e);
+
 typedef struct vprefetch {
     pthread_t threads[CD_VT_PREFETCH_THREADS];
     bool inited; /* lock and condition initialised */
@@ -73,15 +92,19 @@ typedef struct vprefetch {
     pthread_cond_t wake;
     vprefetch_job queue[CD_VT_PREFETCH_QUEUE];
     int head, count;
-    uint64_t last_file, last_chunk; /* newest job queued */
+    vt_early *early_head, *early_tail; /* after the queue's jobs, in order */
+    uint64_t last_file, last_chunk;    /* newest job queued */
 } vprefetch;
 
 void cd_vt_prefetch_start(cd_vtable *v);
 void cd_vt_prefetch_stop(cd_vtable *v);
 
-/* vtable.c: pin and index a table (cd_vtable_open without the prefetch threads), and release
- * it; vfile.c's cd_vtable_open and cd_vtable_close wrap them, so vtable.c never calls up. */
-cd_code cd_vt_open_index(cd_vtable **out, const cd_vtable_opts *o, const char *table, cd_err *err);
+/* vtable.c: a new vtable (nothing pinned yet), then pin and index a table into it
+ * (cd_vtable_open without the prefetch threads), and free it; vfile.c's cd_vtable_open and
+ * cd_vtable_close wrap them, so vtable.c never calls up: it hands chunks it can decode
+ * during the index pass to v->early (when set), which owns them from then on. */
+cd_code cd_vt_new(cd_vtable **out, const cd_vtable_opts *o, cd_err *err);
+cd_code cd_vt_index(cd_vtable *v, const cd_vtable_opts *o, const char *table, cd_err *err);
 void cd_vt_close_index(cd_vtable **v);
 /* cd_vtable_release without the prefetch threads (stopped by the caller). */
 void cd_vt_release_index(cd_vtable *v);
@@ -105,6 +128,9 @@ struct cd_vtable {
     uint64_t rows;
     int failed; /* shards that could not be indexed */
     vprefetch prefetch;
+    void (*early)(cd_vtable *v, vt_early *e); /* takes chunks to decode during the index */
+    atomic_bool indexed;   /* the index pass is over: the pinning connection is free again */
+    uint64_t early_budget; /* bytes such chunks may still take */
 };
 
 void free_vshard(vshard *vs, int ncols);
