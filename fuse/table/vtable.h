@@ -5,8 +5,11 @@
  * Opening pins the table (catalog.h) and runs one visibility pass per shard that builds a
  * compact row index: the ctid of every visible row and, per column, what the file layout
  * needs (NULLs, payload sizes, array dimensions), so every file size is known before any
- * value is decoded. Reads then decode lazily, in chunks of rows of one column, through the
- * chunk cache (cache.h); a chunk is decoded from the pages of its rows only.
+ * value is served. Values are decoded in chunks of rows of one column, through the chunk
+ * cache (cache.h); a chunk is decoded from the pages of its rows only. The chunks of
+ * fixed-width columns are handed to prefetch threads as soon as the pass has seen their rows
+ * (up to half the cache's bound), so decoding overlaps the pass; the others are decoded
+ * when read, with the chunks that follow a read decoded ahead of it.
  * The pinning transaction stays open until cd_vtable_close. If its connection is lost,
  * cached chunks are still served but a read that needs decoding fails with CD_EIO and a
  * hint to refresh (VACUUM may have removed rows of the snapshot since).
