@@ -40,6 +40,7 @@ typedef struct index_state {
     const cd_shard *s;
     vshard *vs;
     uint64_t *early_next; /* [ncols] first row of each column not yet queued (vt_early) */
+    uint64_t early_check; /* rows at which early_queue looks again */
     size_t *valid_cap;    /* [ncols] */
     size_t *off_cap;      /* [ncols] */
     cd_valctx ctx;
@@ -207,14 +208,18 @@ static void early_chunk(index_state *st, int k, uint64_t r0, uint64_t r1, uint64
 }
 
 /* Queue the chunks whose rows are all indexed now; at the end of the shard (last) also the
- * short one at its end. */
+ * short one at its end. Between the row counts at which a chunk completes (or an array
+ * column without a row yet may get its shape), a tuple costs one comparison. */
 static void early_queue(index_state *st, bool last)
 {
-    if (st->v->early == NULL || st->t->madlib != NULL)
-        return;
     uint64_t n = st->vs->nrows;
+    if (st->v->early == NULL || st->t->madlib != NULL || (!last && n < st->early_check))
+        return;
+    uint64_t check = UINT64_MAX;
     for (int k = 0; k < st->t->ncols; k++) {
         uint64_t rb = early_rowbytes(st, k);
+        if (rb == 0 && st->t->cols[k].kind == CD_KIND_ARRAY && !st->vs->cols[k].dims_known)
+            check = n + 1; /* its first row with a shape may come next */
         if (rb == 0)
             continue;
         uint64_t cr = vt_chunk_rows(rb), *next = &st->early_next[k];
@@ -223,7 +228,9 @@ static void early_queue(index_state *st, bool last)
         if (last && *next < n)
             early_chunk(st, k, *next, n, rb);
         *next = last ? n : *next;
+        check = *next + cr < check ? *next + cr : check;
     }
+    st->early_check = check;
 }
 
 /* Forget the chunks decoded during the index pass of shard vs (it failed, or is indexed
