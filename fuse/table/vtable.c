@@ -41,6 +41,7 @@ typedef struct index_state {
     vshard *vs;
     uint64_t *early_next; /* [ncols] first row of each column not yet queued (vt_early) */
     uint64_t early_check; /* rows at which early_queue looks again */
+    uint32_t blkno;       /* block of the last tuple */
     size_t *valid_cap;    /* [ncols] */
     size_t *off_cap;      /* [ncols] */
     cd_valctx ctx;
@@ -197,12 +198,12 @@ static void early_chunk(index_state *st, int k, uint64_t r0, uint64_t r1, uint64
 {
     cd_vtable *v = st->v;
     uint64_t bytes = (r1 - r0) * rowbytes;
-    if (bytes > v->early_budget)
+    if (v->plan.off || bytes > v->plan.budget)
         return;
     vt_early *e = early_copy(st, k, r0, r1, rowbytes);
     if (e == NULL)
         return;
-    v->early_budget -= bytes;
+    v->plan.budget -= bytes;
     st->vs->cols[k].early = true;
     v->early(v, e);
 }
@@ -210,11 +211,27 @@ static void early_chunk(index_state *st, int k, uint64_t r0, uint64_t r1, uint64
 /* Queue the chunks whose rows are all indexed now; at the end of the shard (last) also the
  * short one at its end. Between the row counts at which a chunk completes (or an array
  * column without a row yet may get its shape), a tuple costs one comparison. */
+/* The table's fixed-width bytes (row_bytes a row) as the rows and blocks indexed so far
+ * predict them; over the plan's limit, the plan is off. */
+static void early_estimate(index_state *st, uint64_t row_bytes, bool last)
+{
+    vt_early_plan *pl = &st->v->plan;
+    uint64_t seen = last ? st->s->blk_end - st->s->blk_start : st->blkno - st->s->blk_start + 1;
+    double per_block = (double)(pl->rows_done + st->vs->nrows) / (double)(pl->blocks_done + seen);
+    if (per_block * (double)pl->blocks * (double)row_bytes > (double)pl->limit)
+        pl->off = true;
+}
+
 static void early_queue(index_state *st, bool last)
 {
     uint64_t n = st->vs->nrows;
-    if (st->v->early == NULL || st->t->madlib != NULL || (!last && n < st->early_check))
+    if (st->v->early == NULL || st->t->madlib != NULL || st->v->plan.off ||
+        (!last && n < st->early_check))
         return;
+    uint64_t row_bytes = 0;
+    for (int k = 0; k < st->t->ncols; k++)
+        row_bytes += early_rowbytes(st, k);
+    early_estimate(st, row_bytes, last);
     uint64_t check = UINT64_MAX;
     for (int k = 0; k < st->t->ncols; k++) {
         uint64_t rb = early_rowbytes(st, k);
@@ -248,6 +265,7 @@ static cd_code index_tuple(void *arg, uint32_t blkno, uint16_t item, const uint8
     index_state *st = arg;
     uint64_t row = st->vs->nrows;
     cd_code rc = CD_OK;
+    st->blkno = blkno;
     for (int k = 0; k < st->t->ncols && rc == CD_OK; k++) {
         int ai = st->s->colmap[k];
         cd_value_shape sh;
@@ -579,6 +597,8 @@ static cd_code index_all(cd_vtable *v, const cd_vtable_opts *o, cd_err *err)
     /* the server counts the rows while we index them; checked after */
     if (rc == CD_OK && !o->skip_count)
         rc = cd_shard_counts_send(v->pin, v->t, err);
+    for (int i = 0; i < ns; i++)
+        v->plan.blocks += v->t->shards[i].blk_end - v->t->shards[i].blk_start;
     for (int i = 0; i < ns && rc == CD_OK; i++) {
         rc = index_shard(v, i, err);
         if (rc == CD_EUNDECIDED) { /* a multixact newer than the checkpoint: once more */
@@ -590,6 +610,8 @@ static cd_code index_all(cd_vtable *v, const cd_vtable_opts *o, cd_err *err)
         }
         if (rc == CD_OK)
             rc = shard_layout(v, i, sums + (size_t)i * (size_t)nc, err);
+        v->plan.blocks_done += v->t->shards[i].blk_end - v->t->shards[i].blk_start;
+        v->plan.rows_done += v->shards[i].nrows;
         if (shard_local(rc)) {
             shard_failed(v, i, err);
             rc = CD_OK;
@@ -615,7 +637,7 @@ cd_code cd_vt_new(cd_vtable **out, const cd_vtable_opts *o, cd_err *err)
     if (v == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     v->cache = o->cache;
-    v->early_budget = o->cache ? cd_cache_bound(o->cache) / 2 : 0;
+    v->plan.limit = v->plan.budget = o->cache ? cd_cache_bound(o->cache) / 2 : 0;
     pthread_mutex_init(&v->conn_lock, NULL);
     pthread_rwlockattr_t la;
     pthread_rwlockattr_init(&la);

@@ -83,6 +83,18 @@ typedef struct vt_early {
 } vt_early;
 void vt_early_free(vt_early *e);
 
+/* How much of a table the index pass hands over: all of its fixed-width chunks when their
+ * bytes, estimated from the rows a block holds so far, fit in half the cache's bound (so
+ * none is evicted before it is read), else none. */
+typedef struct vt_early_plan {
+    uint64_t limit;       /* half the cache's bound */
+    uint64_t budget;      /* bytes the chunks may still take */
+    uint64_t blocks;      /* blocks of all the table's shards */
+    uint64_t blocks_done; /* of the shards indexed before this one */
+    uint64_t rows_done;   /* their rows */
+    bool off;             /* the estimate went over the limit */
+} vt_early_plan;
+
 typedef struct vprefetch {
     pthread_t threads[CD_VT_PREFETCH_THREADS];
     bool inited; /* lock and condition initialised */
@@ -129,8 +141,8 @@ struct cd_vtable {
     int failed; /* shards that could not be indexed */
     vprefetch prefetch;
     void (*early)(cd_vtable *v, vt_early *e); /* takes chunks to decode during the index */
-    atomic_bool indexed;   /* the index pass is over: the pinning connection is free again */
-    uint64_t early_budget; /* bytes such chunks may still take */
+    vt_early_plan plan;
+    atomic_bool indexed; /* the index pass is over: the pinning connection is free again */
 };
 
 void free_vshard(vshard *vs, int ncols);
