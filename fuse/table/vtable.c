@@ -5,6 +5,7 @@
  */
 #include "vtable_int.h"
 
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -802,13 +803,19 @@ bool cd_vtable_released(const cd_vtable *v)
 
 /* ---- the pinning connection ---- */
 
+/* Without a round trip: a connection that the server closed (its backend terminated, the
+ * server stopped) has something to read, an error and then the end of the stream; an idle
+ * live one has nothing. */
 bool cd_vtable_alive(cd_vtable *v)
 {
     pthread_mutex_lock(&v->conn_lock);
     if (!v->dead) {
-        PGresult *r = PQexec(v->pin->conn, "SELECT 1");
-        v->dead = PQresultStatus(r) != PGRES_TUPLES_OK;
-        PQclear(r);
+        PGconn *c = v->pin->conn;
+        struct pollfd p = {.fd = c != NULL ? PQsocket(c) : -1, .events = POLLIN | POLLRDHUP};
+        if (p.fd < 0)
+            v->dead = true;
+        else if (poll(&p, 1, 0) != 0)
+            v->dead = !PQconsumeInput(c) || PQstatus(c) != CONNECTION_OK;
     }
     bool alive = !v->dead;
     pthread_mutex_unlock(&v->conn_lock);

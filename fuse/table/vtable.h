@@ -113,7 +113,8 @@ cd_code cd_vtable_read_iov(cd_vtable *v, const cd_vfile *f, uint64_t off, size_t
  * role is "no". Asked on the pinning connection, under its lock. */
 cd_code cd_vtable_may_select(cd_vtable *v, const char *role, bool *yes, cd_err *err);
 
-/* Is the pinning connection alive (a round trip to the server)? */
+/* Is the pinning connection alive? Without a round trip: false once the server has closed
+ * it (its end of the stream read), or it was found dead before. */
 bool cd_vtable_alive(cd_vtable *v);
 
 #endif
