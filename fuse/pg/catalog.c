@@ -74,6 +74,11 @@ static const struct {
     {PGD_FLOAT4ARRAYOID, CD_KIND_ARRAY, 4, "<f4"}, {PGD_FLOAT8ARRAYOID, CD_KIND_ARRAY, 8, "<f8"},
 };
 
+size_t cd_attr_elem_bytes(const cd_attr *a)
+{
+    return a->kind == CD_KIND_NUMERIC ? 8 : (size_t)a->elemlen;
+}
+
 void cd_attr_classify(cd_attr *a, uint32_t basetype, uint32_t elemoid)
 {
     a->kind = CD_KIND_UNSUPPORTED;

@@ -130,5 +130,7 @@ char *cd_conninfo_with_db(const char *conninfo, const char *dbname, cd_err *err)
 
 /* Classify a type (base type oid, element oid, element length) into kind and dtype. */
 void cd_attr_classify(cd_attr *a, uint32_t basetype, uint32_t elemoid);
+/* Bytes of one decoded element (a scalar's whole row): numeric as float8. */
+size_t cd_attr_elem_bytes(const cd_attr *a);
 
 #endif

@@ -19,11 +19,6 @@ static void path_of(char *buf, size_t size, const cd_colfile *c, const char *suf
     snprintf(buf, size, "%s/%s%s", c->dir, c->fname, suffix);
 }
 
-static size_t elem_size(const cd_attr *a)
-{
-    return a->kind == CD_KIND_NUMERIC ? 8 : (size_t)a->elemlen;
-}
-
 static cd_code open_bin(cd_colfile *c, cd_err *err)
 {
     char path[4200];
@@ -68,7 +63,7 @@ cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, boo
                        attr->name);
     c->var = var || attr->kind == CD_KIND_VARLENA;
     snprintf(c->dtype, sizeof c->dtype, "%s", attr->dtype);
-    c->esz = elem_size(attr);
+    c->esz = cd_attr_elem_bytes(attr);
     char path[4200];
     path_of(path, sizeof path, c, ".valid.npy");
     cd_code rc = cd_npy_writer_open(&c->valid, path, "|b1", 0, NULL, err);

@@ -52,7 +52,7 @@ static chunk_job job_of(cd_vtable *v, int shard, int col, uint64_t r0, uint64_t 
 
 static void fill_null_row(const cd_attr *a, uint8_t *dst, uint64_t bytes)
 {
-    size_t esz = a->kind == CD_KIND_NUMERIC ? 8 : (size_t)a->elemlen;
+    size_t esz = cd_attr_elem_bytes(a);
     if (a->dtype[1] != 'f') {
         memset(dst, 0, bytes);
         return;

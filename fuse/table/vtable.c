@@ -132,12 +132,6 @@ uint32_t vt_chunk_rows(uint64_t per_row)
     return rows < 1 ? 1 : rows > UINT32_MAX ? UINT32_MAX : (uint32_t)rows;
 }
 
-/* Bytes of a row of a scalar or numeric column (numeric: as float8). */
-static uint64_t scalar_rowbytes(const cd_attr *a)
-{
-    return a->kind == CD_KIND_NUMERIC ? 8 : (uint64_t)a->elemlen;
-}
-
 /* Bytes of a row of column k when its rows are known to be that wide (scalars, arrays whose
  * rows so far all have one shape), else 0: not decoded during the index pass. */
 static uint64_t early_rowbytes(const index_state *st, int k)
@@ -145,7 +139,7 @@ static uint64_t early_rowbytes(const index_state *st, int k)
     const cd_attr *a = &st->t->cols[k];
     const vcol *c = &st->vs->cols[k];
     if (a->kind == CD_KIND_SCALAR || a->kind == CD_KIND_NUMERIC)
-        return scalar_rowbytes(a);
+        return cd_attr_elem_bytes(a);
     return a->kind == CD_KIND_ARRAY && c->dims_known && !c->ragged ? c->rowbytes : 0;
 }
 
@@ -209,9 +203,6 @@ static void early_chunk(index_state *st, int k, uint64_t r0, uint64_t r1, uint64
     v->early(v, e);
 }
 
-/* Queue the chunks whose rows are all indexed now; at the end of the shard (last) also the
- * short one at its end. Between the row counts at which a chunk completes (or an array
- * column without a row yet may get its shape), a tuple costs one comparison. */
 /* The table's fixed-width bytes (row_bytes a row) as the rows and blocks indexed so far
  * predict them; over the plan's limit, the plan is off. */
 static void early_estimate(index_state *st, uint64_t row_bytes, bool last)
@@ -223,6 +214,9 @@ static void early_estimate(index_state *st, uint64_t row_bytes, bool last)
         pl->off = true;
 }
 
+/* Queue the chunks whose rows are all indexed now; at the end of the shard (last) also the
+ * short one at its end. Between the row counts at which a chunk completes (or an array
+ * column without a row yet may get its shape), a tuple costs one comparison. */
 static void early_queue(index_state *st, bool last)
 {
     uint64_t n = st->vs->nrows;
@@ -400,7 +394,7 @@ static cd_code finish_col(const cd_attr *a, uint64_t nrows, vcol *c, cd_err *err
     if (c->var && c->offsets == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     if (a->kind == CD_KIND_SCALAR || a->kind == CD_KIND_NUMERIC) {
-        c->rowbytes = scalar_rowbytes(a);
+        c->rowbytes = cd_attr_elem_bytes(a);
         c->dims_known = true;
     }
     if (!c->dims_known) /* every row NULL: shape (N, 0) */
@@ -652,8 +646,6 @@ cd_code cd_vt_new(cd_vtable **out, const cd_vtable_opts *o, cd_err *err)
 
 cd_code cd_vt_index(cd_vtable *v, const cd_vtable_opts *o, const char *table, cd_err *err)
 {
-    if (v->cache == NULL)
-        v->early = NULL;
     cd_code rc = cd_pin_table(&o->pin, table, &v->pin, &v->t, err);
     if (rc == CD_OK)
         rc = index_all(v, o, err);
