@@ -430,6 +430,27 @@ EOF
     pg_psql fuse -c "DROP TABLE early"
 }
 
+@test "scalar columns are taken from the index pass: reading them reads no page again" {
+    # v: 131072 float8 a chunk, 3 chunks; id: 2; NULLs in v and n (numeric, served as float8)
+    pg_psql fuse -c "CREATE TABLE scal (id int, v float8, n numeric, b bool, s text)" \
+        -c "INSERT INTO scal SELECT g, CASE WHEN g % 1000 = 0 THEN NULL ELSE g / 7.0 END,
+                CASE WHEN g % 777 = 0 THEN NULL ELSE g / 3.0 END, g % 2 = 0, 'r' || g
+            FROM generate_series(1, 270000) g" -c "CHECKPOINT"
+    blocks=$(pg_psql fuse -At -c "SELECT pg_relation_size('scal') / 8192")
+    start_fs "$MNT" -o tables=scal
+    dir=$MNT/postgres/public.scal/part0
+    ls "$dir" >/dev/null # the index pass: every page read once
+    [ "$(stat_of pages_read)" -eq "$blocks" ]
+    cat "$dir"/{id,v,n,b}.npy "$dir"/{v,n}.valid.npy >/dev/null
+    [ "$(stat_of pages_read)" -eq "$blocks" ]
+    cat "$dir/s.bin" >/dev/null # text is decoded when read: its pages are read again
+    (($(stat_of pages_read) >= 2 * blocks))
+    cerebro-ds -q --conninfo "$CONN" export scal "$BATS_TEST_TMPDIR/scal"
+    diff -r "$BATS_TEST_TMPDIR/scal" "$MNT/postgres/public.scal"
+    stop_fs "$MNT" # its snapshot holds a lock on the table
+    pg_psql fuse -c "DROP TABLE scal"
+}
+
 @test "a chunk reads only the pages of its rows: a page without one, corrupt after indexing, is not read" {
     # about 185 rows a page: ids 741-1110 fill blocks 4 and 5, dead but not vacuumed
     pg_psql fuse -c "CREATE TABLE holes (id int, v float8) WITH (autovacuum_enabled = off)" \

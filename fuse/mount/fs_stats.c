@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "fs.h"
+#include "relfile.h"
 
 char *fs_stats_text(cd_fs *fs, size_t *len)
 {
@@ -32,6 +33,7 @@ char *fs_stats_text(cd_fs *fs, size_t *len)
         return NULL;
 #define STAT(name, value) fprintf(f, "%s %llu\n", name, (unsigned long long)(value))
     STAT("bytes_decoded", cs.fill_bytes);
+    STAT("pages_read", cd_relfile_pages_read());
     STAT("cache_hits", cs.hits);
     STAT("cache_misses", cs.misses);
     STAT("cache_cold_hits", cs.cold_hits);

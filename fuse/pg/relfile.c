@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +101,20 @@ cd_code cd_relfile_open(cd_relfile *rf, const char *datadir, const char *relpath
     return CD_OK;
 }
 
+static atomic_uint_fast64_t pages_read; /* cd_relfile_pages_read */
+
+uint64_t cd_relfile_pages_read(void)
+{
+    return atomic_load(&pages_read);
+}
+
+/* cd_page_validate of a page just read from the file, counted */
+static cd_code validate(const cd_relfile *rf, const uint8_t *page, uint32_t blkno, cd_err *err)
+{
+    atomic_fetch_add_explicit(&pages_read, 1, memory_order_relaxed);
+    return cd_page_validate(page, rf->blcksz, blkno, rf->checksums, err);
+}
+
 static cd_code read_raw(const cd_relfile *rf, uint32_t blkno, uint8_t *buf, cd_err *err)
 {
     int segno;
@@ -134,7 +149,7 @@ cd_code cd_relfile_read(const cd_relfile *rf, uint32_t blkno, uint8_t *buf, cd_e
         rc = read_raw(rf, blkno, buf, err);
         if (rc != CD_OK)
             return rc;
-        rc = cd_page_validate(buf, rf->blcksz, blkno, rf->checksums, err);
+        rc = validate(rf, buf, blkno, err);
         if (rc == CD_OK)
             return CD_OK;
     }
@@ -169,7 +184,7 @@ cd_code cd_relfile_read_run(const cd_relfile *rf, uint32_t blkno, uint32_t *n, u
     *n = whole;
     for (uint32_t i = 0; i < whole; i++) {
         uint8_t *page = buf + (size_t)i * rf->blcksz;
-        if (cd_page_validate(page, rf->blcksz, blkno + i, rf->checksums, err) == CD_OK)
+        if (validate(rf, page, blkno + i, err) == CD_OK)
             continue;
         cd_code rc = cd_relfile_read(rf, blkno + i, page, err); /* again, alone */
         if (rc != CD_OK)

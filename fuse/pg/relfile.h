@@ -38,6 +38,10 @@ cd_code cd_relfile_read(const cd_relfile *rf, uint32_t blkno, uint8_t *buf, cd_e
  * on success. An error is the first failing block's, as cd_relfile_read gives it. */
 cd_code cd_relfile_read_run(const cd_relfile *rf, uint32_t blkno, uint32_t *n, uint8_t *buf,
                             cd_err *err);
+/* Pages this process has read from relation files and validated, over every relation (a
+ * page read again after a failed check counts twice). */
+uint64_t cd_relfile_pages_read(void);
+
 /* Segment number and byte offset of a block (exposed for tests). */
 void cd_relfile_locate(uint32_t blkno, uint32_t blcksz, uint32_t blocks_per_seg, int *segno,
                        uint64_t *offset);

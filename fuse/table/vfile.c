@@ -9,7 +9,6 @@
  * Also cd_vtable_open and cd_vtable_close: the index (vtable.c) plus the prefetch threads
  * that read ahead here, so that vtable.c never calls this file.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,19 +47,6 @@ static chunk_job job_of(cd_vtable *v, int shard, int col, uint64_t r0, uint64_t 
     const vshard *vs = &v->shards[shard];
     return (chunk_job){
         .v = v, .shard = shard, .col = col, .vs = vs, .c = &vs->cols[col], .r0 = r0, .r1 = r1};
-}
-
-static void fill_null_row(const cd_attr *a, uint8_t *dst, uint64_t bytes)
-{
-    size_t esz = cd_attr_elem_bytes(a);
-    if (a->dtype[1] != 'f') {
-        memset(dst, 0, bytes);
-        return;
-    }
-    float f = NAN;
-    double d = NAN;
-    for (uint64_t k = 0; k + esz <= bytes; k += esz)
-        memcpy(dst + k, esz == 4 ? (void *)&f : (void *)&d, esz);
 }
 
 /* What the shapes of a packed tuple say of its buffer of pair `pair` (the caller checks it
@@ -167,7 +153,7 @@ static cd_code place(const chunk_job *j, uint64_t r, const cd_value *val, uint8_
                          (unsigned long long)r, j->vs->dir, val->len, (unsigned long long)want);
     }
     if (val->isnull)
-        fill_null_row(a, dst, want);
+        vt_fill_null_row(a, dst, want);
     else if (val->data != dst) /* else decoded in place (cd_value_into) */
         memcpy(dst, val->data, want);
     return CD_OK;
@@ -246,7 +232,7 @@ static cd_code decode_rows(chunk_job *j, uint8_t *buf, cd_err *err)
         uint64_t want = c->var ? c->offsets[r + 1] - c->offsets[r] : c->rowbytes;
         cd_value val;
         if (c->valid != NULL && !c->valid[r] && !c->var) {
-            fill_null_row(&j->v->t->cols[j->col], dst, want); /* no need to read the row */
+            vt_fill_null_row(&j->v->t->cols[j->col], dst, want); /* no need to read the row */
         } else if (c->valid == NULL || c->valid[r]) {
             /* a fixed row may be decompressed in place, its header over the row before */
             cd_value_dest dest = {dst, (size_t)want, (size_t)(dst - buf)};

@@ -5,6 +5,7 @@
  */
 #include "vtable_int.h"
 
+#include <math.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -16,6 +17,19 @@
 #include "npy.h"
 
 static atomic_uint_fast64_t next_file_id = 1;
+
+void vt_fill_null_row(const cd_attr *a, uint8_t *dst, uint64_t bytes)
+{
+    size_t esz = cd_attr_elem_bytes(a);
+    if (a->dtype[1] != 'f') {
+        memset(dst, 0, bytes);
+        return;
+    }
+    float f = NAN;
+    double d = NAN;
+    for (uint64_t k = 0; k + esz <= bytes; k += esz)
+        memcpy(dst + k, esz == 4 ? (void *)&f : (void *)&d, esz);
+}
 
 /* ---- growable arrays for the index pass ---- */
 
@@ -34,6 +48,16 @@ static cd_code grow(void **p, size_t *cap, size_t n, size_t elem, cd_err *err)
 
 /* ---- the visibility pass ---- */
 
+/* A scalar column's rows from its next early chunk on (early_next), taken by the index pass
+ * from the tuples it has deformed: the chunk then goes to the cache without a second read of
+ * its pages. Off for good when a value does not decode as a row of the column (its chunks are
+ * then decoded as the other columns' are, and the read reports the error). */
+typedef struct capture {
+    uint8_t *buf;
+    size_t cap;
+    bool off;
+} capture;
+
 typedef struct index_state {
     cd_vtable *v;
     int shard;
@@ -42,6 +66,7 @@ typedef struct index_state {
     vshard *vs;
     uint64_t *early_next; /* [ncols] first row of each column not yet queued (vt_early) */
     uint64_t early_check; /* rows at which early_queue looks again */
+    capture *caps;        /* [ncols] */
     uint32_t blkno;       /* block of the last tuple */
     size_t *valid_cap;    /* [ncols] */
     size_t *off_cap;      /* [ncols] */
@@ -188,19 +213,36 @@ static vt_early *early_copy(const index_state *st, int k, uint64_t r0, uint64_t 
     return e;
 }
 
-/* Hand rows [r0, r1) of column k to v->early, within the budget. */
+static cd_code fill_captured(void *arg, uint8_t *buf, size_t len, cd_err *err)
+{
+    memcpy(buf, arg, len);
+    return CD_OK;
+}
+
+/* Hand rows [r0, r1) of column k to v->early (a captured scalar straight to the cache), within
+ * the budget. */
 static void early_chunk(index_state *st, int k, uint64_t r0, uint64_t r1, uint64_t rowbytes)
 {
     cd_vtable *v = st->v;
     uint64_t bytes = (r1 - r0) * rowbytes;
-    if (v->plan.off || bytes > v->plan.budget)
+    if (v->plan.off || bytes > v->plan.budget || v->cache == NULL)
         return;
-    vt_early *e = early_copy(st, k, r0, r1, rowbytes);
-    if (e == NULL)
-        return;
+    const capture *cp = &st->caps[k];
+    if (cp->buf != NULL && !cp->off) { /* rows [r0, r1) are cp->buf */
+        cd_cache_key key = {st->vs->cols[k].data_id, r0 / vt_chunk_rows(rowbytes)};
+        uint8_t byte;
+        cd_err err = {0};
+        if (cd_cache_read(v->cache, key, (size_t)bytes, 0, 1, &byte, fill_captured, cp->buf,
+                          &err) != CD_OK)
+            return;
+    } else {
+        vt_early *e = early_copy(st, k, r0, r1, rowbytes);
+        if (e == NULL)
+            return;
+        v->early(v, e);
+    }
     v->plan.budget -= bytes;
     st->vs->cols[k].early = true;
-    v->early(v, e);
 }
 
 /* The table's fixed-width bytes (row_bytes a row) as the rows and blocks indexed so far
@@ -254,6 +296,40 @@ static void early_drop(cd_vtable *v, const vshard *vs)
             cd_cache_drop_file(v->cache, vs->cols[k].data_id);
 }
 
+/* Row `row` of column k (d, as deformed) into its capture, when the column is a scalar whose
+ * chunks the index pass hands over. */
+static void capture_value(index_state *st, int k, uint64_t row, const cd_datum *d, bool isnull)
+{
+    capture *cp = &st->caps[k];
+    const cd_attr *a = &st->t->cols[k];
+    if (cp->off || st->v->early == NULL || st->v->plan.off || st->t->madlib != NULL ||
+        (a->kind != CD_KIND_SCALAR && a->kind != CD_KIND_NUMERIC))
+        return;
+    size_t rb = cd_attr_elem_bytes(a), at = (size_t)(row - st->early_next[k]) * rb;
+    cd_err err = {0};
+    cd_value val = {0};
+    bool ok = grow((void **)&cp->buf, &cp->cap, at + rb, 1, &err) == CD_OK;
+    if (ok && isnull) {
+        vt_fill_null_row(a, cp->buf + at, rb);
+        return;
+    }
+    ok = ok &&
+         cd_value_into(&st->ctx, &st->s->attrs[st->s->colmap[k]], d, NULL, &val, &err) == CD_OK;
+    if (ok && !val.isnull && val.len == rb) {
+        memcpy(cp->buf + at, val.data, rb);
+        return;
+    }
+    free(cp->buf);
+    *cp = (capture){.off = true};
+}
+
+static void capture_free(capture *caps, int ncols)
+{
+    for (int k = 0; caps != NULL && k < ncols; k++)
+        free(caps[k].buf);
+    free(caps);
+}
+
 static cd_code index_tuple(void *arg, uint32_t blkno, uint16_t item, const uint8_t *tup,
                            uint32_t len, const cd_datum *datums, cd_err *err)
 {
@@ -267,6 +343,8 @@ static cd_code index_tuple(void *arg, uint32_t blkno, uint16_t item, const uint8
         rc = cd_value_shape_of(&st->ctx, &st->s->attrs[ai], &datums[ai], &sh, err);
         if (rc == CD_OK)
             rc = index_value(st, k, row, &sh, err);
+        if (rc == CD_OK)
+            capture_value(st, k, row, &datums[ai], sh.isnull);
     }
     if (rc == CD_OK)
         rc = cd_ctidx_add(&st->vs->ctids, blkno, item, err);
@@ -361,13 +439,14 @@ static cd_code index_shard(cd_vtable *v, int i, cd_err *err)
                       .s = s,
                       .vs = vs,
                       .early_next = calloc((size_t)v->t->ncols + 1, sizeof *st.early_next),
+                      .caps = calloc((size_t)v->t->ncols + 1, sizeof *st.caps),
                       .valid_cap = caps,
                       .off_cap = caps + v->t->ncols + 1,
                       .ctx = {.toast = s->toast}};
     bool packed = v->t->madlib != NULL;
-    cd_code rc = st.early_next == NULL ? cd_fail(err, CD_ENOMEM, "out of memory")
-                 : packed              ? packed_state(&st, err)
-                                       : CD_OK;
+    cd_code rc = st.early_next == NULL || st.caps == NULL ? cd_fail(err, CD_ENOMEM, "out of memory")
+                 : packed                                 ? packed_state(&st, err)
+                                                          : CD_OK;
     if (rc == CD_OK)
         rc = cd_shard_scan(v->pin, s, s->blk_start, s->blk_end, packed ? index_packed : index_tuple,
                            &st, &vs->content, err);
@@ -375,6 +454,7 @@ static cd_code index_shard(cd_vtable *v, int i, cd_err *err)
         packed_dtypes(&st);
     if (rc == CD_OK)
         early_queue(&st, true);
+    capture_free(st.caps, v->t->ncols);
     free(st.early_next);
     free(st.elemsize);
     free(st.bufs);

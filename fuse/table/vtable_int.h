@@ -57,9 +57,12 @@ typedef struct vshard {
     cd_err err;
 } vshard;
 
-/* Read-ahead of data chunks: a thread per vtable decodes the chunks that follow the ones
- * being read, so decoding overlaps with serving. Jobs are hints: errors are dropped (the
- * read that needs the chunk decodes it again and reports them). */
+/* The bytes a NULL row of column a has in its .npy: NaN for floats, else zeros. */
+void vt_fill_null_row(const cd_attr *a, uint8_t *dst, uint64_t bytes);
+
+/* Read-ahead of data chunks: CD_VT_PREFETCH_THREADS threads per vtable decode the chunks that
+ * follow the ones being read, so decoding overlaps with serving. Jobs are hints: errors are dropped
+ * (the read that needs the chunk decodes it again and reports them). */
 #define CD_VT_PREFETCH_DEPTH 4 /* chunks ahead of the one being read */
 #define CD_VT_PREFETCH_QUEUE 16
 
