@@ -451,6 +451,21 @@ EOF
     pg_psql fuse -c "DROP TABLE scal"
 }
 
+@test "scalar columns over the capture bound (cache_mb / 16) are decoded when read: same bytes" {
+    # 5.4 MB of fixed-width rows: within half of cache_mb 16, but 3 MiB of captures over 1 MiB
+    pg_psql fuse -c "CREATE TABLE wide (id int, v float8, w float8)" \
+        -c "INSERT INTO wide SELECT g, g / 7.0, g / 9.0 FROM generate_series(1, 270000) g" \
+        -c "CHECKPOINT"
+    blocks=$(pg_psql fuse -At -c "SELECT pg_relation_size('wide') / 8192")
+    start_fs "$MNT" -o tables=wide,cache_mb=16
+    ls "$MNT/postgres/public.wide/part0" >/dev/null
+    cerebro-ds -q --conninfo "$CONN" export wide "$BATS_TEST_TMPDIR/wide"
+    diff -r "$BATS_TEST_TMPDIR/wide" "$MNT/postgres/public.wide"
+    (($(stat_of pages_read) > blocks)) # a column's pages were read again
+    stop_fs "$MNT" # its snapshot holds a lock on the table
+    pg_psql fuse -c "DROP TABLE wide"
+}
+
 @test "a chunk reads only the pages of its rows: a page without one, corrupt after indexing, is not read" {
     # about 185 rows a page: ids 741-1110 fill blocks 4 and 5, dead but not vacuumed
     pg_psql fuse -c "CREATE TABLE holes (id int, v float8) WITH (autovacuum_enabled = off)" \

@@ -67,6 +67,8 @@ typedef struct index_state {
     uint64_t *early_next; /* [ncols] first row of each column not yet queued (vt_early) */
     uint64_t early_check; /* rows at which early_queue looks again */
     capture *caps;        /* [ncols] */
+    size_t cap_bytes;     /* their buffers' sizes */
+    size_t cap_limit;     /* bound of cap_bytes */
     uint32_t blkno;       /* block of the last tuple */
     size_t *valid_cap;    /* [ncols] */
     size_t *off_cap;      /* [ncols] */
@@ -296,6 +298,29 @@ static void early_drop(cd_vtable *v, const vshard *vs)
             cd_cache_drop_file(v->cache, vs->cols[k].data_id);
 }
 
+/* The captures of a shard take at most an eighth of the early chunks' limit, and
+ * CD_VT_CAPTURE_MAX: a column that would need more is decoded as the others are. */
+#define CD_VT_CAPTURE_MAX ((size_t)16 << 20)
+
+/* Room for need bytes in cp, within the shard's bound. */
+static bool capture_room(index_state *st, capture *cp, size_t need)
+{
+    if (need <= cp->cap)
+        return true;
+    size_t ncap = cp->cap ? cp->cap : 4096;
+    while (ncap < need)
+        ncap *= 2;
+    if (st->cap_bytes - cp->cap + ncap > st->cap_limit)
+        return false;
+    uint8_t *p = realloc(cp->buf, ncap);
+    if (p == NULL)
+        return false;
+    st->cap_bytes += ncap - cp->cap;
+    cp->buf = p;
+    cp->cap = ncap;
+    return true;
+}
+
 /* Row `row` of column k (d, as deformed) into its capture, when the column is a scalar whose
  * chunks the index pass hands over. */
 static void capture_value(index_state *st, int k, uint64_t row, const cd_datum *d, bool isnull)
@@ -308,7 +333,7 @@ static void capture_value(index_state *st, int k, uint64_t row, const cd_datum *
     size_t rb = cd_attr_elem_bytes(a), at = (size_t)(row - st->early_next[k]) * rb;
     cd_err err = {0};
     cd_value val = {0};
-    bool ok = grow((void **)&cp->buf, &cp->cap, at + rb, 1, &err) == CD_OK;
+    bool ok = capture_room(st, cp, at + rb);
     if (ok && isnull) {
         vt_fill_null_row(a, cp->buf + at, rb);
         return;
@@ -319,6 +344,7 @@ static void capture_value(index_state *st, int k, uint64_t row, const cd_datum *
         memcpy(cp->buf + at, val.data, rb);
         return;
     }
+    st->cap_bytes -= cp->cap;
     free(cp->buf);
     *cp = (capture){.off = true};
 }
@@ -440,6 +466,8 @@ static cd_code index_shard(cd_vtable *v, int i, cd_err *err)
                       .vs = vs,
                       .early_next = calloc((size_t)v->t->ncols + 1, sizeof *st.early_next),
                       .caps = calloc((size_t)v->t->ncols + 1, sizeof *st.caps),
+                      .cap_limit = v->plan.limit / 8 < CD_VT_CAPTURE_MAX ? v->plan.limit / 8
+                                                                         : CD_VT_CAPTURE_MAX,
                       .valid_cap = caps,
                       .off_cap = caps + v->t->ncols + 1,
                       .ctx = {.toast = s->toast}};
