@@ -200,7 +200,7 @@ PY
     [ "$(stat_of handles_refused)" -ge 1 ]
 }
 
-@test "indexing a wide table keeps nothing per row for its columns without NULL: 40 int columns x 300000 rows add less than 40 MB to the daemon" {
+@test "indexing a wide table keeps nothing per row for its columns without NULL: 40 int columns x 300000 rows add less than 4.5 MB to the daemon" {
     # cache_mb 64: the table's 48 MB of int columns are over half of it, so no chunk is
     # decoded during the index pass (that would be cache, bounded by cache_mb): this is the index
     mount_b -o tables=crit,cache_mb=64
@@ -210,8 +210,10 @@ PY
     peak=$(awk '/^VmHWM/ { print $2 }' "/proc/$DPID/status")
     echo "RSS before the pin $base kB, peak after $peak kB"
     # a valid byte and an 8-byte offset per row and column was 96 MB here, 192 MB at the
-    # arrays' doubling
-    [ $((peak - base)) -lt 40960 ]
+    # arrays' doubling; 5.5 MB when the scalar columns' captures (a quarter of cache_mb / 16)
+    # ran until the estimate at the first chunk's end put the plan off; 0.6 MB (3.1 under ASan)
+    # with the estimate made at each of the first blocks
+    [ $((peak - base)) -lt 4608 ]
     # and the values are right: column 17 of row 123456 is 123456
     run /usr/bin/python3 -c "import numpy; a = numpy.load('$MNT/postgres/public.crit/part0/c17.npy'); print(a.shape[0], a[123455])"
     [ "$output" = "300000 123456" ]

@@ -66,6 +66,7 @@ typedef struct index_state {
     vshard *vs;
     uint64_t *early_next; /* [ncols] first row of each column not yet queued (vt_early) */
     uint64_t early_check; /* rows at which early_queue looks again */
+    uint32_t est_blk;     /* block (from the shard's first) of the last estimate, early_queue */
     capture *caps;        /* [ncols] */
     size_t cap_bytes;     /* their buffers' sizes */
     size_t cap_limit;     /* bound of cap_bytes */
@@ -247,16 +248,23 @@ static void early_chunk(index_state *st, int k, uint64_t r0, uint64_t r1, uint64
     st->vs->cols[k].early = true;
 }
 
-/* The table's fixed-width bytes (row_bytes a row) as the rows and blocks indexed so far
- * predict them; over the plan's limit, the plan is off. */
-static void early_estimate(index_state *st, uint64_t row_bytes, bool last)
+/* The table's fixed-width bytes as `rows` rows in the shard's first `seen` blocks (and the
+ * shards indexed before it) predict them; over the plan's limit, the plan is off. */
+static void early_estimate(index_state *st, uint64_t rows, uint64_t seen)
 {
     vt_early_plan *pl = &st->v->plan;
-    uint64_t seen = last ? st->s->blk_end - st->s->blk_start : st->blkno - st->s->blk_start + 1;
-    double per_block = (double)(pl->rows_done + st->vs->nrows) / (double)(pl->blocks_done + seen);
+    uint64_t row_bytes = 0;
+    for (int k = 0; k < st->t->ncols; k++)
+        row_bytes += early_rowbytes(st, k);
+    double per_block = (double)(pl->rows_done + rows) / (double)(pl->blocks_done + seen);
     if (per_block * (double)pl->blocks * (double)row_bytes > (double)pl->limit)
         pl->off = true;
 }
+
+/* Blocks at whose first tuple the estimate is made again from the blocks before it (then
+ * complete): a check at the first row alone would see one row a block, and let the first
+ * chunks' captures run on a table far over the limit. */
+#define EARLY_EST_BLOCKS 8
 
 /* Queue the chunks whose rows are all indexed now; at the end of the shard (last) also the
  * short one at its end. Between the row counts at which a chunk completes (or an array
@@ -264,13 +272,17 @@ static void early_estimate(index_state *st, uint64_t row_bytes, bool last)
 static void early_queue(index_state *st, bool last)
 {
     uint64_t n = st->vs->nrows;
-    if (st->v->early == NULL || st->t->madlib != NULL || st->v->plan.off ||
-        (!last && n < st->early_check))
+    if (st->v->early == NULL || st->t->madlib != NULL || st->v->plan.off)
         return;
-    uint64_t row_bytes = 0;
-    for (int k = 0; k < st->t->ncols; k++)
-        row_bytes += early_rowbytes(st, k);
-    early_estimate(st, row_bytes, last);
+    uint32_t blk = st->blkno - st->s->blk_start;
+    if (!last && n < st->early_check) {
+        if (blk != st->est_blk && blk <= EARLY_EST_BLOCKS) { /* a new block: rows n - 1 before */
+            st->est_blk = blk;
+            early_estimate(st, n - 1, blk);
+        }
+        return;
+    }
+    early_estimate(st, n, last ? st->s->blk_end - st->s->blk_start : blk + 1);
     uint64_t check = UINT64_MAX;
     for (int k = 0; k < st->t->ncols; k++) {
         uint64_t rb = early_rowbytes(st, k);
