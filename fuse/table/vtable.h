@@ -6,10 +6,12 @@
  * compact row index: the ctid of every visible row and, per column, what the file layout
  * needs (NULLs, payload sizes, array dimensions), so every file size is known before any
  * value is served. Values are decoded in chunks of rows of one column, through the chunk
- * cache (cache.h); a chunk is decoded from the pages of its rows only. The chunks of
- * fixed-width columns are handed to prefetch threads as soon as the pass has seen their rows
- * (up to half the cache's bound), so decoding overlaps the pass; the others are decoded
- * when read, with the chunks that follow a read decoded ahead of it.
+ * cache (cache.h); a chunk is decoded from the pages of its rows only. When a table's
+ * fixed-width columns fit in half the cache's bound, the pass puts the chunks of its scalar
+ * columns into the cache itself, from the tuples it has read (no page is read again for
+ * them), and hands those of fixed-shape arrays to prefetch threads as soon as it has seen
+ * their rows, so decoding overlaps the pass; the others are decoded when read, with the
+ * chunks that follow a read decoded ahead of it.
  * The pinning transaction stays open until cd_vtable_close. If its connection is lost,
  * cached chunks are still served but a read that needs decoding fails with CD_EIO and a
  * hint to refresh (VACUUM may have removed rows of the snapshot since).

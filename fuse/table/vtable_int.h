@@ -32,7 +32,7 @@ typedef struct vcol {
     char dtype[8];       /* the .npy's dtype when not the column's (a MADlib-packed column's,
                             from its buffers), else "" */
     uint64_t data_id;    /* id of its data file (<col>.npy), taken before the index pass */
-    bool early;          /* chunks of it were queued during the index pass (vt_early) */
+    bool early;          /* chunks of it were cached or queued during the index pass */
 } vcol;
 
 /* Rows of a decoded chunk for rows of per_row bytes (the same for the layout and the chunks
@@ -117,7 +117,8 @@ void cd_vt_prefetch_stop(cd_vtable *v);
 /* vtable.c: a new vtable (nothing pinned yet), then pin and index a table into it
  * (cd_vtable_open without the prefetch threads), and free it; vfile.c's cd_vtable_open and
  * cd_vtable_close wrap them, so vtable.c never calls up: it hands chunks it can decode
- * during the index pass to v->early (when set), which owns them from then on. */
+ * during the index pass to v->early (when set), which owns them from then on, and puts its
+ * scalar columns' chunks into the cache itself. */
 cd_code cd_vt_new(cd_vtable **out, const cd_vtable_opts *o, cd_err *err);
 cd_code cd_vt_index(cd_vtable *v, const cd_vtable_opts *o, const char *table, cd_err *err);
 void cd_vt_close_index(cd_vtable **v);
