@@ -248,6 +248,13 @@ static void early_chunk(index_state *st, int k, uint64_t r0, uint64_t r1, uint64
     st->vs->cols[k].early = true;
 }
 
+/* Whether the index pass hands chunks over: a taker is set, the table is not MADlib-packed and
+ * the plan is not off (checked once a tuple, before its columns' captures and early_queue). */
+static bool early_on(const index_state *st)
+{
+    return st->v->early != NULL && st->t->madlib == NULL && !st->v->plan.off;
+}
+
 /* The table's fixed-width bytes as `rows` rows in the shard's first `seen` blocks (and the
  * shards indexed before it) predict them; over the plan's limit, the plan is off. */
 static void early_estimate(index_state *st, uint64_t rows, uint64_t seen)
@@ -272,7 +279,7 @@ static void early_estimate(index_state *st, uint64_t rows, uint64_t seen)
 static void early_queue(index_state *st, bool last)
 {
     uint64_t n = st->vs->nrows;
-    if (st->v->early == NULL || st->t->madlib != NULL || st->v->plan.off)
+    if (!early_on(st))
         return;
     uint32_t blk = st->blkno - st->s->blk_start;
     if (!last && n < st->early_check) {
@@ -333,14 +340,13 @@ static bool capture_room(index_state *st, capture *cp, size_t need)
     return true;
 }
 
-/* Row `row` of column k (d, as deformed) into its capture, when the column is a scalar whose
- * chunks the index pass hands over. */
+/* Row `row` of column k (d, as deformed) into its capture, when the column is a scalar (the
+ * caller checks early_on). */
 static void capture_value(index_state *st, int k, uint64_t row, const cd_datum *d, bool isnull)
 {
     capture *cp = &st->caps[k];
     const cd_attr *a = &st->t->cols[k];
-    if (cp->off || st->v->early == NULL || st->v->plan.off || st->t->madlib != NULL ||
-        (a->kind != CD_KIND_SCALAR && a->kind != CD_KIND_NUMERIC))
+    if (cp->off || (a->kind != CD_KIND_SCALAR && a->kind != CD_KIND_NUMERIC))
         return;
     size_t rb = cd_attr_elem_bytes(a), at = (size_t)(row - st->early_next[k]) * rb;
     cd_err err = {0};
@@ -375,13 +381,14 @@ static cd_code index_tuple(void *arg, uint32_t blkno, uint16_t item, const uint8
     uint64_t row = st->vs->nrows;
     cd_code rc = CD_OK;
     st->blkno = blkno;
+    bool capturing = early_on(st);
     for (int k = 0; k < st->t->ncols && rc == CD_OK; k++) {
         int ai = st->s->colmap[k];
         cd_value_shape sh;
         rc = cd_value_shape_of(&st->ctx, &st->s->attrs[ai], &datums[ai], &sh, err);
         if (rc == CD_OK)
             rc = index_value(st, k, row, &sh, err);
-        if (rc == CD_OK)
+        if (rc == CD_OK && capturing)
             capture_value(st, k, row, &datums[ai], sh.isnull);
     }
     if (rc == CD_OK)
