@@ -164,15 +164,23 @@ static inline cd_code do_group(pglz_run *r, unsigned ctrl)
 
 /*
  * Fast path: decode whole groups while a group cannot run out of input (a control byte and
- * 8 three-byte tags) and each item has room for the longest match plus 16 bytes of slack
- * for the wide copies below. Near the end it returns at the start of the current group (bytes
- * written in that group are written again, identically) and the checked path finishes.
+ * 8 three-byte tags) and each item has room for itself plus the slack of the wide copies
+ * below: 8 bytes for literals, the match's length plus 16 for a tag (checked once its length
+ * is read, so only the last few items of a stream fall to the checked path). When an item
+ * does not fit it returns at the start of the current group (bytes written in that group are
+ * written again, identically) and the checked path finishes.
  * Locals instead of a struct: byte stores through dp may alias anything, so fields behind a
  * pointer would be reloaded per byte. Only offsets still need checking here; on a bad one
  * it returns CD_ECORRUPT without a message and the caller decodes again on the checked path.
  */
 #define PGLZ_GROUP_IN (1 + 8 * 3)
-#define PGLZ_ITEM_ROOM (273 + 16)
+#define PGLZ_SLACK 16 /* bytes past a match the wide copies may write */
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define PGLZ_LE 1
+#else
+#define PGLZ_LE 0
+#endif
 
 static inline void wild_copy8(uint8_t *d, const uint8_t *s, size_t len)
 {
@@ -218,7 +226,7 @@ static inline void wild_copy16(uint8_t *d, const uint8_t *s, size_t len)
  */
 static inline void run_head8(uint8_t *d, size_t off)
 {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if PGLZ_LE
     uint64_t p;
     memcpy(&p, d - off, 8); /* the bytes past the period are not written yet: masked off */
     p &= ((uint64_t)1 << (8 * off)) - 1;
@@ -231,61 +239,94 @@ static inline void run_head8(uint8_t *d, size_t off)
 #endif
 }
 
+/*
+ * A run whose period off is 1, 2 or 4 (a repeated byte, pair or float: most runs in float
+ * data), at least 4 bytes into the output: its 8-byte pattern made in a register from the 4
+ * bytes before d, then stored 16 bytes at a time. A 4-byte load of bytes one earlier store
+ * wrote is forwarded from that store; run_head8's 8-byte load of partly unwritten bytes
+ * waits until the store reaches the cache, and its 8-byte copies wait on each other.
+ * Little-endian only: the last off bytes are the high ones of the load.
+ */
+static inline void run_pow2(uint8_t *d, size_t off, size_t len)
+{
+    static const uint64_t spread[5] = {0, 0x0101010101010101u, 0x0001000100010001u, 0,
+                                       0x0000000100000001u};
+    uint32_t last4;
+    memcpy(&last4, d - 4, 4);
+    uint64_t p = (uint64_t)(last4 >> (32 - 8 * off)) * spread[off];
+    uint8_t *end = d + len;
+    do {
+        memcpy(d, &p, 8);
+        memcpy(d + 8, &p, 8);
+        d += 16;
+    } while (d < end);
+}
+
+/* A run of period off < 8 (the source overlaps the destination). */
+static inline void copy_run(uint8_t *dp, size_t off, size_t len, size_t produced)
+{
+    if (PGLZ_LE && (off & (off - 1)) == 0 && produced >= 4) {
+        run_pow2(dp, off, len);
+        return;
+    }
+    /* its first 8 bytes, then 8-byte copies from a whole number of periods back, at least
+     * 8 bytes (p < off + 8, so it is written already) */
+    run_head8(dp, off);
+    if (len > 8) {
+        size_t period = off * ((8 + off - 1) / off);
+        wild_copy8(dp + 8, dp + 8 - period, len - 8);
+    }
+}
+
+/*
+ * The control byte gets a sentinel bit 8: ctz() of what is left is the number of literals
+ * before the next tag or the group's end, and a value of 1 means the group is done.
+ */
 static cd_code fast_groups(const uint8_t **spp, uint8_t **dpp, const pglz_run *r)
 {
     const uint8_t *sp = *spp, *const slimit = r->send - PGLZ_GROUP_IN - 8;
-    uint8_t *dp = *dpp, *const dlimit = r->dend - PGLZ_ITEM_ROOM;
+    uint8_t *dp = *dpp, *const dend = r->dend;
     uint8_t *const dst = r->dst;
     while (sp <= slimit) {
         const uint8_t *gsp = sp;
         uint8_t *gdp = dp;
-        unsigned ctrl = *sp++, left = 8;
-        while (left > 0) {
-            if (dp > dlimit) {
+        unsigned ctrl = *sp++ | 0x100u;
+        for (;;) {
+            if (dend - dp < 8) {
                 *spp = gsp;
                 *dpp = gdp;
                 return CD_OK;
             }
             /* the literals before the next tag, copied 8 bytes wide */
-            unsigned n = ctrl ? (unsigned)__builtin_ctz(ctrl) : 8;
-            n = n < left ? n : left;
+            unsigned n = (unsigned)__builtin_ctz(ctrl);
             memcpy(dp, sp, 8);
             dp += n;
             sp += n;
             ctrl >>= n;
-            left -= n;
-            if (left == 0)
+            if (ctrl == 1)
                 break;
-            if (dp > dlimit) { /* the literals used up the room the tag needs */
-                *spp = gsp;
-                *dpp = gdp;
-                return CD_OK;
-            }
             size_t len = (size_t)(sp[0] & 0x0F) + 3;
             size_t off = ((size_t)(sp[0] & 0xF0) << 4) | sp[1];
             sp += 2;
             if (len == PGLZ_MAX_LEN_SHORT)
                 len += *sp++;
-            if (off == 0 || off > (size_t)(dp - dst))
+            if (off - 1 >= (size_t)(dp - dst)) /* 0, or more than was produced */
                 return CD_ECORRUPT;
-            if (off >= 8 && len - 4 <= 12) { /* 4 <= len <= 16 (len is unsigned) */
-                copy_short(dp, dp - off);
-            } else if (off >= 16) {
-                wild_copy16(dp, dp - off, len);
-            } else if (off >= 8) {
-                wild_copy8(dp, dp - off, len);
-            } else {
-                /* a run: its first 8 bytes, then 8-byte copies from a whole number of
-                 * periods back, at least 8 bytes (p < off + 8, so it is written already) */
-                run_head8(dp, off);
-                if (len > 8) {
-                    size_t period = off * ((8 + off - 1) / off);
-                    wild_copy8(dp + 8, dp + 8 - period, len - 8);
-                }
+            if ((size_t)(dend - dp) < len + PGLZ_SLACK) { /* this group goes to the checked path */
+                *spp = gsp;
+                *dpp = gdp;
+                return CD_OK;
             }
+            if (off >= 8 && len - 4 <= 12) /* 4 <= len <= 16 (len is unsigned) */
+                copy_short(dp, dp - off);
+            else if (off >= 16)
+                wild_copy16(dp, dp - off, len);
+            else if (off >= 8)
+                wild_copy8(dp, dp - off, len);
+            else
+                copy_run(dp, off, len, (size_t)(dp - dst));
             dp += len;
             ctrl >>= 1;
-            left--;
         }
     }
     *spp = sp;
@@ -306,7 +347,7 @@ cd_code cd_pglz_decompress(const uint8_t *src, size_t srclen, uint8_t *dst, size
         return fail_at(err, "pglz stream ends before the output is complete", none, 0, rawlen);
 
     pglz_run r = {src, src, src + srclen, dst, dst, dst + rawlen, err};
-    if (srclen > PGLZ_GROUP_IN && rawlen > PGLZ_ITEM_ROOM) {
+    if (srclen > PGLZ_GROUP_IN + 8) {
         /* A bad offset: decode again from the start on the checked path, for the message. */
         const uint8_t *sp = src;
         uint8_t *dp = dst;
