@@ -10,14 +10,16 @@
 #                   parsed into a float32 array (bench/copybench.c)
 #   detoast         SELECT sum(array_length(x, 1)): the server's own decompression of x
 # Exports write to tmpfs (/dev/shm) so the figure is decoding, not the disk.
-# Each timing is the best of REPEAT runs (default 3); export_1job_cpu_s is its least CPU
-# time (user + system of both threads). Last line: ratio=COPY/export_1job.
+# Each timing is the best of REPEAT rounds (default 5); a round runs each of the four once,
+# so a slow spell of a shared machine falls on all four alike instead of on one of them.
+# export_1job_cpu_s is the export's least CPU time (user + system of both threads).
+# Last line: ratio=COPY/export_1job.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$REPO/tests/lib/pg.bash"
 source "$REPO/tests/lib/fashion.bash"
 pg_cleanup_on_exit
-REPEAT=${REPEAT:-3}
+REPEAT=${REPEAT:-5}
 CORES=$(nproc)
 BIN=$REPO/build/bin
 TOOLS=$REPO/build/tools
@@ -30,25 +32,19 @@ OUT=$(mktemp -d /dev/shm/cd-bench.XXXXXX)
 trap 'rm -rf "$OUT"; pg_stop_all' EXIT
 
 now() { date +%s.%N; }
-best() { # command... -> best wall seconds over REPEAT runs
-    local b="" t0 t1 s
-    for _ in $(seq "$REPEAT"); do
-        rm -rf "$OUT"/*
-        t0=$(now)
-        "$@" >/dev/null
-        t1=$(now)
-        s=$(echo "$t1 - $t0" | bc -l)
-        if [[ -z $b ]] || (($(echo "$s < $b" | bc -l))); then b=$s; fi
-    done
-    printf '%.3f\n' "$b"
+wall() { # command... -> wall seconds of one run
+    local t0 t1
+    rm -rf "${OUT:?}"/*
+    t0=$(now)
+    "$@" >/dev/null
+    t1=$(now)
+    echo "$t1 - $t0" | bc -l
 }
-best_field() { # command... -> best "seconds=" reported by copybench
-    local b="" s
-    for _ in $(seq "$REPEAT"); do
-        s=$("$@" | sed -n 's/^seconds=\([0-9.]*\).*/\1/p')
-        if [[ -z $b ]] || (($(echo "$s < $b" | bc -l))); then b=$s; fi
-    done
-    printf '%.3f\n' "$b"
+field() { # command... -> the "seconds=" copybench reports
+    "$@" | sed -n 's/^seconds=\([0-9.]*\).*/\1/p'
+}
+lower() { # a b -> the smaller
+    if [[ -z $1 ]] || (($(echo "$2 < $1" | bc -l))); then echo "$2"; else echo "$1"; fi
 }
 
 best_cpu() { # command... -> least user + system CPU seconds over REPEAT runs
@@ -61,11 +57,19 @@ best_cpu() { # command... -> least user + system CPU seconds over REPEAT runs
     printf '%.2f\n' "$b"
 }
 
-e1=$(best "$BIN/cerebro-ds" -q --conninfo "$CONN" export fashion "$OUT/e1")
+e1="" en="" cp="" dt=""
+for _ in $(seq "$REPEAT"); do
+    e1=$(lower "$e1" "$(wall "$BIN/cerebro-ds" -q --conninfo "$CONN" export fashion "$OUT/e1")")
+    en=$(lower "$en" "$(wall "$BIN/cerebro-ds" -q --conninfo "$CONN" export --shards "$CORES" \
+        --jobs "$CORES" fashion "$OUT/en")")
+    cp=$(lower "$cp" "$(field "$TOOLS/copybench" copy "$CONN" fashion x)")
+    dt=$(lower "$dt" "$(field "$TOOLS/copybench" detoast "$CONN" fashion x)")
+done
+printf -v e1 '%.3f' "$e1"
+printf -v en '%.3f' "$en"
+printf -v cp '%.3f' "$cp"
+printf -v dt '%.3f' "$dt"
 c1=$(best_cpu "$BIN/cerebro-ds" -q --conninfo "$CONN" export fashion "$OUT/e1")
-en=$(best "$BIN/cerebro-ds" -q --conninfo "$CONN" export --shards "$CORES" --jobs "$CORES" fashion "$OUT/en")
-cp=$(best_field "$TOOLS/copybench" copy "$CONN" fashion x)
-dt=$(best_field "$TOOLS/copybench" detoast "$CONN" fashion x)
 rows=$(pg_psql bench -At -c "SELECT count(*) FROM fashion")
 echo "rows=$rows cores=$CORES repeat=$REPEAT"
 echo "export_1job_s=$e1 export_all_cores_s=$en copy_binary_s=$cp server_detoast_s=$dt"
