@@ -171,6 +171,36 @@ print('ok')"
     [ "$status" -eq 0 ]
 }
 
+# plan_blocks LOG PATTERN: the auto_explain plans in server log LOG whose query text matches
+# PATTERN, each block from its "duration:" line to the next log line.
+plan_blocks() {
+    awk -v pat="$2" '/LOG:  duration: .* plan:/ { if (b ~ pat) print b; b = $0; next }
+        /^[0-9][0-9][0-9][0-9]-/ { if (b ~ pat) print b; b = ""; next }
+        b != "" { b = b "\n" $0 } END { if (b ~ pat) print b }' "$1"
+}
+
+@test "the row count check runs without JIT, even where the server would compile it" {
+    [[ $(pg_psql types -At -c "SELECT pg_jit_available()") == t ]] ||
+        skip "this PostgreSQL cannot JIT (no llvmjit)"
+    pg_psql types -c "CREATE ROLE jitter LOGIN SUPERUSER" \
+        -c "ALTER ROLE jitter SET jit_above_cost = 0" \
+        -c "ALTER ROLE jitter SET session_preload_libraries = 'auto_explain'" \
+        -c "ALTER ROLE jitter SET auto_explain.log_min_duration = 0"
+    local log conn
+    log=$(pg_logfile types)
+    conn=$(echo "$CONN" | sed "s/user=[^ ]*/user=jitter/")
+    # the oracle: the server compiles this role's count(*) (a plan with a JIT section)
+    "$(_pg_bin psql)" -X -d "$conn" -c "SELECT 1, count(*) FROM ONLY public.types /* jit-oracle */" >/dev/null
+    run cerebro-ds -q --conninfo "$conn" export public.types "$OUT/nojit"
+    pg_psql types -c "DROP ROLE jitter"
+    [ "$status" -eq 0 ]
+    plan_blocks "$log" "jit-oracle" | grep -q "JIT:"
+    run plan_blocks "$log" "SELECT 0, count\\(\\*\\) FROM ONLY"
+    echo "$output"
+    [[ $output == *"count(*)"* ]]
+    [[ $output != *"JIT:"* ]]
+}
+
 @test "--verify none skips the row count check" {
     run cerebro-ds -q --conninfo "$CONN" --verify none export public.types "$OUT/noverify"
     [ "$status" -eq 0 ]

@@ -612,6 +612,19 @@ static cd_code open_shards(cd_pin *p, const cd_pin_opts *o, cd_table *t, cd_err 
     return rc;
 }
 
+/*
+ * The pin's session runs the row counts (count(*) over every shard, at the same time as the
+ * decoding) and catalog queries: none gains from JIT compilation, which past jit_above_cost
+ * costs a compile per query and, on a host whose page cache does not hold it, reading
+ * libLLVM (110 MB on Debian 12) from disk. jit exists from PostgreSQL 11.
+ */
+static cd_code session_no_jit(PGconn *conn, cd_err *err)
+{
+    if (PQserverVersion(conn) < 110000)
+        return CD_OK;
+    return cd_pg_exec(conn, "SET jit = off", err);
+}
+
 cd_code cd_pin_table(const cd_pin_opts *o, const char *table, cd_pin **pinp, cd_table **tabp,
                      cd_err *err)
 {
@@ -635,6 +648,8 @@ cd_code cd_pin_table(const cd_pin_opts *o, const char *table, cd_pin **pinp, cd_
     if (o->cut != NULL)
         copy_str(p->cut, sizeof p->cut, o->cut);
     cd_code rc = cd_pg_exec(p->conn, "SET application_name = 'cerebro-ds'", err);
+    if (rc == CD_OK)
+        rc = session_no_jit(p->conn, err);
     if (rc == CD_OK)
         rc = cd_citus_session(p->conn, &p->citus, err);
     if (rc == CD_OK)
