@@ -13,7 +13,8 @@
 # (not root, a read-only /proc/sys) or leaves pages cached, page_cache_dropped=no says why,
 # and the export and cold figures, warm without that, are marked invalid.
 # Figures: cold ratio = export / cold (target >= 0.8); warm ratio = tmpfs / warm (target
-# >= 0.8); the daemon's peak RSS (VmHWM) against cache_mb. Best of REPEAT (default 3).
+# >= 0.8); the daemon's peak RSS (VmHWM) against cache_mb. Best of REPEAT rounds (default
+# 5), each round measuring every figure once.
 # Then many readers at once (see below).
 # Last line: ratio=<warm ratio>.
 set -euo pipefail
@@ -21,7 +22,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$REPO/tests/lib/pg.bash"
 source "$REPO/tests/lib/fashion.bash"
 pg_cleanup_on_exit
-REPEAT=${REPEAT:-3}
+REPEAT=${REPEAT:-5}
 CACHE_MB=${CACHE_MB:-512}
 BIN=$REPO/build/bin
 
