@@ -52,7 +52,7 @@ best_cpu() { # command... -> least user + system CPU seconds over REPEAT runs
     for _ in $(seq "$REPEAT"); do
         rm -rf "$OUT"/*
         s=$({ /usr/bin/time -f '%U %S' "$@" >/dev/null; } 2>&1 | tail -1 | awk '{print $1 + $2}')
-        if [[ -z $b ]] || (($(echo "$s < $b" | bc -l))); then b=$s; fi
+        b=$(lower "$b" "$s")
     done
     printf '%.2f\n' "$b"
 }
