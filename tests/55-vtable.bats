@@ -58,3 +58,56 @@ same() { # TABLE READ [SHARDS [CACHE_MB]]: vtdump and export agree byte for byte
     same types 131072
     pg_bg_close "$bg"
 }
+
+# count_ranges LOG FROM: the count queries logged from byte FROM of LOG, as "shard queries" per
+# shard; fails when a shard's ranges do not tile it: the first without a lower bound, each
+# next starting where the one before ended, the last without an upper bound.
+count_ranges() {
+    tail -c +"$2" "$1" | grep 'count(\*) FROM ONLY' | sed 's/.*statement: //' | awk '
+        { k = split($0, q, / UNION ALL /)
+          for (j = 1; j <= k; j++) {
+              if (!match(q[j], /^SELECT [0-9]+,/)) continue
+              i = substr(q[j], 8, RLENGTH - 8); lo = "-"; hi = "-"
+              if (match(q[j], /ctid >= .\([0-9]+/)) lo = substr(q[j], RSTART + 10, RLENGTH - 10)
+              if (match(q[j], /ctid < .\([0-9]+/)) hi = substr(q[j], RSTART + 9, RLENGTH - 9)
+              if (n[i]++ == 0 && lo != "-") bad = bad " shard " i ": first range from " lo
+              if (n[i] > 1 && lo != last[i]) bad = bad " shard " i ": " last[i] " then " lo
+              last[i] = hi } }
+        END { for (i in n) { print i, n[i]; if (last[i] != "-") bad = bad " shard " i ": ends at " last[i] }
+              if (bad != "") { print "not tiled:" bad; exit 1 } }' | sort
+}
+
+@test "row counts are asked a few blocks at a time beside the decoding and tile each shard" {
+    local log conn from out=$BATS_TEST_TMPDIR/ranges
+    local countexport=${CD_BIN_DIR:-$REPO/build/bin}/../tools/countexport
+    pg_psql vt -c "CREATE ROLE counter LOGIN SUPERUSER" -c "ALTER ROLE counter SET log_statement = 'all'"
+    log=$(pg_logfile vt)
+    conn=$(echo "$CONN" | sed "s/user=[^ ]*/user=counter/")
+    # export: 2 partitions, 2 jobs, 7 blocks a query; every shard's rows match their sum
+    from=$(($(stat -c %s "$log") + 1))
+    run "$countexport" "$conn" fm "$out/ex" 7 0 2
+    echo "$output"
+    [ "$status" -eq 0 ]
+    sleep 0.2 # the log collector's last lines
+    run count_ranges "$log" "$from"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -eq 2 ]
+    for l in "${lines[@]}"; do (($(cut -d' ' -f2 <<<"$l") > 5)); done
+    # the index pass under the mount: the same ranges, and the same bytes as the export
+    from=$(($(stat -c %s "$log") + 1))
+    run "$VTDUMP" "$conn" fm "$out/vt" 131072 0 64 7
+    echo "$output"
+    [ "$status" -eq 0 ]
+    diff -r "$out/vt" "$out/ex"
+    sleep 0.2
+    run count_ranges "$log" "$from"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -eq 2 ]
+    # block ranges of one table, one job, one block a query
+    run "$countexport" "$conn" types "$out/types" 1 3 1
+    echo "$output"
+    [ "$status" -eq 0 ]
+    pg_psql vt -c "DROP ROLE counter"
+}

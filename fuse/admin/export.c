@@ -62,9 +62,34 @@ static cd_code write_meta(const char *dir, char *text, mode_t mode, cd_err *err)
     return rc;
 }
 
+/* The shards' count(*), asked of the server before the decoding starts, a range of blocks at
+ * a time as it goes on, and read when a shard is decoded (cd_shard_counts_send): the server
+ * counts while we decode. */
+typedef struct row_counts {
+    cd_pin *p;
+    const cd_table *t;
+    pthread_mutex_t lock; /* the pin's connection and counts, between the workers */
+    bool asked;           /* false: not checked ([database] verify = none) */
+} row_counts;
+
+/* Shard i's decoding has reached block blk: the server may count its next range. Returns
+ * the block at which to call again. */
+static uint32_t counts_advance(row_counts *c, int i, uint32_t blk)
+{
+    if (!c->asked)
+        return UINT32_MAX;
+    pthread_mutex_lock(&c->lock);
+    uint32_t next = cd_shard_counts_advance(c->p, c->t, i, blk);
+    pthread_mutex_unlock(&c->lock);
+    return next;
+}
+
 typedef struct file_sink {
     cd_colfile *cols;
-    const char *shard;
+    const cd_shard *shard;
+    int index;          /* of the shard in its table */
+    row_counts *counts; /* told the blocks done */
+    uint32_t count_at;  /* block at which they hear of the decoding again */
     bool progress;
     time_t last; /* last progress line */
 } file_sink;
@@ -83,6 +108,9 @@ static bool file_dest(void *arg, int col, cd_value_dest *d)
 
 static cd_code file_row_done(void *arg, uint32_t blkno, uint16_t item, cd_err *err)
 {
+    file_sink *fs = arg;
+    if (blkno >= fs->count_at)
+        fs->count_at = counts_advance(fs->counts, fs->index, blkno);
     return CD_OK;
 }
 
@@ -93,30 +121,31 @@ static void file_progress(void *arg, uint32_t done, uint32_t total)
     if (!fs->progress || now - fs->last < 2)
         return;
     fs->last = now;
-    fprintf(stderr, "cerebro-ds: shard %s: %u of %u blocks (%.0f%%)\n", fs->shard, done, total,
-            100.0 * done / (total ? total : 1));
+    fprintf(stderr, "cerebro-ds: shard %s: %u of %u blocks (%.0f%%)\n", fs->shard->name, done,
+            total, 100.0 * done / (total ? total : 1));
 }
 
-/* Decode the shard into its column files in dir; var[k]: column k is variable-width.
- * *nrows: rows written; *ntuples: the tuples they came from. */
-static cd_code decode_files(cd_pin *p, const cd_table *t, const cd_shard *s, const char *dir,
-                            const bool *var, cd_colfile *cols, cd_bgwrite *bg, uint64_t *nrows,
-                            uint64_t *ntuples, uint64_t *content, bool progress, cd_err *err)
+/* Decode fs's shard into its column files (fs->cols) in dir; var[k]: column k is
+ * variable-width. *nrows: rows written; *ntuples: the tuples they came from. */
+static cd_code decode_files(cd_pin *p, const cd_table *t, file_sink *fs, const char *dir,
+                            const bool *var, cd_bgwrite *bg, uint64_t *nrows, uint64_t *ntuples,
+                            uint64_t *content, cd_err *err)
 {
+    cd_colfile *cols = fs->cols;
     cd_code rc = CD_OK;
     int opened = 0;
     for (; opened < t->ncols && rc == CD_OK; opened++) {
         rc = cd_colfile_open(&cols[opened], &t->cols[opened], dir, var[opened], bg, err);
         cols[opened].packed = cd_madlib_pair_of(t, opened) >= 0;
     }
-    file_sink fs = {.cols = cols, .shard = s->name, .progress = progress, .last = time(NULL)};
+    fs->last = time(NULL);
     cd_row_sink sink = {.value = file_value,
                         .row_done = file_row_done,
                         .progress = file_progress,
-                        .arg = &fs,
+                        .arg = fs,
                         .dest = file_dest};
     if (rc == CD_OK)
-        rc = cd_shard_decode_to(p, t, s, &sink, nrows, ntuples, content, err);
+        rc = cd_shard_decode_to(p, t, fs->shard, &sink, nrows, ntuples, content, err);
     for (int k = 0; k < opened && rc == CD_OK; k++)
         rc = cd_colfile_close(&cols[k], err);
     for (int k = opened - 1; rc != CD_OK && k >= 0; k--)
@@ -125,19 +154,19 @@ static cd_code decode_files(cd_pin *p, const cd_table *t, const cd_shard *s, con
 }
 
 /* Decode, and again while array columns turn out ragged (each pass makes one more var). */
-static cd_code decode_shard_files(cd_pin *p, const cd_table *t, const cd_shard *s, const char *dir,
-                                  cd_colfile *cols, cd_bgwrite *bg, uint64_t *nrows,
-                                  uint64_t *ntuples, uint64_t *content, bool progress, cd_err *err)
+static cd_code decode_shard_files(cd_pin *p, const cd_table *t, file_sink *fs, const char *dir,
+                                  cd_bgwrite *bg, uint64_t *nrows, uint64_t *ntuples,
+                                  uint64_t *content, cd_err *err)
 {
     bool *var = calloc((size_t)t->ncols + 1, sizeof *var);
     if (var == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     cd_code rc;
     for (;;) {
-        rc = decode_files(p, t, s, dir, var, cols, bg, nrows, ntuples, content, progress, err);
+        rc = decode_files(p, t, fs, dir, var, bg, nrows, ntuples, content, err);
         int ragged = -1;
         for (int k = 0; k < t->ncols && rc == CD_EUNSUPPORTED; k++)
-            if (cols[k].ragged && !var[k])
+            if (fs->cols[k].ragged && !var[k])
                 ragged = k;
         if (ragged < 0)
             break;
@@ -199,16 +228,6 @@ static cd_code set_modes(const char *dir, mode_t mode, cd_err *err)
     return rc;
 }
 
-/* The shards' count(*), asked of the server before the decoding starts and read when the
- * first shard is decoded (cd_shard_counts_send): the server counts while we decode. */
-typedef struct row_counts {
-    cd_pin *p;
-    const cd_table *t;
-    pthread_mutex_t lock; /* the pin's connection and counts, between the workers */
-    bool asked;           /* false: not checked ([database] verify = none) */
-    int64_t *want;        /* [nshards] */
-} row_counts;
-
 /* count(*) of shard i, -1 when not checked. */
 static cd_code shard_want(row_counts *c, int i, int64_t *want, cd_err *err)
 {
@@ -216,9 +235,7 @@ static cd_code shard_want(row_counts *c, int i, int64_t *want, cd_err *err)
     if (!c->asked)
         return CD_OK;
     pthread_mutex_lock(&c->lock);
-    cd_code rc = cd_shard_counts_wait(c->p, c->t, c->want, err); /* the same each time */
-    if (rc == CD_OK)
-        *want = c->want[i];
+    cd_code rc = cd_shard_counts_wait(c->p, c->t, i, want, err); /* the same each time */
     pthread_mutex_unlock(&c->lock);
     return rc;
 }
@@ -241,7 +258,8 @@ static cd_code export_shard(cd_pin *p, const cd_table *t, int i, row_counts *cou
     cd_code rc = fresh_partial(tmp, err);
     if (rc != CD_OK)
         return rc; /* not ours: not removed */
-    rc = decode_shard_files(p, t, s, tmp, cols, bg, nrows, ntuples, &content, progress, err);
+    file_sink fs = {.cols = cols, .shard = s, .index = i, .counts = counts, .progress = progress};
+    rc = decode_shard_files(p, t, &fs, tmp, bg, nrows, ntuples, &content, err);
     if (rc == CD_OK)
         rc = shard_want(counts, i, &want, err);
     if (rc == CD_OK)
@@ -424,14 +442,13 @@ static cd_code export_pinned(const cd_admin_opts *o, cd_pin *p, const cd_table *
                     .outdir = outdir,
                     .mode = o->mode ? o->mode : 0640,
                     .progress = o->progress};
-    row_counts counts = {.p = p, .t = t, .want = calloc((size_t)t->nshards + 1, sizeof(int64_t))};
+    row_counts counts = {.p = p, .t = t};
     j.rows = calloc((size_t)t->nshards + 1, sizeof *j.rows);
     j.sums = calloc((size_t)t->nshards * (size_t)t->ncols + 1, sizeof *j.sums);
     j.exported = calloc((size_t)t->nshards + 1, sizeof *j.exported);
     j.counts = &counts;
-    cd_code rc = (counts.want && j.rows && j.sums && j.exported)
-                     ? check_outdir(outdir, t, err)
-                     : cd_fail(err, CD_ENOMEM, "out of memory");
+    cd_code rc = (j.rows && j.sums && j.exported) ? check_outdir(outdir, t, err)
+                                                  : cd_fail(err, CD_ENOMEM, "out of memory");
     if (rc == CD_OK && o->verify_count)
         rc = cd_shard_counts_send(p, t, err);
     counts.asked = rc == CD_OK && o->verify_count;
@@ -457,7 +474,6 @@ static cd_code export_pinned(const cd_admin_opts *o, cd_pin *p, const cd_table *
     free(j.exported);
     free(j.sums);
     free(j.rows);
-    free(counts.want);
     return rc;
 }
 

@@ -237,7 +237,7 @@ static cd_code counts_receive(cd_pin *p, cd_err *err);
 
 cd_code cd_pin_recheckpoint(cd_pin *p, cd_err *err)
 {
-    cd_code rc = p->counting ? counts_receive(p, err) : CD_OK; /* frees the connection */
+    cd_code rc = p->counts.busy ? counts_receive(p, err) : CD_OK; /* frees the connection */
     if (rc != CD_OK)
         return rc;
     cd_xact_close(&p->xact);
@@ -647,6 +647,7 @@ cd_code cd_pin_table(const cd_pin_opts *o, const char *table, cd_pin **pinp, cd_
     }
     if (o->cut != NULL)
         copy_str(p->cut, sizeof p->cut, o->cut);
+    p->count_blocks = o->count_blocks;
     cd_code rc = cd_pg_exec(p->conn, "SET application_name = 'cerebro-ds'", err);
     if (rc == CD_OK)
         rc = session_no_jit(p->conn, err);
@@ -667,88 +668,157 @@ cd_code cd_pin_table(const cd_pin_opts *o, const char *table, cd_pin **pinp, cd_
 
 #define COUNT_SQL_MAX 800
 
-/* SELECT [i,] count(*) of shard s (i < 0: no index column) into sql. */
-static void count_sql(const cd_shard *s, int i, char *sql, size_t cap)
+/* SELECT [i,] count(*) of blocks [b0, b1) of shard s (i < 0: no index column) into sql. A
+ * bound that is the shard's own is left out, unless the shard is one of several block
+ * ranges of its table: a whole shard is counted past its last block at the pin, as before. */
+static void count_sql(const cd_shard *s, int i, uint32_t b0, uint32_t b1, char *sql, size_t cap)
 {
     int n = i < 0 ? snprintf(sql, cap, "SELECT count(*)")
                   : snprintf(sql, cap, "SELECT %d, count(*)", i);
-    if (s->block_range)
-        snprintf(sql + n, cap - (size_t)n,
-                 " FROM ONLY %s WHERE ctid >= '(%u,0)'::tid AND ctid < '(%u,0)'::tid", s->relsql,
-                 s->blk_start, s->blk_end);
-    else
-        snprintf(sql + n, cap - (size_t)n, " FROM ONLY %s", s->relsql);
+    bool lo = s->block_range || b0 > s->blk_start, hi = s->block_range || b1 < s->blk_end;
+    n += snprintf(sql + n, cap - (size_t)n, " FROM ONLY %s", s->relsql);
+    if (lo)
+        n += snprintf(sql + n, cap - (size_t)n, " WHERE ctid >= '(%u,0)'::tid", b0);
+    if (hi)
+        snprintf(sql + n, cap - (size_t)n, " %s ctid < '(%u,0)'::tid", lo ? "AND" : "WHERE", b1);
 }
 
-cd_code cd_shard_counts_send(cd_pin *p, const cd_table *t, cd_err *err)
+static void counts_free(cd_counts *c)
 {
-    free(p->counts);
-    p->counts = calloc((size_t)t->nshards + 1, sizeof *p->counts);
-    p->ncounts = t->nshards;
-    cd_err_clear(&p->counts_err);
-    if (p->counts == NULL)
-        return cd_fail(err, CD_ENOMEM, "out of memory");
-    if (t->nshards == 0)
-        return CD_OK; /* nothing to count */
+    free(c->running);
+    free(c->asked_to);
+    free(c->rows);
+    *c = (cd_counts){0};
+}
+
+/* Blocks of a shard one count query covers: count_blocks (1 GiB of blocks by default), or
+ * the whole shard on a server without TID range scans. */
+static uint32_t count_range(const cd_pin *p)
+{
+    if (PQserverVersion(p->conn) < 140000)
+        return UINT32_MAX;
+    if (p->count_blocks > 0)
+        return p->count_blocks;
+    return (uint32_t)((1u << 30) / (p->blcksz ? p->blcksz : 8192));
+}
+
+/* Send one query for the next range of shard `only` (of every shard when only < 0), or for
+ * all that is left of them when rest. A shard all asked is skipped, unless first: the first
+ * query asks every shard once, an empty one too. Nothing to ask sends nothing. */
+static cd_code counts_ask(cd_pin *p, const cd_table *t, int only, bool rest, bool first,
+                          cd_err *err)
+{
+    cd_counts *c = &p->counts;
     size_t cap = (size_t)t->nshards * (COUNT_SQL_MAX + 16) + 1, len = 0;
     char *sql = malloc(cap);
     if (sql == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     for (int i = 0; i < t->nshards; i++) {
-        if (i > 0)
+        const cd_shard *s = &t->shards[i];
+        uint32_t b0 = c->asked_to[i];
+        if ((only >= 0 && i != only) || (!first && b0 >= s->blk_end))
+            continue;
+        uint32_t b1 = rest || s->blk_end - b0 <= c->range ? s->blk_end : b0 + c->range;
+        if (len > 0)
             len += (size_t)snprintf(sql + len, cap - len, " UNION ALL ");
-        count_sql(&t->shards[i], i, sql + len, cap - len);
+        count_sql(s, i, b0, b1, sql + len, cap - len);
         len += strlen(sql + len);
+        c->asked_to[i] = b1;
+        c->running[i] = true;
     }
-    cd_code rc = cd_pg_send(p->conn, "count the rows", sql, err);
-    p->counting = rc == CD_OK;
+    cd_code rc = len > 0 ? cd_pg_send(p->conn, "count the rows", sql, err) : CD_OK;
+    c->busy = len > 0 && rc == CD_OK;
     free(sql);
     return rc;
 }
 
-/* Read the counts query's result into p->counts; a failure is kept in p->counts_err. */
+cd_code cd_shard_counts_send(cd_pin *p, const cd_table *t, cd_err *err)
+{
+    cd_counts *c = &p->counts;
+    counts_free(c);
+    c->n = t->nshards;
+    c->rows = calloc((size_t)t->nshards + 1, sizeof *c->rows);
+    c->asked_to = calloc((size_t)t->nshards + 1, sizeof *c->asked_to);
+    c->running = calloc((size_t)t->nshards + 1, sizeof *c->running);
+    if (c->rows == NULL || c->asked_to == NULL || c->running == NULL) {
+        counts_free(c);
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    }
+    c->range = count_range(p);
+    for (int i = 0; i < t->nshards; i++)
+        c->asked_to[i] = t->shards[i].blk_start;
+    return counts_ask(p, t, -1, false, true, err);
+}
+
+/* Add the running query's counts; a failure is kept in p->counts.err (and copied to err). */
 static cd_code counts_receive(cd_pin *p, cd_err *err)
 {
+    cd_counts *c = &p->counts;
     PGresult *r;
-    p->counting = false;
-    cd_code rc = cd_pg_receive(p->conn, "count the rows", &r, &p->counts_err);
-    for (int k = 0; rc == CD_OK && k < p->ncounts; k++)
-        p->counts[k] = -1;
+    c->busy = false;
+    cd_code rc = cd_pg_receive(p->conn, "count the rows", &r, &c->err);
     for (int row = 0; rc == CD_OK && row < PQntuples(r); row++) {
         int i = atoi(PQgetvalue(r, row, 0));
-        if (i >= 0 && i < p->ncounts)
-            p->counts[i] = strtoll(PQgetvalue(r, row, 1), NULL, 10);
+        if (i >= 0 && i < c->n && c->running[i]) {
+            c->rows[i] += strtoll(PQgetvalue(r, row, 1), NULL, 10);
+            c->running[i] = false;
+        }
     }
     if (rc == CD_OK)
         PQclear(r);
-    for (int k = 0; rc == CD_OK && k < p->ncounts; k++)
-        if (p->counts[k] < 0)
-            rc = cd_fail(&p->counts_err, CD_EDB, "could not count the rows: no count for shard %d",
-                         k);
+    for (int k = 0; rc == CD_OK && k < c->n; k++)
+        if (c->running[k])
+            rc = cd_fail(&c->err, CD_EDB, "could not count the rows: no count for shard %d", k);
     if (rc != CD_OK && err != NULL)
-        *err = p->counts_err;
+        *err = c->err;
     return rc;
 }
 
-cd_code cd_shard_counts_wait(cd_pin *p, const cd_table *t, int64_t *n, cd_err *err)
+/* The block at which shard i's next range is due: past the middle of the last one asked. */
+static uint32_t counts_due(const cd_counts *c, const cd_table *t, int i)
 {
-    cd_code rc = p->counting ? counts_receive(p, err) : CD_OK;
-    if (rc == CD_OK && p->counts_err.code != CD_OK) { /* an earlier read failed */
+    uint32_t to = c->asked_to[i];
+    if (c->err.code != CD_OK || to >= t->shards[i].blk_end)
+        return UINT32_MAX;    /* all asked, or the counts failed */
+    return to - c->range / 2; /* to - blk_start >= range: a range was asked, not the rest */
+}
+
+uint32_t cd_shard_counts_advance(cd_pin *p, const cd_table *t, int i, uint32_t blk)
+{
+    cd_counts *c = &p->counts;
+    if (c->rows == NULL || i < 0 || i >= c->n)
+        return UINT32_MAX;
+    if (blk < counts_due(c, t, i))
+        return counts_due(c, t, i);
+    if (!c->busy || counts_receive(p, NULL) == CD_OK)
+        counts_ask(p, t, i, false, false, &c->err);
+    return counts_due(c, t, i);
+}
+
+cd_code cd_shard_counts_wait(cd_pin *p, const cd_table *t, int i, int64_t *n, cd_err *err)
+{
+    cd_counts *c = &p->counts;
+    if (c->rows == NULL || c->n != t->nshards || i < 0 || i >= c->n)
+        return cd_fail(err, CD_EINVAL, "the row counts were not asked for");
+    if (c->err.code == CD_OK && c->busy)
+        counts_receive(p, NULL);
+    if (c->err.code == CD_OK) /* what the decoding did not ask for, in one query */
+        counts_ask(p, t, i, true, false, &c->err);
+    if (c->err.code == CD_OK && c->busy)
+        counts_receive(p, NULL);
+    if (c->err.code != CD_OK) {
         if (err != NULL)
-            *err = p->counts_err;
-        rc = p->counts_err.code;
+            *err = c->err;
+        return c->err.code;
     }
-    if (rc == CD_OK && (p->counts == NULL || p->ncounts != t->nshards))
-        rc = cd_fail(err, CD_EINVAL, "the row counts were not asked for");
-    for (int i = 0; rc == CD_OK && i < t->nshards; i++)
-        n[i] = p->counts[i];
-    return rc;
+    *n = c->rows[i];
+    return CD_OK;
 }
 
 cd_code cd_shard_count(cd_pin *p, const cd_shard *s, int64_t *n, cd_err *err)
 {
     char sql[COUNT_SQL_MAX];
-    count_sql(s, -1, sql, sizeof sql);
+    count_sql(s, -1, s->blk_start, s->blk_end, sql, sizeof sql);
     PGresult *r;
     cd_code rc = query(p->conn, "count the rows", sql, 0, NULL, &r, err);
     if (rc != CD_OK)
@@ -830,9 +900,7 @@ void cd_table_free(cd_table **tp)
 
 void cd_pin_release(cd_pin *p)
 {
-    free(p->counts);
-    p->counts = NULL;
-    p->counting = false; /* PQfinish drops a query still running */
+    counts_free(&p->counts); /* PQfinish drops a query still running */
     cd_xact_close(&p->xact);
     cd_snapshot_free(&p->snap);
     if (p->conn != NULL) {

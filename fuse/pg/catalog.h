@@ -62,6 +62,18 @@ typedef struct cd_table {
     struct cd_madlib *madlib; /* MADlib-packed buffers served unpacked (madlib.h), or NULL */
 } cd_table;
 
+/* The row counts of a table's shards, asked of the server a range of blocks at a time
+ * (cd_shard_counts_send). */
+typedef struct cd_counts {
+    int n;              /* shards */
+    int64_t *rows;      /* [n] rows counted so far */
+    uint32_t *asked_to; /* [n] the blocks before it are counted or being counted */
+    bool *running;      /* [n] in the query running on conn */
+    uint32_t range;     /* blocks of a shard one query counts; UINT32_MAX: the whole shard */
+    bool busy;          /* a count query is running on conn */
+    cd_err err;         /* code != CD_OK: a count failed, this is why (kept) */
+} cd_counts;
+
 typedef struct cd_pin {
     PGconn *conn;
     char datadir[1024];
@@ -73,21 +85,20 @@ typedef struct cd_pin {
     char snaptext[1024]; /* pg_current_snapshot() as text, possibly truncated for display */
     cd_snapshot snap;
     cd_xact *xact;
-    bool citus;      /* the citus extension is installed (citus.h: session settings set) */
-    char cut[128];   /* the cluster cut this snapshot belongs to, "" when none */
-    bool counting;   /* cd_shard_counts_send's query is running on conn */
-    int64_t *counts; /* its result once read: [nshards] */
-    int ncounts;
-    cd_err counts_err; /* code != CD_OK: reading the result failed, this is why */
+    bool citus;            /* the citus extension is installed (citus.h: session settings set) */
+    char cut[128];         /* the cluster cut this snapshot belongs to, "" when none */
+    uint32_t count_blocks; /* cd_pin_opts.count_blocks */
+    cd_counts counts;      /* the row counts of cd_shard_counts_send */
 } cd_pin;
 
 typedef struct cd_pin_opts {
-    const char *conninfo; /* libpq conninfo ("" = environment defaults) */
-    const char *datadir;  /* override of SHOW data_directory, or NULL */
-    int block_shards;     /* > 0: split a plain table into N block ranges */
-    const char *columns;  /* comma-separated output columns, or NULL for all supported */
-    const char *cut;      /* the cluster cut the pin is part of (refresh --cluster), or NULL */
-    bool keep_packed;     /* serve MADlib-packed tables as stored, not unpacked (madlib.h) */
+    const char *conninfo;  /* libpq conninfo ("" = environment defaults) */
+    const char *datadir;   /* override of SHOW data_directory, or NULL */
+    int block_shards;      /* > 0: split a plain table into N block ranges */
+    const char *columns;   /* comma-separated output columns, or NULL for all supported */
+    const char *cut;       /* the cluster cut the pin is part of (refresh --cluster), or NULL */
+    bool keep_packed;      /* serve MADlib-packed tables as stored, not unpacked (madlib.h) */
+    uint32_t count_blocks; /* blocks a row-count query covers; 0: 1 GiB of them (tests lower it) */
 } cd_pin_opts;
 
 cd_code cd_pin_table(const cd_pin_opts *o, const char *table, cd_pin **pin, cd_table **tab,
@@ -110,13 +121,26 @@ cd_code cd_pin_recheckpoint(cd_pin *p, cd_err *err);
 
 /* count(*) of the shard's rows in the pinned snapshot. */
 cd_code cd_shard_count(cd_pin *p, const cd_shard *s, int64_t *n, cd_err *err);
-/* count(*) of every shard of t, as one query sent now: the server counts while the caller
- * decodes (its pages are on disk, not behind the connection). Until cd_shard_counts_wait
- * only cd_pin_recheckpoint and cd_pin_release may use p's connection. */
+/*
+ * count(*) of every shard of t in the pinned snapshot, counted by the server while the
+ * caller decodes. A query sent now counts each shard's first range of count_blocks blocks;
+ * cd_shard_counts_advance asks for a shard's next range once its decoding is past the middle
+ * of the last one asked, so the server reads each range of the heap shortly before the
+ * decoder does, and a table larger than the page cache is read from disk once, not once for
+ * each. Servers before PostgreSQL 14 (no TID range scan: a ctid range would read the whole
+ * shard) count each shard whole in the first query. cd_shard_counts_wait asks for the rest
+ * of a shard.
+ * The calls are not thread-safe: callers serialize them. Until cd_shard_counts_wait, only
+ * they, cd_pin_recheckpoint and cd_pin_release may use p's connection.
+ */
 cd_code cd_shard_counts_send(cd_pin *p, const cd_table *t, cd_err *err);
-/* n[i] = count(*) of shard i of t, waiting for the query of cd_shard_counts_send the first
- * time; every call gives the same counts, or the same error. */
-cd_code cd_shard_counts_wait(cd_pin *p, const cd_table *t, int64_t *n, cd_err *err);
+/* The decoding of shard i of t has reached block blk: ask for its next range when due
+ * (waiting for the running count first). Returns the block at which to call again
+ * (UINT32_MAX: never). A failure is kept for cd_shard_counts_wait. */
+uint32_t cd_shard_counts_advance(cd_pin *p, const cd_table *t, int i, uint32_t blk);
+/* *n = count(*) of shard i of t, asking for what is left of it in one query and waiting for
+ * it; every call for i gives the same count, or the same error. */
+cd_code cd_shard_counts_wait(cd_pin *p, const cd_table *t, int i, int64_t *n, cd_err *err);
 
 /* SQL selecting ctid and the output columns of a shard in physical order; caller frees. */
 char *cd_shard_select_sql(const cd_table *t, const cd_shard *s);

@@ -71,6 +71,7 @@ typedef struct index_state {
     size_t cap_bytes;     /* their buffers' sizes */
     size_t cap_limit;     /* bound of cap_bytes */
     uint32_t blkno;       /* block of the last tuple */
+    uint32_t count_at;    /* block at which the row counts hear of the pass again */
     size_t *valid_cap;    /* [ncols] */
     size_t *off_cap;      /* [ncols] */
     cd_valctx ctx;
@@ -374,10 +375,19 @@ static void capture_free(capture *caps, int ncols)
     free(caps);
 }
 
+/* Tell the row counts (cd_shard_counts_advance) how far the pass is when they ask to hear:
+ * the server counts the next range of the shard before the pass reads it. */
+static void count_progress(index_state *st, uint32_t blkno)
+{
+    if (blkno >= st->count_at)
+        st->count_at = cd_shard_counts_advance(st->v->pin, st->t, st->shard, blkno);
+}
+
 static cd_code index_tuple(void *arg, uint32_t blkno, uint16_t item, const uint8_t *tup,
                            uint32_t len, const cd_datum *datums, cd_err *err)
 {
     index_state *st = arg;
+    count_progress(st, blkno);
     uint64_t row = st->vs->nrows;
     cd_code rc = CD_OK;
     st->blkno = blkno;
@@ -416,6 +426,7 @@ static cd_code index_packed(void *arg, uint32_t blkno, uint16_t item, const uint
                             uint32_t len, const cd_datum *datums, cd_err *err)
 {
     index_state *st = arg;
+    count_progress(st, blkno);
     vshard *vs = st->vs;
     uint64_t n = vs->ntuples, rows = 0;
     cd_code rc = grow((void **)&vs->first_row, &st->first_cap, n + 2, sizeof *vs->first_row, err);
@@ -695,9 +706,10 @@ static void shard_failed(cd_vtable *v, int i, const cd_err *err)
 static cd_code check_counts(cd_vtable *v, int64_t *want, cd_colsum *sums, cd_err *err)
 {
     size_t nc = (size_t)v->t->ncols;
-    cd_code rc = cd_shard_counts_wait(v->pin, v->t, want, err);
+    cd_code rc = CD_OK;
     for (int i = 0; i < v->t->nshards && rc == CD_OK; i++) {
-        if (v->shards[i].failed)
+        rc = cd_shard_counts_wait(v->pin, v->t, i, &want[i], err); /* failed ones too */
+        if (rc != CD_OK || v->shards[i].failed)
             continue;
         rc = cd_check_count(v->pin, &v->t->shards[i], v->shards[i].ntuples, want[i], err);
         if (shard_local(rc)) {

@@ -4,8 +4,9 @@
  * READ bytes (default 131072; odd sizes cross every chunk and header boundary). A test
  * compares the tree with `cerebro-ds export` of the same snapshot, byte for byte.
  *
- *   vtdump CONNINFO TABLE OUTDIR [READ [SHARDS [CACHE_MB]]]
+ *   vtdump CONNINFO TABLE OUTDIR [READ [SHARDS [CACHE_MB [COUNT_BLOCKS]]]]
  *
+ * COUNT_BLOCKS: blocks each row-count query of the index pass covers (cd_pin_opts).
  * With READ < 0, each file is also read backwards in pieces of -READ bytes and must match.
  */
 #include <errno.h>
@@ -71,8 +72,9 @@ static int dump_dir(cd_vtable *v, int shard, const char *dir, long piece)
 
 int main(int argc, char **argv)
 {
-    if (argc < 4 || argc > 7) {
-        fprintf(stderr, "usage: vtdump CONNINFO TABLE OUTDIR [READ [SHARDS [CACHE_MB]]]\n");
+    if (argc < 4 || argc > 8) {
+        fprintf(stderr,
+                "usage: vtdump CONNINFO TABLE OUTDIR [READ [SHARDS [CACHE_MB [COUNT_BLOCKS]]]]\n");
         return 2;
     }
     long piece = argc > 4 ? atol(argv[4]) : 131072;
@@ -81,7 +83,9 @@ int main(int argc, char **argv)
     cd_cache_config cc = {.bytes = (size_t)(argc > 6 ? atol(argv[6]) : 64) << 20};
     if (piece == 0 || cd_cache_new(&cache, &cc, &err) != CD_OK)
         return piece == 0 ? 2 : fail(&err);
-    cd_vtable_opts o = {.pin = {.conninfo = argv[1], .block_shards = argc > 5 ? atoi(argv[5]) : 0},
+    cd_vtable_opts o = {.pin = {.conninfo = argv[1],
+                                .block_shards = argc > 5 ? atoi(argv[5]) : 0,
+                                .count_blocks = argc > 7 ? (uint32_t)atol(argv[7]) : 0},
                         .cache = cache};
     cd_vtable *v;
     struct timespec t0, t1;
