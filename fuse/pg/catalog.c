@@ -783,6 +783,13 @@ static uint32_t counts_due(const cd_counts *c, const cd_table *t, int i)
     return to - c->range / 2; /* to - blk_start >= range: a range was asked, not the rest */
 }
 
+/* Whether the running count's result is in, reading what has come without waiting (a
+ * broken connection counts as in: reading the result then says what broke). */
+static bool counts_ready(cd_pin *p)
+{
+    return PQconsumeInput(p->conn) == 0 || PQisBusy(p->conn) == 0;
+}
+
 uint32_t cd_shard_counts_advance(cd_pin *p, const cd_table *t, int i, uint32_t blk)
 {
     cd_counts *c = &p->counts;
@@ -790,6 +797,8 @@ uint32_t cd_shard_counts_advance(cd_pin *p, const cd_table *t, int i, uint32_t b
         return UINT32_MAX;
     if (blk < counts_due(c, t, i))
         return counts_due(c, t, i);
+    if (c->busy && !counts_ready(p)) /* the decoding does not wait: look again a little on */
+        return blk + (c->range / 16 > 0 ? c->range / 16 : 1);
     if (!c->busy || counts_receive(p, NULL) == CD_OK)
         counts_ask(p, t, i, false, false, &c->err);
     return counts_due(c, t, i);

@@ -134,9 +134,9 @@ cd_code cd_shard_count(cd_pin *p, const cd_shard *s, int64_t *n, cd_err *err);
  * they, cd_pin_recheckpoint and cd_pin_release may use p's connection.
  */
 cd_code cd_shard_counts_send(cd_pin *p, const cd_table *t, cd_err *err);
-/* The decoding of shard i of t has reached block blk: ask for its next range when due
- * (waiting for the running count first). Returns the block at which to call again
- * (UINT32_MAX: never). A failure is kept for cd_shard_counts_wait. */
+/* The decoding of shard i of t has reached block blk: ask for its next range when due and
+ * the running count is done (never waiting for it). Returns the block at which to call
+ * again (UINT32_MAX: never). A failure is kept for cd_shard_counts_wait. */
 uint32_t cd_shard_counts_advance(cd_pin *p, const cd_table *t, int i, uint32_t blk);
 /* *n = count(*) of shard i of t, asking for what is left of it in one query and waiting for
  * it; every call for i gives the same count, or the same error. */
