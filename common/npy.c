@@ -360,6 +360,31 @@ uint8_t *cd_npy_writer_room(cd_npy_writer *w, size_t nbytes, size_t *before)
     return w->buf + w->used;
 }
 
+/* Appends of at most this many bytes (a scalar, a validity byte) are copied inline. */
+#define NPY_SMALL 16
+
+/* Copy a small append: the sizes of scalars without a call to memcpy (a Criteo-like table's
+ * export spent a fifth of its time in calls copying 4 and 1 bytes). */
+static inline void copy_small(uint8_t *dst, const uint8_t *src, size_t n)
+{
+    switch (n) {
+    case 1:
+        *dst = *src;
+        break;
+    case 2:
+        memcpy(dst, src, 2);
+        break;
+    case 4:
+        memcpy(dst, src, 4);
+        break;
+    case 8:
+        memcpy(dst, src, 8);
+        break;
+    default:
+        memcpy(dst, src, n);
+    }
+}
+
 cd_code cd_npy_writer_append(cd_npy_writer *w, const void *data, size_t nbytes, cd_err *err)
 {
     if (w == NULL || w->failed)
@@ -368,7 +393,10 @@ cd_code cd_npy_writer_append(cd_npy_writer *w, const void *data, size_t nbytes, 
         return cd_fail(err, CD_EINVAL, "npy data is null");
     const uint8_t *p = data;
     w->bytes += nbytes;
-    if (p == w->buf + w->used && nbytes <= NPY_WBUF - w->used) { /* made in place (room) */
+    bool in_place = p == w->buf + w->used; /* made there (cd_npy_writer_room) */
+    if ((in_place || nbytes <= NPY_SMALL) && nbytes <= NPY_WBUF - w->used) {
+        if (!in_place)
+            copy_small(w->buf + w->used, p, nbytes);
         w->used += nbytes;
         return w->used == NPY_WBUF ? writer_flush(w, err) : CD_OK;
     }
