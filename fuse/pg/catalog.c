@@ -685,9 +685,7 @@ static void count_sql(const cd_shard *s, int i, uint32_t b0, uint32_t b1, char *
 
 static void counts_free(cd_counts *c)
 {
-    free(c->running);
-    free(c->asked_to);
-    free(c->rows);
+    free(c->sh);
     *c = (cd_counts){0};
 }
 
@@ -702,10 +700,10 @@ static uint32_t count_range(const cd_pin *p)
     return (uint32_t)((1u << 30) / (p->blcksz ? p->blcksz : 8192));
 }
 
-/* Send one query for the next range of shard `only` (of every shard when only < 0), or for
- * all that is left of them when rest. A shard all asked is skipped, unless first: the first
- * query asks every shard once, an empty one too. Nothing to ask sends nothing. */
-static cd_code counts_ask(cd_pin *p, const cd_table *t, int only, bool rest, bool first,
+/* Send one query for the next range of shard `only`, or (only < 0) of the shards in order
+ * until `budget` blocks are asked; for all that is left of them when rest. A shard all asked
+ * is skipped (an empty one is asked once). Nothing to ask sends nothing. */
+static cd_code counts_ask(cd_pin *p, const cd_table *t, int only, bool rest, uint64_t budget,
                           cd_err *err)
 {
     cd_counts *c = &p->counts;
@@ -713,18 +711,20 @@ static cd_code counts_ask(cd_pin *p, const cd_table *t, int only, bool rest, boo
     char *sql = malloc(cap);
     if (sql == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
-    for (int i = 0; i < t->nshards; i++) {
+    uint64_t asked = 0;
+    for (int i = 0; i < t->nshards && asked < budget; i++) {
         const cd_shard *s = &t->shards[i];
-        uint32_t b0 = c->asked_to[i];
-        if ((only >= 0 && i != only) || (!first && b0 >= s->blk_end))
+        cd_shard_rows *r = &c->sh[i];
+        uint32_t b0 = r->asked_to;
+        if ((only >= 0 && i != only) || (r->asked && b0 >= s->blk_end))
             continue;
         uint32_t b1 = rest || s->blk_end - b0 <= c->range ? s->blk_end : b0 + c->range;
         if (len > 0)
             len += (size_t)snprintf(sql + len, cap - len, " UNION ALL ");
         count_sql(s, i, b0, b1, sql + len, cap - len);
         len += strlen(sql + len);
-        c->asked_to[i] = b1;
-        c->running[i] = true;
+        asked += b1 - b0;
+        *r = (cd_shard_rows){.rows = r->rows, .asked_to = b1, .asked = true, .running = true};
     }
     cd_code rc = len > 0 ? cd_pg_send(p->conn, "count the rows", sql, err) : CD_OK;
     c->busy = len > 0 && rc == CD_OK;
@@ -737,17 +737,13 @@ cd_code cd_shard_counts_send(cd_pin *p, const cd_table *t, cd_err *err)
     cd_counts *c = &p->counts;
     counts_free(c);
     c->n = t->nshards;
-    c->rows = calloc((size_t)t->nshards + 1, sizeof *c->rows);
-    c->asked_to = calloc((size_t)t->nshards + 1, sizeof *c->asked_to);
-    c->running = calloc((size_t)t->nshards + 1, sizeof *c->running);
-    if (c->rows == NULL || c->asked_to == NULL || c->running == NULL) {
-        counts_free(c);
+    c->sh = calloc((size_t)t->nshards + 1, sizeof *c->sh);
+    if (c->sh == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
-    }
     c->range = count_range(p);
     for (int i = 0; i < t->nshards; i++)
-        c->asked_to[i] = t->shards[i].blk_start;
-    return counts_ask(p, t, -1, false, true, err);
+        c->sh[i].asked_to = t->shards[i].blk_start;
+    return counts_ask(p, t, -1, false, c->range, err);
 }
 
 /* Add the running query's counts; a failure is kept in p->counts.err (and copied to err). */
@@ -759,28 +755,31 @@ static cd_code counts_receive(cd_pin *p, cd_err *err)
     cd_code rc = cd_pg_receive(p->conn, "count the rows", &r, &c->err);
     for (int row = 0; rc == CD_OK && row < PQntuples(r); row++) {
         int i = atoi(PQgetvalue(r, row, 0));
-        if (i >= 0 && i < c->n && c->running[i]) {
-            c->rows[i] += strtoll(PQgetvalue(r, row, 1), NULL, 10);
-            c->running[i] = false;
+        if (i >= 0 && i < c->n && c->sh[i].running) {
+            c->sh[i].rows += strtoll(PQgetvalue(r, row, 1), NULL, 10);
+            c->sh[i].running = false;
         }
     }
     if (rc == CD_OK)
         PQclear(r);
     for (int k = 0; rc == CD_OK && k < c->n; k++)
-        if (c->running[k])
+        if (c->sh[k].running)
             rc = cd_fail(&c->err, CD_EDB, "could not count the rows: no count for shard %d", k);
     if (rc != CD_OK && err != NULL)
         *err = c->err;
     return rc;
 }
 
-/* The block at which shard i's next range is due: past the middle of the last one asked. */
+/* The block at which shard i's next range is due: its first block while none is asked,
+ * then past the middle of the last one asked. */
 static uint32_t counts_due(const cd_counts *c, const cd_table *t, int i)
 {
-    uint32_t to = c->asked_to[i];
-    if (c->err.code != CD_OK || to >= t->shards[i].blk_end)
-        return UINT32_MAX;    /* all asked, or the counts failed */
-    return to - c->range / 2; /* to - blk_start >= range: a range was asked, not the rest */
+    const cd_shard_rows *r = &c->sh[i];
+    if (c->err.code != CD_OK || (r->asked && r->asked_to >= t->shards[i].blk_end))
+        return UINT32_MAX; /* all asked, or the counts failed */
+    if (!r->asked)
+        return t->shards[i].blk_start;
+    return r->asked_to - c->range / 2; /* a whole range was asked: not past blk_start */
 }
 
 /* Whether the running count's result is in, reading what has come without waiting (a
@@ -793,26 +792,26 @@ static bool counts_ready(cd_pin *p)
 uint32_t cd_shard_counts_advance(cd_pin *p, const cd_table *t, int i, uint32_t blk)
 {
     cd_counts *c = &p->counts;
-    if (c->rows == NULL || i < 0 || i >= c->n)
+    if (c->sh == NULL || i < 0 || i >= c->n)
         return UINT32_MAX;
     if (blk < counts_due(c, t, i))
         return counts_due(c, t, i);
     if (c->busy && !counts_ready(p)) /* the decoding does not wait: look again a little on */
         return blk + (c->range / 16 > 0 ? c->range / 16 : 1);
     if (!c->busy || counts_receive(p, NULL) == CD_OK)
-        counts_ask(p, t, i, false, false, &c->err);
+        counts_ask(p, t, i, false, UINT64_MAX, &c->err);
     return counts_due(c, t, i);
 }
 
 cd_code cd_shard_counts_wait(cd_pin *p, const cd_table *t, int i, int64_t *n, cd_err *err)
 {
     cd_counts *c = &p->counts;
-    if (c->rows == NULL || c->n != t->nshards || i < 0 || i >= c->n)
+    if (c->sh == NULL || c->n != t->nshards || i < 0 || i >= c->n)
         return cd_fail(err, CD_EINVAL, "the row counts were not asked for");
     if (c->err.code == CD_OK && c->busy)
         counts_receive(p, NULL);
     if (c->err.code == CD_OK) /* what the decoding did not ask for, in one query */
-        counts_ask(p, t, i, true, false, &c->err);
+        counts_ask(p, t, i, true, UINT64_MAX, &c->err);
     if (c->err.code == CD_OK && c->busy)
         counts_receive(p, NULL);
     if (c->err.code != CD_OK) {
@@ -820,7 +819,7 @@ cd_code cd_shard_counts_wait(cd_pin *p, const cd_table *t, int i, int64_t *n, cd
             *err = c->err;
         return c->err.code;
     }
-    *n = c->rows[i];
+    *n = c->sh[i].rows;
     return CD_OK;
 }
 

@@ -62,16 +62,21 @@ typedef struct cd_table {
     struct cd_madlib *madlib; /* MADlib-packed buffers served unpacked (madlib.h), or NULL */
 } cd_table;
 
-/* The row counts of a table's shards, asked of the server a range of blocks at a time
- * (cd_shard_counts_send). */
+/* What is counted of one shard (cd_shard_counts_send). */
+typedef struct cd_shard_rows {
+    int64_t rows;      /* counted so far */
+    uint32_t asked_to; /* the blocks before it are counted or being counted */
+    bool asked;        /* a range of it was asked for */
+    bool running;      /* in the query running on conn */
+} cd_shard_rows;
+
+/* The row counts of a table's shards, asked of the server a range of blocks at a time. */
 typedef struct cd_counts {
-    int n;              /* shards */
-    int64_t *rows;      /* [n] rows counted so far */
-    uint32_t *asked_to; /* [n] the blocks before it are counted or being counted */
-    bool *running;      /* [n] in the query running on conn */
-    uint32_t range;     /* blocks of a shard one query counts; UINT32_MAX: the whole shard */
-    bool busy;          /* a count query is running on conn */
-    cd_err err;         /* code != CD_OK: a count failed, this is why (kept) */
+    int n;             /* shards */
+    cd_shard_rows *sh; /* [n] */
+    uint32_t range;    /* blocks of a shard one query counts; UINT32_MAX: the whole shard */
+    bool busy;         /* a count query is running on conn */
+    cd_err err;        /* code != CD_OK: a count failed, this is why (kept) */
 } cd_counts;
 
 typedef struct cd_pin {
@@ -123,15 +128,16 @@ cd_code cd_pin_recheckpoint(cd_pin *p, cd_err *err);
 cd_code cd_shard_count(cd_pin *p, const cd_shard *s, int64_t *n, cd_err *err);
 /*
  * count(*) of every shard of t in the pinned snapshot, counted by the server while the
- * caller decodes. A query sent now counts each shard's first range of count_blocks blocks;
- * cd_shard_counts_advance asks for a shard's next range once its decoding is past the middle
- * of the last one asked, so the server reads each range of the heap shortly before the
- * decoder does, and a table larger than the page cache is read from disk once, not once for
- * each. Servers before PostgreSQL 14 (no TID range scan: a ctid range would read the whole
- * shard) count each shard whole in the first query. cd_shard_counts_wait asks for the rest
- * of a shard.
- * The calls are not thread-safe: callers serialize them. Until cd_shard_counts_wait, only
- * they, cd_pin_recheckpoint and cd_pin_release may use p's connection.
+ * caller decodes, count_blocks blocks (a range) of a shard per query. The query sent now
+ * counts the first ranges of the shards in order up to one range in all (every shard of a
+ * small table). cd_shard_counts_advance asks for a shard's first range when its decoding
+ * begins and for its next one once the decoding is past the middle of the last one asked,
+ * so the server reads each range of the heap shortly before the decoder does, and a table
+ * larger than the page cache is read from disk once, not once for each. Servers before
+ * PostgreSQL 14 (no TID range scan: a ctid range would read the whole shard) count every
+ * shard whole in the first query. cd_shard_counts_wait asks for the rest of a shard.
+ * The calls are not thread-safe: callers serialize them. Until the last cd_shard_counts_wait,
+ * only they, cd_pin_recheckpoint and cd_pin_release may use p's connection.
  */
 cd_code cd_shard_counts_send(cd_pin *p, const cd_table *t, cd_err *err);
 /* The decoding of shard i of t has reached block blk: ask for its next range when due and
