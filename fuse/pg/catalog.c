@@ -794,8 +794,9 @@ uint32_t cd_shard_counts_advance(cd_pin *p, const cd_table *t, int i, uint32_t b
     cd_counts *c = &p->counts;
     if (c->sh == NULL || i < 0 || i >= c->n)
         return UINT32_MAX;
-    if (blk < counts_due(c, t, i))
-        return counts_due(c, t, i);
+    uint32_t due = counts_due(c, t, i);
+    if (blk < due)
+        return due;
     if (c->busy && !counts_ready(p)) /* the decoding does not wait: look again a little on */
         return blk + (c->range / 16 > 0 ? c->range / 16 : 1);
     if (!c->busy || counts_receive(p, NULL) == CD_OK)
