@@ -165,7 +165,7 @@ static inline cd_code do_group(pglz_run *r, unsigned ctrl)
 /*
  * Fast path: decode whole groups while a group cannot run out of input (a control byte and
  * 8 three-byte tags) and each item has room for itself plus the slack of the wide copies
- * below: 8 bytes for literals, the match's length plus 16 for a tag (checked once its length
+ * below: 8 bytes for literals, the match's length plus 32 for a tag (checked once its length
  * is read, so only the last few items of a stream fall to the checked path). When an item
  * does not fit it returns at the start of the current group (bytes written in that group are
  * written again, identically) and the checked path finishes.
@@ -174,7 +174,7 @@ static inline cd_code do_group(pglz_run *r, unsigned ctrl)
  * it returns CD_ECORRUPT without a message and the caller decodes again on the checked path.
  */
 #define PGLZ_GROUP_IN (1 + 8 * 3)
-#define PGLZ_SLACK 16 /* bytes past a match the wide copies may write */
+#define PGLZ_SLACK 32 /* bytes past a match the wide copies may write */
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define PGLZ_LE 1
@@ -193,9 +193,9 @@ static inline void wild_copy8(uint8_t *d, const uint8_t *s, size_t len)
 }
 
 /*
- * A match of 4 to 16 bytes from at least 8 bytes back: two 8-byte copies, the second loaded
- * after the first is stored (from 8 to 15 back it reads bytes the first just wrote, as the
- * forward copy must). Most matches of float data are 4-8 bytes; one branch for all of them and
+ * The first 16 bytes of a match from at least 8 bytes back: two 8-byte copies, the second
+ * loaded after the first is stored (from 8 to 15 back it reads bytes the first just wrote, as
+ * the forward copy must). Most matches of float data are 4-8 bytes; one branch for all of them and
  * 8-byte loads measured 6% less time for the whole decoder on Fashion than a 16-byte wild copy
  * loop, and 3.5% less than a separate 4-to-8-byte case.
  */
@@ -242,10 +242,11 @@ static inline void run_head8(uint8_t *d, size_t off)
 /*
  * A run whose period off is 1, 2 or 4 (a repeated byte, pair or float: most runs in float
  * data), at least 4 bytes into the output: its 8-byte pattern made in a register from the 4
- * bytes before d, then stored 16 bytes at a time. A 4-byte load of bytes one earlier store
- * wrote is forwarded from that store; run_head8's 8-byte load of partly unwritten bytes
- * waits until the store reaches the cache, and its 8-byte copies wait on each other.
- * Little-endian only: the last off bytes are the high ones of the load.
+ * bytes before d, then stored 16 bytes, then 32 at a time (the long runs of zeros in images:
+ * 2.5% less time for the decoder on Fashion than 16 at a time). A 4-byte load of bytes one earlier
+ * store wrote is forwarded from that store; run_head8's 8-byte load of partly unwritten bytes waits
+ * until the store reaches the cache, and its 8-byte copies wait on each other. Little-endian only:
+ * the last off bytes are the high ones of the load.
  */
 static inline void run_pow2(uint8_t *d, size_t off, size_t len)
 {
@@ -255,11 +256,14 @@ static inline void run_pow2(uint8_t *d, size_t off, size_t len)
     memcpy(&last4, d - 4, 4);
     uint64_t p = (uint64_t)(last4 >> (32 - 8 * off)) * spread[off];
     uint8_t *end = d + len;
-    do {
+    memcpy(d, &p, 8);
+    memcpy(d + 8, &p, 8);
+    for (d += 16; d < end; d += 32) {
         memcpy(d, &p, 8);
         memcpy(d + 8, &p, 8);
-        d += 16;
-    } while (d < end);
+        memcpy(d + 16, &p, 8);
+        memcpy(d + 24, &p, 8);
+    }
 }
 
 /* A run of period off < 8 (the source overlaps the destination). */
@@ -317,14 +321,19 @@ static cd_code fast_groups(const uint8_t **spp, uint8_t **dpp, const pglz_run *r
                 *dpp = gdp;
                 return CD_OK;
             }
-            if (off >= 8 && len - 4 <= 12) /* 4 <= len <= 16 (len is unsigned) */
+            /* off >= 8 first, then the rare long match: 4.5-6% less time for the decoder
+             * on Fashion than one branch for 4-16 bytes and one for each kind of long match */
+            if (off >= 8) {
                 copy_short(dp, dp - off);
-            else if (off >= 16)
-                wild_copy16(dp, dp - off, len);
-            else if (off >= 8)
-                wild_copy8(dp, dp - off, len);
-            else
+                if (len > 16) {
+                    if (off >= 16)
+                        wild_copy16(dp + 16, dp + 16 - off, len - 16);
+                    else
+                        wild_copy8(dp + 16, dp + 16 - off, len - 16);
+                }
+            } else {
                 copy_run(dp, off, len, (size_t)(dp - dst));
+            }
             dp += len;
             ctrl >>= 1;
         }
