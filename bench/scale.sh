@@ -8,10 +8,12 @@
 #            /var/tmp), removed after
 #   mount    a fresh cerebro-ds-fuse mount: first access (pin, count(*), index) and a read
 #            of every file (cat to /dev/null)
-# Per size and path: seconds per GB of table, the peak RSS (the export's; the daemon's
-# VmHWM), and the disk reads (/proc/vmstat pgpgin over the run, which counts the server's
-# count(*) too) per table byte. Last lines: the spread of seconds per GB over the sizes
-# (max / min, target <= 1.15 each path), of peak RSS, and the largest reads/size.
+# Per size and path: seconds per GB of table, CPU seconds per GB (user + system: the export's;
+# the daemon's and its readers'), the peak RSS (the export's; the daemon's VmHWM), and the disk
+# reads (/proc/vmstat pgpgin over the run, which counts the server's count(*) too) per table
+# byte. Last lines: the spread of seconds per GB over the sizes (max / min, target <= 1.15
+# each path), of CPU seconds per GB (what the work costs, whatever else the machine runs at
+# the time), of peak RSS, and the largest reads/size.
 # A size that does not fit on the disk (table + export + 10% margin) is skipped, said so.
 # The data generation lives here, not in make check.
 set -euo pipefail
@@ -41,6 +43,9 @@ trap cleanup EXIT
 
 now() { date +%s.%N; }
 pgpgin() { awk '$1 == "pgpgin" {printf "%.0f\n", $2 * 1024}' /proc/vmstat; } # bytes read from disk
+proc_cpu() { # PID -> its user + system CPU seconds so far
+    awk -v hz="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); print ($12 + $13) / hz}' "/proc/$1/stat"
+}
 drop_caches() {
     sync
     echo 3 >/proc/sys/vm/drop_caches
@@ -77,7 +82,7 @@ mount_it() {
     return 1
 }
 
-declare -A ex_spg mnt_spg ex_rss mnt_rss reads
+declare -A ex_spg mnt_spg ex_cpg mnt_cpg ex_rss mnt_rss reads
 done_sizes=()
 for gb in $SIZES; do
     grow_to "$gb"
@@ -93,12 +98,14 @@ for gb in $SIZES; do
     drop_caches
     r0=$(pgpgin)
     t0=$(now)
-    rss=$( { /usr/bin/time -f '%M' "$BIN/cerebro-ds" -q --conninfo "$CONN" export crit "$WORK/ex"; } 2>&1 | tail -1)
+    read -r rss cpu < <({ /usr/bin/time -f '%M %U %S' "$BIN/cerebro-ds" -q --conninfo "$CONN" \
+        export crit "$WORK/ex"; } 2>&1 | tail -1 | awk '{print $1, $2 + $3}')
     t1=$(now)
     r1=$(pgpgin)
     out=$(du -sb "$WORK/ex" | cut -f1)
     rm -rf "$WORK/ex"
     ex_spg[$gb]=$(echo "($t1 - $t0) / $g" | bc -l)
+    ex_cpg[$gb]=$(echo "$cpu / $g" | bc -l)
     ex_rss[$gb]=$rss
     exr=$(echo "($r1 - $r0) / $bytes" | bc -l)
     # the mount, cold
@@ -106,9 +113,12 @@ for gb in $SIZES; do
     r0=$(pgpgin)
     t0=$(now)
     mount_it
-    find "$MNT" -type f ! -name meta -print0 | xargs -0 cat >/dev/null
+    # shellcheck disable=SC2016 # expanded by the inner sh
+    rcpu=$({ /usr/bin/time -f '%U %S' sh -c 'find "$1" -type f ! -name meta -print0 |
+        xargs -0 cat >/dev/null' sh "$MNT"; } 2>&1 | tail -1 | awk '{print $1 + $2}')
     t1=$(now)
     r1=$(pgpgin)
+    mnt_cpg[$gb]=$(echo "($(proc_cpu "$DPID") + $rcpu) / $g" | bc -l)
     mnt_rss[$gb]=$(awk '/VmHWM/ {print $2}' "/proc/$DPID/status")
     fusermount3 -u "$MNT"
     wait "$DPID" || true
@@ -116,8 +126,9 @@ for gb in $SIZES; do
     mnt_spg[$gb]=$(echo "($t1 - $t0) / $g" | bc -l)
     mr=$(echo "($r1 - $r0) / $bytes" | bc -l)
     reads[$gb]=$(printf '%s\n' "$exr" "$mr" | sort -g | tail -1)
-    printf 'size=%sGB table_bytes=%s export_bytes=%s export_s_per_gb=%.3f export_peak_rss_kb=%s export_reads_per_byte=%.2f mount_s_per_gb=%.3f daemon_peak_rss_kb=%s mount_reads_per_byte=%.2f\n' \
-        "$gb" "$bytes" "$out" "${ex_spg[$gb]}" "$rss" "$exr" "${mnt_spg[$gb]}" "${mnt_rss[$gb]}" "$mr"
+    printf 'size=%sGB table_bytes=%s export_bytes=%s export_s_per_gb=%.3f export_cpu_s_per_gb=%.3f export_peak_rss_kb=%s export_reads_per_byte=%.2f mount_s_per_gb=%.3f mount_cpu_s_per_gb=%.3f daemon_peak_rss_kb=%s mount_reads_per_byte=%.2f\n' \
+        "$gb" "$bytes" "$out" "${ex_spg[$gb]}" "${ex_cpg[$gb]}" "$rss" "$exr" "${mnt_spg[$gb]}" \
+        "${mnt_cpg[$gb]}" "${mnt_rss[$gb]}" "$mr"
     done_sizes+=("$gb")
 done
 spread() { # values...: max / min
@@ -127,10 +138,11 @@ if ((${#done_sizes[@]} < 2)); then
     echo "scale: fewer than two sizes measured, no spread"
     exit 0
 fi
-e=() m=() er=() mr=() rd=()
+e=() m=() ec=() mc=() er=() mr=() rd=()
 for gb in "${done_sizes[@]}"; do
-    e+=("${ex_spg[$gb]}") m+=("${mnt_spg[$gb]}") er+=("${ex_rss[$gb]}") mr+=("${mnt_rss[$gb]}")
-    rd+=("${reads[$gb]}")
+    e+=("${ex_spg[$gb]}") m+=("${mnt_spg[$gb]}") ec+=("${ex_cpg[$gb]}") mc+=("${mnt_cpg[$gb]}")
+    er+=("${ex_rss[$gb]}") mr+=("${mnt_rss[$gb]}") rd+=("${reads[$gb]}")
 done
 echo "sizes=${done_sizes[*]}GB export_s_per_gb_spread=$(spread "${e[@]}") mount_s_per_gb_spread=$(spread "${m[@]}") (max/min, target <= 1.15)"
+echo "export_cpu_s_per_gb_spread=$(spread "${ec[@]}") mount_cpu_s_per_gb_spread=$(spread "${mc[@]}") (max/min)"
 echo "export_peak_rss_spread=$(spread "${er[@]}") daemon_peak_rss_spread=$(spread "${mr[@]}") worst_reads_per_byte=$(printf '%s\n' "${rd[@]}" | sort -g | tail -1 | xargs printf '%.2f')"
