@@ -98,8 +98,10 @@ for gb in $SIZES; do
     drop_caches
     r0=$(pgpgin)
     t0=$(now)
-    read -r rss cpu < <({ /usr/bin/time -f '%M %U %S' "$BIN/cerebro-ds" -q --conninfo "$CONN" \
-        export crit "$WORK/ex"; } 2>&1 | tail -1 | awk '{print $1, $2 + $3}')
+    # an assignment, so that a failed export stops the script (set -e, pipefail)
+    usage=$({ /usr/bin/time -f '%M %U %S' "$BIN/cerebro-ds" -q --conninfo "$CONN" \
+        export crit "$WORK/ex"; } 2>&1 | tail -1)
+    read -r rss cpu <<<"$(awk '{print $1, $2 + $3}' <<<"$usage")"
     t1=$(now)
     r1=$(pgpgin)
     out=$(du -sb "$WORK/ex" | cut -f1)
@@ -113,9 +115,9 @@ for gb in $SIZES; do
     r0=$(pgpgin)
     t0=$(now)
     mount_it
-    # shellcheck disable=SC2016 # expanded by the inner sh
-    rcpu=$({ /usr/bin/time -f '%U %S' sh -c 'find "$1" -type f ! -name meta -print0 |
-        xargs -0 cat >/dev/null' sh "$MNT"; } 2>&1 | tail -1 | awk '{print $1 + $2}')
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    rcpu=$({ /usr/bin/time -f '%U %S' bash -o pipefail -c 'find "$1" -type f ! -name meta \
+        -print0 | xargs -0 cat >/dev/null' bash "$MNT"; } 2>&1 | tail -1 | awk '{print $1 + $2}')
     t1=$(now)
     r1=$(pgpgin)
     mnt_cpg[$gb]=$(echo "($(proc_cpu "$DPID") + $rcpu) / $g" | bc -l)
