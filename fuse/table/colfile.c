@@ -65,10 +65,7 @@ cd_code cd_colfile_open(cd_colfile *c, const cd_attr *attr, const char *dir, boo
     snprintf(c->dtype, sizeof c->dtype, "%s", attr->dtype);
     c->esz = cd_attr_elem_bytes(attr);
     char path[4200];
-    path_of(path, sizeof path, c, ".valid.npy");
-    cd_code rc = cd_npy_writer_open(&c->valid, path, "|b1", 0, NULL, err);
-    if (rc == CD_OK && c->var)
-        rc = open_bin(c, err);
+    cd_code rc = c->var ? open_bin(c, err) : CD_OK;
     if (rc == CD_OK && !c->var && attr->kind != CD_KIND_ARRAY) {
         c->dims_known = true;
         c->rowbytes = c->esz;
@@ -169,11 +166,29 @@ bool cd_colfile_dest(cd_colfile *c, cd_value_dest *d)
     return d->p != NULL;
 }
 
+/* The validity file at a column's first NULL: opened, with a 1 for each row before it. */
+static cd_code open_valid(cd_colfile *c, cd_err *err)
+{
+    char path[4200];
+    uint8_t ones[4096];
+    path_of(path, sizeof path, c, ".valid.npy");
+    cd_code rc = cd_npy_writer_open(&c->valid, path, "|b1", 0, NULL, err);
+    memset(ones, 1, sizeof ones);
+    for (uint64_t left = c->nrows; left > 0 && rc == CD_OK;) {
+        size_t n = left < sizeof ones ? (size_t)left : sizeof ones;
+        rc = cd_npy_writer_append(c->valid, ones, n, err);
+        left -= n;
+    }
+    return rc;
+}
+
 cd_code cd_colfile_append(cd_colfile *c, const cd_value *v, cd_err *err)
 {
     uint8_t ok = !v->isnull;
     cd_code rc = c->var ? append_var(c, v, err) : append_fixed(c, v, err);
-    if (rc == CD_OK)
+    if (rc == CD_OK && c->valid == NULL && v->isnull)
+        rc = open_valid(c, err);
+    if (rc == CD_OK && c->valid != NULL)
         rc = cd_npy_writer_append(c->valid, &ok, 1, err);
     if (rc != CD_OK)
         return rc;

@@ -32,8 +32,8 @@ typedef struct cd_colfile {
     uint64_t null_elems; /* NULL array elements written as 0 / NaN */
     cd_npy_writer *data; /* fixed: <col>.npy (arrays: opened at the first non-null row) */
     cd_npy_writer *offsets;
-    cd_npy_writer *valid;
-    cd_atomic *bin; /* var: <col>.bin through <col>.bin.tmp, NULL when not open */
+    cd_npy_writer *valid; /* opened at the first NULL row (with a 1 for each row before) */
+    cd_atomic *bin;       /* var: <col>.bin through <col>.bin.tmp, NULL when not open */
     uint64_t bin_len;
     uint64_t pending_nulls; /* fixed arrays: NULL rows before the dimensions are known */
     bool dims_known;
