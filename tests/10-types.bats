@@ -83,6 +83,33 @@ PY
     [ "$status" -eq 0 ]
 }
 
+@test "a table of fixed-width columns only equals PostgreSQL's output" {
+    run cerebro-ds -q --conninfo "$CONN" export public.fixedw "$OUT/fixedw"
+    [ "$status" -eq 0 ]
+    run "$PYTHON" "$REPO/tests/lib/oracle.py" "$CONN" public.fixedw "$OUT/fixedw/part0"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ ${lines[-1]} == "rows=702 mismatches=0" ]]
+    # .valid.npy only for the columns that have a NULL (opened at their first)
+    ls "$OUT/fixedw/part0"
+    [ -f "$OUT/fixedw/part0/a.valid.npy" ] && [ -f "$OUT/fixedw/part0/s.valid.npy" ]
+    [ ! -e "$OUT/fixedw/part0/h.valid.npy" ] && [ ! -e "$OUT/fixedw/part0/d.valid.npy" ]
+    run "$PYTHON" - "$OUT/fixedw/part0" <<'PY'
+import sys, numpy as np
+d = sys.argv[1]
+a, v = np.load(d + "/a.npy"), np.load(d + "/a.valid.npy")
+assert a.shape == (702,) and v.shape == (702,) and v.sum() == 701 and not v[400] and a[400] == 0
+assert (np.load(d + "/d.npy")[:402] == -42).all() and np.load(d + "/d.npy")[402] == 1
+assert np.load(d + "/h.npy")[0] == 1 << 33
+print("ok")
+PY
+    echo "$output"
+    [ "$status" -eq 0 ]
+    run cerebro-ds -q --conninfo "$CONN" verify public.fixedw
+    [ "$status" -eq 0 ]
+    [[ ${lines[-1]} == "rows=702 mismatches=0" ]]
+}
+
 @test "ragged arrays go to .bin and .offsets.npy" {
     [ -f "$OUT/types/part0/a4.bin" ]
     [ -f "$OUT/types/part0/a4.offsets.npy" ]

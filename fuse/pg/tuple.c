@@ -161,6 +161,33 @@ void cd_tuple_fixed_offsets(const cd_attr *attrs, int natts, int32_t *fixoff)
     }
 }
 
+int32_t cd_tuple_fixed_len(const cd_attr *attrs, int natts, const int32_t *fixoff)
+{
+    if (natts == 0 || fixoff[natts - 1] < 0)
+        return -1;
+    return fixoff[natts - 1] + attrs[natts - 1].attlen;
+}
+
+cd_code cd_tuple_deform_fixed(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
+                              const int32_t *fixoff, int32_t fixlen, cd_datum *out, cd_err *err)
+{
+    if (fixlen < 0 || len < PGD_TUP_MIN_HEADER)
+        return cd_tuple_deform(tup, len, attrs, natts, out, err);
+    uint16_t infomask2 = cd_rd16(tup + PGD_TUP_OFF_INFOMASK2);
+    uint16_t infomask = cd_rd16(tup + PGD_TUP_OFF_INFOMASK);
+    uint32_t hoff = tup[PGD_TUP_OFF_HOFF];
+    /* the header checks of check_header, for a tuple that has every attribute, no NULL and
+     * no OID: anything else goes the long way, which says what is wrong */
+    if ((infomask2 & PGD_HEAP_NATTS_MASK) != natts ||
+        (infomask & (PGD_HEAP_HASNULL | PGD_HEAP_HASOID_OLD)) != 0 || hoff < PGD_TUP_MIN_HEADER ||
+        hoff % 8 != 0 || hoff > len || len - hoff != (uint32_t)fixlen)
+        return cd_tuple_deform(tup, len, attrs, natts, out, err);
+    const uint8_t *data = tup + hoff;
+    for (int i = 0; i < natts; i++)
+        out[i] = (cd_datum){.p = data + fixoff[i], .len = (uint32_t)attrs[i].attlen};
+    return CD_OK;
+}
+
 cd_code cd_tuple_attr(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
                       const int32_t *fixoff, int want, cd_datum *out, cd_err *err)
 {

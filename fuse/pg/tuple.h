@@ -61,6 +61,16 @@ cd_code cd_tuple_deform(const uint8_t *tup, uint32_t len, const cd_attr *attrs, 
  * else -1. */
 void cd_tuple_fixed_offsets(const cd_attr *attrs, int natts, int32_t *fixoff);
 
+/* Bytes of a tuple's data when every attribute is fixed-width and none is NULL (the end of
+ * the last one, from fixoff), else -1. */
+int32_t cd_tuple_fixed_len(const cd_attr *attrs, int natts, const int32_t *fixoff);
+
+/* cd_tuple_deform, at once through fixoff for a tuple of fixlen (cd_tuple_fixed_len, >= 0)
+ * bytes of data without NULL that has all natts attributes; any other tuple (or fixlen < 0)
+ * is deformed by cd_tuple_deform. The same datums and errors. */
+cd_code cd_tuple_deform_fixed(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
+                              const int32_t *fixoff, int32_t fixlen, cd_datum *out, cd_err *err);
+
 /*
  * Only attribute want of the tuple into *out, reading no attribute after it: at once
  * through fixoff (NULL: none) when the tuple has no NULL, else by walking the attributes

@@ -30,10 +30,18 @@ static uint64_t content_mix(uint64_t h, uint32_t blkno, uint16_t item, const uin
     return h;
 }
 
+/* The datums of a scan and what deforms a tuple of all fixed-width attributes at once. */
+typedef struct scan_buf {
+    cd_datum *datums; /* [natts + 1] */
+    int32_t *fixoff;  /* [natts + 1] cd_tuple_fixed_offsets */
+    int32_t fixlen;   /* cd_tuple_fixed_len */
+} scan_buf;
+
 static cd_code scan_page(cd_pin *p, const cd_shard *s, const uint8_t *page, uint32_t blkno,
-                         cd_datum *datums, cd_tuple_fn fn, void *arg, uint64_t *content,
+                         const scan_buf *sb, cd_tuple_fn fn, void *arg, uint64_t *content,
                          cd_err *err)
 {
+    cd_datum *datums = sb->datums;
     unsigned n = cd_page_nitems(page);
     int all_visible = cd_page_all_visible(page);
     for (unsigned i = 1; i <= n; i++) {
@@ -45,7 +53,8 @@ static cd_code scan_page(cd_pin *p, const cd_shard *s, const uint8_t *page, uint
         if (rc == CD_OK && flags == PGD_LP_NORMAL)
             rc = cd_tuple_visible(p->xact, &p->snap, tup, len, all_visible, &visible, err);
         if (rc == CD_OK && visible)
-            rc = cd_tuple_deform(tup, len, s->attrs, s->natts, datums, err);
+            rc = cd_tuple_deform_fixed(tup, len, s->attrs, s->natts, sb->fixoff, sb->fixlen, datums,
+                                       err);
         if (rc == CD_OK && visible)
             rc = fn(arg, blkno, (uint16_t)i, tup, len, datums, err);
         if (rc == CD_OK && visible)
@@ -63,10 +72,15 @@ cd_code cd_shard_scan(cd_pin *p, const cd_shard *s, uint32_t blk_start, uint32_t
 {
     uint64_t h = FNV_OFFSET;
     uint8_t *pages = malloc((size_t)SCAN_RUN * p->blcksz);
-    cd_datum *datums = calloc((size_t)s->natts + 1, sizeof *datums);
+    scan_buf sb = {.datums = calloc((size_t)s->natts + 1, sizeof *sb.datums),
+                   .fixoff = calloc((size_t)s->natts + 1, sizeof *sb.fixoff)};
     cd_code rc = CD_OK;
-    if (pages == NULL || datums == NULL)
+    if (pages == NULL || sb.datums == NULL || sb.fixoff == NULL)
         rc = cd_fail(err, CD_ENOMEM, "out of memory");
+    if (rc == CD_OK) {
+        cd_tuple_fixed_offsets(s->attrs, s->natts, sb.fixoff);
+        sb.fixlen = cd_tuple_fixed_len(s->attrs, s->natts, sb.fixoff);
+    }
     for (uint32_t b = blk_start; b < blk_end && rc == CD_OK;) {
         if (cd_interrupted) {
             rc = cd_fail(err, CD_EINTERRUPTED, "interrupted");
@@ -75,12 +89,13 @@ cd_code cd_shard_scan(cd_pin *p, const cd_shard *s, uint32_t blk_start, uint32_t
         uint32_t n = blk_end - b < SCAN_RUN ? blk_end - b : SCAN_RUN;
         rc = cd_relfile_read_run(&s->rel, b, &n, pages, err);
         for (uint32_t i = 0; i < n && rc == CD_OK; i++)
-            rc = scan_page(p, s, pages + (size_t)i * p->blcksz, b + i, datums, fn, arg, &h, err);
+            rc = scan_page(p, s, pages + (size_t)i * p->blcksz, b + i, &sb, fn, arg, &h, err);
         b += n;
     }
     if (content != NULL)
         *content = h;
-    free(datums);
+    free(sb.fixoff);
+    free(sb.datums);
     free(pages);
     return rc;
 }
@@ -161,11 +176,14 @@ static cd_code decode_tuple(void *arg, uint32_t blkno, uint16_t item, const uint
     }
     for (int k = 0; k < st->t->ncols; k++) {
         int ai = st->s->colmap[k];
+        const cd_attr *a = &st->s->attrs[ai];
         cd_value v;
-        cd_value_dest d;
-        bool to = st->sink->dest != NULL && st->sink->dest(st->sink->arg, k, &d);
-        cd_code rc =
-            cd_value_into(&st->ctx, &st->s->attrs[ai], &datums[ai], to ? &d : NULL, &v, err);
+        cd_code rc = CD_OK;
+        if (!cd_value_plain(a, &datums[ai], &v)) { /* a scalar needs no dest */
+            cd_value_dest d;
+            bool to = st->sink->dest != NULL && st->sink->dest(st->sink->arg, k, &d);
+            rc = cd_value_into(&st->ctx, a, &datums[ai], to ? &d : NULL, &v, err);
+        }
         if (rc == CD_OK)
             rc = st->sink->value(st->sink->arg, k, &v, err);
         if (rc != CD_OK)

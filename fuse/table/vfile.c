@@ -130,7 +130,7 @@ static cd_code row_value(chunk_job *j, uint64_t tu, page_run *pr, cd_datum *datu
         rc = cd_tuple_attr(tup, len, s->attrs, s->natts, j->vs->fixoff, ai, &datums[ai], err);
     if (rc == CD_OK && pair >= 0)
         rc = packed_buffer(j, datums, ctx, pair, buf, err);
-    if (rc == CD_OK)
+    if (rc == CD_OK && (pair >= 0 || !cd_value_plain(&s->attrs[ai], &datums[ai], val)))
         rc = cd_value_into(ctx, &s->attrs[ai], &datums[ai], pair >= 0 ? NULL : dest, val, err);
     if (rc != CD_OK)
         cd_context(err, "relation file \"%s\", block %u, item %u", s->relpath, blk, item);

@@ -357,8 +357,9 @@ static void capture_value(index_state *st, int k, uint64_t row, const cd_datum *
         vt_fill_null_row(a, cp->buf + at, rb);
         return;
     }
+    const cd_attr *sa = &st->s->attrs[st->s->colmap[k]];
     ok = ok &&
-         cd_value_into(&st->ctx, &st->s->attrs[st->s->colmap[k]], d, NULL, &val, &err) == CD_OK;
+         (cd_value_plain(sa, d, &val) || cd_value_into(&st->ctx, sa, d, NULL, &val, &err) == CD_OK);
     if (ok && !val.isnull && val.len == rb) {
         memcpy(cp->buf + at, val.data, rb);
         return;

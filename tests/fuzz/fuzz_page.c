@@ -5,7 +5,10 @@
  * value converted (inline compressed values included; TOAST pointers must fail cleanly).
  * Each attribute alone (cd_tuple_attr, the read path's) must equal the full deform's, and
  * every array decoded in place (cd_value_into) must equal its value and leave the bytes
- * before its row as they were.
+ * before its row as they were. Every tuple is also deformed against a row type of fixed-width
+ * attributes only (int4, float8, bool, int8, int2): cd_tuple_deform_fixed must give what
+ * cd_tuple_deform gives (code and datums), and a scalar taken by cd_value_plain the bytes
+ * cd_value_from_datum gives.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,11 +32,25 @@ static cd_attr attrs[7] = {
     {.name = "g", .attnum = 7, .attlen = -1, .attalign = 'd'},
 };
 
+static cd_attr fixed[5] = {
+    {.name = "a", .attnum = 1, .attlen = 4, .attalign = 'i'},
+    {.name = "e", .attnum = 2, .attlen = 8, .attalign = 'd'},
+    {.name = "f", .attnum = 3, .attlen = 1, .attalign = 'c'},
+    {.name = "h", .attnum = 4, .attlen = 8, .attalign = 'd'},
+    {.name = "s", .attnum = 5, .attlen = 2, .attalign = 's'},
+};
+
 static void setup(void)
 {
     static int done;
     if (done++)
         return;
+    static const uint32_t fixed_types[5] = {PGD_INT4OID, PGD_FLOAT8OID, PGD_BOOLOID, PGD_INT8OID,
+                                            PGD_INT2OID};
+    for (int i = 0; i < 5; i++) {
+        fixed[i].typoid = fixed_types[i];
+        cd_attr_classify(&fixed[i], fixed_types[i], 0);
+    }
     static const uint32_t types[7][2] = {
         {PGD_INT4OID, 0},   {PGD_TEXTOID, 0}, {PGD_FLOAT4ARRAYOID, 700}, {PGD_NUMERICOID, 0},
         {PGD_FLOAT8OID, 0}, {PGD_BOOLOID, 0}, {PGD_INT8ARRAYOID, 20}};
@@ -86,6 +103,33 @@ static void check_in_place(const cd_attr *a, const cd_datum *d, const cd_value *
     free(copy);
 }
 
+/* The fixed row type's fast deform against the full one, and its plain scalars. */
+static void check_fixed(const uint8_t *tup, uint32_t len)
+{
+    int32_t fixoff[5];
+    cd_tuple_fixed_offsets(fixed, 5, fixoff);
+    int32_t fixlen = cd_tuple_fixed_len(fixed, 5, fixoff);
+    cd_datum want[5], got[5];
+    cd_err e1 = {0}, e2 = {0};
+    cd_code r1 = cd_tuple_deform(tup, len, fixed, 5, want, &e1);
+    cd_code r2 = cd_tuple_deform_fixed(tup, len, fixed, 5, fixoff, fixlen, got, &e2);
+    if (r1 != r2 || fixlen != 34)
+        abort();
+    for (int k = 0; r1 == CD_OK && k < 5; k++) {
+        if (got[k].p != want[k].p || got[k].len != want[k].len || got[k].isnull != want[k].isnull ||
+            got[k].missing != want[k].missing)
+            abort();
+        cd_value plain, ref;
+        cd_valctx ctx = {0};
+        if (cd_value_plain(&fixed[k], &got[k], &plain) &&
+            (cd_value_from_datum(&ctx, &fixed[k], &want[k], &ref, &e1) != CD_OK || ref.isnull ||
+             plain.isnull || plain.len != ref.len || plain.ndim != 0 ||
+             memcmp(plain.data, ref.data, ref.len) != 0))
+            abort();
+        cd_valctx_free(&ctx);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     setup();
@@ -105,6 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (cd_page_item(page, BLCKSZ, i, &flags, &tup, &len, &err) != CD_OK ||
             flags != PGD_LP_NORMAL)
             continue;
+        check_fixed(tup, len);
         int32_t fixoff[7];
         cd_tuple_fixed_offsets(attrs, 7, fixoff);
         cd_datum one[7];

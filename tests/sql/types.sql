@@ -56,3 +56,14 @@ INSERT INTO grid
 SELECT k, CASE WHEN k % 5 = 0 THEN NULL ELSE ARRAY[[k, k + 1, k + 2], [k + 3, NULL, k + 5]]::real[] END,
        ARRAY[k, -k]
 FROM generate_series(1, 50) k;
+
+-- Only fixed-width columns: the export's fast path (every attribute at a fixed offset in a
+-- tuple without NULL), beside tuples it must leave to the full deform: NULLs, tuples from
+-- before a column was added (its default), a dropped column's bytes.
+CREATE TABLE fixedw (a int4, e float8, f bool, gone int2, h int8, s int2);
+INSERT INTO fixedw SELECT g, g * 0.5, g % 2 = 0, g % 7, g::int8 << 33, (g % 300)::int2
+FROM generate_series(1, 400) g;
+INSERT INTO fixedw VALUES (NULL, 1.5, true, 1, 7, 3), (5, NULL, NULL, NULL, 9, NULL);
+ALTER TABLE fixedw DROP COLUMN gone;
+ALTER TABLE fixedw ADD COLUMN d int4 DEFAULT -42;
+INSERT INTO fixedw SELECT -g, -g * 0.25, true, -g, -1, g FROM generate_series(1, 300) g;
