@@ -577,7 +577,7 @@ cd_code cd_value_shape_of(cd_valctx *ctx, const cd_attr *a, const cd_datum *d, c
     memset(sh, 0, sizeof *sh);
     if (d->missing || a->kind == CD_KIND_SCALAR || a->kind == CD_KIND_NUMERIC) {
         cd_value v; /* cheap: no decompression */
-        cd_code rc = cd_value_from_datum(ctx, a, d, &v, err);
+        cd_code rc = cd_value_plain(a, d, &v) ? CD_OK : cd_value_from_datum(ctx, a, d, &v, err);
         shape_from_value(&v, sh);
         return rc;
     }

@@ -630,6 +630,57 @@ static cd_code read_miss(cd_cache *c, cd_cache_key key, size_t len, size_t off, 
     return rc;
 }
 
+/* ---- chunks written in place by their producer ---- */
+
+uint8_t *cd_cache_claim(cd_cache *c, cd_cache_key key, size_t len, cd_cache_slot **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&c->mu);
+    entry *e = NULL;
+    if (len > 0 && tab_find(c, key) == NULL && make_room(c, len, false)) {
+        e = calloc(1, sizeof *e);
+        c->reserved -= e == NULL ? len : 0;
+    }
+    if (e != NULL) {
+        *e = (entry){.key = key, .len = len, .state = ST_FILLING, .busy = true};
+        tab_insert(c, e);
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (e == NULL)
+        return NULL;
+    /* busy: no other thread touches e->data. Not populated: the producer writes it a row at
+     * a time and may give it up early, so only what it wrote is ever resident */
+    e->data = malloc(len);
+    if (e->data == NULL) {
+        cd_cache_claim_done(c, (cd_cache_slot *)e, 0);
+        return NULL;
+    }
+    *out = (cd_cache_slot *)e;
+    return e->data;
+}
+
+void cd_cache_claim_done(cd_cache *c, cd_cache_slot *cl, size_t len)
+{
+    entry *e = (entry *)cl;
+    if (len > 0 && len < e->len) { /* a short last chunk: give back what it does not use */
+        uint8_t *fit = realloc(e->data, len);
+        e->data = fit != NULL ? fit : e->data;
+    }
+    pthread_mutex_lock(&c->mu);
+    c->reserved -= e->len;
+    if (len > 0 && len <= e->len && !e->dead) {
+        e->len = len;
+        e->state = ST_HOT;
+        c->hot_bytes += len;
+        c->nhot++;
+        c->st.fill_bytes += len;
+    } else {
+        forget(c, e, false); /* its data goes with it (entry_destroy) */
+    }
+    finish(c, e);
+    pthread_mutex_unlock(&c->mu);
+}
+
 static cd_code copy_out(void *arg, const uint8_t *p, size_t n, cd_err *err)
 {
     memcpy(arg, p, n);

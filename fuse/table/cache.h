@@ -87,6 +87,19 @@ typedef cd_code (*cd_cache_use_fn)(void *arg, const uint8_t *p, size_t n, cd_err
 cd_code cd_cache_use(cd_cache *c, cd_cache_key key, size_t len, size_t off, size_t n,
                      cd_cache_fill_fn fill, void *arg, cd_cache_use_fn use, void *use_arg,
                      bool nested, cd_err *err);
+/* A chunk its producer writes in place, piece by piece (cd_cache_claim). */
+typedef struct cd_cache_slot cd_cache_slot;
+/*
+ * Reserve key, of at most len bytes, for the caller to write in place: its buffer, or NULL
+ * when key is cached or being filled already or no room can be made without waiting (nothing
+ * is then reserved). Until cd_cache_claim_done, the chunk counts in the bound, readers of key
+ * wait for it and nested reads fail with CD_EBUSY, as for a fill. Its pages become resident
+ * as they are written.
+ */
+uint8_t *cd_cache_claim(cd_cache *c, cd_cache_key key, size_t len, cd_cache_slot **out);
+/* Keep a claimed chunk as its first len bytes (len <= the claimed length; readers then read
+ * it with that len), or forget it (len 0); wakes its readers. */
+void cd_cache_claim_done(cd_cache *c, cd_cache_slot *cl, size_t len);
 /* Forget every chunk of file (its snapshot was released). */
 void cd_cache_drop_file(cd_cache *c, uint64_t file);
 

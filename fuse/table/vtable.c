@@ -49,12 +49,15 @@ static cd_code grow(void **p, size_t *cap, size_t n, size_t elem, cd_err *err)
 /* ---- the visibility pass ---- */
 
 /* A scalar column's rows from its next early chunk on (early_next), taken by the index pass
- * from the tuples it has deformed: the chunk then goes to the cache without a second read of
- * its pages. Off for good when a value does not decode as a row of the column (its chunks are
- * then decoded as the other columns' are, and the read reports the error). */
+ * from the tuples it has deformed and written straight into that chunk in the cache (claimed
+ * at its first row, kept when its rows are all there): no second read of its pages, no copy.
+ * Off for good when a value does not decode as a row of the column, or no room is left for a
+ * chunk (its chunks are then decoded as the other columns' are, and a read reports an
+ * error). */
 typedef struct capture {
-    uint8_t *buf;
-    size_t cap;
+    uint8_t *buf;        /* the claimed chunk's bytes, NULL between chunks */
+    cd_cache_slot *slot; /* its claim */
+    uint64_t claimed;    /* its bytes, taken from the plan's budget */
     bool off;
 } capture;
 
@@ -68,8 +71,6 @@ typedef struct index_state {
     uint64_t early_check; /* rows at which early_queue looks again */
     uint32_t est_blk;     /* block (from the shard's first) of the last estimate, early_queue */
     capture *caps;        /* [ncols] */
-    size_t cap_bytes;     /* their buffers' sizes */
-    size_t cap_limit;     /* bound of cap_bytes */
     uint32_t blkno;       /* block of the last tuple */
     uint32_t count_at;    /* block at which the row counts hear of the pass again */
     size_t *valid_cap;    /* [ncols] */
@@ -217,10 +218,14 @@ static vt_early *early_copy(const index_state *st, int k, uint64_t r0, uint64_t 
     return e;
 }
 
-static cd_code fill_captured(void *arg, uint8_t *buf, size_t len, cd_err *err)
+/* Give up column k's claimed chunk, if any: forgotten, its bytes back in the budget. */
+static void capture_release(cd_vtable *v, capture *cp)
 {
-    memcpy(buf, arg, len);
-    return CD_OK;
+    if (cp->slot == NULL)
+        return;
+    cd_cache_claim_done(v->cache, cp->slot, 0);
+    v->plan.budget += cp->claimed;
+    *cp = (capture){.off = cp->off};
 }
 
 /* Hand rows [r0, r1) of column k to v->early (a captured scalar straight to the cache), within
@@ -229,22 +234,20 @@ static void early_chunk(index_state *st, int k, uint64_t r0, uint64_t r1, uint64
 {
     cd_vtable *v = st->v;
     uint64_t bytes = (r1 - r0) * rowbytes;
+    capture *cp = &st->caps[k];
+    if (cp->slot != NULL) { /* rows [r0, r1) are in the claimed chunk: keep it */
+        cd_cache_claim_done(v->cache, cp->slot, (size_t)bytes);
+        v->plan.budget += cp->claimed - bytes;
+        *cp = (capture){0};
+        st->vs->cols[k].early = true;
+        return;
+    }
     if (v->plan.off || bytes > v->plan.budget || v->cache == NULL)
         return;
-    const capture *cp = &st->caps[k];
-    if (cp->buf != NULL && !cp->off) { /* rows [r0, r1) are cp->buf */
-        cd_cache_key key = {st->vs->cols[k].data_id, r0 / vt_chunk_rows(rowbytes)};
-        uint8_t byte;
-        cd_err err = {0};
-        if (cd_cache_read(v->cache, key, (size_t)bytes, 0, 1, &byte, fill_captured, cp->buf,
-                          &err) != CD_OK)
-            return;
-    } else {
-        vt_early *e = early_copy(st, k, r0, r1, rowbytes);
-        if (e == NULL)
-            return;
-        v->early(v, e);
-    }
+    vt_early *e = early_copy(st, k, r0, r1, rowbytes);
+    if (e == NULL)
+        return;
+    v->early(v, e);
     v->plan.budget -= bytes;
     st->vs->cols[k].early = true;
 }
@@ -280,8 +283,11 @@ static void early_estimate(index_state *st, uint64_t rows, uint64_t seen)
 static void early_queue(index_state *st, bool last)
 {
     uint64_t n = st->vs->nrows;
-    if (!early_on(st))
+    if (!early_on(st)) { /* off now: no chunk is handed over, none stays claimed */
+        for (int k = 0; k < st->t->ncols; k++)
+            capture_release(st->v, &st->caps[k]);
         return;
+    }
     uint32_t blk = st->blkno - st->s->blk_start;
     if (!last && n < st->early_check) {
         if (blk != st->est_blk && blk <= EARLY_EST_BLOCKS) { /* a new block: rows n - 1 before */
@@ -318,26 +324,19 @@ static void early_drop(cd_vtable *v, const vshard *vs)
             cd_cache_drop_file(v->cache, vs->cols[k].data_id);
 }
 
-/* The captures of a shard take at most an eighth of the early chunks' limit, and
- * CD_VT_CAPTURE_MAX: a column that would need more is decoded as the others are. */
-#define CD_VT_CAPTURE_MAX ((size_t)16 << 20)
-
-/* Room for need bytes in cp, within the shard's bound. */
-static bool capture_room(index_state *st, capture *cp, size_t need)
+/* Claim the chunk of column k that starts at its next early row, within the plan's budget. */
+static bool capture_claim(index_state *st, int k, capture *cp, uint64_t rowbytes)
 {
-    if (need <= cp->cap)
-        return true;
-    size_t ncap = cp->cap ? cp->cap : 4096;
-    while (ncap < need)
-        ncap *= 2;
-    if (st->cap_bytes - cp->cap + ncap > st->cap_limit)
+    cd_vtable *v = st->v;
+    uint64_t cr = vt_chunk_rows(rowbytes), bytes = cr * rowbytes;
+    if (v->cache == NULL || bytes > v->plan.budget)
         return false;
-    uint8_t *p = realloc(cp->buf, ncap);
-    if (p == NULL)
+    cd_cache_key key = {st->vs->cols[k].data_id, st->early_next[k] / cr};
+    cp->buf = cd_cache_claim(v->cache, key, (size_t)bytes, &cp->slot);
+    if (cp->buf == NULL)
         return false;
-    st->cap_bytes += ncap - cp->cap;
-    cp->buf = p;
-    cp->cap = ncap;
+    cp->claimed = bytes;
+    v->plan.budget -= bytes;
     return true;
 }
 
@@ -350,29 +349,30 @@ static void capture_value(index_state *st, int k, uint64_t row, const cd_datum *
     if (cp->off || (a->kind != CD_KIND_SCALAR && a->kind != CD_KIND_NUMERIC))
         return;
     size_t rb = cd_attr_elem_bytes(a), at = (size_t)(row - st->early_next[k]) * rb;
-    cd_err err = {0};
     cd_value val = {0};
-    bool ok = capture_room(st, cp, at + rb);
+    bool ok = cp->slot != NULL || capture_claim(st, k, cp, rb);
     if (ok && isnull) {
         vt_fill_null_row(a, cp->buf + at, rb);
         return;
     }
     const cd_attr *sa = &st->s->attrs[st->s->colmap[k]];
-    ok = ok &&
-         (cd_value_plain(sa, d, &val) || cd_value_into(&st->ctx, sa, d, NULL, &val, &err) == CD_OK);
+    if (ok && !cd_value_plain(sa, d, &val)) { /* an error here is the read's to report */
+        cd_err err = {0};
+        ok = cd_value_into(&st->ctx, sa, d, NULL, &val, &err) == CD_OK;
+    }
     if (ok && !val.isnull && val.len == rb) {
         memcpy(cp->buf + at, val.data, rb);
         return;
     }
-    st->cap_bytes -= cp->cap;
-    free(cp->buf);
-    *cp = (capture){.off = true};
+    cp->off = true;
+    capture_release(st->v, cp);
 }
 
-static void capture_free(capture *caps, int ncols)
+/* Free the captures, giving up the chunks still claimed (a pass that failed). */
+static void capture_free(cd_vtable *v, capture *caps, int ncols)
 {
     for (int k = 0; caps != NULL && k < ncols; k++)
-        free(caps[k].buf);
+        capture_release(v, &caps[k]);
     free(caps);
 }
 
@@ -497,8 +497,6 @@ static cd_code index_shard(cd_vtable *v, int i, cd_err *err)
                       .vs = vs,
                       .early_next = calloc((size_t)v->t->ncols + 1, sizeof *st.early_next),
                       .caps = calloc((size_t)v->t->ncols + 1, sizeof *st.caps),
-                      .cap_limit = v->plan.limit / 8 < CD_VT_CAPTURE_MAX ? v->plan.limit / 8
-                                                                         : CD_VT_CAPTURE_MAX,
                       .valid_cap = caps,
                       .off_cap = caps + v->t->ncols + 1,
                       .ctx = {.toast = s->toast}};
@@ -513,7 +511,7 @@ static cd_code index_shard(cd_vtable *v, int i, cd_err *err)
         packed_dtypes(&st);
     if (rc == CD_OK)
         early_queue(&st, true);
-    capture_free(st.caps, v->t->ncols);
+    capture_free(v, st.caps, v->t->ncols);
     free(st.early_next);
     free(st.elemsize);
     free(st.bufs);
