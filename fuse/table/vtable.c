@@ -272,6 +272,17 @@ static void early_estimate(index_state *st, uint64_t rows, uint64_t seen)
         pl->off = true;
 }
 
+/* The estimate before the shard's first row is captured, from the size of its first tuple
+ * (a block holding as many as its line pointers and aligned copies allow): a table far over
+ * the limit claims no chunk at all, instead of one per column until the blocks say so. */
+static void early_first_estimate(index_state *st, uint32_t len)
+{
+    uint64_t room = st->v->pin->blcksz > 24 ? st->v->pin->blcksz - 24 : 0;
+    uint64_t per_tuple = ((uint64_t)len + 7) / 8 * 8 + 4; /* MAXALIGN'd, and its line pointer */
+    uint64_t rows = room / per_tuple;
+    early_estimate(st, rows ? rows : 1, 1);
+}
+
 /* Blocks at whose first tuple the estimate is made again from the blocks before it (then
  * complete): a check at the first row alone would see one row a block, and let the first
  * chunks' captures run on a table far over the limit. */
@@ -392,6 +403,8 @@ static cd_code index_tuple(void *arg, uint32_t blkno, uint16_t item, const uint8
     uint64_t row = st->vs->nrows;
     cd_code rc = CD_OK;
     st->blkno = blkno;
+    if (row == 0 && early_on(st))
+        early_first_estimate(st, len);
     bool capturing = early_on(st);
     for (int k = 0; k < st->t->ncols && rc == CD_OK; k++) {
         int ai = st->s->colmap[k];
