@@ -115,15 +115,11 @@ static bool att_isnull(const uint8_t *tup, bool hasnull, int i)
     return hasnull && !(tup[PGD_TUP_OFF_BITS + (i >> 3)] & (1 << (i & 7)));
 }
 
-cd_code cd_tuple_deform(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
-                        cd_datum *out, cd_err *err)
+/* The attributes of a tuple whose header check_header took (tnatts attributes from off). */
+static cd_code deform_attrs(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
+                            int tnatts, uint32_t off, bool hasnull, cd_datum *out, cd_err *err)
 {
-    int tnatts = 0;
-    uint32_t off = 0;
-    bool hasnull = false;
-    cd_code rc = check_header(tup, len, natts, &tnatts, &off, &hasnull, err);
-    if (rc != CD_OK)
-        return rc;
+    cd_code rc;
     for (int i = 0; i < natts; i++) {
         cd_datum *d = &out[i];
         d->p = NULL;
@@ -145,6 +141,18 @@ cd_code cd_tuple_deform(const uint8_t *tup, uint32_t len, const cd_attr *attrs, 
         return cd_detail(err, "attributes end at byte %u, tuple has %u bytes", off, len);
     }
     return CD_OK;
+}
+
+cd_code cd_tuple_deform(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
+                        cd_datum *out, cd_err *err)
+{
+    int tnatts = 0;
+    uint32_t off = 0;
+    bool hasnull = false;
+    cd_code rc = check_header(tup, len, natts, &tnatts, &off, &hasnull, err);
+    if (rc != CD_OK)
+        return rc;
+    return deform_attrs(tup, len, attrs, natts, tnatts, off, hasnull, out, err);
 }
 
 void cd_tuple_fixed_offsets(const cd_attr *attrs, int natts, int32_t *fixoff)
@@ -171,17 +179,16 @@ int32_t cd_tuple_fixed_len(const cd_attr *attrs, int natts, const int32_t *fixof
 cd_code cd_tuple_deform_fixed(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
                               const int32_t *fixoff, int32_t fixlen, cd_datum *out, cd_err *err)
 {
-    if (fixlen < 0 || len < PGD_TUP_MIN_HEADER)
-        return cd_tuple_deform(tup, len, attrs, natts, out, err);
-    uint16_t infomask2 = cd_rd16(tup + PGD_TUP_OFF_INFOMASK2);
-    uint16_t infomask = cd_rd16(tup + PGD_TUP_OFF_INFOMASK);
-    uint32_t hoff = tup[PGD_TUP_OFF_HOFF];
-    /* the header checks of check_header, for a tuple that has every attribute, no NULL and
-     * no OID: anything else goes the long way, which says what is wrong */
-    if ((infomask2 & PGD_HEAP_NATTS_MASK) != natts ||
-        (infomask & (PGD_HEAP_HASNULL | PGD_HEAP_HASOID_OLD)) != 0 || hoff < PGD_TUP_MIN_HEADER ||
-        hoff % 8 != 0 || hoff > len || len - hoff != (uint32_t)fixlen)
-        return cd_tuple_deform(tup, len, attrs, natts, out, err);
+    int tnatts = 0;
+    uint32_t hoff = 0;
+    bool hasnull = false;
+    cd_code rc = check_header(tup, len, natts, &tnatts, &hoff, &hasnull, err);
+    if (rc != CD_OK)
+        return rc;
+    /* every attribute there, no NULL, data of the fixed length: else the long way, which
+     * says what is wrong */
+    if (fixlen < 0 || tnatts != natts || hasnull || len - hoff != (uint32_t)fixlen)
+        return deform_attrs(tup, len, attrs, natts, tnatts, hoff, hasnull, out, err);
     const uint8_t *data = tup + hoff;
     for (int i = 0; i < natts; i++)
         out[i] = (cd_datum){.p = data + fixoff[i], .len = (uint32_t)attrs[i].attlen};
