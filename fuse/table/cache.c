@@ -591,17 +591,34 @@ static cd_code read_packed(cd_cache *c, entry *e, size_t off, size_t n, const re
 }
 
 /* key is absent: add a filling entry (readers of key wait for it), fill, keep if room. */
-static cd_code read_miss(cd_cache *c, cd_cache_key key, size_t len, size_t off, size_t n,
-                         cd_cache_fill_fn fill, void *arg, const reader *rd, cd_err *err)
+/* A new entry for absent key, being filled by this thread (readers of key wait for it);
+ * NULL when out of memory. */
+static entry *filling_entry(cd_cache *c, cd_cache_key key, size_t len)
 {
     entry *e = calloc(1, sizeof *e);
     if (e == NULL)
-        return no_memory(err, key, len);
-    e->key = key;
-    e->len = len;
-    e->state = ST_FILLING;
-    e->busy = true;
+        return NULL;
+    *e = (entry){.key = key, .len = len, .state = ST_FILLING, .busy = true};
     tab_insert(c, e);
+    return e;
+}
+
+/* Filling e is done: it holds buf (len bytes), hot. */
+static void fill_kept(cd_cache *c, entry *e, uint8_t *buf, size_t len)
+{
+    e->data = buf;
+    e->len = len;
+    e->state = ST_HOT;
+    c->hot_bytes += len;
+    c->nhot++;
+}
+
+static cd_code read_miss(cd_cache *c, cd_cache_key key, size_t len, size_t off, size_t n,
+                         cd_cache_fill_fn fill, void *arg, const reader *rd, cd_err *err)
+{
+    entry *e = filling_entry(c, key, len);
+    if (e == NULL)
+        return no_memory(err, key, len);
     c->st.misses++;
     bool keep = make_room(c, len, !rd->nested);
     pthread_mutex_unlock(&c->mu);
@@ -614,10 +631,7 @@ static cd_code read_miss(cd_cache *c, cd_cache_key key, size_t len, size_t off, 
     if (rc == CD_OK)
         c->st.fill_bytes += len;
     if (rc == CD_OK && keep && !e->dead) {
-        e->data = buf;
-        e->state = ST_HOT;
-        c->hot_bytes += len;
-        c->nhot++;
+        fill_kept(c, e, buf, len);
         buf = NULL;
         kept = e;
     } else {
@@ -638,12 +652,8 @@ uint8_t *cd_cache_claim(cd_cache *c, cd_cache_key key, size_t len, cd_cache_slot
     pthread_mutex_lock(&c->mu);
     entry *e = NULL;
     if (len > 0 && tab_find(c, key) == NULL && make_room(c, len, false)) {
-        e = calloc(1, sizeof *e);
+        e = filling_entry(c, key, len);
         c->reserved -= e == NULL ? len : 0;
-    }
-    if (e != NULL) {
-        *e = (entry){.key = key, .len = len, .state = ST_FILLING, .busy = true};
-        tab_insert(c, e);
     }
     pthread_mutex_unlock(&c->mu);
     if (e == NULL)
@@ -669,10 +679,7 @@ void cd_cache_claim_done(cd_cache *c, cd_cache_slot *cl, size_t len)
     pthread_mutex_lock(&c->mu);
     c->reserved -= e->len;
     if (len > 0 && len <= e->len && !e->dead) {
-        e->len = len;
-        e->state = ST_HOT;
-        c->hot_bytes += len;
-        c->nhot++;
+        fill_kept(c, e, e->data, len);
         c->st.fill_bytes += len;
     } else {
         forget(c, e, false); /* its data goes with it (entry_destroy) */
