@@ -28,6 +28,16 @@ pg_cleanup_on_exit
 read -ra SIZES <<<"${SIZES:-1 4 16}"
 mapfile -t SIZES < <(printf '%s\n' "${SIZES[@]}" | sort -g)
 REPEAT=${REPEAT:-3}
+for v in "${SIZES[@]}"; do
+    [[ $v =~ ^[0-9]*\.?[0-9]+$ && ! $v =~ ^[0.]+$ ]] || {
+        echo "bench/scale.sh: SIZES holds '$v': sizes are GB, positive numbers (e.g. SIZES=\"1 4 16\")" >&2
+        exit 2
+    }
+done
+[[ $REPEAT =~ ^[1-9][0-9]*$ ]] || {
+    echo "bench/scale.sh: REPEAT is '$REPEAT': the rounds are a whole number, at least 1" >&2
+    exit 2
+}
 BIN=$REPO/build/bin
 OUT_DIR=${OUT_DIR:-/var/tmp}
 
