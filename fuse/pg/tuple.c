@@ -79,17 +79,22 @@ static cd_code attr_extent(const uint8_t *tup, uint32_t len, const cd_attr *a, u
                    a->attnum);
 }
 
-/* The header of a tuple of a relation of natts attributes, checked: the tuple's own count
- * of attributes, where its data starts, and whether it has a null bitmap. */
-static cd_code check_header(const uint8_t *tup, uint32_t len, int natts, int *tup_natts,
-                            uint32_t *hoff, bool *hasnull, cd_err *err)
+/* What check_header reads from a tuple's header. */
+typedef struct tuple_head {
+    int natts;    /* the tuple's own count of attributes */
+    uint32_t off; /* where its data starts */
+    bool hasnull; /* it has a null bitmap */
+} tuple_head;
+
+/* The header of a tuple of a relation of natts attributes, checked, into *h. */
+static cd_code check_header(const uint8_t *tup, uint32_t len, int natts, tuple_head *h, cd_err *err)
 {
     if (len < PGD_TUP_MIN_HEADER)
         return cd_fail(err, CD_ECORRUPT, "tuple of %u bytes is shorter than its header", len);
     uint16_t infomask2 = cd_rd16(tup + PGD_TUP_OFF_INFOMASK2);
     uint16_t infomask = cd_rd16(tup + PGD_TUP_OFF_INFOMASK);
     int n = infomask2 & PGD_HEAP_NATTS_MASK;
-    uint32_t h = tup[PGD_TUP_OFF_HOFF];
+    uint32_t hoff = tup[PGD_TUP_OFF_HOFF];
     uint32_t need = PGD_TUP_MIN_HEADER;
     if (infomask & PGD_HEAP_HASNULL)
         need += ((uint32_t)n + 7) / 8;
@@ -99,13 +104,11 @@ static cd_code check_header(const uint8_t *tup, uint32_t len, int natts, int *tu
         cd_fail(err, CD_ECORRUPT, "tuple has more attributes than its relation");
         return cd_detail(err, "tuple has %d, relation has %d", n, natts);
     }
-    if (h < need || h % 8 != 0 || h > len) {
-        cd_fail(err, CD_ECORRUPT, "invalid tuple header offset %u", h);
+    if (hoff < need || hoff % 8 != 0 || hoff > len) {
+        cd_fail(err, CD_ECORRUPT, "invalid tuple header offset %u", hoff);
         return cd_detail(err, "need at least %u, tuple length %u", need, len);
     }
-    *tup_natts = n;
-    *hoff = h;
-    *hasnull = (infomask & PGD_HEAP_HASNULL) != 0;
+    *h = (tuple_head){.natts = n, .off = hoff, .hasnull = (infomask & PGD_HEAP_HASNULL) != 0};
     return CD_OK;
 }
 
@@ -115,17 +118,18 @@ static bool att_isnull(const uint8_t *tup, bool hasnull, int i)
     return hasnull && !(tup[PGD_TUP_OFF_BITS + (i >> 3)] & (1 << (i & 7)));
 }
 
-/* The attributes of a tuple whose header check_header took (tnatts attributes from off). */
+/* The attributes of a tuple whose header check_header took into h. */
 static cd_code deform_attrs(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
-                            int tnatts, uint32_t off, bool hasnull, cd_datum *out, cd_err *err)
+                            const tuple_head *h, cd_datum *out, cd_err *err)
 {
     cd_code rc;
+    uint32_t off = h->off;
     for (int i = 0; i < natts; i++) {
         cd_datum *d = &out[i];
         d->p = NULL;
         d->len = 0;
-        d->missing = i >= tnatts;
-        d->isnull = d->missing || att_isnull(tup, hasnull, i);
+        d->missing = i >= h->natts;
+        d->isnull = d->missing || att_isnull(tup, h->hasnull, i);
         if (d->isnull)
             continue;
         uint32_t size = 0;
@@ -146,13 +150,11 @@ static cd_code deform_attrs(const uint8_t *tup, uint32_t len, const cd_attr *att
 cd_code cd_tuple_deform(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
                         cd_datum *out, cd_err *err)
 {
-    int tnatts = 0;
-    uint32_t off = 0;
-    bool hasnull = false;
-    cd_code rc = check_header(tup, len, natts, &tnatts, &off, &hasnull, err);
+    tuple_head h;
+    cd_code rc = check_header(tup, len, natts, &h, err);
     if (rc != CD_OK)
         return rc;
-    return deform_attrs(tup, len, attrs, natts, tnatts, off, hasnull, out, err);
+    return deform_attrs(tup, len, attrs, natts, &h, out, err);
 }
 
 void cd_tuple_fixed_offsets(const cd_attr *attrs, int natts, int32_t *fixoff)
@@ -179,17 +181,15 @@ int32_t cd_tuple_fixed_len(const cd_attr *attrs, int natts, const int32_t *fixof
 cd_code cd_tuple_deform_fixed(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
                               const int32_t *fixoff, int32_t fixlen, cd_datum *out, cd_err *err)
 {
-    int tnatts = 0;
-    uint32_t hoff = 0;
-    bool hasnull = false;
-    cd_code rc = check_header(tup, len, natts, &tnatts, &hoff, &hasnull, err);
+    tuple_head h;
+    cd_code rc = check_header(tup, len, natts, &h, err);
     if (rc != CD_OK)
         return rc;
     /* every attribute there, no NULL, data of the fixed length: else the long way, which
      * says what is wrong */
-    if (fixlen < 0 || tnatts != natts || hasnull || len - hoff != (uint32_t)fixlen)
-        return deform_attrs(tup, len, attrs, natts, tnatts, hoff, hasnull, out, err);
-    const uint8_t *data = tup + hoff;
+    if (fixlen < 0 || h.natts != natts || h.hasnull || len - h.off != (uint32_t)fixlen)
+        return deform_attrs(tup, len, attrs, natts, &h, out, err);
+    const uint8_t *data = tup + h.off;
     for (int i = 0; i < natts; i++)
         out[i] = (cd_datum){.p = data + fixoff[i], .len = (uint32_t)attrs[i].attlen};
     return CD_OK;
@@ -198,17 +198,16 @@ cd_code cd_tuple_deform_fixed(const uint8_t *tup, uint32_t len, const cd_attr *a
 cd_code cd_tuple_attr(const uint8_t *tup, uint32_t len, const cd_attr *attrs, int natts,
                       const int32_t *fixoff, int want, cd_datum *out, cd_err *err)
 {
-    int tnatts = 0;
-    uint32_t off = 0;
-    bool hasnull = false;
-    cd_code rc = check_header(tup, len, natts, &tnatts, &off, &hasnull, err);
+    tuple_head h;
+    cd_code rc = check_header(tup, len, natts, &h, err);
     if (rc != CD_OK)
         return rc;
-    *out = (cd_datum){.missing = want >= tnatts};
-    out->isnull = out->missing || att_isnull(tup, hasnull, want);
+    *out = (cd_datum){.missing = want >= h.natts};
+    out->isnull = out->missing || att_isnull(tup, h.hasnull, want);
     if (out->isnull)
         return CD_OK;
-    if (!hasnull && fixoff != NULL && fixoff[want] >= 0) { /* no NULL, fixed width before */
+    uint32_t off = h.off;
+    if (!h.hasnull && fixoff != NULL && fixoff[want] >= 0) { /* no NULL, fixed width before */
         off += (uint32_t)fixoff[want];
         if (off > len || len - off < (uint32_t)attrs[want].attlen)
             return cd_fail(err, CD_ECORRUPT, "attribute %d extends beyond the end of the tuple",
@@ -217,7 +216,7 @@ cd_code cd_tuple_attr(const uint8_t *tup, uint32_t len, const cd_attr *attrs, in
         return CD_OK;
     }
     for (int i = 0; i <= want; i++) {
-        if (att_isnull(tup, hasnull, i))
+        if (att_isnull(tup, h.hasnull, i))
             continue;
         uint32_t size = 0;
         rc = attr_extent(tup, len, &attrs[i], &off, &size, err);
