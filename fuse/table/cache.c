@@ -590,7 +590,6 @@ static cd_code read_packed(cd_cache *c, entry *e, size_t off, size_t n, const re
     return rc;
 }
 
-/* key is absent: add a filling entry (readers of key wait for it), fill, keep if room. */
 /* A new entry for absent key, being filled by this thread (readers of key wait for it);
  * NULL when out of memory. */
 static entry *filling_entry(cd_cache *c, cd_cache_key key, size_t len)
@@ -613,6 +612,7 @@ static void fill_kept(cd_cache *c, entry *e, uint8_t *buf, size_t len)
     c->nhot++;
 }
 
+/* key is absent: add a filling entry (readers of key wait for it), fill, keep if room. */
 static cd_code read_miss(cd_cache *c, cd_cache_key key, size_t len, size_t off, size_t n,
                          cd_cache_fill_fn fill, void *arg, const reader *rd, cd_err *err)
 {
