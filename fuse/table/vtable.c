@@ -277,8 +277,9 @@ static void early_estimate(index_state *st, uint64_t rows, uint64_t seen)
  * the limit claims no chunk at all, instead of one per column until the blocks say so. */
 static void early_first_estimate(index_state *st, uint32_t len)
 {
-    uint64_t room = st->v->pin->blcksz > 24 ? st->v->pin->blcksz - 24 : 0;
-    uint64_t per_tuple = ((uint64_t)len + 7) / 8 * 8 + 4; /* MAXALIGN'd, and its line pointer */
+    uint32_t blcksz = st->v->pin->blcksz;
+    uint64_t room = blcksz > PGD_PAGE_HEADER_SIZE ? blcksz - PGD_PAGE_HEADER_SIZE : 0;
+    uint64_t per_tuple = ((uint64_t)len + 7) / 8 * 8 + PGD_ITEMID_SIZE; /* MAXALIGN'd */
     uint64_t rows = room / per_tuple;
     early_estimate(st, rows ? rows : 1, 1);
 }
