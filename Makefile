@@ -5,7 +5,8 @@
 #   make check      deps + build + C unit tests + bats integration tests
 #   make unit       C unit tests only          make bats   integration tests only
 #   make asan       build with ASan+UBSan into build/asan and run the unit tests there
-#   make fuzz       libFuzzer targets (clang), each run FUZZ_SECONDS (default 60)
+#   make fuzz       libFuzzer targets (clang), each run FUZZ_SECONDS (default 60); a failing
+#                   input is written to build/fuzz/TARGET-crash-...
 #   make bench      benchmarks in bench/ (figures as ratios against a peer; rewrites the
 #                   latest-figures section of bench/RESULTS.md)
 #   make demo       PostgreSQL -> mount -> cerebro-sched -> test accuracy, on this machine
@@ -213,9 +214,9 @@ fuzz: $(FUZZ_BIN)
 		mkdir -p $(BUILD)/fuzz/corpus-$$n; \
 		echo "== $$n for $(FUZZ_SECONDS)s"; \
 		UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=$(BUILD)/fuzz/$$n- \
 			$(BUILD)/fuzz/corpus-$$n tests/fuzz/seeds/$$n 2>&1 | \
-			grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|runtime error|Done' ; \
+			grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|runtime error|Test unit written|Done' ; \
 		test $${PIPESTATUS[0]} -eq 0 || exit 1; done
 
 bench: all
