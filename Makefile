@@ -204,8 +204,9 @@ asan:
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon -Itrainer $(FUSE_ALL_INC) -DCD_VERSION='"$(VERSION)"' $(PKG_CFLAGS) \
 	-fsanitize=fuzzer,address,undefined
 # the fuzz targets exercise the decoder and the readers of hostile files: common/, fuse/ and
-# the trainer's checkpoint reader
-FUZZ_LIB_SRC := $(filter common/% fuse/%,$(LIB_SRC)) trainer/ckpt.c
+# the trainer's checkpoint and model file readers
+FUZZ_LIB_SRC := $(filter common/% fuse/%,$(LIB_SRC)) trainer/ckpt.c trainer/model.c \
+	trainer/lr_schedule.c trainer/augment.c
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(PKG_LIBS) -lpthread -lm

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,8 +234,9 @@ static cd_code set_args(cd_layer *l, const char *text, char **args, int nargs, c
     bool zero = (l->kind == CD_L_DENSE || l->kind == CD_L_CONV2D || l->kind == CD_L_RESIDUAL)
                     ? l->units < 1
                     : false;
-    if (zero || ((l->kind == CD_L_CONV2D || l->kind == CD_L_MAXPOOL || l->kind == CD_L_AVGPOOL) &&
-                 (l->kernel < 1 || l->stride < 1)))
+    bool strided = l->kind == CD_L_CONV2D || l->kind == CD_L_MAXPOOL || l->kind == CD_L_AVGPOOL;
+    if (zero || (strided && l->kernel < 1) ||
+        ((strided || l->kind == CD_L_RESIDUAL) && l->stride < 1))
         return bad_value(r, r->model_layers_line, "layer", text, "positive sizes", err);
     return CD_OK;
 }
@@ -350,16 +352,43 @@ static cd_code infer_layer(cd_layer *l, const char *path, int i, cd_err *err)
     }
 }
 
+/* Whether a row of shape s has at most INT_MAX values (what a layer's flat size holds). */
+static bool shape_fits(const cd_shape *s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s->ndim; i++) {
+        if (n > INT_MAX / s->d[i])
+            return false;
+        n *= s->d[i];
+    }
+    return true;
+}
+
+/* A shape over shape_fits: of the input (layer -1) or of layer i's output. */
+static cd_code too_large(const char *path, int i, cd_err *err)
+{
+    if (i < 0)
+        cd_fail(err, CD_EINVAL, "%s: the input has more than %d values per row", path, INT_MAX);
+    else
+        cd_fail(err, CD_EINVAL, "%s: layer %d gives more than %d values per row", path, i + 1,
+                INT_MAX);
+    return cd_hint(err, "use smaller sizes, or strided layers or pools before flatten");
+}
+
 static cd_code infer(cd_model_spec *m, const char *path, cd_err *err)
 {
     cd_shape s = m->input;
     m->params = 0;
+    if (!shape_fits(&s))
+        return too_large(path, -1, err);
     for (int i = 0; i < m->nlayers; i++) {
         m->layers[i].in = s;
         cd_code rc = infer_layer(&m->layers[i], path, i, err);
         if (rc != CD_OK)
             return rc;
         s = m->layers[i].out;
+        if (!shape_fits(&s))
+            return too_large(path, i, err);
         m->params += m->layers[i].params;
     }
     int64_t want = m->loss == CD_LOSS_SOFTMAX_XENT ? m->classes : 1;
