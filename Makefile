@@ -207,7 +207,7 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon -Itrainer $(FUSE_ALL_INC) 
 # the trainer's checkpoint and model file readers
 FUZZ_LIB_SRC := $(filter common/% fuse/%,$(LIB_SRC)) trainer/ckpt.c trainer/model.c \
 	trainer/lr_schedule.c trainer/augment.c
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) $(FLAGS_FILE)
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_util.h $(FUZZ_LIB_SRC) $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(PKG_LIBS) -lpthread -lm
 

@@ -20,6 +20,7 @@
 
 #include "ckpt.h"
 #include "crc32c.h"
+#include "fuzz_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -77,10 +78,9 @@ static void check_rewrite(const cd_ckpt *ck, const uint8_t *image, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t *buf = malloc(size ? size : 1);
+    uint8_t *buf = fuzz_copy(data, size);
     if (buf == NULL)
         return 0;
-    memcpy(buf, data, size);
     fix_frame(buf, size);
     cd_ckpt ck;
     cd_err err;

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "crc32c.h"
+#include "fuzz_util.h"
 #include "xfer.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -57,10 +58,9 @@ static void check_rewrite(const cd_xfer_part *parts, int n, const uint8_t *strea
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t *buf = malloc(size ? size : 1);
+    uint8_t *buf = fuzz_copy(data, size);
     if (buf == NULL)
         return 0;
-    memcpy(buf, data, size);
     fix_frames(buf, size);
     FILE *f = size ? fmemopen(buf, size, "r") : fopen("/dev/null", "r");
     if (f == NULL) {
