@@ -201,12 +201,12 @@ asan:
 	ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		CD_BIN_DIR=$(CURDIR)/build/asan/bin bats $(ASAN_BATS)
 
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon -Itrainer $(FUSE_ALL_INC) -DCD_VERSION='"$(VERSION)"' $(PKG_CFLAGS) \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon -Itrainer -Ischeduler $(FUSE_ALL_INC) -DCD_VERSION='"$(VERSION)"' $(PKG_CFLAGS) \
 	-fsanitize=fuzzer,address,undefined
 # the fuzz targets exercise the decoder and the readers of hostile files: common/, fuse/ and
-# the trainer's checkpoint and model file readers
-FUZZ_LIB_SRC := $(filter common/% fuse/%,$(LIB_SRC)) trainer/ckpt.c trainer/model.c \
-	trainer/lr_schedule.c trainer/augment.c
+# the trainer's checkpoint and model file readers, the scheduler's journal reader
+FUZZ_LIB_SRC := $(filter common/% fuse/%,$(LIB_SRC)) scheduler/journal.c trainer/ckpt.c \
+	trainer/model.c trainer/lr_schedule.c trainer/augment.c
 $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_util.h $(FUZZ_LIB_SRC) $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(PKG_LIBS) -lpthread -lm

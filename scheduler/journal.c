@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,21 +151,26 @@ static bool num(const char *s, double *out)
 static bool inum(const char *s, int *out)
 {
     double d;
-    if (!num(s, &d) || d != (double)(int)d)
-        return false;
+    if (!num(s, &d) || !(d >= INT_MIN && d <= INT_MAX) || d != (double)(int)d)
+        return false; /* out of range (or NaN) first: converting it to int is undefined */
     *out = (int)d;
+    return true;
+}
+
+/* A count (ROWS, BYTES_IN, BYTES_OUT): a number in [0, 2^64). */
+static bool unum(const char *s, uint64_t *out)
+{
+    double d;
+    if (!num(s, &d) || !(d >= 0 && d < 0x1p64))
+        return false; /* out of range (or NaN) first: converting it is undefined */
+    *out = (uint64_t)d;
     return true;
 }
 
 /* BYTES_IN and BYTES_OUT at f[0], f[1]. */
 static bool parse_bytes(char **f, cd_jrec *r)
 {
-    double in, out;
-    if (!num(f[0], &in) || !num(f[1], &out) || in < 0 || out < 0)
-        return false;
-    r->bytes_in = (uint64_t)in;
-    r->bytes_out = (uint64_t)out;
-    return true;
+    return unum(f[0], &r->bytes_in) && unum(f[1], &r->bytes_out);
 }
 
 /* A word without blanks into buf ("-": ""). */
@@ -206,11 +212,8 @@ static bool parse_unit(char **f, int n, cd_jrec *r, bool fail)
         snprintf(r->reason, sizeof r->reason, "%s", f[8]);
         return ok && (n == 9 || parse_bytes(f + 9, r));
     }
-    double rows = 0;
-    ok = ok && num(f[8], &rows) && num(f[9], &r->loss) && num(f[10], &r->accuracy) &&
-         parse_check(f, n, r);
-    r->rows = (uint64_t)rows;
-    return ok;
+    return ok && unum(f[8], &r->rows) && num(f[9], &r->loss) && num(f[10], &r->accuracy) &&
+           parse_check(f, n, r);
 }
 
 static bool parse_line(char *line, cd_jrec *r)
@@ -247,6 +250,20 @@ static bool parse_line(char *line, cd_jrec *r)
     return false;
 }
 
+/* The line of text[len] holding a NUL byte that a newline follows, or 0: such a line would end
+ * the reading of lines early, its records and those after it dropped unseen (a NUL in the
+ * last line, without its newline, is part of a torn append). */
+static int nul_line(const char *text, size_t len)
+{
+    const char *z = memchr(text, '\0', len);
+    if (z == NULL || memchr(z, '\n', len - (size_t)(z - text)) == NULL)
+        return 0;
+    int line = 1;
+    for (const char *p = text; (p = memchr(p, '\n', (size_t)(z - p))) != NULL; p++)
+        line++;
+    return line;
+}
+
 cd_code cd_journal_read(const char *path, cd_jrec **recs, int *n, cd_err *err)
 {
     char *text = NULL;
@@ -256,6 +273,12 @@ cd_code cd_journal_read(const char *path, cd_jrec **recs, int *n, cd_err *err)
         return rc;
     *recs = NULL;
     *n = 0;
+    int bad = nul_line(text, len);
+    if (bad > 0) {
+        free(text);
+        cd_fail(err, CD_ECORRUPT, "malformed journal record at \"%s\" line %d", path, bad);
+        return cd_detail(err, "The line holds a NUL byte.");
+    }
     int cap = 0, lineno = 0;
     char *p = text;
     for (char *nl; rc == CD_OK && (nl = strchr(p, '\n')) != NULL; p = nl + 1) {

@@ -91,13 +91,18 @@ static void test_round_trip(void)
     free(got);
 }
 
-static void write_file(const char *name, const char *text)
+static void write_bytes(const char *name, const char *data, size_t len)
 {
     char path[256];
     path_of(path, sizeof path, name);
     FILE *f = fopen(path, "w");
-    fputs(text, f);
+    fwrite(data, 1, len, f);
     fclose(f);
+}
+
+static void write_file(const char *name, const char *text)
+{
+    write_bytes(name, text, strlen(text));
 }
 
 static void test_damage(void)
@@ -137,6 +142,33 @@ static void test_damage(void)
                            "unit\t1\t2\t0\t0\t1\t2\t1\t10\t0.5\t0.5\tmaybe\tversion=1\n");
     path_of(path, sizeof path, "badcheck");
     CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_ECORRUPT, &err);
+    /* numbers out of their type's range are errors (converting them was undefined) */
+    static const char *const range[] = {
+        "valid\t1733500000000\t1\t0.5\t0.5\n",
+        "unit\t1\t2\t0\t0\t1\t2\t1\t-5\t0.5\t0.5\n",
+        "unit\t1\t2\t0\t0\t1\t2\t1\t1e30\t0.5\t0.5\n",
+        "fail\t1\t2\t0\t0\t1\t2\t1\texit status 1\t1e30\t0\n",
+    };
+    for (size_t i = 0; i < sizeof range / sizeof range[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "cerebro-sched journal 1\n%s", range[i]);
+        write_file("range", text);
+        path_of(path, sizeof path, "range");
+        CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_ECORRUPT, &err);
+    }
+    /* a NUL byte before the last line is an error, not the end of the journal; in the torn
+     * last line it is part of the torn append */
+    static const char nul[] = "cerebro-sched journal 1\nvalid\t1\t1\t0.5\t0.5\n"
+                              "valid\t1\0\t1\t0.5\t0.5\nvalid\t2\t2\t0.5\t0.5\n";
+    write_bytes("nul", nul, sizeof nul - 1);
+    path_of(path, sizeof path, "nul");
+    CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_ECORRUPT, &err);
+    CHECK(strstr(err.msg, "line 3") != NULL && got == NULL && n == 0);
+    write_bytes("nultorn", nul, 55); /* up to the NUL and 5 bytes after it */
+    path_of(path, sizeof path, "nultorn");
+    CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_OK, &err);
+    CHECK_EQ_INT(n, 1);
+    free(got);
     write_file("foreign", "hello\n");
     path_of(path, sizeof path, "foreign");
     CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_ECORRUPT, &err);
