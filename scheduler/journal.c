@@ -250,20 +250,6 @@ static bool parse_line(char *line, cd_jrec *r)
     return false;
 }
 
-/* The line of text[len] holding a NUL byte that a newline follows, or 0: such a line would end
- * the reading of lines early, its records and those after it dropped unseen (a NUL in the
- * last line, without its newline, is part of a torn append). */
-static int nul_line(const char *text, size_t len)
-{
-    const char *z = memchr(text, '\0', len);
-    if (z == NULL || memchr(z, '\n', len - (size_t)(z - text)) == NULL)
-        return 0;
-    int line = 1;
-    for (const char *p = text; (p = memchr(p, '\n', (size_t)(z - p))) != NULL; p++)
-        line++;
-    return line;
-}
-
 cd_code cd_journal_read(const char *path, cd_jrec **recs, int *n, cd_err *err)
 {
     char *text = NULL;
@@ -273,18 +259,15 @@ cd_code cd_journal_read(const char *path, cd_jrec **recs, int *n, cd_err *err)
         return rc;
     *recs = NULL;
     *n = 0;
-    int bad = nul_line(text, len);
-    if (bad > 0) {
-        free(text);
-        cd_fail(err, CD_ECORRUPT, "malformed journal record at \"%s\" line %d", path, bad);
-        return cd_detail(err, "The line holds a NUL byte.");
-    }
     int cap = 0, lineno = 0;
-    char *p = text;
-    for (char *nl; rc == CD_OK && (nl = strchr(p, '\n')) != NULL; p = nl + 1) {
+    char *p = text, *end = text + len;
+    /* lines end at a newline only: a NUL byte inside one makes it malformed (the last line,
+     * without its newline, is a torn append whatever it holds) */
+    for (char *nl; rc == CD_OK && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL; p = nl + 1) {
         *nl = '\0';
+        bool whole = strlen(p) == (size_t)(nl - p);
         if (++lineno == 1) {
-            if (strcmp(p, MAGIC) != 0)
+            if (!whole || strcmp(p, MAGIC) != 0)
                 rc = cd_fail(err, CD_ECORRUPT, "\"%s\" is not a cerebro-sched journal", path);
             continue;
         }
@@ -297,10 +280,12 @@ cd_code cd_journal_read(const char *path, cd_jrec **recs, int *n, cd_err *err)
             }
             *recs = more;
         }
-        if (!parse_line(p, &(*recs)[*n]))
+        if (!whole || !parse_line(p, &(*recs)[*n])) {
             rc = cd_fail(err, CD_ECORRUPT, "malformed journal record at \"%s\" line %d", path,
                          lineno);
-        else
+            if (!whole)
+                cd_detail(err, "The line holds a NUL byte.");
+        } else
             (*n)++;
     }
     if (rc == CD_OK && lineno == 0)
