@@ -15,23 +15,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz_util.h"
 #include "journal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[] = "/dev/shm/fuzz_journal.XXXXXX";
-
-/* recs[n] appended to a new journal and read back into *out (*nout). */
+/* recs[n] appended to a new journal (an empty memory file) and read back into *out (*nout). */
 static void rewrite(const cd_jrec *recs, int n, cd_jrec **out, int *nout)
 {
     char path[64];
     cd_journal *j = NULL;
     cd_err err;
-    snprintf(path, sizeof path, "%s/journal", dir);
-    unlink(path);
+    int fd = fuzz_mem_file(NULL, 0, NULL, 0, path);
+    if (fd < 0)
+        abort();
     if (cd_journal_open(&j, path, &err) != CD_OK)
         abort();
     for (int i = 0; i < n; i++)
@@ -40,6 +39,7 @@ static void rewrite(const cd_jrec *recs, int n, cd_jrec **out, int *nout)
     cd_journal_close(&j);
     if (cd_journal_read(path, out, nout, &err) != CD_OK || *nout != n)
         abort();
+    close(fd);
 }
 
 static int same_double(double a, double b)
@@ -68,17 +68,10 @@ static int nul_inside(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (dir[sizeof dir - 2] == 'X' && mkdtemp(dir) == NULL)
-        return 0;
-    int fd = memfd_create("fuzz_journal", MFD_CLOEXEC);
+    char path[64];
+    int fd = fuzz_mem_file(data, size, NULL, 0, path);
     if (fd < 0)
         return 0;
-    if (write(fd, data, size) != (ssize_t)size) {
-        close(fd);
-        return 0;
-    }
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     cd_jrec *recs = NULL, *once = NULL, *twice = NULL;
     int n = 0, n1 = 0, n2 = 0;
     cd_err err;

@@ -13,29 +13,14 @@
  * Does not: test the streaming writer or files over the fuzzer's input size.
  */
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz_util.h"
 #include "npy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* A memory file holding a then b; its fd, or -1. */
-static int mem_file(const uint8_t *a, size_t na, const uint8_t *b, size_t nb, char path[64])
-{
-    int fd = memfd_create("fuzz_npy", MFD_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    if (write(fd, a, na) != (ssize_t)na || (nb > 0 && write(fd, b, nb) != (ssize_t)nb)) {
-        close(fd);
-        return -1;
-    }
-    snprintf(path, 64, "/proc/self/fd/%d", fd);
-    return fd;
-}
 
 /* The invariants of an accepted file of size bytes; aborts when one does not hold. */
 static void check_open(const cd_npy *n, size_t size)
@@ -63,7 +48,7 @@ static void check_rewrite(const cd_npy *n)
     size_t hlen = cd_npy_header(hdr, sizeof hdr, n->descr, n->shape, n->ndim);
     if (hlen == 0 || hlen % CD_NPY_ALIGN != 0)
         abort();
-    int fd = mem_file((const uint8_t *)hdr, hlen, n->data, (size_t)n->data_bytes, path);
+    int fd = fuzz_mem_file((const uint8_t *)hdr, hlen, n->data, (size_t)n->data_bytes, path);
     if (fd < 0)
         return;
     cd_npy again;
@@ -82,7 +67,7 @@ static void check_rewrite(const cd_npy *n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char path[64];
-    int fd = mem_file(data, size, NULL, 0, path);
+    int fd = fuzz_mem_file(data, size, NULL, 0, path);
     if (fd < 0)
         return 0;
     cd_npy n;
