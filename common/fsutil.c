@@ -64,6 +64,22 @@ cd_code cd_read_file(const char *path, char **text, size_t *len, cd_err *err)
     return CD_OK;
 }
 
+cd_code cd_read_text(const char *path, char **text, cd_err *err)
+{
+    size_t len = 0;
+    cd_code rc = cd_read_file(path, text, &len, err);
+    const char *nul = rc == CD_OK ? memchr(*text, '\0', len) : NULL;
+    if (nul == NULL)
+        return rc;
+    int line = 1;
+    for (const char *p = *text; p < nul; p++)
+        line += *p == '\n';
+    free(*text);
+    *text = NULL;
+    cd_fail(err, CD_ECORRUPT, "\"%s\" is not a text file", path);
+    return cd_detail(err, "line %d holds a NUL byte", line);
+}
+
 ssize_t cd_pread_full(int fd, void *buf, size_t n, off_t off)
 {
     size_t got = 0;

@@ -22,6 +22,9 @@ cd_code cd_mkdir_p_mode(const char *path, mode_t mode, cd_err *err);
 /* The whole file at path into *text (malloc'd, NUL-terminated; *len without the NUL, len may
  * be NULL). CD_ENOTFOUND when it does not exist, CD_EIO or CD_ENOMEM otherwise. */
 cd_code cd_read_file(const char *path, char **text, size_t *len, cd_err *err);
+/* The same for a text file that must hold no NUL byte (one would end the text early and hide
+ * the lines after it): a NUL byte is CD_ECORRUPT naming the file and the byte's line. */
+cd_code cd_read_text(const char *path, char **text, cd_err *err);
 
 /* pread of n bytes at off, again after a short read or EINTR, until n bytes or the end of the
  * file: the bytes read (fewer than n only at the end of the file), or -1 with errno set. */

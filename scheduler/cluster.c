@@ -42,18 +42,22 @@ static cd_code write_workers(const char *path, const cd_workload *w, cd_err *err
     return rc;
 }
 
+#define WORKERS_HINT "the file lists the job's workers; restore it or start a new job"
+
 static cd_code bad_workers(const char *path, int line, cd_err *err)
 {
     cd_fail(err, CD_ECORRUPT, "malformed line %d in \"%s\"", line, path);
-    return cd_hint(err, "the file lists the job's workers; restore it or start a new job");
+    return cd_hint(err, WORKERS_HINT);
 }
 
-/* The shards line of DIR/workers against w's shards. */
+/* The shards line of DIR/workers (its first field "shards") against w's shards. */
 static cd_code same_shards(const char *path, char *line, const cd_workload *w, cd_err *err)
 {
     int i = 0;
-    char *save = NULL;
-    bool same = strtok_r(line, "\t", &save) != NULL;
+    char *save = NULL, *head = strtok_r(line, "\t", &save);
+    if (head == NULL || strcmp(head, "shards") != 0)
+        return bad_workers(path, 2, err);
+    bool same = true;
     for (char *s; same && (s = strtok_r(NULL, "\t", &save)) != NULL; i++)
         same = i < w->nshards && strcmp(s, w->shards[i]) == 0;
     if (same && i == w->nshards)
@@ -65,36 +69,48 @@ static cd_code same_shards(const char *path, char *line, const cd_workload *w, c
     return cd_hint(err, "a table split or created again is new data: start a new job");
 }
 
-/* Parse the worker lines into old[*n] (host, shard, dir: pointers into text). */
+/* A worker line, "worker HOST SHARD_INDEX SHARD_DIR" (tab-separated, no field empty, the
+ * index a shard of w and the directory's last component that shard's name), into *ws (host
+ * and shard: pointers into line). */
+static bool parse_worker(char *line, const cd_workload *w, cd_worker_spec *ws)
+{
+    char *f[5];
+    int k = 0;
+    for (char *p = line; p != NULL && k < 5; k++)
+        f[k] = strsep(&p, "\t");
+    size_t digits = k == 4 ? strlen(f[2]) : 0;
+    if (k != 4 || strcmp(f[0], "worker") != 0 || f[1][0] == '\0' || f[3][0] == '\0' ||
+        digits == 0 || digits > 9 || strspn(f[2], "0123456789") != digits)
+        return false;
+    int shard = atoi(f[2]);
+    const char *base = strrchr(f[3], '/');
+    if (shard >= w->nshards || strcmp(base != NULL ? base + 1 : f[3], w->shards[shard]) != 0)
+        return false;
+    *ws = (cd_worker_spec){.host = f[1], .shard = f[3], .shard_id = shard};
+    return true;
+}
+
+/* Parse DIR/workers (text: its lines, changed in place) into old[*n]; blank lines are
+ * skipped but counted. */
 static cd_code parse_workers(const char *path, char *text, const cd_workload *w,
                              cd_worker_spec *old, int *n, int cap, cd_err *err)
 {
     int lineno = 0;
-    char *save = NULL;
-    for (char *line = strtok_r(text, "\n", &save); line != NULL;
-         line = strtok_r(NULL, "\n", &save)) {
-        if (++lineno == 1 && strcmp(line, WORKERS_MAGIC) != 0)
-            return bad_workers(path, lineno, err);
-        if (lineno == 2 && strncmp(line, "shards", 6) == 0) {
-            cd_code rc = same_shards(path, line, w, err);
-            if (rc != CD_OK)
-                return rc;
-        }
-        if (lineno <= 2)
-            continue;
-        char *f[4], *s2 = NULL;
-        int k = 0;
-        for (char *p = strtok_r(line, "\t", &s2); p != NULL && k < 4; p = strtok_r(NULL, "\t", &s2))
-            f[k++] = p;
-        char *end;
-        long shard = k == 4 ? strtol(f[2], &end, 10) : -1;
-        if (k != 4 || strcmp(f[0], "worker") != 0 || *end != '\0' || shard < 0 ||
-            shard >= w->nshards || *n >= cap)
-            return bad_workers(path, lineno, err);
-        old[*n] = (cd_worker_spec){.host = f[1], .shard = f[3], .shard_id = (int)shard};
-        (*n)++;
+    for (char *next = text, *line; (line = strsep(&next, "\n")) != NULL;) {
+        ++lineno;
+        cd_code rc = CD_OK;
+        if (lineno == 1 && strcmp(line, WORKERS_MAGIC) != 0)
+            rc = bad_workers(path, lineno, err);
+        else if (lineno == 2)
+            rc = same_shards(path, line, w, err);
+        else if (lineno > 2 && line[0] != '\0' && (*n >= cap || !parse_worker(line, w, &old[*n])))
+            rc = bad_workers(path, lineno, err);
+        else if (lineno > 2 && line[0] != '\0')
+            (*n)++;
+        if (rc != CD_OK)
+            return rc;
     }
-    return lineno >= 2 ? CD_OK : bad_workers(path, lineno, err);
+    return lineno >= 2 ? CD_OK : bad_workers(path, lineno + 1, err);
 }
 
 static int find_worker(const cd_workload *w, const char *host, const char *dir, const bool *used)
@@ -162,7 +178,12 @@ cd_code cd_cluster_workers(const char *dir, cd_workload *w, bool readonly, FILE 
     cd_err why = {0};
     if (access(path, F_OK) != 0)
         return readonly ? CD_OK : write_workers(path, w, err);
-    cd_code rc = cd_read_file(path, &text, NULL, &why);
+    cd_code rc = cd_read_text(path, &text, &why);
+    if (rc == CD_ECORRUPT) {
+        if (err != NULL)
+            *err = why;
+        return cd_hint(err, WORKERS_HINT);
+    }
     if (rc != CD_OK) {
         cd_fail(err, rc, "could not read \"%s\"", path);
         return cd_detail(err, "%s", why.msg);

@@ -129,11 +129,13 @@ cd_code cd_estimate_write(const char *path, const double *est, int n, cd_err *er
     return rc;
 }
 
+#define RESTORE_HINT "it is written when the job starts; restore it from a backup"
+
 static cd_code bad_line(const char *path, int line, cd_err *err)
 {
     cd_fail(err, CD_ECORRUPT, "malformed estimates file \"%s\"", path);
     cd_detail(err, "line %d: expected tNNN and a number >= 0, trials in order", line);
-    return cd_hint(err, "it is written when the job starts; restore it from a backup");
+    return cd_hint(err, RESTORE_HINT);
 }
 
 /* One `tNNN value` line for trial t into *v. */
@@ -153,7 +155,9 @@ cd_code cd_estimate_read(const char *path, double **est, int *n, cd_err *err)
     *est = NULL;
     *n = 0;
     char *text = NULL;
-    cd_code rc = cd_read_file(path, &text, NULL, err);
+    cd_code rc = cd_read_text(path, &text, err);
+    if (rc == CD_ECORRUPT)
+        return cd_hint(err, RESTORE_HINT);
     if (rc != CD_OK)
         return rc;
     int lines = 1;

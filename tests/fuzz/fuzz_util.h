@@ -5,6 +5,8 @@
 #ifndef CD_FUZZ_UTIL_H
 #define CD_FUZZ_UTIL_H
 
+#include <ftw.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,37 @@ static inline int fuzz_mem_file(const uint8_t *a, size_t na, const uint8_t *b, s
     }
     snprintf(path, 64, "/proc/self/fd/%d", fd);
     return fd;
+}
+
+static char fuzz_dir_path[PATH_MAX];
+
+static inline int fuzz_remove_one(const char *path, const struct stat *st, int flag,
+                                  struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static inline void fuzz_dir_remove(void)
+{
+    nftw(fuzz_dir_path, fuzz_remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A directory of the process's own under $TMPDIR (or /tmp), made on the first call and
+ * removed with what it holds when the process exits (libFuzzer exits through exit() at the end
+ * of a run), for writers that take a directory (atomic writes rename within it). Aborts when
+ * it cannot be made. */
+static inline const char *fuzz_dir(void)
+{
+    if (fuzz_dir_path[0] != '\0')
+        return fuzz_dir_path;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(fuzz_dir_path, sizeof fuzz_dir_path, "%s/cd-fuzz-XXXXXX",
+             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+    if (mkdtemp(fuzz_dir_path) == NULL)
+        abort();
+    atexit(fuzz_dir_remove);
+    return fuzz_dir_path;
 }
 
 #endif

@@ -120,6 +120,13 @@ static void test_estimates_file(void)
     fputs("t000 -1\n", f);
     fclose(f);
     CHECK_CODE(cd_estimate_read(path, &back, &n, &err), CD_ECORRUPT, &err);
+    /* a NUL byte hid the trials after it: read as 2 trials, t002 got another order on resume */
+    f = fopen(path, "w");
+    fwrite("t000 5\nt001 6\0\nt002 7\n", 1, 22, f);
+    fclose(f);
+    CHECK_CODE(cd_estimate_read(path, &back, &n, &err), CD_ECORRUPT, &err);
+    CHECK(strstr(err.msg, path) != NULL && strcmp(err.detail, "line 2 holds a NUL byte") == 0);
+    CHECK(strstr(err.hint, "restore") != NULL && back == NULL && n == 0);
     unlink(path);
     CHECK_CODE(cd_estimate_read(path, &back, &n, &err), CD_ENOTFOUND, &err);
 }

@@ -54,6 +54,28 @@ static void test_read_file(void)
     snprintf(path, sizeof path, "%s/missing", dir);
     CHECK_CODE(cd_read_file(path, &text, &len, &err), CD_ENOTFOUND, &err);
     CHECK(text == NULL && strstr(err.msg, "missing") != NULL);
+    CHECK_CODE(cd_read_text(path, &text, &err), CD_ENOTFOUND, &err);
+}
+
+/* cd_read_text: text as cd_read_file reads it, a NUL byte an error naming its line */
+static void test_read_text(void)
+{
+    char path[256];
+    cd_err err = {0};
+    char *text = NULL;
+    snprintf(path, sizeof path, "%s/text", dir);
+    FILE *f = fopen(path, "w");
+    fputs("a\nb\n", f);
+    fclose(f);
+    CHECK_CODE(cd_read_text(path, &text, &err), CD_OK, &err);
+    CHECK(text != NULL && strcmp(text, "a\nb\n") == 0);
+    free(text);
+    f = fopen(path, "w");
+    fwrite("a\nb\nc\0d\ne\n", 1, 10, f);
+    fclose(f);
+    CHECK_CODE(cd_read_text(path, &text, &err), CD_ECORRUPT, &err);
+    CHECK(text == NULL && strstr(err.msg, path) != NULL && strstr(err.msg, "not a text file"));
+    CHECK(strcmp(err.detail, "line 3 holds a NUL byte") == 0);
 }
 
 static void test_trusted_dir(void)
@@ -102,6 +124,7 @@ int main(void)
         return 1;
     RUN(test_mkdir_p);
     RUN(test_read_file);
+    RUN(test_read_text);
     RUN(test_trusted_dir);
     RUN(test_exe_dir);
     char cmd[300];

@@ -2,14 +2,15 @@
  * test_journal.c: the scheduler's journal (scheduler/journal.h): every record kind round-
  * trips (with the bytes a unit moved under model_store = copy, and the cut and content of
  * what it read), a torn last line is ignored, a malformed line or a foreign file is an error
- * naming it; the launcher's shell quoting (scheduler/launch.h); and the snapshot baselines of
- * a citus: job (scheduler/cluster.h).
+ * naming it; the launcher's shell quoting (scheduler/launch.h); and the snapshot baselines and
+ * the workers file DIR/workers of a citus: job (scheduler/cluster.h).
  */
 #include <unistd.h>
 
 #include "unit.h"
 
 #include "cluster.h"
+#include "fsutil.h"
 #include "journal.h"
 #include "launch.h"
 
@@ -212,6 +213,99 @@ static void test_seen(void)
     cd_seen_free(&s);
 }
 
+/* cluster.h: DIR/workers, written when absent and merged with the placements found. */
+#define WTABLE "/mnt/cerebro-ds/db/public.t/"
+#define WHEAD "cerebro-sched workers 1\nshards\ts1\ts2\n"
+
+static void workers_of(cd_workload *w, char **shards)
+{
+    static const char *host[] = {"h1", "h2"}, *dirs[] = {WTABLE "s1", WTABLE "s2"};
+    *w = (cd_workload){.train_dir = WTABLE, .shards = shards, .nshards = 2};
+    w->workers = calloc(2, sizeof *w->workers);
+    for (int i = 0; i < 2; i++)
+        w->workers[i] = (cd_worker_spec){strdup(host[i]), strdup(dirs[i]), strdup("cpu"), i, false};
+    w->nworkers = 2;
+}
+
+static void workers_free(cd_workload *w)
+{
+    for (int i = 0; i < w->nworkers; i++) {
+        free(w->workers[i].host);
+        free(w->workers[i].shard);
+        free(w->workers[i].device);
+    }
+    free(w->workers);
+}
+
+/* text (n bytes) as DIR/workers, merged read-only with h1:s1 and h2:s2: the code returned. */
+static cd_code workers_read(const char *text, size_t n, cd_workload *w, cd_err *err)
+{
+    static char *shards[] = {"s1", "s2"};
+    char path[256];
+    path_of(path, sizeof path, "workers");
+    FILE *f = fopen(path, "w");
+    fwrite(text, 1, n, f);
+    fclose(f);
+    workers_of(w, shards);
+    FILE *log = fopen("/dev/null", "w");
+    cd_code rc = cd_cluster_workers(dir, w, true, log, err);
+    fclose(log);
+    return rc;
+}
+
+static void check_bad_workers(const char *text, size_t n, const char *what)
+{
+    cd_workload w;
+    cd_err err = {0};
+    CHECK_CODE(workers_read(text, n, &w, &err), CD_ECORRUPT, &err);
+    CHECK(strstr(err.msg, what) != NULL || strstr(err.detail, what) != NULL);
+    CHECK(strstr(err.hint, "restore it") != NULL);
+    CHECK_EQ_INT(w.nworkers, 2); /* left as found */
+    workers_free(&w);
+}
+
+static void test_workers(void)
+{
+    char path[256], *text = NULL;
+    cd_workload w;
+    cd_err err = {0};
+    path_of(path, sizeof path, "workers");
+    unlink(path);
+    static char *shards[] = {"s1", "s2"};
+    workers_of(&w, shards);
+    CHECK_CODE(cd_cluster_workers(dir, &w, false, stderr, &err), CD_OK, &err);
+    workers_free(&w);
+    CHECK_CODE(cd_read_file(path, &text, NULL, &err), CD_OK, &err);
+    const char *want = WHEAD "worker\th1\t0\t" WTABLE "s1\nworker\th2\t1\t" WTABLE "s2\n";
+    CHECK(text != NULL && strcmp(text, want) == 0);
+    free(text);
+    /* moved: s2 was on h3 (gone now), and the placement on h2 is a new worker */
+    const char *moved = WHEAD "worker\th1\t0\t" WTABLE "s1\nworker\th3\t1\t" WTABLE "s2\n\n";
+    CHECK_CODE(workers_read(moved, strlen(moved), &w, &err), CD_OK, &err);
+    CHECK(w.nworkers == 3 && !w.workers[0].gone && w.workers[1].gone && !w.workers[2].gone);
+    CHECK(w.nworkers == 3 && strcmp(w.workers[2].host, "h2") == 0 && w.workers[2].shard_id == 1);
+    workers_free(&w);
+    const char *split = "cerebro-sched workers 1\nshards\ts1\ts2\ts3\n";
+    CHECK_CODE(workers_read(split, strlen(split), &w, &err), CD_EINVAL, &err);
+    CHECK(strstr(err.msg, "changed since the job started") != NULL);
+    workers_free(&w);
+    /* each of these was read as a list of workers before */
+    const char *no_shards = "cerebro-sched workers 1\nworker\th1\t0\t" WTABLE "s1\n";
+    check_bad_workers(no_shards, strlen(no_shards), "malformed line 2");
+    const char *other = WHEAD "worker\th1\t1\t" WTABLE "s1\n"; /* s1's directory as shard 2 */
+    check_bad_workers(other, strlen(other), "malformed line 3");
+    const char *extra = WHEAD "worker\th1\t0\t" WTABLE "s1\tx\n";
+    check_bad_workers(extra, strlen(extra), "malformed line 3");
+    const char *sign = WHEAD "worker\th1\t+0\t" WTABLE "s1\n";
+    check_bad_workers(sign, strlen(sign), "malformed line 3");
+    const char *blank = WHEAD "\nworker\th1\n"; /* the blank line counts */
+    check_bad_workers(blank, strlen(blank), "malformed line 4");
+    const char nul[] = WHEAD "worker\th1\t0\t" WTABLE "s1\0\nworker\th2\t1\t" WTABLE "s2\n";
+    check_bad_workers(nul, sizeof nul - 1, "line 3 holds a NUL byte");
+    check_bad_workers("", 0, "malformed line 1");
+    check_bad_workers("cerebro-sched workers 1", 23, "malformed line 2");
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL)
@@ -220,6 +314,7 @@ int main(void)
     RUN(test_damage);
     RUN(test_quote);
     RUN(test_seen);
+    RUN(test_workers);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
