@@ -4,6 +4,7 @@
  */
 #include "config.h"
 #include "conninfo.h"
+#include "ini_lines.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -252,6 +253,7 @@ typedef struct load_state {
     cd_config *c;
     cd_err *err;
     cd_code rc;
+    const cd_ini_lines *lines; /* the file's reader: the section's whole name */
 } load_state;
 
 static int on_key(void *user, const char *section, const char *name, const char *value)
@@ -259,7 +261,8 @@ static int on_key(void *user, const char *section, const char *name, const char 
     load_state *st = user;
     if (st->rc != CD_OK)
         return 0;
-    st->rc = cd_config_set(st->c, section, name, value, st->err);
+    (void)section; /* cut by inih at 49 characters */
+    st->rc = cd_config_set(st->c, st->lines->section, name, value, st->err);
     return st->rc == CD_OK;
 }
 
@@ -290,13 +293,17 @@ cd_code cd_config_load(cd_config *c, const char *path, cd_err *err)
                        path);
     }
     cd_err local = {0};
-    load_state st = {c, &local, CD_OK};
-    int line = ini_parse_file(f, on_key, &st);
+    cd_ini_lines lines = {.f = f};
+    load_state st = {c, &local, CD_OK, &lines};
+    int line = ini_parse_stream(cd_ini_lines_read, &lines, on_key, &st);
     fclose(f);
-    if (line == 0)
+    if (line == 0 && lines.bad[0] == '\0')
         return CD_OK;
-    if (st.rc == CD_OK)
+    if (line == 0) /* stopped at a line inih would misread */
+        cd_fail(&local, CD_EINVAL, "%s", lines.bad);
+    else if (st.rc == CD_OK)
         cd_fail(&local, CD_EINVAL, "syntax error");
+    line = line == 0 ? lines.line : line;
     cd_fail(err, st.rc == CD_ENOMEM ? CD_ENOMEM : CD_EINVAL, "%s:%d: %s", path, line, local.msg);
     return cd_hint(err, "see cerebro-ds.conf(5) for the sections and keys");
 }

@@ -392,25 +392,21 @@ static cd_code check_section(load_state *st, const char *line)
     return cd_hint(st->err, "sections: [data] [model] [search] [procedure] [scheduler] [workers]");
 }
 
-/* inih's reader: counts lines (Debian's inih gives handlers no line number), refuses lines
- * inih would cut, checks section names. */
+/* inih's reader: counts lines (ini_lines.h: Debian's inih gives handlers no line number),
+ * refuses lines inih would misread, checks section names. */
 static char *read_line(char *buf, int size, void *stream)
 {
     load_state *st = stream;
-    if (st->rc != CD_OK || fgets(buf, size, st->f) == NULL)
-        return NULL;
-    st->line++;
-    size_t n = strlen(buf);
-    if (n == (size_t)size - 1 && buf[n - 1] != '\n') {
-        int c = getc(st->f);
-        if (c != EOF && c != '\n') {
-            cd_wl_set_where(st, st->line);
-            st->rc = cd_fail(st->err, CD_EINVAL, "%s: line longer than %d characters", st->where,
-                             size - 2);
+    char *s = st->rc == CD_OK ? cd_ini_lines_read(buf, size, &st->in) : NULL;
+    st->line = st->in.line;
+    if (s == NULL && st->rc == CD_OK && st->in.bad[0] != '\0') {
+        cd_wl_set_where(st, st->line);
+        st->rc = cd_fail(st->err, CD_EINVAL, "%s: %s", st->where, st->in.bad);
+        if (st->in.too_long)
             cd_hint(st->err, "continue a [search] value on indented lines");
-            return NULL;
-        }
     }
+    if (s == NULL)
+        return NULL;
     st->indented = buf[0] == ' ' || buf[0] == '\t';
     st->rc = check_section(st, buf);
     return st->rc == CD_OK ? buf : NULL;
@@ -418,15 +414,15 @@ static char *read_line(char *buf, int size, void *stream)
 
 static cd_code parse_file(load_state *st)
 {
-    st->f = fopen(st->path, "r");
-    if (st->f == NULL) {
+    st->in = (cd_ini_lines){.f = fopen(st->path, "r")};
+    if (st->in.f == NULL) {
         cd_fail(st->err, CD_ENOTFOUND, "could not open workload file \"%s\": %s", st->path,
                 strerror(errno));
         return cd_hint(st->err, "give an existing workload file (see conf/workloads/)");
     }
     int bad_line = ini_parse_stream(read_line, st, on_key, st);
-    fclose(st->f);
-    st->f = NULL;
+    fclose(st->in.f);
+    st->in.f = NULL;
     if (st->rc != CD_OK)
         return st->rc;
     if (bad_line < 0)

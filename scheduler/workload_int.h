@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "ini_lines.h"
 #include "workload.h"
 
 /* Longest line inih reads whole as Debian builds it (INI_MAX_LINE 200 with "\n\0"). */
@@ -61,7 +62,7 @@ typedef struct load_state {
     const char *path; /* as given */
     char *dir;        /* the workload file's directory, absolute */
     char *cwd;        /* base of relative paths in overrides */
-    FILE *f;
+    cd_ini_lines in;  /* the file being read */
     int line;         /* lines read */
     bool indented;    /* the current line starts with a blank */
     bool after_key;   /* a key was read in the current section (inih's continuation rule) */

@@ -5,6 +5,7 @@
 #include "model.h"
 
 #include "hash.h"
+#include "ini_lines.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -82,28 +83,18 @@ static int on_key(void *user, const char *section, const char *name, const char 
     return 0;
 }
 
-/* inih (as Debian builds it) gives the handler no line number: a reader wrapper counts
- * lines. One model file is parsed at a time (the counter is a static). */
+/* inih (as Debian builds it) gives the handler no line number: the reader counts lines
+ * (ini_lines.h). One model file is parsed at a time (the reader is a static). */
 typedef struct line_reader {
-    FILE *f;
-    int line;
+    cd_ini_lines lines;
     raw *r;
 } line_reader;
-
-static char *read_line(char *buf, int size, void *stream)
-{
-    line_reader *lr = stream;
-    char *s = fgets(buf, size, lr->f);
-    if (s != NULL)
-        lr->line++;
-    return s;
-}
 
 static line_reader *current;
 
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
-    return on_key(user, section, name, value, current ? current->line : 0);
+    return on_key(user, section, name, value, current ? current->lines.line : 0);
 }
 
 /* The model file at path, or read from given (path then names it in messages). */
@@ -119,9 +110,9 @@ static cd_code read_raw(const char *path, FILE *given, raw *r, cd_err *err)
     if (f == NULL)
         return cd_fail(err, CD_EINVAL, "could not open model file \"%s\": %s", path,
                        strerror(errno));
-    line_reader lr = {f, 0, r};
+    line_reader lr = {{.f = f}, r};
     current = &lr;
-    int bad = ini_parse_stream(read_line, &lr, handler, r);
+    int bad = ini_parse_stream(cd_ini_lines_read, &lr.lines, handler, r);
     current = NULL;
     if (given == NULL)
         fclose(f);
@@ -129,6 +120,8 @@ static cd_code read_raw(const char *path, FILE *given, raw *r, cd_err *err)
         return r->rc;
     if (bad != 0)
         return cd_fail(err, CD_EINVAL, "%s:%d: syntax error", path, bad);
+    if (lr.lines.bad[0] != '\0')
+        return cd_fail(err, CD_EINVAL, "%s:%d: %s", path, lr.lines.line, lr.lines.bad);
     return CD_OK;
 }
 

@@ -40,6 +40,25 @@ static inline int fuzz_mem_file(const uint8_t *a, size_t na, const uint8_t *b, s
     return fd;
 }
 
+/* The longest line of text[n], without its newline. */
+static inline size_t fuzz_longest_line(const char *text, size_t n)
+{
+    size_t most = 0;
+    for (size_t at = 0; at < n;) {
+        const char *nl = memchr(text + at, '\n', n - at);
+        size_t len = nl != NULL ? (size_t)(nl - (text + at)) : n - at;
+        most = len > most ? len : most;
+        at += len + 1;
+    }
+    return most;
+}
+
+/* Could an INI reader take text[n] as it is: no NUL byte, no line longer than most? */
+static inline int fuzz_ini_readable(const uint8_t *text, size_t n, size_t most)
+{
+    return memchr(text, '\0', n) == NULL && fuzz_longest_line((const char *)text, n) <= most;
+}
+
 static char fuzz_dir_path[PATH_MAX];
 
 static inline int fuzz_remove_one(const char *path, const struct stat *st, int flag,

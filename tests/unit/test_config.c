@@ -7,25 +7,30 @@
 #include "config.h"
 #include "unit.h"
 
-/* Write text to a temporary file; its path goes to path (size 64). */
-static void write_conf(char *path, const char *text)
+/* Write text[n] to a temporary file; its path goes to path (size 64). */
+static void write_conf(char *path, const char *text, size_t n)
 {
     snprintf(path, 64, "/tmp/cd-test-config-XXXXXX");
     int fd = mkstemp(path);
     CHECK(fd >= 0);
     if (fd < 0)
         return;
-    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    CHECK(write(fd, text, n) == (ssize_t)n);
     close(fd);
 }
 
-/* Load text as a file; returns the code, err filled. */
-static cd_code load_text(cd_config *c, const char *text, cd_err *err, char *path)
+/* Load text[n] as a file; returns the code, err filled. */
+static cd_code load_bytes(cd_config *c, const char *text, size_t n, cd_err *err, char *path)
 {
-    write_conf(path, text);
+    write_conf(path, text, n);
     cd_code rc = cd_config_load(c, path, err);
     unlink(path);
     return rc;
+}
+
+static cd_code load_text(cd_config *c, const char *text, cd_err *err, char *path)
+{
+    return load_bytes(c, text, strlen(text), err, path);
 }
 
 static void test_defaults(void)
@@ -68,19 +73,24 @@ static void test_load_keys_and_tables(void)
 }
 
 /* An error names file:line and the key or value. */
-static void check_error(const char *text, int line, const char *want)
+static void check_bytes_error(const char *text, size_t n, int line, const char *want)
 {
     cd_config c;
     cd_err err = {0};
     char path[64], at[96];
     cd_config_init(&c, &err);
-    CHECK_CODE(load_text(&c, text, &err, path), CD_EINVAL, &err);
+    CHECK_CODE(load_bytes(&c, text, n, &err, path), CD_EINVAL, &err);
     snprintf(at, sizeof at, "%s:%d: ", path, line);
     if (strstr(err.msg, at) == NULL || strstr(err.msg, want) == NULL)
         fprintf(stderr, "got \"%s\", want \"%s%s\"\n", err.msg, at, want);
     CHECK(strstr(err.msg, at) == err.msg);
     CHECK(strstr(err.msg, want) != NULL);
     cd_config_free(&c);
+}
+
+static void check_error(const char *text, int line, const char *want)
+{
+    check_bytes_error(text, strlen(text), line, want);
 }
 
 static void test_errors(void)
@@ -101,6 +111,38 @@ static void test_errors(void)
                 "unknown key \"size\" in section table");
     check_error("[table]\nshards = blocks:2\n", 2, "needs a name");
     check_error("[database]\nthis is not ini\n", 2, "syntax error");
+    /* lines inih would misread, refused: the rest of a line after a NUL byte was dropped
+     * (tables a,b served, not c); of a line of 199 characters, inih read the rest as a line
+     * of its own (cache_mb set by a comment) */
+    static const char nul[] = "[mount]\ntables = a,b\0,c\ncache_mb = 64\n";
+    check_bytes_error(nul, sizeof nul - 1, 2, "line holds a NUL byte");
+    char text[300];
+    snprintf(text, sizeof text, "[mount]\n#%0198dcache_mb = 1\n", 0);
+    check_error(text, 2, "line longer than 198 characters");
+    snprintf(text, sizeof text, "[mount]\n#%0197d\ncache_mb = 1\n", 0); /* 198: read whole */
+    cd_config c;
+    cd_err err = {0};
+    char path[64];
+    cd_config_init(&c, &err);
+    CHECK_CODE(load_text(&c, text, &err, path), CD_OK, &err);
+    CHECK(strcmp(c.mount_cache_mb, "1") == 0);
+    cd_config_free(&c);
+    /* a table name of more than 49 characters: inih cut the section's name, and the table's
+     * keys went to a table of another name */
+    char name[80];
+    snprintf(name, sizeof name, "s.%060d", 7);
+    snprintf(text, sizeof text, "[table %s]\nshards = blocks:3\n", name);
+    cd_config_init(&c, &err);
+    CHECK_CODE(load_text(&c, text, &err, path), CD_OK, &err);
+    const cd_config_table *t = cd_config_table_find(&c, name);
+    CHECK(t != NULL && strcmp(t->shards, "blocks:3") == 0);
+    cd_config_free(&c);
+    /* an indented "[...]" after a key continues its value (inih), it names no section */
+    cd_config_init(&c, &err);
+    CHECK_CODE(load_text(&c, "[mount]\ntables = a,\n  [table x]\ncache_mb = 5\n", &err, path),
+               CD_OK, &err);
+    CHECK(strcmp(c.mount_cache_mb, "5") == 0 && c.ntables == 0);
+    cd_config_free(&c);
 }
 
 static void test_set(void)

@@ -158,6 +158,20 @@ static void test_errors(void)
     expect_error("[extra]\nx = 1\n", "m.ini:2: unknown section [extra]"); /* at its first key */
     expect_error("[model]\ninput = 4\nlayers = dense:1\nclasses = 1\n",
                  "softmax_xent needs [model] classes >= 2");
+    /* lines inih would misread: the rest of a line after a NUL byte was dropped (lr 0.5 read,
+     * not 0.55); of a line of 199 characters, inih read the rest as a line (lr set by a
+     * comment) */
+    static const char nul[] = "[model]\ninput = 4\nlayers = dense:2\nclasses = 2\n[train]\n"
+                              "lr = 0.5\0"
+                              "5\n";
+    cd_model_spec m;
+    cd_err err = {0};
+    CHECK_CODE(cd_model_parse("n.ini", nul, sizeof nul - 1, &m, &err), CD_EINVAL, &err);
+    CHECK(strcmp(err.msg, "n.ini:6: line holds a NUL byte") == 0);
+    char text[400];
+    snprintf(text, sizeof text,
+             "[model]\ninput = 4\nlayers = dense:2\nclasses = 2\n[train]\n#%0198dlr = 0.5\n", 0);
+    expect_error(text, "m.ini:6: line longer than 198 characters");
 }
 
 static void test_schedule_errors(void)

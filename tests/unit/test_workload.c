@@ -327,6 +327,18 @@ static void test_errors_keys(void)
     char long_line[400];
     snprintf(long_line, sizeof long_line, BASE "[scheduler]\nseed = %0250d\n", 1);
     expect_error(long_line, 6, "line longer than 198 characters", NULL);
+    /* the rest of a line after a NUL byte was dropped: epochs 1 read, not 12 */
+    static const char nul[] = BASE "[procedure]\nepochs = 1\0"
+                                   "2\n";
+    const char *path = put("w.ini", "");
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL && fwrite(nul, 1, sizeof nul - 1, f) == sizeof nul - 1);
+    if (f != NULL)
+        fclose(f);
+    cd_workload w;
+    cd_err err = {0};
+    CHECK_CODE(cd_workload_load(&w, path, &err), CD_EINVAL, &err);
+    CHECK(strstr(err.msg, "w.ini:6: line holds a NUL byte") != NULL);
 }
 
 static void test_errors_search(void)
