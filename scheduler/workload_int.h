@@ -13,8 +13,8 @@
 #include "ini_lines.h"
 #include "workload.h"
 
-/* Longest line inih reads whole as Debian builds it (INI_MAX_LINE 200 with "\n\0"). */
-#define CD_WL_MAX_LINE 198
+/* Longest line inih reads whole as Debian builds it (ini_lines.h). */
+#define CD_WL_MAX_LINE (CD_INI_MAX_LINE - 2)
 
 /* X(section, key, field, conv, default): every key but [workers] worker and the [search]
  * keys. conv names conv_<conv> of workload.c, which checks the value and sets w->field. An empty
