@@ -204,11 +204,12 @@ asan:
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon -Itrainer -Ischeduler $(FUSE_ALL_INC) -DCD_VERSION='"$(VERSION)"' $(PKG_CFLAGS) \
 	-fsanitize=fuzzer,address,undefined
 # the fuzz targets exercise the decoder and the readers of hostile files: common/, fuse/ and
-# the trainer's checkpoint and model file readers, the scheduler's readers of its journal,
-# estimates and workers files
+# the trainer's checkpoint and model file readers, the scheduler's readers of workload files
+# and of its journal, estimates and workers files
 FUZZ_LIB_SRC := $(filter common/% fuse/%,$(LIB_SRC)) scheduler/journal.c scheduler/estimate.c \
-	scheduler/cluster.c scheduler/launch.c trainer/ckpt.c trainer/model.c trainer/lr_schedule.c \
-	trainer/augment.c
+	scheduler/cluster.c scheduler/launch.c $(wildcard scheduler/workload*.c) \
+	scheduler/discover.c scheduler/policy.c scheduler/rows.c trainer/ckpt.c trainer/model.c \
+	trainer/lr_schedule.c trainer/augment.c trainer/data_pg.c
 $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz_util.h $(FUZZ_LIB_SRC) $(FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(PKG_LIBS) -lpthread -lm
