@@ -7,7 +7,8 @@
  * (models/m.ini) and shards (data/train/part0..part2, data/valid). Inputs that name pg: or
  * citus: data, /dev or /proc are skipped: they would connect to a database or read devices.
  * Checks: cd_workload_load returns CD_OK, CD_EINVAL or CD_ENOTFOUND only and frees what it
- * made when it fails; an accepted workload has shards, every worker on one of them and every
+ * made when it fails; a file with a NUL byte or a line inih would cut is refused; an accepted
+ * workload has shards, every worker on one of them and every
  * shard with a worker, searched keys with values (lists) or bounds (lo <= hi, loguniform above
  * 0), the numbers of its procedure in range; the model file of its first configuration (the
  * first value of every key, the lower bound of a range) is written or refused with CD_EINVAL,
@@ -152,6 +153,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cd_err err;
     cd_code rc = cd_workload_load(&w, path, &err);
     if (rc == CD_OK) {
+        if (!fuzz_ini_readable(data, size, CD_INI_MAX_LINE - 2))
+            abort();
         check_workload(&w);
         check_first_model(&w);
         cd_workload_free(&w);
