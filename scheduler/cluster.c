@@ -97,16 +97,17 @@ static cd_code parse_workers(const char *path, char *text, const cd_workload *w,
 {
     int lineno = 0;
     for (char *next = text, *line; (line = strsep(&next, "\n")) != NULL;) {
-        ++lineno;
         cd_code rc = CD_OK;
-        if (lineno == 1 && strcmp(line, WORKERS_MAGIC) != 0)
-            rc = bad_workers(path, lineno, err);
+        if (++lineno == 1)
+            rc = strcmp(line, WORKERS_MAGIC) == 0 ? CD_OK : bad_workers(path, lineno, err);
         else if (lineno == 2)
             rc = same_shards(path, line, w, err);
-        else if (lineno > 2 && line[0] != '\0' && (*n >= cap || !parse_worker(line, w, &old[*n])))
-            rc = bad_workers(path, lineno, err);
-        else if (lineno > 2 && line[0] != '\0')
+        else if (line[0] == '\0')
+            continue;
+        else if (*n < cap && parse_worker(line, w, &old[*n]))
             (*n)++;
+        else
+            rc = bad_workers(path, lineno, err);
         if (rc != CD_OK)
             return rc;
     }
