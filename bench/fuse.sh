@@ -16,6 +16,10 @@
 # >= 0.8); the daemon's peak RSS (VmHWM) against cache_mb. Best of REPEAT rounds (default
 # 5), each round measuring every figure once.
 # Then many readers at once (see below).
+# A/B: with BIN_B=DIR (another build's bin directory, e.g. a change under test), every
+# many-readers round also times a cold read through that build's daemon, the two builds in
+# alternating order (A first in odd rounds, B first in even ones); the figures compare the two
+# on the same table, page cache state and machine, best and mean of the rounds.
 # Last line: ratio=<warm ratio>.
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,6 +29,11 @@ pg_cleanup_on_exit
 REPEAT=${REPEAT:-5}
 CACHE_MB=${CACHE_MB:-512}
 BIN=$REPO/build/bin
+BIN_B=${BIN_B:-}
+if [[ -n $BIN_B && ! -x $BIN_B/cerebro-ds-fuse ]]; then
+    echo "bench/fuse.sh: BIN_B=$BIN_B has no cerebro-ds-fuse; give another build's bin directory" >&2
+    exit 2
+fi
 
 pg_start benchfuse shared_buffers=256MB >/dev/null
 CONN=$(pg_conninfo benchfuse)
@@ -46,8 +55,8 @@ printf '[database]\nconninfo = %s\n\n[mount]\ntables = public.fashion\ncache_mb 
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l; }
 read_all() { find "$1" -type f ! -name meta -print0 | xargs -0 cat >/dev/null; }
-mount_it() {
-    "$BIN/cerebro-ds-fuse" -f -c "$WORK/bench.conf" "$MNT" 2>>"$WORK/daemon.log" 3>&- &
+mount_it() { # [BINDIR]: the daemon of that build (default $BIN)
+    "${1:-$BIN}/cerebro-ds-fuse" -f -c "$WORK/bench.conf" "$MNT" 2>>"$WORK/daemon.log" 3>&- &
     DPID=$!
     for _ in $(seq 100); do [[ -r $MNT/.cerebro-ds/version ]] && return 0; sleep 0.1; done
     echo "bench/fuse.sh: the mount did not come up; daemon log:" >&2
@@ -140,14 +149,24 @@ same_read() {                      # DIR N: N readers of the same directory
     for ((i = 0; i < $2; i++)); do dirs+=("$1"); done
     readers "${dirs[@]}"
 }
-pex=() pcold=() pwarm=() ptmp=() sex=() scold=() hwm2=0
-for _ in $(seq "$REPEAT"); do
+# b_cold BINDIR: one cold W-readers read through that build's daemon, appended to bcold
+b_cold() {
+    drop_caches
+    mount_it "$1"
+    t0=$(now); par_read "$MNT/postgres/public.fashion"; t1=$(now)
+    bcold+=("$(secs "$t0" "$t1")")
+    unmount_it
+}
+mean() { printf '%s\n' "$@" | awk '{s += $1} END {printf "%.3f", s / NR}'; }
+pex=() pcold=() pwarm=() ptmp=() sex=() scold=() bcold=() hwm2=0
+for round in $(seq "$REPEAT"); do
     rm -rf "$WORK/pex"
     drop_caches
     t0=$(now); "$BIN/cerebro-ds" -q --conninfo "$CONN" export --shards "$W" --jobs "$W" fashion "$WORK/pex"; t1=$(now)
     pex+=("$(secs "$t0" "$t1")")
     t0=$(now); par_read "$WORK/pex"; t1=$(now)
     ptmp+=("$(secs "$t0" "$t1")")
+    if [[ -n $BIN_B ]] && ((round % 2 == 0)); then b_cold "$BIN_B"; fi
     drop_caches
     mount_it
     t0=$(now); par_read "$MNT/postgres/public.fashion"; t1=$(now)
@@ -157,6 +176,7 @@ for _ in $(seq "$REPEAT"); do
     h=$(awk '/VmHWM/ {print $2}' "/proc/$DPID/status")
     ((h > hwm2)) && hwm2=$h
     unmount_it
+    if [[ -n $BIN_B ]] && ((round % 2 == 1)); then b_cold "$BIN_B"; fi
     # one shard, 4 readers: against the one-job export of that shard
     rm -rf "$WORK/sex"
     drop_caches
@@ -183,5 +203,13 @@ else
 fi
 echo "par_warm_ratio=$(printf '%.2f' "$(echo "$pt / $pw" | bc -l)") (tmpfs/warm, target >= 0.8)"
 echo "many_readers_peak_rss_kb=$hwm2 within_cache_mb_plus_64=$( ((hwm2 <= (CACHE_MB + 64) * 1024)) && echo yes || echo no)"
+if [[ -n $BIN_B && $DROPPED == yes ]]; then
+    pb=$(min "${bcold[@]}")
+    echo "ab_bin_a=$BIN ab_bin_b=$BIN_B rounds=$REPEAT (alternating)"
+    echo "ab_par_cold_read_s a_best=$pc b_best=$pb a_mean=$(mean "${pcold[@]}") b_mean=$(mean "${bcold[@]}")"
+    echo "ab_par_cold_b_over_a=$(printf '%.3f' "$(echo "$(mean "${bcold[@]}") / $(mean "${pcold[@]}")" | bc -l)") (mean cold read of B / of A: < 1, B is faster)"
+elif [[ -n $BIN_B ]]; then
+    echo "ab_par_cold=invalid (the page cache was not dropped)"
+fi
 
 echo "ratio=$(printf '%.2f' "$(echo "$t / $w" | bc -l)")"
