@@ -157,12 +157,7 @@ static cd_code merge(cd_workload *w, const cd_worker_spec *old, int nold, FILE *
             rc = cd_fail(err, CD_ENOMEM, "out of memory");
     cd_worker_spec *drop = rc == CD_OK ? w->workers : all;
     int ndrop = rc == CD_OK ? w->nworkers : n;
-    for (int i = 0; i < ndrop; i++) {
-        free(drop[i].host);
-        free(drop[i].shard);
-        free(drop[i].device);
-    }
-    free(drop);
+    cd_workers_free(drop, ndrop);
     if (rc == CD_OK) {
         w->workers = all;
         w->nworkers = n;

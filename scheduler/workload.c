@@ -313,7 +313,7 @@ static cd_code add_raw(load_state *st, raw_item **items, int *n, const char *nam
     raw_item *r = &grown[*n];
     r->name = strdup(name);
     r->text = strdup(text);
-    r->line = st->line;
+    r->line = st->in.line;
     (*n)++;
     return r->name && r->text ? CD_OK : cd_wl_oom(st);
 }
@@ -362,7 +362,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
     load_state *st = user;
     if (st->rc != CD_OK)
         return 0;
-    cd_wl_set_where(st, st->line);
+    cd_wl_set_where(st, st->in.line);
     if (st->indented && st->after_key)
         st->rc = continue_value(st, section, name, value);
     else if (strcmp(section, "search") == 0)
@@ -370,7 +370,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
     else if (strcmp(section, "workers") == 0 && strcmp(name, "worker") == 0)
         st->rc = add_raw(st, &st->workers, &st->nworkers, name, value);
     else
-        st->rc = set_key(st, section, name, value, st->line);
+        st->rc = set_key(st, section, name, value, st->in.line);
     st->after_key = true;
     return st->rc == CD_OK;
 }
@@ -387,7 +387,7 @@ static cd_code check_section(load_state *st, const char *line)
         if (strlen(sections[i]) == (size_t)(end - s - 1) &&
             strncmp(s + 1, sections[i], end - s - 1) == 0)
             return CD_OK;
-    cd_wl_set_where(st, st->line);
+    cd_wl_set_where(st, st->in.line);
     cd_fail(st->err, CD_EINVAL, "%s: unknown section [%.*s]", st->where, (int)(end - s - 1), s + 1);
     return cd_hint(st->err, "sections: [data] [model] [search] [procedure] [scheduler] [workers]");
 }
@@ -398,9 +398,8 @@ static char *read_line(char *buf, int size, void *stream)
 {
     load_state *st = stream;
     char *s = st->rc == CD_OK ? cd_ini_lines_read(buf, size, &st->in) : NULL;
-    st->line = st->in.line;
     if (s == NULL && st->rc == CD_OK && st->in.bad[0] != '\0') {
-        cd_wl_set_where(st, st->line);
+        cd_wl_set_where(st, st->in.line);
         st->rc = cd_fail(st->err, CD_EINVAL, "%s: %s", st->where, st->in.bad);
         if (st->in.too_long)
             cd_hint(st->err, "continue a [search] value on indented lines");
@@ -500,6 +499,16 @@ cd_code cd_workload_load(cd_workload *w, const char *path, cd_err *err)
     return cd_workload_load_with(w, path, NULL, 0, err);
 }
 
+void cd_workers_free(cd_worker_spec *ws, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(ws[i].host);
+        free(ws[i].shard);
+        free(ws[i].device);
+    }
+    free(ws);
+}
+
 void cd_workload_free(cd_workload *w)
 {
     for (int i = 0; i < w->nkeys; i++) {
@@ -510,11 +519,7 @@ void cd_workload_free(cd_workload *w)
     }
     for (int i = 0; i < w->nshards; i++)
         free(w->shards[i]);
-    for (int i = 0; i < w->nworkers; i++) {
-        free(w->workers[i].host);
-        free(w->workers[i].shard);
-        free(w->workers[i].device);
-    }
+    cd_workers_free(w->workers, w->nworkers);
     for (int i = 0; i < w->nvalid_parts; i++) {
         for (int k = 0; k < w->valid_parts[i].ndata; k++)
             free(w->valid_parts[i].data[k]);
@@ -531,7 +536,6 @@ void cd_workload_free(cd_workload *w)
     free(w->mountpoint);
     free(w->keys);
     free(w->shards);
-    free(w->workers);
     free(w->path);
     free(w->train_dir);
     free(w->valid_dir);

@@ -136,6 +136,8 @@ typedef struct cd_workload {
 /* Load and check path (data directories exist, shards found, search space not empty). */
 cd_code cd_workload_load(cd_workload *w, const char *path, cd_err *err);
 void cd_workload_free(cd_workload *w);
+/* Free ws[n] (each worker's strings, then the array); ws may be NULL. */
+void cd_workers_free(cd_worker_spec *ws, int n);
 
 /* A value given instead of the file's (a command line's --set, a test's data directory):
  * one key of [data], [model], [procedure], [scheduler] or [workers] (not worker, not

@@ -51,16 +51,6 @@ static void init_workload(cd_workload *w)
     w->nworkers = NFOUND;
 }
 
-static void free_workers(cd_workload *w)
-{
-    for (int i = 0; i < w->nworkers; i++) {
-        free(w->workers[i].host);
-        free(w->workers[i].shard);
-        free(w->workers[i].device);
-    }
-    free(w->workers);
-}
-
 static int same_worker(const cd_worker_spec *a, const cd_worker_spec *b)
 {
     return strcmp(a->host, b->host) == 0 && strcmp(a->shard, b->shard) == 0 &&
@@ -121,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (int i = 0; i < w.nworkers; i++)
             if (!same_worker(&w.workers[i], &again.workers[i]))
                 abort();
-        free_workers(&again);
+        cd_workers_free(again.workers, again.nworkers);
     } else if (rc != CD_ECORRUPT && rc != CD_EINVAL) {
         abort();
     } else {
@@ -131,6 +121,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!same_worker(&w.workers[i], &found[i]))
                 abort();
     }
-    free_workers(&w);
+    cd_workers_free(w.workers, w.nworkers);
     return 0;
 }

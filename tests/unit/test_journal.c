@@ -227,16 +227,6 @@ static void workers_of(cd_workload *w, char **shards)
     w->nworkers = 2;
 }
 
-static void workers_free(cd_workload *w)
-{
-    for (int i = 0; i < w->nworkers; i++) {
-        free(w->workers[i].host);
-        free(w->workers[i].shard);
-        free(w->workers[i].device);
-    }
-    free(w->workers);
-}
-
 /* text (n bytes) as DIR/workers, merged read-only with h1:s1 and h2:s2: the code returned. */
 static cd_code workers_read(const char *text, size_t n, cd_workload *w, cd_err *err)
 {
@@ -261,7 +251,7 @@ static void check_bad_workers(const char *text, size_t n, const char *what)
     CHECK(strstr(err.msg, what) != NULL || strstr(err.detail, what) != NULL);
     CHECK(strstr(err.hint, "restore it") != NULL);
     CHECK_EQ_INT(w.nworkers, 2); /* left as found */
-    workers_free(&w);
+    cd_workers_free(w.workers, w.nworkers);
 }
 
 static void test_workers(void)
@@ -274,7 +264,7 @@ static void test_workers(void)
     static char *shards[] = {"s1", "s2"};
     workers_of(&w, shards);
     CHECK_CODE(cd_cluster_workers(dir, &w, false, stderr, &err), CD_OK, &err);
-    workers_free(&w);
+    cd_workers_free(w.workers, w.nworkers);
     CHECK_CODE(cd_read_file(path, &text, NULL, &err), CD_OK, &err);
     const char *want = WHEAD "worker\th1\t0\t" WTABLE "s1\nworker\th2\t1\t" WTABLE "s2\n";
     CHECK(text != NULL && strcmp(text, want) == 0);
@@ -284,11 +274,11 @@ static void test_workers(void)
     CHECK_CODE(workers_read(moved, strlen(moved), &w, &err), CD_OK, &err);
     CHECK(w.nworkers == 3 && !w.workers[0].gone && w.workers[1].gone && !w.workers[2].gone);
     CHECK(w.nworkers == 3 && strcmp(w.workers[2].host, "h2") == 0 && w.workers[2].shard_id == 1);
-    workers_free(&w);
+    cd_workers_free(w.workers, w.nworkers);
     const char *split = "cerebro-sched workers 1\nshards\ts1\ts2\ts3\n";
     CHECK_CODE(workers_read(split, strlen(split), &w, &err), CD_EINVAL, &err);
     CHECK(strstr(err.msg, "changed since the job started") != NULL);
-    workers_free(&w);
+    cd_workers_free(w.workers, w.nworkers);
     /* each of these was read as a list of workers before */
     const char *no_shards = "cerebro-sched workers 1\nworker\th1\t0\t" WTABLE "s1\n";
     check_bad_workers(no_shards, strlen(no_shards), "malformed line 2");
