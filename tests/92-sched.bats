@@ -17,11 +17,14 @@ setup_file() {
     workload async >"$D/grid.ini"
     cerebro-sched run "$D/grid.ini" --job "$D/ref" 2>"$D/ref.log"
     # a trainer that starts 0.2 s late, so that the fault tests catch units and jobs running
-    # (a unit of this tiny model takes ~10 ms): SLOW_MARK set = only its first train is late
+    # (a unit of this tiny model takes ~10 ms). SLOW_MARK set: only the first train to create
+    # the mark (O_EXCL, holding its pid) is late, and it waits up to 10 s for the test to kill
+    # it, in short sleeps so that no long sleep outlives it
     printf '#!/bin/bash
-if [[ $1 == train && ( -z $SLOW_MARK || ! -e $SLOW_MARK ) ]]; then
-    [[ -n $SLOW_MARK ]] && touch "$SLOW_MARK"
+if [[ $1 == train && -z $SLOW_MARK ]]; then
     sleep 0.2
+elif [[ $1 == train ]] && (set -o noclobber; echo $$ >"$SLOW_MARK") 2>/dev/null; then
+    for _ in {1..500}; do sleep 0.02; done
 fi
 exec %s "$@"
 ' \
@@ -99,8 +102,9 @@ slow_run() {
     CEREBRO_TRAIN=$D/slow-train SLOW_MARK=$D/k9.mark cerebro-sched run "$D/grid.ini" --job "$D/k9" \
         2>"$D/k9.log" 3>&- &
     sched=$!
-    for _ in $(seq 200); do # the first unit, 0.2 s late
-        victim=$(pgrep -f " train --model .*$D/k9/" | head -1) && [ -n "$victim" ] && break
+    victim= # the trainer that made the mark; it waits to be killed
+    for _ in $(seq 500); do
+        victim=$(cat "$D/k9.mark" 2>/dev/null) && [ -n "$victim" ] && break
         sleep 0.02
     done
     kill -9 "$victim"
