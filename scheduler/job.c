@@ -584,8 +584,10 @@ static cd_code job_workload(const char *dir, char *wpath, size_t size, cd_err *e
     free(p);
     path_join(path, sizeof path, dir, "workload.ini");
     char *copy = NULL, *now = NULL;
-    bool same = cd_read_file(path, &copy, NULL, &why) == CD_OK &&
-                cd_read_file(wpath, &now, NULL, &why) == CD_OK && strcmp(copy, now) == 0;
+    size_t ncopy = 0, nnow = 0; /* by length: a NUL byte and more after it is a change */
+    bool same = cd_read_file(path, &copy, &ncopy, &why) == CD_OK &&
+                cd_read_file(wpath, &now, &nnow, &why) == CD_OK && ncopy == nnow &&
+                memcmp(copy, now, ncopy) == 0;
     free(copy);
     free(now);
     if (!same) {

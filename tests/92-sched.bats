@@ -476,6 +476,25 @@ orders() {
     [ "$status" -eq 2 ]
 }
 
+@test "a workload edited, grown past a NUL byte or removed since the job started: resume refuses it" {
+    cp "$D/grid.ini" "$D/chg.ini"
+    cerebro-sched run "$D/chg.ini" --job "$D/chg" 2>"$D/chg.log"
+    refused() {
+        run cerebro-sched resume "$D/chg"
+        [ "$status" -eq 1 ]
+        [[ $output == *"workload \"$D/chg.ini\" changed or vanished since the job started"* ]]
+        [[ $output == *"restore it from \"$D/chg/workload.ini\""* ]]
+    }
+    printf '; edited\n' >>"$D/chg.ini"
+    refused
+    cp "$D/chg/workload.ini" "$D/chg.ini"
+    cerebro-sched resume "$D/chg" # restored: finished, nothing to do
+    printf '\0; more\n' >>"$D/chg.ini" # the same text up to the NUL byte
+    refused
+    rm "$D/chg.ini"
+    refused
+}
+
 @test "the man page documents every command and option of --help" {
     for cmd in run resume status simulate; do
         grep -q "^\.B cerebro-sched $cmd\$" "$REPO/docs/cerebro-sched.1"
