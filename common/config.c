@@ -261,7 +261,14 @@ static int on_key(void *user, const char *section, const char *name, const char 
     load_state *st = user;
     if (st->rc != CD_OK)
         return 0;
-    (void)section; /* cut by inih at 49 characters */
+    (void)section;              /* cut by inih at 49 characters */
+    if (st->lines->continued) { /* inih's next value of the key above: it would replace it */
+        st->rc =
+            cd_fail(st->err, CD_EINVAL,
+                    "indented line continues [%s] %s (a value is one line: remove the indentation)",
+                    st->lines->section, name);
+        return 0;
+    }
     st->rc = cd_config_set(st->c, st->lines->section, name, value, st->err);
     return st->rc == CD_OK;
 }

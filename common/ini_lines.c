@@ -16,14 +16,20 @@ static void track_section(cd_ini_lines *r, const char *buf)
         p += 3;
     while (isspace((unsigned char)*p))
         p++;
-    if (*p == '\0' || *p == ';' || *p == '#' || (r->after_key && p > buf))
-        return; /* blank, a comment, or a value continued */
+    r->heading = r->continued = false;
+    if (*p == '\0' || *p == ';' || *p == '#')
+        return; /* blank or a comment */
+    if (r->after_key && p > buf) {
+        r->continued = true; /* even a "[name]" */
+        return;
+    }
     const char *end = *p == '[' ? strchr(p, ']') : NULL;
     if (*p != '[') {
         r->after_key = true;  /* a key (or inih's syntax error) */
     } else if (end != NULL) { /* else inih's syntax error */
         snprintf(r->section, sizeof r->section, "%.*s", (int)(end - p - 1), p + 1);
         r->after_key = false;
+        r->heading = true;
     }
 }
 

@@ -5,9 +5,10 @@
  * line number) and stops at a line inih would read as other text than the file's, without a
  * word: one longer than inih's buffer (inih cuts it and parses the rest as a line of its own)
  * or one holding a NUL byte (the rest of the line would be dropped). The caller reports why it
- * stopped, with the file and line. It also keeps the current section's name whole: inih cuts
- * section names at 49 characters, and a [table NAME] section names a table of up to 127
- * (schema.name).
+ * stopped, with the file and line. It also keeps the current section's name whole (inih cuts
+ * section names at 49 characters, and a [table NAME] section names a table of up to 127:
+ * schema.name) and says whether the line last read is a section line or continues the value
+ * of the key above (inih's multi-line rule: an indented line after a key, even "[name]").
  * Owns nothing: the FILE is the caller's.
  */
 #ifndef CD_INI_LINES_H
@@ -29,6 +30,8 @@ typedef struct cd_ini_lines {
      * handler gets it cut at 49 characters) */
     char section[CD_INI_MAX_LINE];
     bool after_key; /* a key was read in this section: an indented line continues its value */
+    bool heading;   /* the line last read is a section line: section holds its name */
+    bool continued; /* the line last read continues the value of the key above */
 } cd_ini_lines;
 
 /* inih's reader (ini_reader) over a cd_ini_lines: the next line into buf (size bytes), or NULL

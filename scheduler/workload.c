@@ -363,7 +363,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
     if (st->rc != CD_OK)
         return 0;
     cd_wl_set_where(st, st->in.line);
-    if (st->indented && st->after_key)
+    if (st->in.continued)
         st->rc = continue_value(st, section, name, value);
     else if (strcmp(section, "search") == 0)
         st->rc = add_search(st, name, value);
@@ -371,24 +371,20 @@ static int on_key(void *user, const char *section, const char *name, const char 
         st->rc = add_raw(st, &st->workers, &st->nworkers, name, value);
     else
         st->rc = set_key(st, section, name, value, st->in.line);
-    st->after_key = true;
     return st->rc == CD_OK;
 }
 
-/* A `[name]` line: the section must be known; resets inih's continuation rule. */
-static cd_code check_section(load_state *st, const char *line)
+/* A `[name]` line (as inih reads it: not one that continues a value): a known section. */
+static cd_code check_section(load_state *st)
 {
-    const char *s = line + strspn(line, " \t");
-    const char *end = strchr(s, ']');
-    if (*s != '[' || end == NULL)
+    const char *name = st->in.section;
+    if (!st->in.heading)
         return CD_OK;
-    st->after_key = false;
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
-        if (strlen(sections[i]) == (size_t)(end - s - 1) &&
-            strncmp(s + 1, sections[i], end - s - 1) == 0)
+        if (strcmp(name, sections[i]) == 0)
             return CD_OK;
     cd_wl_set_where(st, st->in.line);
-    cd_fail(st->err, CD_EINVAL, "%s: unknown section [%.*s]", st->where, (int)(end - s - 1), s + 1);
+    cd_fail(st->err, CD_EINVAL, "%s: unknown section [%s]", st->where, name);
     return cd_hint(st->err, "sections: [data] [model] [search] [procedure] [scheduler] [workers]");
 }
 
@@ -406,8 +402,7 @@ static char *read_line(char *buf, int size, void *stream)
     }
     if (s == NULL)
         return NULL;
-    st->indented = buf[0] == ' ' || buf[0] == '\t';
-    st->rc = check_section(st, buf);
+    st->rc = check_section(st);
     return st->rc == CD_OK ? buf : NULL;
 }
 

@@ -63,8 +63,6 @@ typedef struct load_state {
     char *dir;        /* the workload file's directory, absolute */
     char *cwd;        /* base of relative paths in overrides */
     cd_ini_lines in;  /* the file being read; in.line: lines read */
-    bool indented;    /* the current line starts with a blank */
-    bool after_key;   /* a key was read in the current section (inih's continuation rule) */
     int lines[NKEYS]; /* where each key was set: 0 default, -1 override, else its line */
     raw_item *search, *workers;
     int nsearch, nworkers;

@@ -94,6 +94,14 @@ static line_reader *current;
 
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
+    raw *r = user;
+    if (r->rc == CD_OK && current != NULL && current->lines.continued) {
+        /* inih passes the line as another value of the key above, which would replace it */
+        r->rc = cd_fail(r->err, CD_EINVAL, "%s:%d: indented line continues [%s] %s", r->path,
+                        current->lines.line, section, name);
+        cd_hint(r->err, "a value is one line in a model file: remove the indentation");
+        return 0;
+    }
     return on_key(user, section, name, value, current ? current->lines.line : 0);
 }
 

@@ -172,6 +172,12 @@ static void test_errors(void)
     snprintf(text, sizeof text,
              "[model]\ninput = 4\nlayers = dense:2\nclasses = 2\n[train]\n#%0198dlr = 0.5\n", 0);
     expect_error(text, "m.ini:6: line longer than 198 characters");
+    /* an indented line after a key: inih passes it as the key's next value, which replaced
+     * the line above (a 4-2-2 network read as 4-2) */
+    expect_error("[model]\ninput = 4\nlayers = dense:2, relu,\n  dense:2\nclasses = 2\n",
+                 "m.ini:4: indented line continues [model] layers");
+    expect_error("[model]\ninput = 4\nlayers = dense:2\nclasses = 2\n[train]\nlr = 0.5\n\t5\n",
+                 "m.ini:7: indented line continues [train] lr");
 }
 
 static void test_schedule_errors(void)

@@ -323,6 +323,15 @@ static void test_errors_keys(void)
     expect_error("lonely = 1\n" BASE, 1, "\"lonely\" outside a section", NULL);
     expect_error(BASE "[procedure]\nkind = grid\n  epochs = 3\n", 7, "[procedure] kind",
                  "indented");
+    /* an indented [name] after a key continues the key's value, as inih reads it: not a
+     * section (it was taken for one, and the key seemed given twice) */
+    expect_error(BASE "[scheduler]\npolicy = async\n  [workers]\nthreads = 1\n", 7,
+                 "indented line continues [scheduler] policy", NULL);
+    expect_error(BASE "[workers]\nworker = h:data/train/part0\n\t[model]\n", 7,
+                 "indented line continues [workers] worker", NULL);
+    expect_error(BASE "[procedure]\nepochs = 2\n  [bogus]\n", 7,
+                 "indented line continues [procedure] epochs", NULL);
+    expect_error(BASE "[procedure]\n  [bogus]\n", 6, "unknown section [bogus]", NULL); /* no key */
     expect_error(BASE "[procedure]\nkind grid\n", 6, "syntax error", NULL);
     char long_line[400];
     snprintf(long_line, sizeof long_line, BASE "[scheduler]\nseed = %0250d\n", 1);
