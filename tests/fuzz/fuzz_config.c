@@ -4,8 +4,9 @@
  *
  * Input: the configuration file, served from a memory file (memfd, mode 0600) through its
  * /proc/self/fd path. Checks: cd_config_load returns CD_OK or CD_EINVAL only; a file that
- * holds a NUL byte or a line longer than inih reads whole (CD_INI_MAX_LINE - 2) is refused, as
- * either would be read as other text than the file's without a word; the effective
+ * holds a NUL byte, a line longer than inih reads whole (CD_INI_MAX_LINE - 2) or an indented
+ * line after a key (inih's next value of that key) is refused, as each would be read as other
+ * text than the file's without a word; the effective
  * configuration cd_config_print writes loads again to the same print (--print-config output
  * is a configuration file), unless a printed line is itself too long or holds what inih
  * takes for an inline comment (the file's "key =;value").
@@ -63,7 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cd_err err;
     cd_code rc = load(data, size, &c, &err);
     if (rc == CD_OK) {
-        if (!fuzz_ini_readable(data, size, CD_INI_MAX_LINE - 2))
+        if (!fuzz_ini_readable(data, size, CD_INI_MAX_LINE - 2) ||
+            fuzz_ini_continues((const char *)data, size))
             abort();
         size_t n1 = 0, n2 = 0;
         char *p1 = printed(&c, &n1);

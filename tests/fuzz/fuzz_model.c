@@ -7,8 +7,8 @@
  * an accepted model has 1..CD_MODEL_MAXLAYERS layers that chain (each layer's input is the
  * one before's output), every shape of 1 or 3 positive dimensions whose values per row fit an
  * int, params the sum of the layers' (none negative), a last layer that gives what the loss
- * needs, and the same hash when parsed again; text with a NUL byte or a line longer than inih
- * reads whole is refused.
+ * needs, and the same hash when parsed again; text with a NUL byte, a line longer than inih
+ * reads whole or an indented line after a key (inih's next value of that key) is refused.
  * Seeds: tests/fuzz/seeds/fuzz_model/, the model files of conf/models as they were when the
  * target was added.
  * Does not: build the network (net.c) or test cd_model_load's file reading.
@@ -69,8 +69,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     cd_err err;
     cd_code rc = cd_model_parse("fuzz", (const char *)data, size, m, &err);
-    if (rc == CD_OK && !fuzz_ini_readable(data, size, CD_INI_MAX_LINE - 2))
-        abort(); /* a NUL byte or a line inih would cut, read as other text than the file's */
+    if (rc == CD_OK && (!fuzz_ini_readable(data, size, CD_INI_MAX_LINE - 2) ||
+                        fuzz_ini_continues((const char *)data, size)))
+        abort(); /* a NUL byte, a line inih would cut or a continued value: other text */
     if (rc == CD_OK)
         check_model(m, data, size);
     else if (rc != CD_EINVAL)

@@ -5,6 +5,7 @@
 #ifndef CD_FUZZ_UTIL_H
 #define CD_FUZZ_UTIL_H
 
+#include <ctype.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdint.h>
@@ -57,6 +58,32 @@ static inline size_t fuzz_longest_line(const char *text, size_t n)
 static inline int fuzz_ini_readable(const uint8_t *text, size_t n, size_t most)
 {
     return memchr(text, '\0', n) == NULL && fuzz_longest_line((const char *)text, n) <= most;
+}
+
+/* Does text[n] hold a line inih reads as more of the value of the key above: one indented
+ * (after a byte order mark on line 1), neither blank nor a comment, after a key line of the
+ * same section? Written from inih's rules, apart from the readers under test. */
+static inline int fuzz_ini_continues(const char *text, size_t n)
+{
+    int after_key = 0;
+    for (size_t at = 0; at < n;) {
+        const char *line = text + at, *nl = memchr(line, '\n', n - at);
+        size_t len = nl != NULL ? (size_t)(nl - line) : n - at, i = 0;
+        if (at == 0 && len >= 3 && memcmp(line, "\xEF\xBB\xBF", 3) == 0)
+            line += 3, len -= 3;
+        while (i < len && isspace((unsigned char)line[i]))
+            i++;
+        at += (size_t)(line - (text + at)) + len + 1;
+        if (i == len || line[i] == ';' || line[i] == '#')
+            continue;
+        if (after_key && i > 0)
+            return 1;
+        if (line[i] != '[')
+            after_key = 1;
+        else if (memchr(line + i, ']', len - i) != NULL)
+            after_key = 0;
+    }
+    return 0;
 }
 
 static char fuzz_dir_path[PATH_MAX];
