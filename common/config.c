@@ -223,9 +223,23 @@ static const char *table_section(const char *section, char *buf, size_t size)
     return buf;
 }
 
+/* A control character in value (a tab is a blank), or NULL: a newline given with -o would
+ * print (--print-config) as a line of its own. */
+static const char *control_char(const char *value)
+{
+    for (const char *p = value; *p != '\0'; p++)
+        if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return p;
+    return NULL;
+}
+
 cd_code cd_config_set(cd_config *c, const char *section, const char *key, const char *value,
                       cd_err *err)
 {
+    const char *bad = control_char(value);
+    if (bad != NULL)
+        return cd_fail(err, CD_EINVAL, "the value of %s holds a control character (0x%02x)", key,
+                       (unsigned)(unsigned char)*bad);
     char tname[320];
     if (table_section(section, tname, sizeof tname) != NULL)
         return set_table_key(c, tname, key, value, err);

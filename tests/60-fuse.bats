@@ -803,6 +803,13 @@ max_threads() {
     [[ $output == *'-o bogus: unknown key "bogus"'* ]]
     run cerebro-ds-fuse -o nonsense "$MNT"
     [ "$status" -eq 2 ]
+    # a value that --print-config would print as more lines, or one that would be cut: refused
+    run cerebro-ds-fuse -o $'tables=a\ncache_mb = 1' --print-config
+    [ "$status" -eq 2 ]
+    [[ $output == *"-o tables: the value of tables holds a control character (0x0a)"* ]]
+    run cerebro-ds-fuse -o "tables=a,$(printf 'b%.0s' {1..4094})" --print-config
+    [ "$status" -eq 2 ]
+    [[ $output == *"-o tables: value longer than 4095 characters"* ]]
     run cerebro-ds-fuse -o shards=rows --print-config
     [ "$status" -eq 2 ]
     [[ $output == *"partitions, segments or blocks:N"* ]]

@@ -276,7 +276,8 @@ static int apply_o(cd_config *cfg, const char *arg)
                 rc = set_opt(cfg, it, "true");
         } else if (eq == NULL && key != NULL) {
             size_t n = strlen(value);
-            snprintf(value + n, sizeof value - n, ",%s", it);
+            if (snprintf(value + n, sizeof value - n, ",%s", it) >= (int)(sizeof value - n))
+                rc = usage_error("-o %s: value longer than 4095 characters", key);
         } else if (eq == NULL) {
             rc = usage_error("unknown option -o %s (expected KEY=VALUE)", it);
         } else {
@@ -284,7 +285,8 @@ static int apply_o(cd_config *cfg, const char *arg)
                 rc = set_opt(cfg, key, value);
             *eq = '\0';
             key = it;
-            snprintf(value, sizeof value, "%s", eq + 1);
+            if (snprintf(value, sizeof value, "%s", eq + 1) >= (int)sizeof value)
+                rc = usage_error("-o %s: value longer than 4095 characters", key);
         }
     }
     if (rc == EXIT_OK && key != NULL)

@@ -122,6 +122,7 @@ static void test_errors(void)
     /* an indented line after a key: inih passes it as the key's next value, which replaced
      * the line above (tables = b, not a and b) */
     check_error("[mount]\ntables = a,\n  b\n", 3, "indented line continues [mount] tables");
+    check_error("[mount]\ntables = a\rb\n", 2, "control character (0x0d)");
     check_error("[mount]\ncache_mb = 512\n\t100\n", 3, "indented line continues [mount] cache_mb");
     snprintf(text, sizeof text, "[mount]\n#%0197d\ncache_mb = 1\n", 0); /* 198: read whole */
     cd_config c;
@@ -159,6 +160,11 @@ static void test_set(void)
     CHECK_CODE(cd_config_set(&c, NULL, "nosuch", "1", &err), CD_EINVAL, &err);
     CHECK(strstr(err.msg, "unknown key \"nosuch\"") != NULL);
     CHECK_CODE(cd_config_set(&c, "database", "cache_mb", "1", &err), CD_EINVAL, &err);
+    /* a control character: a newline would print as a line of its own */
+    CHECK_CODE(cd_config_set(&c, NULL, "tables", "a\ncache_mb = 1", &err), CD_EINVAL, &err);
+    CHECK(strstr(err.msg, "the value of tables holds a control character (0x0a)") != NULL);
+    CHECK_CODE(cd_config_set(&c, NULL, "log_file", "/tmp/a\x7f", &err), CD_EINVAL, &err);
+    CHECK_CODE(cd_config_set(&c, NULL, "tables", "a,\tb", &err), CD_OK, &err); /* a blank */
     CHECK_CODE(cd_config_set(&c, "table  a.b ", "shards", "blocks:3", &err), CD_OK, &err);
     CHECK(cd_config_table_find(&c, "a.b") != NULL);
     cd_config_free(&c);
