@@ -267,7 +267,7 @@ typedef struct load_state {
     cd_config *c;
     cd_err *err;
     cd_code rc;
-    const cd_ini_lines *lines; /* the file's reader: the section's whole name */
+    const cd_ini_lines *lines; /* the file's reader: the whole section name, continued lines */
 } load_state;
 
 static int on_key(void *user, const char *section, const char *name, const char *value)

@@ -60,13 +60,24 @@ typedef struct raw {
     const char *path;
     cd_err *err;
     cd_code rc;
+    /* the file's reader: inih (as Debian builds it) gives the handler no line number, the
+     * reader counts lines (ini_lines.h) */
+    cd_ini_lines lines;
 } raw;
 
-static int on_key(void *user, const char *section, const char *name, const char *value, int lineno)
+static int on_key(void *user, const char *section, const char *name, const char *value)
 {
     raw *r = user;
+    int lineno = r->lines.line;
     if (r->rc != CD_OK)
         return 0;
+    if (r->lines.continued) {
+        /* inih passes the line as another value of the key above, which would replace it */
+        r->rc = cd_fail(r->err, CD_EINVAL, "%s:%d: indented line continues [%s] %s", r->path,
+                        lineno, section, name);
+        cd_hint(r->err, "a value is one line in a model file: remove the indentation");
+        return 0;
+    }
 #define RAW_SET(sec, key, def)                                                                     \
     if (strcmp(section, #sec) == 0 && strcmp(name, #key) == 0) {                                   \
         snprintf(r->sec##_##key, sizeof r->sec##_##key, "%s", value);                              \
@@ -83,28 +94,6 @@ static int on_key(void *user, const char *section, const char *name, const char 
     return 0;
 }
 
-/* inih (as Debian builds it) gives the handler no line number: the reader counts lines
- * (ini_lines.h). One model file is parsed at a time (the reader is a static). */
-typedef struct line_reader {
-    cd_ini_lines lines;
-    raw *r;
-} line_reader;
-
-static line_reader *current;
-
-static int handler(void *user, const char *section, const char *name, const char *value)
-{
-    raw *r = user;
-    if (r->rc == CD_OK && current != NULL && current->lines.continued) {
-        /* inih passes the line as another value of the key above, which would replace it */
-        r->rc = cd_fail(r->err, CD_EINVAL, "%s:%d: indented line continues [%s] %s", r->path,
-                        current->lines.line, section, name);
-        cd_hint(r->err, "a value is one line in a model file: remove the indentation");
-        return 0;
-    }
-    return on_key(user, section, name, value, current ? current->lines.line : 0);
-}
-
 /* The model file at path, or read from given (path then names it in messages). */
 static cd_code read_raw(const char *path, FILE *given, raw *r, cd_err *err)
 {
@@ -118,18 +107,17 @@ static cd_code read_raw(const char *path, FILE *given, raw *r, cd_err *err)
     if (f == NULL)
         return cd_fail(err, CD_EINVAL, "could not open model file \"%s\": %s", path,
                        strerror(errno));
-    line_reader lr = {{.f = f}, r};
-    current = &lr;
-    int bad = ini_parse_stream(cd_ini_lines_read, &lr.lines, handler, r);
-    current = NULL;
+    r->lines = (cd_ini_lines){.f = f};
+    int bad = ini_parse_stream(cd_ini_lines_read, &r->lines, on_key, r);
+    r->lines.f = NULL; /* given's or closed below */
     if (given == NULL)
         fclose(f);
     if (r->rc != CD_OK)
         return r->rc;
     if (bad != 0)
         return cd_fail(err, CD_EINVAL, "%s:%d: syntax error", path, bad);
-    if (lr.lines.bad[0] != '\0')
-        return cd_fail(err, CD_EINVAL, "%s:%d: %s", path, lr.lines.line, lr.lines.bad);
+    if (r->lines.bad[0] != '\0')
+        return cd_fail(err, CD_EINVAL, "%s:%d: %s", path, r->lines.line, r->lines.bad);
     return CD_OK;
 }
 

@@ -254,6 +254,16 @@ static int set_opt(cd_config *cfg, const char *key, const char *value)
     return EXIT_USAGE;
 }
 
+/* Appends sep and text to value[size] (its strlen), the -o value of key; value holds 4095
+ * characters (apply_o). A value that would be cut is a usage error. */
+static int grow_value(char *value, size_t size, const char *key, const char *sep, const char *text)
+{
+    size_t n = strlen(value);
+    if (snprintf(value + n, size - n, "%s%s", sep, text) < (int)(size - n))
+        return EXIT_OK;
+    return usage_error("-o %s: value longer than 4095 characters", key);
+}
+
 /*
  * One -o argument: comma-separated items. An item without '=' is a generic mount option
  * (ignored), a bool key (set to true), or, after a key=value item, more of that value: so
@@ -275,9 +285,7 @@ static int apply_o(cd_config *cfg, const char *arg)
             if (rc == EXIT_OK && !mount_flag(it))
                 rc = set_opt(cfg, it, "true");
         } else if (eq == NULL && key != NULL) {
-            size_t n = strlen(value);
-            if (snprintf(value + n, sizeof value - n, ",%s", it) >= (int)(sizeof value - n))
-                rc = usage_error("-o %s: value longer than 4095 characters", key);
+            rc = grow_value(value, sizeof value, key, ",", it);
         } else if (eq == NULL) {
             rc = usage_error("unknown option -o %s (expected KEY=VALUE)", it);
         } else {
@@ -285,8 +293,9 @@ static int apply_o(cd_config *cfg, const char *arg)
                 rc = set_opt(cfg, key, value);
             *eq = '\0';
             key = it;
-            if (snprintf(value, sizeof value, "%s", eq + 1) >= (int)sizeof value)
-                rc = usage_error("-o %s: value longer than 4095 characters", key);
+            value[0] = '\0';
+            if (rc == EXIT_OK)
+                rc = grow_value(value, sizeof value, key, "", eq + 1);
         }
     }
     if (rc == EXIT_OK && key != NULL)
