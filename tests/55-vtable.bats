@@ -49,6 +49,19 @@ same() { # TABLE READ [SHARDS [CACHE_MB]]: vtdump and export agree byte for byte
     same types 65536 3
 }
 
+@test "a column's first NULL, or first ragged array, thousands of rows in: identical to export" {
+    # the index keeps NULL flags and row offsets from that row on, and fills in the rows
+    # before it: its buffers once grew by one doubling from 1024 rows, and those rows were
+    # written past their end (the daemon aborted at the table's first lookup)
+    pg_psql vt -c "CREATE TABLE latenull AS SELECT i AS id, i::float8 AS v FROM generate_series(1, 5000) i;
+        UPDATE latenull SET v = NULL WHERE id = 4999;
+        CREATE TABLE lateragged AS SELECT i AS id, ARRAY[i, i]::float4[] AS a FROM generate_series(1, 5000) i;
+        UPDATE lateragged SET a = '{1,2,3}' WHERE id = 5000"
+    same latenull 131072
+    same lateragged 131072
+    same lateragged 3000
+}
+
 @test "a cache far smaller than the table still serves identical bytes" {
     same fm 100000 0 1
 }

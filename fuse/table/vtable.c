@@ -37,8 +37,10 @@ static cd_code grow(void **p, size_t *cap, size_t n, size_t elem, cd_err *err)
 {
     if (n < *cap)
         return CD_OK;
-    size_t ncap = *cap ? *cap * 2 : 1024;
-    void *q = realloc(*p, ncap * elem);
+    size_t ncap = *cap ? *cap : 1024; /* n may be far past cap: a column's first NULL at row n */
+    while (ncap <= n && ncap <= SIZE_MAX / 2 / elem)
+        ncap *= 2;
+    void *q = ncap > n ? realloc(*p, ncap * elem) : NULL;
     if (q == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory indexing the table");
     *p = q;
