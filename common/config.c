@@ -5,6 +5,7 @@
 #include "config.h"
 #include "conninfo.h"
 #include "ini_lines.h"
+#include "remote.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -40,6 +41,14 @@ static bool parse_uint(const char *v, uint64_t max, uint64_t *out)
 static cd_code check_any(const char *key, const char *v, cd_err *err)
 {
     return CD_OK;
+}
+
+static cd_code check_command(const char *key, const char *v, cd_err *err)
+{
+    return cd_remote_template_ok(v)
+               ? CD_OK
+               : bad_value(err, key, v,
+                           "a command template with {host} and {command} as words of their own");
 }
 
 static cd_code check_list(const char *key, const char *v, cd_err *err)

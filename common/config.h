@@ -23,6 +23,7 @@
 
 /* X(section, key, check, default, description); check names a value check of config.c:
  * any, list, bool, verify, shards, mb (> 0), mb0 (>= 0), threads, level, rolemap, path,
+ * command (an ssh_command template: cd_remote_template_ok),
  * seconds (1-3600), count (1-100000). */
 #define CD_CONFIG_KEYS(X)                                                                          \
     X(database, conninfo, any, "", "libpq connection string of the database to serve")             \
@@ -53,7 +54,7 @@
     X(mount, log_file, any, "",                                                                    \
       "log of the daemon in the background (default under /var/log/cerebro-ds), or syslog")        \
     X(cluster, coordinator, any, "", "Citus coordinator conninfo (default: [database] conninfo)")  \
-    X(cluster, ssh_command, any, "ssh -o BatchMode=yes {host} {command}",                          \
+    X(cluster, ssh_command, command, "ssh -o BatchMode=yes {host} {command}",                      \
       "how refresh --cluster runs cerebro-ds on a worker host")                                    \
     X(cluster, remote_mountpoint, any, "", "the mount point on the worker hosts (default: mine)")  \
     X(cluster, remote_command, any, "",                                                            \

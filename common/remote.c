@@ -30,6 +30,23 @@ bool cd_remote_quote(char *const *argv, char *buf, size_t size)
     return true;
 }
 
+bool cd_remote_template_ok(const char *tmpl)
+{
+    bool host = false, cmd = false;
+    for (const char *p = tmpl; *p != '\0';) {
+        size_t n = strcspn(p, " ");
+        bool is_host = n == 6 && strncmp(p, "{host}", n) == 0;
+        bool is_cmd = n == 9 && strncmp(p, "{command}", n) == 0;
+        if (!is_host && !is_cmd && n > 0 &&
+            (memmem(p, n, "{host}", 6) != NULL || memmem(p, n, "{command}", 9) != NULL))
+            return false;
+        host |= is_host;
+        cmd |= is_cmd;
+        p += n + (p[n] == ' ');
+    }
+    return host && cmd;
+}
+
 int cd_remote_words(char *tmpl, const char *host, char *cmd, char **words, int max)
 {
     int n = 0;

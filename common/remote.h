@@ -19,4 +19,9 @@ bool cd_remote_quote(char *const *argv, char *buf, size_t size);
  * an empty template. */
 int cd_remote_words(char *tmpl, const char *host, char *cmd, char **words, int max);
 
+/* Whether tmpl is a template cd_remote_words can use: {host} and {command} each a word of
+ * its own (split at blanks), both present, and no other word holding either (user@{host}
+ * would reach a host named "user@{host}"). */
+bool cd_remote_template_ok(const char *tmpl);
+
 #endif

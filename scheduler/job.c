@@ -12,6 +12,8 @@
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -101,12 +103,41 @@ static cd_code grow_trials(cd_job *j, cd_err *err)
     return CD_OK;
 }
 
-static cd_code init_checkpoint(cd_job *j, int t, cd_err *err)
+/* The name of a trained checkpoint (eE-U.ckpt) in a new trial's directory, or "": one there
+ * belongs to another job (a model_dir two jobs share, or a job directory removed without its
+ * model_dir), and this job would overwrite it. */
+static void trained_ckpt(const char *dir, char *name, size_t size)
 {
-    char ckpt[PATH_MAX], log[PATH_MAX], seed[32];
+    name[0] = '\0';
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
+        int epoch, unit, end = 0;
+        if (sscanf(e->d_name, "e%d-%d.ckpt%n", &epoch, &unit, &end) == 2 &&
+            e->d_name[end] == '\0') {
+            snprintf(name, size, "%s", e->d_name);
+            break;
+        }
+    }
+    if (d != NULL)
+        closedir(d);
+}
+
+/* The trial's init checkpoint. A trial new to the job gets a new one, whatever a failed run
+ * left there; a trial the journal replays keeps its own. */
+static cd_code init_checkpoint(cd_job *j, int t, bool fresh, cd_err *err)
+{
+    char ckpt[PATH_MAX], log[PATH_MAX], seed[32], old[NAME_MAX + 1];
     cd_job_ckpt_epoch(j, t, 0, ckpt, sizeof ckpt);
-    if (access(ckpt, R_OK) == 0)
+    if (!fresh && access(ckpt, R_OK) == 0)
         return CD_OK;
+    trained_ckpt(j->trials[t].ckpt_dir, old, sizeof old);
+    if (fresh && old[0] != '\0') {
+        cd_fail(err, CD_EINVAL, "\"%s\" already holds checkpoints of another job (%s)",
+                j->trials[t].ckpt_dir, old);
+        return cd_hint(err,
+                       "give each job a model_dir of its own, or remove that job's checkpoints "
+                       "first");
+    }
     snprintf(log, sizeof log, "%s/logs/t%03d-init.log", j->dir, t);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)j->w.sched_seed);
     char *argv[] = {j->trainer, "init", "--model", j->trials[t].model_path, "--seed", seed,
@@ -152,6 +183,9 @@ static cd_code add_trial(cd_job *j, cd_err *err)
     int t = j->ntrials;
     cd_trial_state *s = &j->trials[t];
     const cd_trial *tr = cd_search_trial(j->search, t);
+    s->shard_done = calloc(j->w.nshards > 0 ? (size_t)j->w.nshards : 1, sizeof *s->shard_done);
+    if (s->shard_done == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
     const char *mdir = j->w.model_dir ? j->w.model_dir : NULL;
     snprintf(s->model_path, sizeof s->model_path, "%s/models/t%03d.ini", j->dir, t);
     if (mdir != NULL)
@@ -174,7 +208,7 @@ static cd_code add_trial(cd_job *j, cd_err *err)
     free(m);
     j->ntrials++;
     if (rc == CD_OK && !j->readonly)
-        rc = init_checkpoint(j, t, err);
+        rc = init_checkpoint(j, t, j->creating || j->live, err);
     if (rc == CD_OK && cd_sched_add_model(j->sched, tr->stopped ? 0 : tr->target, hint) != t)
         rc = cd_fail(err, CD_EINVAL, "internal error: trial %d is not scheduler model %d", t, t);
     return rc;
@@ -224,7 +258,8 @@ void cd_job_ckpt_next(const cd_job *j, int t, char *buf, size_t size)
 static void gc_epoch(cd_job *j, int t, int e)
 {
     const cd_trial_state *s = &j->trials[t];
-    if (e < 1 || e >= s->epochs_done || e == s->best_epoch || !s->ep[e - 1].validated)
+    if (j->readonly || e < 1 || e >= s->epochs_done || e == s->best_epoch ||
+        !s->ep[e - 1].validated)
         return;
     char path[PATH_MAX];
     cd_job_ckpt_epoch(j, t, e, path, sizeof path);
@@ -279,6 +314,7 @@ static cd_code epoch_ended(cd_job *j, int t, cd_err *err)
     cd_trial_state *s = &j->trials[t];
     s->epochs_done++;
     s->units_in_epoch = 0;
+    memset(s->shard_done, 0, (size_t)j->w.nshards * sizeof *s->shard_done);
     if (j->w.valid_dir != NULL) {
         if (j->npending == j->cap_pending) {
             int cap = j->cap_pending ? 2 * j->cap_pending : 64;
@@ -305,6 +341,9 @@ static cd_code apply_unit(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
     if (r->epoch != s->epochs_done + 1)
         return cd_fail(err, CD_ECORRUPT, "journal: trial %d trained epoch %d after %d epochs",
                        r->model, r->epoch, s->epochs_done);
+    if (s->shard_done[r->shard])
+        return cd_fail(err, CD_ECORRUPT, "journal: trial %d trained shard %d twice in epoch %d",
+                       r->model, r->shard, r->epoch);
     if (live)
         cd_sched_end(j->sched, &u, r->start, r->end, true);
     else
@@ -323,13 +362,14 @@ static cd_code apply_unit(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
     st->end = r->end;
     s->attempts = 0;
     j->worker_fails[r->worker] = 0;
-    if (intermediate)
+    if (intermediate && !j->readonly)
         unlink(input); /* its successor is journaled */
     if (j->w.citus != NULL)
         rc = cd_seen_update(&j->seen, r->shard, j->w.workers[r->worker].host, r->cut, r->content,
                             err);
     if (rc != CD_OK)
         return rc;
+    s->shard_done[r->shard] = true;
     if (++s->units_in_epoch == j->w.nshards)
         return epoch_ended(j, r->model, err);
     return CD_OK;
@@ -374,13 +414,14 @@ static cd_code apply(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
 {
     bool model_ok = r->model >= 0 && r->model < j->ntrials;
     bool worker_ok = r->worker >= 0 && r->worker < j->w.nworkers;
+    bool shard_ok = r->shard >= 0 && r->shard < j->w.nshards;
     switch (r->kind) {
     case CD_J_UNIT:
-        if (!model_ok || !worker_ok || r->shard < 0 || r->shard >= j->w.nshards)
+        if (!model_ok || !worker_ok || !shard_ok)
             break;
         return apply_unit(j, r, live, err);
     case CD_J_FAIL:
-        if (!model_ok || !worker_ok)
+        if (!model_ok || !worker_ok || !shard_ok)
             break;
         if (live)
             cd_sched_end(j->sched, &(cd_unit){r->model, r->epoch, r->shard, r->worker}, r->start,
@@ -395,7 +436,7 @@ static cd_code apply(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
     case CD_J_OUT:
         if (!worker_ok)
             break;
-        j->workers_out_before += !live;
+        j->worker_out_before[r->worker] |= !live;
         if (live) { /* a resumed job gives every worker a new chance: they may be fixed */
             j->worker_out[r->worker] = true;
             cd_sched_worker_out(j->sched, r->worker);
@@ -412,14 +453,14 @@ static cd_code apply(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
         snprintf(j->cut, sizeof j->cut, "%s", r->cut);
         return CD_OK;
     case CD_J_CHANGED: /* the unit record after it carries what was read */
-        if (!worker_ok || r->shard < 0 || r->shard >= j->w.nshards)
+        if (!worker_ok || !shard_ok)
             break;
         return CD_OK;
     }
     return cd_fail(err, CD_ECORRUPT,
-                   "journal record names trial %d / worker %d of a job with %d "
-                   "trials and %d workers",
-                   r->model, r->worker, j->ntrials, j->w.nworkers);
+                   "journal record names trial %d / worker %d / shard %d of a job with %d "
+                   "trials, %d workers and %d shards",
+                   r->model, r->worker, r->shard, j->ntrials, j->w.nworkers, j->w.nshards);
 }
 
 cd_code cd_job_record(cd_job *j, const cd_jrec *r, cd_err *err)
@@ -463,7 +504,9 @@ static cd_code make_sched(cd_job *j, cd_err *err)
     size_t nw = w->nworkers > 0 ? (size_t)w->nworkers : 1;
     j->worker_fails = calloc(nw, sizeof *j->worker_fails);
     j->worker_out = calloc(nw, sizeof *j->worker_out);
-    if (rc == CD_OK && (j->worker_fails == NULL || j->worker_out == NULL))
+    j->worker_out_before = calloc(nw, sizeof *j->worker_out_before);
+    if (rc == CD_OK &&
+        (j->worker_fails == NULL || j->worker_out == NULL || j->worker_out_before == NULL))
         rc = cd_fail(err, CD_ENOMEM, "out of memory");
     for (int a = 0; rc == CD_OK && a < w->nworkers; a++)
         if (w->workers[a].gone) { /* its placement moved: it never comes back in this run */
@@ -564,6 +607,7 @@ cd_code cd_job_create(cd_job *j, const char *workload_path, const char *dir, cd_
         rc = write_text(path, abs, err);
     if (rc == CD_OK)
         rc = open_journal(j, err);
+    j->live = rc == CD_OK;
     free(text);
     return rc;
 }
@@ -633,17 +677,21 @@ cd_code cd_job_open_with(cd_job *j, const char *dir, bool lock, const cd_workloa
         rc = replay(j, err);
     if (rc == CD_OK && lock)
         rc = open_journal(j, err);
+    j->live = rc == CD_OK && lock; /* trials added from now on are new to the job */
     return rc;
 }
 
 void cd_job_close(cd_job *j)
 {
     cd_journal_close(&j->journal);
-    for (int t = j->ntrials - 1; t >= 0; t--)
+    for (int t = j->ntrials - 1; t >= 0; t--) {
+        free(j->trials[t].shard_done);
         free(j->trials[t].ep);
+    }
     free(j->trials);
     free(j->pending_valid);
     free(j->est);
+    free(j->worker_out_before);
     free(j->worker_out);
     free(j->worker_fails);
     cd_sched_free(&j->sched);

@@ -55,6 +55,7 @@ typedef struct cd_trial_state {
     bool mse; /* scored by -loss instead of accuracy */
     int epochs_done;
     int units_in_epoch; /* completed units of the current epoch */
+    bool *shard_done;   /* [nshards] the shards of those units */
     cd_epoch_stat *ep;  /* [cap_ep], ep[e - 1] for epoch e */
     int cap_ep;
     int best_epoch; /* 0: none yet */
@@ -80,10 +81,11 @@ typedef struct cd_job {
      * (which records none) is compared with */
     char blas_core[64];
     char cpu_numerics[CD_FP_MAX];
-    bool done;              /* the journal says the job completed */
-    bool readonly;          /* opened for status: writes nothing */
-    int workers_out_before; /* "out" records of earlier runs (resume retries those workers) */
-    int *pending_valid;     /* [cap_pending] trials with an epoch awaiting validation, FIFO */
+    bool done;               /* the journal says the job completed */
+    bool readonly;           /* opened for status: writes nothing */
+    bool *worker_out_before; /* [nworkers] taken out in an earlier run (resume retries them) */
+    bool live;               /* replayed (or created): what happens now is new to the job */
+    int *pending_valid;      /* [cap_pending] trials with an epoch awaiting validation, FIFO */
     int npending, cap_pending;
     char cut[128]; /* a citus: train: the last cut journaled ("" before the first) */
     bool creating; /* cd_job_create: estimates from the model files, then written */

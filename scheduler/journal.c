@@ -44,17 +44,63 @@ static cd_code write_all(int fd, const char *buf, size_t len, const char *path, 
     return CD_OK;
 }
 
+/* The length of the journal up to its last newline: a last line without one is a torn
+ * append (a crash or a full disk mid-write), which the reader ignores. Appending after it
+ * would glue the next record to it, so it is cut off first. */
+static cd_code whole_lines(int fd, const char *path, off_t *len, cd_err *err)
+{
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end < 0)
+        return cd_fail(err, CD_EIO, "could not seek \"%s\": %s", path, strerror(errno));
+    char buf[4096];
+    while (end > 0) {
+        off_t at = end > (off_t)sizeof buf ? end - (off_t)sizeof buf : 0;
+        ssize_t n = pread(fd, buf, (size_t)(end - at), at);
+        if (n != end - at)
+            return cd_fail(err, CD_EIO, "could not read \"%s\": %s", path,
+                           n < 0 ? strerror(errno) : "short read");
+        char *nl = memrchr(buf, '\n', (size_t)n);
+        if (nl != NULL) {
+            end = at + (nl - buf) + 1;
+            break;
+        }
+        end = at;
+    }
+    *len = end;
+    return CD_OK;
+}
+
+/* Cut the journal back to len bytes (a torn last line, or a record this run failed to
+ * append whole). */
+static cd_code cut_to(int fd, off_t len, const char *path, cd_err *err)
+{
+    off_t end = lseek(fd, 0, SEEK_END);
+    if (end == len)
+        return CD_OK;
+    if (end < 0 || ftruncate(fd, len) != 0) {
+        cd_fail(err, CD_EIO, "could not cut the torn last line of \"%s\": %s", path,
+                strerror(errno));
+        return cd_hint(err, "remove the journal's last line (it has no newline) by hand");
+    }
+    return CD_OK;
+}
+
 cd_code cd_journal_open(cd_journal **out, const char *path, cd_err *err)
 {
     cd_journal *j = calloc(1, sizeof *j);
     if (j == NULL)
         return cd_fail(err, CD_ENOMEM, "out of memory");
     snprintf(j->path, sizeof j->path, "%s", path);
-    j->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    j->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     cd_code rc = CD_OK;
+    off_t len = 0;
     if (j->fd < 0)
         rc = cd_fail(err, CD_EIO, "could not open \"%s\": %s", path, strerror(errno));
-    else if (lseek(j->fd, 0, SEEK_END) == 0)
+    else
+        rc = whole_lines(j->fd, path, &len, err);
+    if (rc == CD_OK)
+        rc = cut_to(j->fd, len, path, err);
+    if (rc == CD_OK && len == 0)
         rc = write_all(j->fd, MAGIC "\n", strlen(MAGIC) + 1, path, err);
     if (rc == CD_OK && fsync(j->fd) != 0)
         rc = cd_fail(err, CD_EIO, "could not fsync \"%s\": %s", path, strerror(errno));
@@ -120,8 +166,16 @@ cd_code cd_journal_append(cd_journal *j, const cd_jrec *r, cd_err *err)
     int len = format(r, buf, sizeof buf);
     if (len < 0 || (size_t)len >= sizeof buf)
         return cd_fail(err, CD_EINVAL, "journal record too long");
+    off_t before = lseek(j->fd, 0, SEEK_END);
+    if (before < 0)
+        return cd_fail(err, CD_EIO, "could not seek \"%s\": %s", j->path, strerror(errno));
     cd_code rc = write_all(j->fd, buf, (size_t)len, j->path, err);
-    if (rc == CD_OK && fsync(j->fd) != 0)
+    if (rc != CD_OK) { /* no half record for the next append to follow */
+        cd_err ignored = {0};
+        cut_to(j->fd, before, j->path, &ignored);
+        return rc;
+    }
+    if (fsync(j->fd) != 0)
         rc = cd_fail(err, CD_EIO, "could not fsync \"%s\": %s", j->path, strerror(errno));
     return rc;
 }

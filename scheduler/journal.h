@@ -20,7 +20,8 @@
  * (store.h; 0 under shared), and CUT and CONTENT (what the unit's shard meta file named,
  * "-" for nothing; read as ""). A REASON holds no tab.
  * Fields are separated by one tab; START/END are wall-clock seconds (CLOCK_REALTIME). A
- * last line without its newline (a crash mid-append) is ignored; anything else malformed is
+ * last line without its newline (a crash mid-append) is ignored, and cut off when the journal
+ * is next opened to append (a failed append is cut at once); anything else malformed is
  * an error naming the line.
  */
 #ifndef CD_JOURNAL_H

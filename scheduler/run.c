@@ -222,7 +222,9 @@ cd_code cd_run_start(runner *r, struct slot *s, char **argv, const char *host, c
     s->timed_out = false;
     s->why[0] = '\0';
     s->start = cd_run_wall();
-    s->timer = 0;
+    s->timer = 0; /* a training or validation process runs at most unit_timeout seconds */
+    if (j->w.unit_timeout > 0)
+        s->timer = cd_loop_timer(r->loop, cd_loop_now() + j->w.unit_timeout, unit_timeout, s);
     return CD_OK;
 }
 
@@ -237,13 +239,8 @@ static void start_unit(runner *r, int w, const cd_unit *u)
     cd_err err = {0};
     const char *send[] = {r->j->trials[u->model].model_path, bufs[0], bufs[1]};
     bool copy = r->j->w.model_store == CD_STORE_COPY;
-    if (cd_run_start(r, s, argv, r->j->w.workers[w].host, what, copy ? send : NULL, &err) !=
-        CD_OK) {
+    if (cd_run_start(r, s, argv, r->j->w.workers[w].host, what, copy ? send : NULL, &err) != CD_OK)
         cd_run_fail(r, &err);
-        return;
-    }
-    if (r->j->w.unit_timeout > 0)
-        s->timer = cd_loop_timer(r->loop, cd_loop_now() + r->j->w.unit_timeout, unit_timeout, s);
 }
 
 /* The journal record of the unit in slot s, ended at `end`. */
@@ -317,6 +314,24 @@ static bool numerics_differ(runner *r, struct slot *s, const unit_result *u, con
 
 /* model_store = copy: verify and store the answer of the unit in slot s; false (s->why
  * set) when it is damaged, cut or foreign. */
+/* model_store = shared: the unit's output checkpoint is where the trainer was told to write
+ * it, as a non-empty file. A trainer that exits 0 without it (a model_dir that is not shared
+ * with the worker's host) would otherwise be journaled as done, and no resume could train the
+ * unit again. */
+static bool wrote_checkpoint(runner *r, struct slot *s)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    cd_job_ckpt_next(r->j, s->u.model, path, sizeof path);
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+        return true;
+    snprintf(s->why, sizeof s->why,
+             "the trainer exited 0 but wrote no checkpoint \"%.200s\": is model_dir shared "
+             "with the worker's host?",
+             path);
+    return false;
+}
+
 static bool receive(runner *r, struct slot *s)
 {
     const cd_worker_spec *w = &r->j->w.workers[s->u.worker];
@@ -374,6 +389,8 @@ static cd_code unit_succeeded(runner *r, struct slot *s, double end, cd_err *err
     cd_job *j = r->j;
     unit_result u;
     if (s->copy && !receive(r, s))
+        return CD_ECORRUPT; /* failed by the caller, with s->why as its reason */
+    if (!s->copy && !wrote_checkpoint(r, s))
         return CD_ECORRUPT; /* failed by the caller, with s->why as its reason */
     if (!cd_run_read_result(s->out, &u))
         return cd_fail(err, CD_ECORRUPT, "cerebro-train printed no result line in \"%s\"", s->out);

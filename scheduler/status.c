@@ -79,12 +79,11 @@ int cd_cmd_status(int argc, char **argv)
     int out = 0, bt, be;
     double best;
     for (int w = 0; w < j.w.nworkers; w++)
-        out += j.worker_out[w];
+        out += j.worker_out[w] || j.worker_out_before[w];
     cd_job_best(&j, &bt, &be, &best);
     printf("job %s: %s\n", j.dir, state);
     printf("workload %s: policy %s, %d trials, %d shards, %d workers (%d taken out)\n", j.w.path,
-           cd_policy_name(j.w.policy), j.ntrials, j.w.nshards, j.w.nworkers,
-           out + j.workers_out_before);
+           cd_policy_name(j.w.policy), j.ntrials, j.w.nshards, j.w.nworkers, out);
     printf("units %ld done, %ld to go\n", done, left);
     print_span(&j);
     if (bt >= 0)

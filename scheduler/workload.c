@@ -11,6 +11,7 @@
 
 #include "discover.h"
 #include "data_pg.h"
+#include "remote.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -107,8 +108,9 @@ static cd_code conv_column(load_state *st, const char *name, const char *base, c
 static cd_code conv_command(load_state *st, const char *name, const char *base, const char *v,
                             char **out)
 {
-    if (strstr(v, "{host}") == NULL || strstr(v, "{command}") == NULL)
-        return cd_wl_bad(st, name, v, "a command template with {host} and {command}");
+    if (!cd_remote_template_ok(v))
+        return cd_wl_bad(st, name, v,
+                         "a command template with {host} and {command} as words of their own");
     return cd_wl_set_str(st, out, strdup(v));
 }
 

@@ -169,6 +169,14 @@ slow_run() {
     [ "$(grep -c '^fail' "$D/bad/journal")" -eq 2 ]
     "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/bad" 3 2
     same_checkpoints "$D/bad"
+    # status counts each worker taken out once, however many runs took it out (a resumed
+    # job gives every worker a new chance: one taken out again is journaled again)
+    cp -r "$D/bad" "$D/bad2"
+    sed -i "/^done\$/i out\t1\ttaken out again after a resume" "$D/bad2/journal"
+    [ "$(grep -c '^out' "$D/bad2/journal")" -eq 2 ]
+    run cerebro-sched status "$D/bad2"
+    [ "$status" -eq 0 ]
+    [[ $output == *"3 workers (1 taken out)"* ]]
 }
 
 # ssh_config HOST_PORT: 127.0.0.1 is the test sshd; "flaky" too when HOST_PORT is its port
@@ -470,6 +478,10 @@ orders() {
     run cerebro-sched resume "$D/nosuchjob"
     [ "$status" -eq 1 ]
     [[ $output == *"not a cerebro-sched job directory"* ]]
+    workload async "launcher = ssh" "ssh_command = ssh root@{host} {command}" >"$D/userat.ini"
+    run cerebro-sched run "$D/userat.ini" --job "$D/x4"
+    [ "$status" -ne 0 ]
+    [[ $output == *"userat.ini:"*"ssh_command"*"{host} and {command} as words of their own"* ]]
     run cerebro-sched frobnicate
     [ "$status" -eq 2 ]
     run cerebro-sched run
@@ -493,6 +505,93 @@ orders() {
     refused
     rm "$D/chg.ini"
     refused
+}
+
+@test "a torn last journal line (a crash mid-append) is cut at resume: nothing glued to it, identical result" {
+    slow_run torn 4
+    kill -9 "$sched"
+    wait "$sched" || true
+    printf 'unit\t0\t1\t2\t0\t1796' >>"$D/torn/journal" # no newline: the append was cut
+    cerebro-sched resume "$D/torn" 2>"$D/torn-resume.log"
+    same_checkpoints "$D/torn"
+    run cerebro-sched status "$D/torn"
+    [ "$status" -eq 0 ]
+    [[ $output == *"finished"* ]]
+    # every line is one whole record of a known kind, the torn one gone
+    run ! grep -Evq '^(cerebro-sched journal 1|(unit|fail|valid|out|diverged|cut|changed)	.*|done)$' "$D/torn/journal"
+    run ! grep -q '1796unit' "$D/torn/journal"
+}
+
+@test "journal records of a shard out of range or of a shard twice in an epoch are refused; status deletes nothing" {
+    corrupt() { # NAME SED-SCRIPT: a copy of the finished reference job, its journal edited
+        rm -rf "$D/$1"
+        cp -r "$D/ref" "$D/$1"
+        sed -i "$2" "$D/$1/journal"
+    }
+    corrupt badshard "/^done\$/i fail\t0\t1\t99\t0\t1.0\t2.0\t1\tx"
+    for cmd in status resume; do
+        run cerebro-sched "$cmd" "$D/badshard"
+        [ "$status" -eq 1 ] # resume crashed (SIGSEGV) in its reports
+        [[ $output == *"journal record names trial 0 / worker 0 / shard 99 of a job with 4 trials, 3 workers and 3 shards"* ]]
+    done
+    first=$(grep -m1 -n '^unit' "$D/ref/journal" | cut -d: -f1)
+    [ -n "$first" ]
+    corrupt twice "${first}p" # the first unit journaled twice
+    run cerebro-sched status "$D/twice"
+    [ "$status" -eq 1 ]
+    [[ $output == *"trained shard"*"twice in epoch 1"* ]]
+    # status changes nothing: a stale intermediate checkpoint that replay would remove stays
+    corrupt stale ""
+    cp "$D/ref/ckpt/t000/init.ckpt" "$D/stale/ckpt/t000/e1-1.ckpt"
+    cerebro-sched status "$D/stale" >/dev/null
+    [ -f "$D/stale/ckpt/t000/e1-1.ckpt" ]
+    cerebro-sched resume "$D/stale" # resume does tidy it
+    [ ! -e "$D/stale/ckpt/t000/e1-1.ckpt" ]
+}
+
+@test "a trainer that exits 0 without its checkpoint: the unit fails, nothing is journaled as done" {
+    printf '#!/bin/bash\nif [[ $1 == train ]]; then echo "{\\"rows\\":64,\\"loss\\":1,\\"accuracy\\":0.5}"; exit 0; fi\nexec %s "$@"\n' \
+        "$(command -v cerebro-train)" >"$D/nockpt-train"
+    chmod +x "$D/nockpt-train"
+    run env CEREBRO_TRAIN="$D/nockpt-train" cerebro-sched run "$D/grid.ini" --job "$D/nockpt"
+    [ "$status" -eq 1 ]
+    run ! grep -q '^unit' "$D/nockpt/journal"
+    grep -q '^fail.*wrote no checkpoint.*is model_dir shared' "$D/nockpt/journal"
+    cerebro-sched resume "$D/nockpt" # the real trainer: every unit still to train
+    same_checkpoints "$D/nockpt"
+}
+
+@test "a validation that hangs is killed at unit_timeout and counted as a failure" {
+    printf '#!/bin/bash\n[[ $1 == eval ]] && exec sleep 60\nexec %s "$@"\n' \
+        "$(command -v cerebro-train)" >"$D/hang-eval"
+    chmod +x "$D/hang-eval"
+    sed 's/^retries = 2$/retries = 1\nunit_timeout = 1/' "$D/grid.ini" >"$D/vto.ini"
+    SECONDS=0
+    run env CEREBRO_TRAIN="$D/hang-eval" timeout 60 cerebro-sched run "$D/vto.ini" --job "$D/vto"
+    [ "$status" -eq 1 ] # it waited forever (timeout's 124)
+    ((SECONDS < 50))
+    [[ $output == *"validation of trial "*"failed 2 times"*"timed out"* ]]
+    run ! pgrep -f "^sleep 60$"
+    cerebro-sched resume "$D/vto"
+    same_checkpoints "$D/vto"
+}
+
+@test "run: an init checkpoint a failed run left is made again; a model_dir with another job's checkpoints is refused" {
+    # a run that failed before its journal leaves init.ckpt files: the next run into the same
+    # directory (another seed, a fixed workload) trained from them
+    mkdir -p "$D/reinit/ckpt/t000"
+    cp "$D/ref/ckpt/t000/e2-3.ckpt" "$D/reinit/ckpt/t000/init.ckpt"
+    cerebro-sched run "$D/grid.ini" --job "$D/reinit" 2>/dev/null
+    same_checkpoints "$D/reinit"
+    cmp "$D/ref/ckpt/t000/init.ckpt" "$D/reinit/ckpt/t000/init.ckpt"
+    # two jobs, one model_dir: the second would overwrite the first's checkpoints
+    workload async "model_dir = $D/shared-md" >"$D/smd.ini"
+    cerebro-sched run "$D/smd.ini" --job "$D/smd1" 2>/dev/null
+    sum=$(cat "$D"/shared-md/t00*/*.ckpt | md5sum)
+    run cerebro-sched run "$D/smd.ini" --job "$D/smd2"
+    [ "$status" -eq 1 ]
+    [[ $output == *"\"$D/shared-md/t000\" already holds checkpoints of another job (e"*"HINT: give each job a model_dir of its own"* ]]
+    [ "$(cat "$D"/shared-md/t00*/*.ckpt | md5sum)" = "$sum" ]
 }
 
 @test "the man page documents every command and option of --help" {

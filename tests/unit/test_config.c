@@ -123,6 +123,12 @@ static void test_errors(void)
      * the line above (tables = b, not a and b) */
     check_error("[mount]\ntables = a,\n  b\n", 3, "indented line continues [mount] tables");
     check_error("[mount]\ntables = a\rb\n", 2, "control character (0x0d)");
+    /* ssh_command: {host} inside a word reached a host named "root@{host}" */
+    check_error("[cluster]\nssh_command = ssh root@{host} {command}\n", 2,
+                "{host} and {command} as words of their own");
+    check_error("[cluster]\nssh_command = ssh {host}\n", 2, "as words of their own");
+    check_error("[cluster]\nssh_command = ssh {host} sh -c {command}x\n", 2,
+                "as words of their own");
     check_error("[mount]\ncache_mb = 512\n\t100\n", 3, "indented line continues [mount] cache_mb");
     snprintf(text, sizeof text, "[mount]\n#%0197d\ncache_mb = 1\n", 0); /* 198: read whole */
     cd_config c;

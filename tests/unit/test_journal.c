@@ -117,6 +117,25 @@ static void test_damage(void)
     CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_OK, &err);
     CHECK_EQ_INT(n, 1);
     free(got);
+    /* appending after the torn line: it is cut first, or the next record was glued to it
+     * and the journal was malformed for good */
+    cd_journal *j = NULL;
+    CHECK_CODE(cd_journal_open(&j, path, &err), CD_OK, &err);
+    cd_jrec done = {.kind = CD_J_DONE};
+    CHECK_CODE(cd_journal_append(j, &done, &err), CD_OK, &err);
+    cd_journal_close(&j);
+    CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_OK, &err);
+    CHECK(n == 2 && got[0].kind == CD_J_VALID && got[1].kind == CD_J_DONE);
+    free(got);
+    /* a journal of one torn line (not even its first line whole) starts again */
+    write_file("torn0", "cerebro-sched jour");
+    path_of(path, sizeof path, "torn0");
+    CHECK_CODE(cd_journal_open(&j, path, &err), CD_OK, &err);
+    CHECK_CODE(cd_journal_append(j, &done, &err), CD_OK, &err);
+    cd_journal_close(&j);
+    CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_OK, &err);
+    CHECK(n == 1 && got[0].kind == CD_J_DONE);
+    free(got);
     write_file("bad", "cerebro-sched journal 1\nvalid\t1\t1\t0.5\t0.5\nunit\t1\tx\t0\n");
     path_of(path, sizeof path, "bad");
     CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_ECORRUPT, &err);

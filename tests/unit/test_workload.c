@@ -319,6 +319,9 @@ static void test_errors_keys(void)
     expect_error(BASE "[workers]\nlauncher = rsh\n", 6, "\"rsh\"", "[workers] launcher");
     expect_error(BASE "[workers]\nthreads = 0\n", 6, "[workers] threads", NULL);
     expect_error(BASE "[workers]\nssh_command = ssh {host}\n", 6, "[workers] ssh_command", NULL);
+    /* {host} inside a word: the host reached was named "root@{host}" */
+    expect_error(BASE "[workers]\nssh_command = ssh root@{host} {command}\n", 6,
+                 "[workers] ssh_command", "root@{host}");
     expect_error(BASE "[data]\nfeature = a/b\n", 6, "[data] feature", NULL);
     expect_error("lonely = 1\n" BASE, 1, "\"lonely\" outside a section", NULL);
     expect_error(BASE "[procedure]\nkind = grid\n  epochs = 3\n", 7, "[procedure] kind",
