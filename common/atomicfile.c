@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 bool (*cd_atomic_crash_hook)(int step, const char *path);
@@ -22,20 +23,53 @@ static bool crash_at(int step, const cd_atomic *a)
     return cd_atomic_crash_hook != NULL && cd_atomic_crash_hook(step, a->path);
 }
 
+/* A temporary file left at a->tmp: removed when stale (a crash: no writer holds its lock);
+ * CD_EBUSY when another process is writing it. */
+static cd_code clear_stale(const cd_atomic *a, cd_err *err)
+{
+    int old = open(a->tmp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    bool busy = old >= 0 && flock(old, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+    if (old >= 0)
+        close(old);
+    if (busy) {
+        cd_fail(err, CD_EBUSY, "\"%s\" is being written by another process (its \"%s\" is locked)",
+                a->path, a->tmp);
+        return cd_hint(err, "wait for that writer, or stop it");
+    }
+    if (unlink(a->tmp) != 0 && errno != ENOENT)
+        return io_fail(err, "remove the stale file", a->tmp, errno);
+    return CD_OK;
+}
+
+static void unlock(cd_atomic *a)
+{
+    if (a->lock_fd >= 0)
+        close(a->lock_fd);
+    a->lock_fd = -1;
+}
+
 cd_code cd_atomic_open(cd_atomic *a, const char *path, mode_t mode, cd_err *err)
 {
-    a->fd = -1;
+    a->fd = a->lock_fd = -1;
     a->f = NULL;
     if (snprintf(a->path, sizeof a->path, "%s", path) >= (int)sizeof a->path)
         return cd_fail(err, CD_EINVAL, "path too long: %.200s...", path);
     snprintf(a->tmp, sizeof a->tmp, "%s.tmp", path);
     /* a stale temporary file (a crash) goes; whatever is there is never followed or reused:
      * a symlink planted in its place makes the create fail, not write through it */
-    if (unlink(a->tmp) != 0 && errno != ENOENT)
-        return io_fail(err, "remove the stale file", a->tmp, errno);
+    cd_code rc = clear_stale(a, err);
+    if (rc != CD_OK)
+        return rc;
     a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (a->fd < 0)
         return io_fail(err, "create file", a->tmp, errno);
+    /* the lock lives on a second descriptor, so that closing a->fd keeps it to the rename */
+    a->lock_fd = fcntl(a->fd, F_DUPFD_CLOEXEC, 0);
+    if (a->lock_fd < 0 || flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0 || fstat(a->fd, &a->st) != 0) {
+        int e = errno;
+        cd_atomic_abort(a);
+        return io_fail(err, "lock file", a->tmp, e);
+    }
     return CD_OK;
 }
 
@@ -94,12 +128,23 @@ cd_code cd_atomic_commit(cd_atomic *a, cd_err *err)
     int e = sync_close(a);
     if (e != 0) {
         unlink(a->tmp);
+        unlock(a);
         return io_fail(err, "write file", a->tmp, e);
     }
-    if (crash_at(1, a))
+    if (crash_at(1, a)) {
+        unlock(a); /* as the crashed process's exit would */
         return cd_fail(err, CD_EIO, "crash injected after writing \"%s\"", a->tmp);
-    if (rename(a->tmp, a->path) != 0) {
-        e = errno;
+    }
+    struct stat now;
+    if (stat(a->tmp, &now) != 0 || now.st_ino != a->st.st_ino || now.st_dev != a->st.st_dev) {
+        unlock(a); /* what is there now is another writer's: left to it */
+        cd_fail(err, CD_EBUSY, "\"%s\" was replaced by another writer of \"%s\"", a->tmp, a->path);
+        return cd_hint(err, "one process at a time may write it");
+    }
+    int moved = rename(a->tmp, a->path);
+    e = errno;
+    unlock(a);
+    if (moved != 0) {
         unlink(a->tmp);
         return io_fail(err, "rename to final name", a->tmp, e);
     }
@@ -123,6 +168,7 @@ void cd_atomic_abort(cd_atomic *a)
         unlink(a->tmp);
     a->f = NULL;
     a->fd = -1;
+    unlock(a);
 }
 
 int cd_write_all(int fd, const void *buf, size_t n)

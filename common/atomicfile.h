@@ -3,13 +3,15 @@
  * new one, whole: write a temporary file next to it (PATH.tmp), fsync it, rename it over
  * PATH, fsync the directory. Used by every writer of a file that readers may see at any time
  * (.npy columns, exports' meta, checkpoints, workload copies, reports).
- * Owns: the temporary file while a write is open. Does not: lock (one writer per path).
+ * Owns: the temporary file while a write is open, and a lock on it (flock) until it is renamed:
+ * a second writer of the same path meanwhile fails (CD_EBUSY) instead of removing it as stale.
  */
 #ifndef CD_ATOMICFILE_H
 #define CD_ATOMICFILE_H
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "cd_err.h"
@@ -19,10 +21,13 @@ typedef struct cd_atomic {
     char tmp[4100];  /* path + ".tmp" */
     int fd;          /* the temporary file; -1 when closed */
     FILE *f;         /* a stream over fd (cd_atomic_fopen), or NULL */
+    int lock_fd;     /* holds the flock on the temporary file until its rename; -1 */
+    struct stat st;  /* the temporary file's identity, checked before the rename */
 } cd_atomic;
 
-/* Create path's temporary file with mode: a stale one is removed first, and the create is
- * exclusive and does not follow a symlink (one planted there makes it fail). */
+/* Create path's temporary file with mode: a stale one (no writer holds its lock) is removed
+ * first, one being written is CD_EBUSY; the create is exclusive and does not follow a
+ * symlink (one planted there makes it fail). */
 cd_code cd_atomic_open(cd_atomic *a, const char *path, mode_t mode, cd_err *err);
 /* The same, with a buffered stream in a->f. */
 cd_code cd_atomic_fopen(cd_atomic *a, const char *path, mode_t mode, cd_err *err);

@@ -4,6 +4,7 @@
 #include "fsutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,13 +35,44 @@ cd_code cd_mkdir_p_mode(const char *path, mode_t mode, cd_err *err)
     }
 }
 
+int cd_open_regular(const char *path, const char **why)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        *why = strerror(e);
+        errno = e;
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        *why = "not a regular file";
+        errno = EINVAL;
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
 cd_code cd_read_file(const char *path, char **text, size_t *len, cd_err *err)
 {
     *text = NULL;
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return cd_fail(err, errno == ENOENT ? CD_ENOTFOUND : CD_EIO, "could not open \"%s\": %s",
-                       path, strerror(errno));
+    const char *why = NULL;
+    int fd = cd_open_regular(path, &why);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (f == NULL) {
+        cd_code code = errno == ENOENT ? CD_ENOTFOUND : CD_EIO;
+        if (fd >= 0) {
+            why = strerror(errno);
+            close(fd);
+        }
+        return cd_fail(err, code, "could not open \"%s\": %s", path, why);
+    }
     size_t cap = 1 << 12, n = 0, got;
     char *buf = malloc(cap + 1);
     while (buf != NULL && (got = fread(buf + n, 1, cap - n, f)) > 0) {

@@ -793,7 +793,7 @@ static void npy_reset(cd_npy *n)
 static cd_code open_fd(const char *path, int *fd, uint64_t *fsize, cd_err *err)
 {
     struct stat st;
-    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO would block the open */
     if (*fd < 0) {
         int e = errno;
         return cd_fail(err, e == ENOENT ? CD_ENOTFOUND : CD_EIO, "could not open file \"%s\": %s",

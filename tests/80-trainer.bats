@@ -138,6 +138,49 @@ a = np.load('$D/nan/x.npy'); a[3, 5] = np.nan; np.save('$D/nan/x.npy', a)"
     [ "$status" -eq 2 ]
 }
 
+@test "hostile files and values: FIFOs, directories, huge numbers, a model too big, NaN weights" {
+    m=$REPO/conf/models/fashion-mlp.ini
+    T init --model "$m" --seed 1 --out "$D/h0.ckpt"
+    # a FIFO or a directory where a file belongs: refused at once (a FIFO hung the trainer)
+    mkfifo "$D/fifo.ckpt"
+    run timeout 20 cerebro-train eval --model "$m" --ckpt "$D/fifo.ckpt" --data "$D/fm/part0"
+    [ "$status" -eq 1 ]
+    [[ $output == *"could not open checkpoint file \"$D/fifo.ckpt\": not a regular file"* ]]
+    run timeout 20 cerebro-train init --model "$D/fifo.ckpt" --seed 1 --out "$D/x.ckpt"
+    [ "$status" -eq 1 ]
+    [[ $output == *"could not open model file \"$D/fifo.ckpt\": not a regular file"* ]]
+    mkdir -p "$D/fifodata"
+    cp "$D/fm/part0/y.npy" "$D/fifodata/"
+    mkfifo "$D/fifodata/x.npy"
+    run timeout 20 cerebro-train eval --model "$m" --ckpt "$D/h0.ckpt" --data "$D/fifodata"
+    [ "$status" -eq 1 ]
+    [[ $output == *"not a regular file"* ]]
+    run T eval --model "$m" --ckpt "$D" --data "$D/fm/part0" # was "truncated: 0 bytes"
+    [ "$status" -eq 1 ]
+    [[ $output == *"not a regular file"* ]]
+    # numbers past their type: were clamped (two seeds, one checkpoint) or cut
+    run T init --model "$m" --seed 99999999999999999999 --out "$D/x.ckpt"
+    [ "$status" -eq 2 ]
+    [[ $output == *"invalid value for --seed"* ]]
+    run T eval --model "$m" --ckpt "$D/h0.ckpt" --data "$D/fm/part0" --threads 65
+    [ "$status" -eq 2 ]
+    [[ $output == *"--threads: at most 64"* ]]
+    # weights that do not fit in memory: an error, not a write through a NULL (SIGSEGV)
+    printf '[model]\ninput = 8\nlayers = dense:1048576, relu, dense:1048576, dense:2\nclasses = 2\n' >"$D/huge.ini"
+    run T init --model "$D/huge.ini" --seed 1 --out "$D/x.ckpt"
+    [ "$status" -eq 1 ]
+    [[ $output == *"out of memory for a model of"* ]]
+    # a NaN among imported weights: refused (a ReLU hid it, and it was carried on)
+    T export --ckpt "$D/h0.ckpt" --out "$D/hx"
+    "$PYTHON" -c "
+import numpy as np
+a = np.load('$D/hx/0.weight.npy'); a[0, 7] = np.nan; np.save('$D/hx/0.weight.npy', a)"
+    run T import --model "$m" --from "$D/hx" --out "$D/nanw.ckpt"
+    [ "$status" -eq 1 ]
+    [[ $output == *"0.weight.npy\" holds nan at element 7"* ]]
+    [ ! -e "$D/nanw.ckpt" ]
+}
+
 # The CUDA backend itself is compared with the CPU by tests/cuda/test_net_cuda (make unit) on
 # a GPU host; here: the CPU is the default bit for bit, and cuda either runs (a GPU host) or
 # fails with what and a hint, never a crash.

@@ -8,8 +8,10 @@
  * Little-endian hosts only (checked at compile time).
  */
 #include "ckpt.h"
+#include "fsutil.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,10 +439,13 @@ cd_code cd_ckpt_parse(const uint8_t *buf, size_t len, const char *path, cd_ckpt 
 static cd_code slurp(const char *path, uint8_t **buf, size_t *len, cd_err *err)
 {
     struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    const char *why = NULL;
+    int fd = cd_open_regular(path, &why);
     *buf = NULL;
-    if (fd < 0)
-        return io_fail(err, "open", path, errno);
+    if (fd < 0) {
+        cd_fail(err, CD_EIO, "could not open checkpoint file \"%s\": %s", path, why);
+        return err ? err->code : CD_EIO;
+    }
     if (fstat(fd, &st) != 0 || (*buf = malloc(st.st_size ? (size_t)st.st_size : 1)) == NULL) {
         int e = errno;
         close(fd);
@@ -512,6 +517,19 @@ static int same_shape(const cd_npy *a, int ndim, const uint64_t *dims)
     return 1;
 }
 
+/* Imported weights are finite: a NaN would be carried through every later checkpoint (a ReLU
+ * maps it to 0, so the loss need not show it). */
+static cd_code check_finite(const char *path, const float *v, size_t n, cd_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) {
+            cd_fail(err, CD_EINVAL, "tensor file \"%s\" holds %g at element %zu", path,
+                    (double)v[i], i);
+            return cd_hint(err, "import finite weights only");
+        }
+    return CD_OK;
+}
+
 cd_code cd_ckpt_import_tensor(const char *dir, const char *name, int ndim, const uint64_t *dims,
                               float *dst, cd_err *err)
 {
@@ -535,6 +553,7 @@ cd_code cd_ckpt_import_tensor(const char *dir, const char *name, int ndim, const
         rc = err ? err->code : CD_EINVAL;
     } else if (a.data_bytes > 0) {
         memcpy(dst, a.data, (size_t)a.data_bytes);
+        rc = check_finite(path, dst, (size_t)a.data_bytes / sizeof *dst, err);
     }
     cd_npy_close(&a);
     return rc;

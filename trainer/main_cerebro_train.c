@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "fingerprint.h"
+#include "par.h"
 #include "trainer.h"
 #include "xfer.h"
 
@@ -46,8 +47,8 @@ static const char usage_text[] =
     "\n"
     "Options:\n"
     "      --device D     train, eval, predict on cpu (default), cuda (= cuda:0) or cuda:N\n"
-    "      --threads T    compute threads, default one per CPU (results are\n"
-    "                     deterministic for a fixed T)\n"
+    "      --threads T    compute threads (at most 64), default one per CPU, up to 64\n"
+    "                     (results are deterministic for a fixed T)\n"
     "      --loss-log F   train: append the loss of every step to file F\n"
     "      --stdio        train, eval: read the model file and the input checkpoint from\n"
     "                     stdin and write the result line (and train's output\n"
@@ -79,12 +80,15 @@ static int usage_error(const char *fmt, const char *arg)
     return cd_usage_error(PROG, fmt, arg);
 }
 
+_Static_assert(CD_PAR_MAX == 64, "--help and the --threads error say at most 64");
+
 static int number(const char *s, const char *opt, long long *out)
 {
     char *end;
+    errno = 0;
     *out = strtoll(s, &end, 10);
-    if (*s == '\0' || *end != '\0' || *out < 0)
-        return usage_error("invalid value for %s: expected a non-negative integer", opt);
+    if (*s == '\0' || *end != '\0' || *out < 0 || errno == ERANGE)
+        return usage_error("invalid value for %s: expected a non-negative integer below 2^63", opt);
     return EXIT_OK;
 }
 
@@ -145,6 +149,8 @@ static int parse(int argc, char **argv, cli *c)
             break;
         case 't':
             rc = number(optarg, "--threads", &c->threads);
+            if (rc == EXIT_OK && c->threads > CD_PAR_MAX)
+                rc = usage_error("invalid value for --threads: at most %s", "64");
             break;
         case 'h':
             fputs(usage_text, stdout);

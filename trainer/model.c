@@ -3,6 +3,7 @@
  * below, layer list parsing, shape inference, the configuration hash.
  */
 #include "model.h"
+#include "fsutil.h"
 
 #include "hash.h"
 #include "ini_lines.h"
@@ -103,10 +104,16 @@ static cd_code read_raw(const char *path, FILE *given, raw *r, cd_err *err)
 #undef RAW_DEFAULT
     r->path = path;
     r->err = err;
-    FILE *f = given ? given : fopen(path, "r");
-    if (f == NULL)
-        return cd_fail(err, CD_EINVAL, "could not open model file \"%s\": %s", path,
-                       strerror(errno));
+    const char *why = NULL;
+    int fd = given ? -1 : cd_open_regular(path, &why);
+    FILE *f = given ? given : fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (f == NULL) {
+        if (fd >= 0) {
+            why = strerror(errno);
+            close(fd);
+        }
+        return cd_fail(err, CD_EINVAL, "could not open model file \"%s\": %s", path, why);
+    }
     r->lines = (cd_ini_lines){.f = f};
     int bad = ini_parse_stream(cd_ini_lines_read, &r->lines, on_key, r);
     r->lines.f = NULL; /* given's or closed below */
@@ -208,6 +215,9 @@ static cd_code set_args(cd_layer *l, const char *text, char **args, int nargs, c
     case CD_L_AVGPOOL:
         l->kernel = (int)v[0];
         l->stride = nargs > 1 ? (int)v[1] : l->kernel, l->pad = nargs > 2 ? (int)v[2] : 0;
+        if (2 * l->pad > l->kernel) /* a window all padding: -inf (max) or nothing (average) */
+            return bad_value(r, r->model_layers_line, "layer", text,
+                             "a pool whose padding is at most half its kernel", err);
         break;
     case CD_L_RESIDUAL:
         l->units = (int)v[0], l->stride = nargs > 1 ? (int)v[1] : 1;
@@ -494,13 +504,14 @@ static cd_code convert_augment(const raw *r, const cd_model_spec *m, cd_augment 
     return rc;
 }
 
-/* A number in [lo, hi] into m->field (float or double: each rounds the decimal once). */
-#define NUM(field, sec, key, lo, hi)                                                               \
+/* A number v_ for which ok holds into m->field (float or double: each rounds the decimal
+ * once); range is how the error names what ok allows. */
+#define NUM(field, sec, key, ok, range)                                                            \
     do {                                                                                           \
         double v_ = 0;                                                                             \
-        if (rc == CD_OK && (!to_double(r->sec##_##key, &v_) || v_ < (lo) || v_ > (hi)))            \
-            rc = bad_value(r, r->sec##_##key##_line, #key, r->sec##_##key,                         \
-                           "a number in [" #lo ", " #hi "]", err);                                 \
+        if (rc == CD_OK && (!to_double(r->sec##_##key, &v_) || !(ok)))                             \
+            rc = bad_value(r, r->sec##_##key##_line, #key, r->sec##_##key, "a number in " range,   \
+                           err);                                                                   \
         m->field = v_;                                                                             \
     } while (0)
 
@@ -529,13 +540,15 @@ static cd_code convert(const raw *r, cd_model_spec *m, cd_err *err)
     if (rc == CD_OK && strcmp(r->train_shuffle, "true") != 0 &&
         strcmp(r->train_shuffle, "false") != 0)
         rc = bad_value(r, r->train_shuffle_line, "shuffle", r->train_shuffle, "true or false", err);
-    NUM(scale, model, scale, 0, 1e9);
-    NUM(lr, train, lr, 0, 1e3);
-    NUM(weight_decay, train, weight_decay, 0, 1);
-    NUM(momentum, train, momentum, 0, 1);
-    NUM(beta1, train, beta1, 0, 1);
-    NUM(beta2, train, beta2, 0, 1);
-    NUM(eps, train, eps, 0, 1);
+    /* the optimizer's own ranges (optim.c), so that a file it would refuse is refused here,
+     * naming its line, and not at the first unit */
+    NUM(scale, model, scale, v_ >= 0 && v_ <= 1e9, "[0, 1e9]");
+    NUM(lr, train, lr, v_ > 0 && v_ <= 1e3, "(0, 1e3]");
+    NUM(weight_decay, train, weight_decay, v_ >= 0 && v_ <= 1, "[0, 1]");
+    NUM(momentum, train, momentum, v_ >= 0 && v_ < 1, "[0, 1)");
+    NUM(beta1, train, beta1, v_ >= 0 && v_ < 1, "[0, 1)");
+    NUM(beta2, train, beta2, v_ >= 0 && v_ < 1, "[0, 1)");
+    NUM(eps, train, eps, v_ > 0 && v_ <= 1, "(0, 1]");
     m->loss = (cd_loss_kind)loss;
     m->optimizer = (cd_optimizer_choice)opt;
     m->classes = (int)classes;

@@ -165,7 +165,8 @@ static bool alloc_unit(cd_net *n, unit *u, const char *prefix)
         if (u->argmax == NULL)
             return false;
     }
-    return !((u->op == P_DENSE || u->op == P_CONV) && u->b < 0);
+    bool params = u->op == P_DENSE || u->op == P_CONV || u->op == P_BN;
+    return !(params && (u->w < 0 || u->b < 0)) && !(u->op == P_BN && u->rm < 0);
 }
 
 static unit prim_unit(prim op, cd_shape in, cd_shape out, int k, int stride, int pad)

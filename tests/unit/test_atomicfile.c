@@ -137,6 +137,41 @@ static void test_planted_symlink(void)
     CHECK(access(tmp, F_OK) != 0);
 }
 
+/* Two writers of one path: the second is refused while the first writes (it removed the
+ * first's temporary file as stale, and the first then renamed the second's half-written
+ * file into place); once the first is done, a stale temporary file is removed again. */
+static void test_second_writer(void)
+{
+    cd_err err = {0};
+    char path[512];
+    path_in_dir(path, sizeof path, "two");
+    cd_atomic a, b;
+    CHECK_CODE(cd_atomic_open(&a, path, 0644, &err), CD_OK, &err);
+    CHECK(cd_write_all(a.fd, "first", 5) == 0);
+    CHECK_CODE(cd_atomic_open(&b, path, 0644, &err), CD_EBUSY, &err);
+    CHECK(strstr(err.msg, "is being written by another process") != NULL);
+    CHECK_CODE(cd_atomic_commit(&a, &err), CD_OK, &err);
+    char *got = content(path);
+    CHECK(got != NULL && strcmp(got, "first") == 0);
+    free(got);
+    CHECK_CODE(cd_atomic_write(path, "second", 6, 0644, &err), CD_OK, &err);
+    got = content(path);
+    CHECK(got != NULL && strcmp(got, "second") == 0);
+    free(got);
+    /* a temporary file replaced under a writer (in the instant before its lock): not renamed */
+    CHECK_CODE(cd_atomic_open(&a, path, 0644, &err), CD_OK, &err);
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    CHECK(unlink(tmp) == 0);
+    FILE *f = fopen(tmp, "w");
+    CHECK(f != NULL && fputs("other", f) >= 0 && fclose(f) == 0);
+    CHECK_CODE(cd_atomic_commit(&a, &err), CD_EBUSY, &err);
+    got = content(path);
+    CHECK(got != NULL && strcmp(got, "second") == 0);
+    free(got);
+    unlink(tmp);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/cd-atomic.XXXXXX");
@@ -146,6 +181,7 @@ int main(void)
     RUN(test_stream_and_abort);
     RUN(test_failures);
     RUN(test_planted_symlink);
+    RUN(test_second_writer);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)

@@ -394,6 +394,12 @@ static void test_export_import(void)
     for (size_t i = 0; i < ck.ntensors; i++) {
         const cd_ckpt_tensor *t = &ck.tensors[i];
         memset(got, 0x55, sizeof got);
+        if (strcmp(t->name, "bn1.running_mean") == 0) { /* holds a NaN: refused, named */
+            CHECK_CODE(cd_ckpt_import_tensor(dir, t->name, t->ndim, t->dims, got, &err), CD_EINVAL,
+                       &err);
+            CHECK(strstr(err.msg, "bn1.running_mean.npy\" holds nan at element 3") != NULL);
+            continue;
+        }
         CHECK_CODE(cd_ckpt_import_tensor(dir, t->name, t->ndim, t->dims, got, &err), CD_OK, &err);
         CHECK(t->n == 0 || memcmp(got, t->data, 4 * t->n) == 0);
     }

@@ -153,6 +153,18 @@ static void test_errors(void)
                  "invalid value \"lbfgs\" for optimizer");
     expect_error("[model]\ninput = 4\nlayers = dropout:1.5, dense:2\nclasses = 2\n",
                  "invalid value \"dropout:1.5\" for dropout");
+    /* values the optimizer refuses at the first unit, now at load with their line */
+    expect_error("[model]\ninput = 4\nlayers = dense:2\nclasses = 2\n[train]\nlr = 0\n",
+                 "m.ini:6: invalid value \"0\" for lr");
+    expect_error("[model]\ninput = 4\nlayers = dense:2\nclasses = 2\n[train]\nmomentum = 1\n",
+                 "m.ini:6: invalid value \"1\" for momentum");
+    expect_error("[model]\ninput = 4\nlayers = dense:2\nclasses = 2\n[train]\nbeta2 = 1\n",
+                 "m.ini:6: invalid value \"1\" for beta2");
+    expect_error("[model]\ninput = 4\nlayers = dense:2\nclasses = 2\n[train]\neps = 0\n",
+                 "m.ini:6: invalid value \"0\" for eps");
+    /* a pool window all padding: -inf into the loss, reported as a divergence */
+    expect_error("[model]\ninput = 1,6,6\nlayers = maxpool:2:1:3, flatten, dense:3\nclasses = 3\n",
+                 "m.ini:3: invalid value \"maxpool:2:1:3\" for layer");
     expect_error("[model]\nlayers = dense:2\nclasses = 2\n", "[model] input is missing");
     expect_error("[model]\ninput = 4\nclasses = 2\n", "layers is missing or empty");
     expect_error("[extra]\nx = 1\n", "m.ini:2: unknown section [extra]"); /* at its first key */

@@ -31,7 +31,7 @@ void avgpool2d_forward(float *y, const float *x, int n, int c, int h, int w, int
                        int pad)
 {
     int oh = pool_out(h, k, stride, pad), ow = pool_out(w, k, stride, pad);
-    float inv = 1.0f / (float)(k * k);
+    float inv = 1.0f / ((float)k * (float)k);
     for (long p = 0; p < (long)n * c; p++) {
         const float *plane = x + (size_t)p * h * w;
         float *yp = y + (size_t)p * oh * ow;
@@ -46,7 +46,7 @@ void avgpool2d_backward(float *dx, const float *dy, int n, int c, int h, int w, 
                         int pad)
 {
     int oh = pool_out(h, k, stride, pad), ow = pool_out(w, k, stride, pad);
-    float inv = 1.0f / (float)(k * k);
+    float inv = 1.0f / ((float)k * (float)k);
     memset(dx, 0, sizeof(float) * (size_t)n * c * h * w);
     for (long p = 0; p < (long)n * c; p++) {
         const float *dyp = dy + (size_t)p * oh * ow;

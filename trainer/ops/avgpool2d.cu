@@ -94,7 +94,7 @@ extern "C" int avgpool2d_backward_cuda(float *dx, const float *dy, int n, int c,
     if (total == 0)
         return CD_CUDA_OK;
     avgpool_bwd_kernel<<<grid_for(total), THREADS, 0, stream>>>(
-        dx, dy, (long)n * c, h, w, oh, ow, k, stride, pad, 1.0f / (float)(k * k));
+        dx, dy, (long)n * c, h, w, oh, ow, k, stride, pad, 1.0f / ((float)k * (float)k));
     CHECK_LAUNCH();
     return CD_CUDA_OK;
 }
