@@ -139,6 +139,13 @@ as_role() { # ROLE: conninfo for that role
     run cerebro-ds frobnicate t
     [ "$status" -eq 2 ]
     [[ $output == *'unknown command "frobnicate"'* ]]
+    # "-" and what follows "--" are arguments: getopt stopped there and the parse loop spun
+    run timeout 20 cerebro-ds -
+    [ "$status" -eq 2 ]
+    [[ $output == *'unknown command "-"'* ]]
+    run timeout 20 cerebro-ds -q --conninfo "$CONN" inspect -- -nosuch
+    [ "$status" -eq 1 ]
+    [[ $output == *'-nosuch'* ]]
     run cerebro-ds --jobs 0 inspect t
     [ "$status" -eq 2 ]
     printf '[database]\nconninfo = %s\n' "$CONN" >"$BATS_TEST_TMPDIR/ok.conf"

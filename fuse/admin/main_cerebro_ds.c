@@ -181,7 +181,11 @@ static int parse_all(int argc, char **argv, cli *c, char **pos, int *npos)
         int rc = parse_cli(argc, argv, c);
         if (rc != EXIT_OK)
             return rc;
-        while (optind < argc && argv[optind][0] != '-') {
+        /* getopt stops at a non-option: "-" is one, and so is everything after "--" (taken
+         * as options again, or "-" left where it was, the loop never ended) */
+        bool rest = optind > 1 && strcmp(argv[optind - 1], "--") == 0;
+        while (optind < argc &&
+               (rest || argv[optind][0] != '-' || strcmp(argv[optind], "-") == 0)) {
             if (*npos >= MAX_POS)
                 return usage_error("too many arguments: %s", argv[optind]);
             pos[(*npos)++] = argv[optind++];
