@@ -125,6 +125,17 @@ as_role() { # ROLE: conninfo for that role
     [[ ${lines[-1]} == *" mismatches=1" ]]
 }
 
+@test "a --datadir of another cluster is refused, not read as this server's table" {
+    # the other cluster's relfilenodes may match: its rows were exported under this table's
+    # name, or the errors pointed elsewhere (a rewritten relation, a checksum)
+    pg_start safety_other
+    run cerebro-ds -q --conninfo "$CONN" --datadir "$(pg_datadir safety_other)" export t "$BATS_TEST_TMPDIR/o"
+    [ "$status" -eq 1 ]
+    [[ $output == *"data directory $(pg_datadir safety_other) belongs to another cluster (system identifier "*"HINT: give the server's data directory"* ]]
+    [ ! -e "$BATS_TEST_TMPDIR/o" ]
+    cerebro-ds -q --conninfo "$CONN" --datadir "$DATA" export t "$BATS_TEST_TMPDIR/ok"
+}
+
 @test "command line: help, version, usage errors, configuration file" {
     run cerebro-ds --help
     [ "$status" -eq 0 ]

@@ -301,20 +301,6 @@ static void check_pg_control(doctor *d, PGconn *conn)
         "GRANT EXECUTE ON FUNCTION pg_control_init(), pg_control_checkpoint() TO <role>");
 }
 
-/* The first 8 bytes of global/pg_control: the cluster's system identifier. */
-static int read_system_id(const char *datadir, uint64_t *id)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/global/pg_control", datadir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno;
-    ssize_t n = read(fd, id, sizeof *id);
-    int e = n == (ssize_t)sizeof *id ? 0 : n < 0 ? errno : EIO;
-    close(fd);
-    return e;
-}
-
 static void check_datadir(doctor *d, PGconn *conn, const cd_config *cfg)
 {
     const char *check = "datadir";
@@ -329,7 +315,7 @@ static void check_datadir(doctor *d, PGconn *conn, const cd_config *cfg)
     const char *fix = "run the daemon as the data directory's owner (postgres) or as root, or "
                       "initdb --allow-group-access and add the daemon's user to its group";
     uint64_t id = 0;
-    int e = read_system_id(dir, &id);
+    int e = cd_datadir_system_id(dir, &id);
     if (e != 0)
         return say(d, DOC_FAIL, check, e == EACCES ? fix : "correct [database] datadir",
                    "cannot read %s/global/pg_control: %s", dir, strerror(e));

@@ -4,10 +4,13 @@
  */
 #include "catalog.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "fsutil.h"
 #include "madlib.h"
 #include "pgdisk.h"
 #include "pgquery.h"
@@ -181,6 +184,61 @@ static cd_code checkpoint(PGconn *conn, cd_err *err)
     return rc;
 }
 
+int cd_datadir_system_id(const char *datadir, uint64_t *id)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/global/pg_control", datadir);
+    const char *why = NULL;
+    int fd = cd_open_regular(path, &why);
+    if (fd < 0)
+        return errno;
+    ssize_t n = read(fd, id, sizeof *id);
+    int e = n == (ssize_t)sizeof *id ? 0 : n < 0 ? errno : EIO;
+    close(fd);
+    return e;
+}
+
+/* A data directory given to us (--datadir, [database] datadir) is the server's: another
+ * cluster's, whose relfilenodes may match, was read as this table's rows. Checked when the
+ * role may call pg_control_system() (doctor says when it may not). */
+static cd_code check_datadir(cd_pin *p, cd_err *err)
+{
+    PGresult *r;
+    cd_code rc = query(p->conn, "check the data directory",
+                       "SELECT CASE WHEN has_function_privilege('pg_control_system()', 'EXECUTE') "
+                       "THEN 1 END",
+                       0, NULL, &r, err);
+    if (rc != CD_OK)
+        return rc;
+    bool may = !PQgetisnull(r, 0, 0);
+    PQclear(r);
+    if (!may)
+        return CD_OK;
+    rc = query(p->conn, "check the data directory",
+               "SELECT system_identifier::text FROM pg_control_system()", 0, NULL, &r, err);
+    if (rc != CD_OK)
+        return rc;
+    char server[32];
+    copy_str(server, sizeof server, PQgetvalue(r, 0, 0));
+    PQclear(r);
+    uint64_t id = 0;
+    int e = cd_datadir_system_id(p->datadir, &id);
+    char mine[32];
+    snprintf(mine, sizeof mine, "%llu", (unsigned long long)id);
+    if (e != 0) {
+        cd_fail(err, CD_EIO, "cannot read %s/global/pg_control: %s", p->datadir, strerror(e));
+        return cd_hint(err, "give the server's data directory (SHOW data_directory)");
+    }
+    if (strcmp(mine, server) != 0) {
+        cd_fail(err, CD_EINVAL,
+                "data directory %s belongs to another cluster (system identifier %s, the "
+                "server's is %s)",
+                p->datadir, mine, server);
+        return cd_hint(err, "give the server's data directory (SHOW data_directory)");
+    }
+    return CD_OK;
+}
+
 static cd_code read_geometry(cd_pin *p, const cd_pin_opts *o, cd_err *err)
 {
     PGresult *r;
@@ -198,7 +256,7 @@ static cd_code read_geometry(cd_pin *p, const cd_pin_opts *o, cd_err *err)
     PQclear(r);
     if (o->datadir != NULL) {
         copy_str(p->datadir, sizeof p->datadir, o->datadir);
-        return CD_OK;
+        return check_datadir(p, err);
     }
     rc = query(p->conn, "read data_directory", "SELECT current_setting('data_directory')", 0, NULL,
                &r, err);

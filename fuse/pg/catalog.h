@@ -154,6 +154,10 @@ char *cd_shard_select_sql(const cd_table *t, const cd_shard *s);
 /* Run one SQL command that returns no rows (or ignore them); errors from the server. */
 cd_code cd_pg_exec(PGconn *conn, const char *sql, cd_err *err);
 
+/* The system identifier of the cluster whose data directory is datadir (the first 8 bytes of
+ * global/pg_control): 0, or an errno. */
+int cd_datadir_system_id(const char *datadir, uint64_t *id);
+
 /* conninfo with its dbname replaced by dbname (parsed, so URIs work too); caller frees.
  * NULL with err set when conninfo does not parse. */
 char *cd_conninfo_with_db(const char *conninfo, const char *dbname, cd_err *err);
