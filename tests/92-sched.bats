@@ -602,4 +602,6 @@ orders() {
         grep -oE -- '--[a-z-]+' | sort -u)
     man=$(sed 's/\\-/-/g; s/\\f[BIR]//g' "$REPO/docs/cerebro-sched.1" | grep -oE -- '--[a-z-]+' | sort -u)
     diff <(echo "$help") <(echo "$man")
+    # the top-level --help names each command's options too
+    cerebro-sched --help | grep -q -- 'resume DIR \[--on-snapshot-change stop|continue\]'
 }
