@@ -63,10 +63,23 @@ cd_code cd_atomic_open(cd_atomic *a, const char *path, mode_t mode, cd_err *err)
     a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (a->fd < 0)
         return io_fail(err, "create file", a->tmp, errno);
-    /* the lock lives on a second descriptor, so that closing a->fd keeps it to the rename */
+    /* the lock lives on a second descriptor, so that closing a->fd keeps it to the rename; a
+     * file system without locks (ENOLCK, EOPNOTSUPP: some network file systems) goes on
+     * without one, as before there were any */
     a->lock_fd = fcntl(a->fd, F_DUPFD_CLOEXEC, 0);
-    if (a->lock_fd < 0 || flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0 || fstat(a->fd, &a->st) != 0) {
-        int e = errno;
+    int e = a->lock_fd < 0 ? errno : 0;
+    if (e == 0 && flock(a->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        e = errno == EWOULDBLOCK ? EBUSY : 0; /* locked already: another writer raced us */
+        unlock(a);
+    }
+    if (e == 0 && fstat(a->fd, &a->st) != 0)
+        e = errno;
+    if (e == EBUSY) { /* what is at a->tmp may be the other writer's by now: not removed */
+        close(a->fd);
+        a->fd = -1;
+        return cd_fail(err, CD_EBUSY, "\"%s\" is being written by another process", a->path);
+    }
+    if (e != 0) {
         cd_atomic_abort(a);
         return io_fail(err, "lock file", a->tmp, e);
     }
