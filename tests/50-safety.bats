@@ -159,6 +159,12 @@ as_role() { # ROLE: conninfo for that role
     [[ $output == *'-nosuch'* ]]
     run cerebro-ds --jobs 0 inspect t
     [ "$status" -eq 2 ]
+    run cerebro-ds --jobs 70000 inspect t
+    [ "$status" -eq 2 ]
+    [[ $output == *"--jobs: expected an integer from 1 to 65536"* ]]
+    run cerebro-ds --columns ", ," inspect t # exported no column at all, exit 0
+    [ "$status" -eq 2 ]
+    [[ $output == *"invalid value for --columns: no column named"* ]]
     printf '[database]\nconninfo = %s\n' "$CONN" >"$BATS_TEST_TMPDIR/ok.conf"
     run cerebro-ds -q -c "$BATS_TEST_TMPDIR/ok.conf" inspect t
     [ "$status" -eq 0 ]

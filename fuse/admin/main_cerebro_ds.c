@@ -98,7 +98,7 @@ static int parse_int(const char *s, const char *opt, int *out)
     char *end;
     long v = strtol(s, &end, 10);
     if (*s == '\0' || *end != '\0' || v < 1 || v > 65536)
-        return usage_error("invalid value for %s: expected a positive integer", opt);
+        return usage_error("invalid value for %s: expected an integer from 1 to 65536", opt);
     *out = (int)v;
     return EXIT_OK;
 }
@@ -132,8 +132,10 @@ static int parse_cli(int argc, char **argv, cli *c)
         case 'D':
             c->datadir = optarg;
             break;
-        case 'l':
+        case 'l': /* "" or only commas: no column at all, an export of nothing */
             c->columns = optarg;
+            if (optarg[strspn(optarg, ", ")] == '\0')
+                return usage_error("invalid value for --columns: %s", "no column named");
             break;
         case 'v':
             c->verify = optarg;
