@@ -128,6 +128,7 @@ verify_ok() {
     # The updater committed: the new version (v = 99) is visible, the old one is not.
     verify_ok mu
     run id_v mu
+    echo "exported: $output" # failed once under make asan, not reproduced: what it was
     [ "$output" = "[(1, 99), (2, 20)]" ]
     pg_bg_send "$b2" "ROLLBACK;"
     pg_bg_close "$b1"
