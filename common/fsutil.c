@@ -35,11 +35,12 @@ cd_code cd_mkdir_p_mode(const char *path, mode_t mode, cd_err *err)
     }
 }
 
-int cd_open_regular(const char *path, const char **why)
+int cd_open_regular(const char *path, struct stat *st, const char **why)
 {
-    struct stat st;
+    struct stat own;
+    st = st != NULL ? st : &own;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0 || fstat(fd, &st) != 0) {
+    if (fd < 0 || fstat(fd, st) != 0) {
         int e = errno;
         if (fd >= 0)
             close(fd);
@@ -47,7 +48,7 @@ int cd_open_regular(const char *path, const char **why)
         errno = e;
         return -1;
     }
-    if (!S_ISREG(st.st_mode)) {
+    if (!S_ISREG(st->st_mode)) {
         close(fd);
         *why = "not a regular file";
         errno = EINVAL;
@@ -63,7 +64,7 @@ cd_code cd_read_file(const char *path, char **text, size_t *len, cd_err *err)
 {
     *text = NULL;
     const char *why = NULL;
-    int fd = cd_open_regular(path, &why);
+    int fd = cd_open_regular(path, NULL, &why);
     FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
     if (f == NULL) {
         cd_code code = errno == ENOENT ? CD_ENOTFOUND : CD_EIO;

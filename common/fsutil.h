@@ -20,9 +20,10 @@ cd_code cd_mkdir_p(const char *path, cd_err *err);
 cd_code cd_mkdir_p_mode(const char *path, mode_t mode, cd_err *err);
 
 /* open(path, O_RDONLY | O_CLOEXEC) of a regular file, without blocking on a FIFO or a device
- * to find out: the descriptor, or -1 with *why saying what went wrong (strerror's text, or
- * "not a regular file"; *why is static) and errno set (EINVAL for a file of another type). */
-int cd_open_regular(const char *path, const char **why);
+ * to find out: the descriptor (its fstat into *st when st is not NULL), or -1 with *why saying
+ * what went wrong (strerror's text, or "not a regular file"; *why is static) and errno set
+ * (EINVAL for a file of another type). */
+int cd_open_regular(const char *path, struct stat *st, const char **why);
 
 /* The whole file at path into *text (malloc'd, NUL-terminated; *len without the NUL, len may
  * be NULL). CD_ENOTFOUND when it does not exist, CD_EIO or CD_ENOMEM otherwise. */

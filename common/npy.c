@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "atomicfile.h"
+#include "fsutil.h"
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
@@ -793,16 +794,13 @@ static void npy_reset(cd_npy *n)
 static cd_code open_fd(const char *path, int *fd, uint64_t *fsize, cd_err *err)
 {
     struct stat st;
-    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO would block the open */
-    if (*fd < 0) {
-        int e = errno;
-        return cd_fail(err, e == ENOENT ? CD_ENOTFOUND : CD_EIO, "could not open file \"%s\": %s",
-                       path, strerror(e));
-    }
-    if (fstat(*fd, &st) != 0)
-        return io_fail(err, "stat", path, errno);
-    if (!S_ISREG(st.st_mode))
-        return bad_file(err, CD_EINVAL, path, "not a regular file");
+    const char *why = NULL;
+    *fd = cd_open_regular(path, &st, &why); /* a FIFO would block a plain open */
+    if (*fd < 0 && errno == EINVAL)
+        return bad_file(err, CD_EINVAL, path, why);
+    if (*fd < 0)
+        return cd_fail(err, errno == ENOENT ? CD_ENOTFOUND : CD_EIO,
+                       "could not open file \"%s\": %s", path, why);
     *fsize = (uint64_t)st.st_size;
     return CD_OK;
 }

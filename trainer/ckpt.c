@@ -440,16 +440,15 @@ static cd_code slurp(const char *path, uint8_t **buf, size_t *len, cd_err *err)
 {
     struct stat st;
     const char *why = NULL;
-    int fd = cd_open_regular(path, &why);
+    int fd = cd_open_regular(path, &st, &why);
     *buf = NULL;
     if (fd < 0) {
         cd_fail(err, CD_EIO, "could not open checkpoint file \"%s\": %s", path, why);
         return err ? err->code : CD_EIO;
     }
-    if (fstat(fd, &st) != 0 || (*buf = malloc(st.st_size ? (size_t)st.st_size : 1)) == NULL) {
-        int e = errno;
+    if ((*buf = malloc(st.st_size ? (size_t)st.st_size : 1)) == NULL) {
         close(fd);
-        return io_fail(err, "read", path, e ? e : ENOMEM);
+        return io_fail(err, "read", path, ENOMEM);
     }
     size_t off = 0, want = (size_t)st.st_size;
     while (off < want) {

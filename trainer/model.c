@@ -105,7 +105,7 @@ static cd_code read_raw(const char *path, FILE *given, raw *r, cd_err *err)
     r->path = path;
     r->err = err;
     const char *why = NULL;
-    int fd = given ? -1 : cd_open_regular(path, &why);
+    int fd = given ? -1 : cd_open_regular(path, NULL, &why);
     FILE *f = given ? given : fd >= 0 ? fdopen(fd, "r") : NULL;
     if (f == NULL) {
         if (fd >= 0) {

@@ -189,7 +189,7 @@ int cd_datadir_system_id(const char *datadir, uint64_t *id)
     char path[4096];
     snprintf(path, sizeof path, "%s/global/pg_control", datadir);
     const char *why = NULL;
-    int fd = cd_open_regular(path, &why);
+    int fd = cd_open_regular(path, NULL, &why);
     if (fd < 0)
         return errno;
     ssize_t n = read(fd, id, sizeof *id);
