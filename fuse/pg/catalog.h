@@ -147,6 +147,10 @@ uint32_t cd_shard_counts_advance(cd_pin *p, const cd_table *t, int i, uint32_t b
 /* *n = count(*) of shard i of t, asking for what is left of it in one query and waiting for
  * it; every call for i gives the same count, or the same error. */
 cd_code cd_shard_counts_wait(cd_pin *p, const cd_table *t, int i, int64_t *n, cd_err *err);
+/* For the pin (catalog.c): take the running count's result, freeing the connection (a
+ * failure is kept in p->counts.err and copied to err); free what is counted. */
+cd_code cd_counts_receive(cd_pin *p, cd_err *err);
+void cd_counts_free(cd_counts *c);
 
 /* SQL selecting ctid and the output columns of a shard in physical order; caller frees. */
 char *cd_shard_select_sql(const cd_table *t, const cd_shard *s);
