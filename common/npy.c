@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -785,6 +787,99 @@ static cd_code check_size(const char *path, const cd_npy *n, uint64_t fsize, cd_
                      have);
 }
 
+/* The mappings the SIGBUS handler can name: len and path are written before start is
+ * published (release), and start is cleared before the slot is given up. */
+#define GUARD_SLOTS 256
+#define GUARD_PATH 512
+static struct {
+    atomic_int used;
+    atomic_uintptr_t start;
+    size_t len;
+    char path[GUARD_PATH];
+} guard[GUARD_SLOTS];
+static atomic_int guard_unnamed; /* live mappings that found no free slot */
+static const char *guard_prog = "cerebro";
+static int guard_exit = 1;
+
+static void guard_add(const void *map, size_t len, const char *path)
+{
+    for (int i = 0; i < GUARD_SLOTS; i++) {
+        int expect = 0;
+        if (!atomic_compare_exchange_strong(&guard[i].used, &expect, 1))
+            continue;
+        guard[i].len = len;
+        snprintf(guard[i].path, GUARD_PATH, "%s", path);
+        atomic_store_explicit(&guard[i].start, (uintptr_t)map, memory_order_release);
+        return;
+    }
+    atomic_fetch_add(&guard_unnamed, 1);
+}
+
+static void guard_remove(const void *map)
+{
+    for (int i = 0; i < GUARD_SLOTS; i++)
+        if (atomic_load(&guard[i].start) == (uintptr_t)map) {
+            atomic_store(&guard[i].start, 0);
+            atomic_store(&guard[i].used, 0);
+            return;
+        }
+    atomic_fetch_sub(&guard_unnamed, 1);
+}
+
+static const char *guard_find(uintptr_t addr)
+{
+    for (int i = 0; i < GUARD_SLOTS; i++) {
+        uintptr_t start = atomic_load_explicit(&guard[i].start, memory_order_acquire);
+        if (start != 0 && addr - start < guard[i].len)
+            return guard[i].path;
+    }
+    return NULL;
+}
+
+static void say(const char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, s, n);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void on_sigbus(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    const char *path = guard_find((uintptr_t)si->si_addr);
+    if (path == NULL && (si->si_code != BUS_ADRERR || atomic_load(&guard_unnamed) == 0)) {
+        signal(sig, SIG_DFL); /* not ours: the access faults again, with the default action */
+        return;
+    }
+    say(guard_prog);
+    say(": error: file ");
+    if (path != NULL) {
+        say("\"");
+        say(path);
+        say("\" ");
+    } else
+        say("mapped for reading ");
+    say("became shorter while it was being read\n"
+        "DETAIL: it was truncated or rewritten in place by another program\n"
+        "HINT: leave a shard's files unchanged while a unit reads them, then run the unit "
+        "again\n");
+    _exit(guard_exit);
+}
+
+void cd_npy_catch_shrink(const char *prog, int exit_code)
+{
+    guard_prog = prog;
+    guard_exit = exit_code;
+    struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+}
+
 static void npy_reset(cd_npy *n)
 {
     memset(n, 0, sizeof *n);
@@ -833,6 +928,7 @@ cd_code cd_npy_open(const char *path, cd_npy *out, cd_err *err)
         npy_reset(out);
         return rc;
     }
+    guard_add(map, (size_t)fsize, path);
     out->fd = fd;
     out->map_len = (size_t)fsize;
     out->data = (const uint8_t *)map + out->header_len;
@@ -843,8 +939,11 @@ void cd_npy_close(cd_npy *n)
 {
     if (n == NULL)
         return;
-    if (n->map_len > 0 && n->data != NULL)
-        munmap((uint8_t *)(uintptr_t)n->data - n->header_len, n->map_len);
+    if (n->map_len > 0 && n->data != NULL) {
+        const uint8_t *map = (const uint8_t *)n->data - n->header_len;
+        guard_remove(map);
+        munmap((void *)(uintptr_t)map, n->map_len);
+    }
     if (n->fd >= 0)
         close(n->fd);
     npy_reset(n);

@@ -75,6 +75,14 @@ typedef struct cd_npy {
     size_t map_len;      /* length of the mapping (the whole file), 0 if none */
 } cd_npy;
 
+/* A mapped file that shrinks under its reader (truncated, or rewritten in place by another
+ * program) makes the next access to the lost pages raise SIGBUS. After this call, such a
+ * SIGBUS in any cd_npy mapping ends the process with exit_code and a message naming the file
+ * on stderr ("PROG: error: file ... became shorter while it was being read"); a SIGBUS
+ * anywhere else keeps its default action. prog is kept, not copied. Once per process, before
+ * the first cd_npy_open; the handler uses only async-signal-safe calls. */
+void cd_npy_catch_shrink(const char *prog, int exit_code);
+
 /* Open and validate path; on error *out is left closed (fd -1, data NULL). */
 cd_code cd_npy_open(const char *path, cd_npy *out, cd_err *err);
 /* Unmap and close; safe on a closed or failed cd_npy. */

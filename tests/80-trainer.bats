@@ -183,6 +183,31 @@ a = np.load('$D/hx/0.weight.npy'); a[0, 7] = np.nan; np.save('$D/hx/0.weight.npy
     [ ! -e "$D/nanw.ckpt" ]
 }
 
+@test "a shard file truncated while the trainer reads it: a clear error, not a bus error" {
+    m=$REPO/conf/models/fashion-cnn.ini
+    T init --model "$m" --seed 1 --out "$D/s0.ckpt"
+    mkdir -p "$D/shrink"
+    cp "$D/fm/part0/"*.npy "$D/shrink/"
+    cerebro-train train --model "$m" --ckpt "$D/s0.ckpt" --data "$D/shrink" --epoch 0 \
+        --out "$D/s1.ckpt" --threads 1 >"$D/shrink.out" 2>&1 &
+    pid=$!
+    # stopped once it has mapped the features (the pass takes seconds), then truncated
+    for _ in $(seq 1 2000); do
+        grep -q "$D/shrink/x.npy" "/proc/$pid/maps" 2>/dev/null && break
+        sleep 0.01
+    done
+    kill -STOP "$pid"
+    grep -q "$D/shrink/x.npy" "/proc/$pid/maps"
+    truncate -s 128 "$D/shrink/x.npy"
+    kill -CONT "$pid"
+    status=0
+    wait "$pid" || status=$?
+    cat "$D/shrink.out"
+    [ "$status" -eq 1 ]
+    grep -q "^cerebro-train: error: file \"$D/shrink/x.npy\" became shorter while it was being read" "$D/shrink.out"
+    [ ! -e "$D/s1.ckpt" ]
+}
+
 # The CUDA backend itself is compared with the CPU by tests/cuda/test_net_cuda (make unit) on
 # a GPU host; here: the CPU is the default bit for bit, and cuda either runs (a GPU host) or
 # fails with what and a hint, never a crash.

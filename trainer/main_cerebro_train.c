@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "fingerprint.h"
+#include "npy.h"
 #include "par.h"
 #include "trainer.h"
 #include "xfer.h"
@@ -366,6 +367,7 @@ int main(int argc, char **argv)
     if (rc != EXIT_OK)
         return rc;
     follow_blas_core(c.blas_core, argv);
+    cd_npy_catch_shrink(PROG, EXIT_ERROR); /* a shard file truncated under its mapping */
     cd_err err = {0};
     rc = run(&c, &err);
     if (rc == EXIT_ERROR || rc == EXIT_DIVERGED)

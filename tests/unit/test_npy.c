@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define ORACLE "/usr/bin/python3 tests/npy_oracle.py"
@@ -686,6 +688,67 @@ static void test_fuzz(void)
     CHECK(opened > 0);
 }
 
+/* In a child whose stderr goes to errpath: catch shrinks, map path (through cd_npy_open when
+ * ours, else a plain mmap), truncate it to 64 bytes and read its last byte. Returns the
+ * child's wait status. */
+static int read_after_shrink(const char *path, const char *errpath, bool ours)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+            _exit(90);
+        cd_npy_catch_shrink("test_npy", 7);
+        cd_npy n;
+        cd_err err = {0};
+        if (cd_npy_open(path, &n, &err) != CD_OK)
+            _exit(91);
+        const volatile uint8_t *p = n.data;
+        size_t len = n.data_bytes;
+        if (!ours) {
+            int other = open(path, O_RDONLY);
+            p = mmap(NULL, n.map_len, PROT_READ, MAP_SHARED, other, 0);
+            if (p == MAP_FAILED)
+                _exit(92);
+            len = n.map_len;
+        }
+        if (truncate(path, 64) != 0)
+            _exit(93);
+        _exit(p[len - 1] == 0xEE ? 94 : 95);
+    }
+    int status = -1;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+/* A file truncated under its mapping: a clear error naming it and the given exit code, not a
+ * bus error; a SIGBUS outside cd_npy's mappings keeps its default action. */
+static void test_shrink_under_mapping(void)
+{
+    const uint64_t shape[2] = {1000, 64};
+    size_t nbytes;
+    uint8_t *data = pattern("<f4", 64000, &nbytes);
+    cd_err err = {0};
+    const char *path = in_dir("shrink.npy"), *errpath = in_dir("shrink.err");
+    for (int ours = 1; ours >= 0; ours--) {
+        CHECK_CODE(cd_npy_write(path, "<f4", shape, 2, data, nbytes, &err), CD_OK, &err);
+        int status = read_after_shrink(path, errpath, ours);
+        size_t len = 0;
+        char *msg = (char *)unit_read_file(errpath, &len);
+        if (ours) {
+            CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 7);
+            CHECK(msg != NULL && strstr(msg, "test_npy: error: file \"") == msg);
+            CHECK(msg != NULL && strstr(msg, "shrink.npy\" became shorter while it was being "
+                                             "read\nDETAIL: ") != NULL);
+        } else {
+            CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS);
+            CHECK(msg != NULL && len == 0);
+        }
+        free(msg);
+    }
+    free(data);
+}
+
 int main(void)
 {
     snprintf(g_dir, sizeof g_dir, "/tmp/cd_test_npy.XXXXXX");
@@ -708,6 +771,7 @@ int main(void)
     RUN(test_reject_crafted);
     RUN(test_reject_prefix);
     RUN(test_fuzz);
+    RUN(test_shrink_under_mapping);
     char cmd[128], out[8];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     run(out, sizeof out, "%s", cmd);
