@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,17 +101,30 @@ bool cd_run_read_result(const char *path, unit_result *u)
            json_number(buf, "accuracy", &u->acc);
 }
 
-/* Why a process failed: its exit, and the last line of its stderr. */
-void cd_run_failure_reason(const struct slot *s, int status, char *buf, size_t size)
+/* The last line of the process's log that is not a DETAIL or HINT; when there is none, that
+ * the log is empty, and whether its file system is full (the message could not be kept). */
+static void last_message(const char *log, char *last, size_t size)
 {
-    char last[200] = "", line[200];
-    FILE *f = fopen(s->log, "r");
+    char line[200];
+    last[0] = '\0';
+    FILE *f = fopen(log, "r");
     while (f != NULL && fgets(line, sizeof line, f) != NULL)
         if (strncmp(line, "HINT", 4) != 0 && strncmp(line, "DETAIL", 6) != 0)
-            snprintf(last, sizeof last, "%s", line);
+            snprintf(last, size, "%s", line);
     if (f != NULL)
         fclose(f);
     last[strcspn(last, "\n")] = '\0';
+    struct statvfs fs;
+    if (last[0] == '\0')
+        snprintf(last, size, "no message: its log \"%.100s\" is empty%s", log,
+                 statvfs(log, &fs) == 0 && fs.f_bavail == 0 ? " and its file system is full" : "");
+}
+
+/* Why a process failed: its exit, and the last line of its stderr. */
+void cd_run_failure_reason(const struct slot *s, int status, char *buf, size_t size)
+{
+    char last[200];
+    last_message(s->log, last, sizeof last);
     if (s->why[0] != '\0')
         snprintf(buf, size, "%s", s->why);
     else if (s->timed_out)
@@ -259,12 +273,39 @@ static cd_jrec unit_record(const runner *r, const struct slot *s, cd_jkind kind,
     return rec;
 }
 
-/* A failed unit: journal it, and take the worker out after `retries` failures in a row. */
+/* Worker w has failed `retries` units in a row, all of trial t, after it trained other units
+ * in this run; and another worker failed t too: the trial is at fault, not the workers. */
+static bool trial_at_fault(const cd_job *j, int t, int w)
+{
+    return j->worker_trained[w] && j->worker_fail_trial[w] == t && j->trials[t].failed_more;
+}
+
+/* Stop the job, blaming trial t (its unit in slot s failed with `reason`). */
+static void trial_failed(runner *r, const struct slot *s, const char *reason)
+{
+    cd_job *j = r->j;
+    int t = s->u.model;
+    cd_err e = {0};
+    cd_fail(&e, CD_EIO, "trial t%03d fails on workers that train the other trials: %s", t, reason);
+    cd_detail(&e,
+              "its unit of epoch %d on shard %s failed %d times in a row, on worker %d (%s) and "
+              "at least one other; the trial's checkpoints are in \"%s\", the trainer's "
+              "messages in \"%s/logs\"",
+              s->u.epoch, j->w.shards[s->u.shard], j->trials[t].attempts, s->u.worker,
+              j->w.workers[s->u.worker].host, j->trials[t].ckpt_dir, j->dir);
+    cd_hint(&e, "fix what the message names, then continue with `cerebro-sched resume %s`", j->dir);
+    cd_run_fail(r, &e);
+}
+
+/* A failed unit: journal it, and take the worker out after `retries` failures in a row,
+ * unless they show that the trial is at fault (then the job stops). */
 static cd_code unit_failed(runner *r, struct slot *s, int status, double end, cd_err *err)
 {
     cd_job *j = r->j;
     cd_jrec rec = unit_record(r, s, CD_J_FAIL, end);
     cd_run_failure_reason(s, status, rec.reason, sizeof rec.reason);
+    snprintf(r->last_fail, sizeof r->last_fail, "unit t%03d epoch %d shard %s on worker %d: %s",
+             s->u.model, s->u.epoch, j->w.shards[s->u.shard], s->u.worker, rec.reason);
     char event[512];
     snprintf(event, sizeof event, "unit t%03d epoch %d shard %s failed on worker %d: %s",
              s->u.model, s->u.epoch, j->w.shards[s->u.shard], s->u.worker, rec.reason);
@@ -272,6 +313,10 @@ static cd_code unit_failed(runner *r, struct slot *s, int status, double end, cd
     cd_code rc = cd_job_record(j, &rec, err);
     if (rc != CD_OK || j->worker_fails[s->u.worker] < j->w.retries || j->worker_out[s->u.worker])
         return rc;
+    if (trial_at_fault(j, s->u.model, s->u.worker)) {
+        trial_failed(r, s, rec.reason);
+        return CD_OK;
+    }
     cd_jrec out = {.kind = CD_J_OUT, .worker = s->u.worker};
     snprintf(out.reason, sizeof out.reason, "%d failures in a row, the last: %s",
              j->worker_fails[s->u.worker], rec.reason);
@@ -508,9 +553,9 @@ static void stalled(runner *r)
         cd_fail(&err, CD_EIO, "%s %s cannot be trained: every worker that reaches %s was taken out",
                 n > 1 ? "shards" : "shard", shards, n > 1 ? "them" : "it");
         cd_detail(&err,
-                  "workers taken out on %s; see the \"out\" and \"fail\" records in "
-                  "\"%s/journal\" and the logs in \"%s/logs\"",
-                  hosts, j->dir, j->dir);
+                  "workers taken out on %s; the last failure: %s; see the \"out\" and "
+                  "\"fail\" records in \"%s/journal\" and the logs in \"%s/logs\"",
+                  hosts, r->last_fail[0] ? r->last_fail : "(none in this run)", j->dir, j->dir);
         cd_hint(&err, "fix the workers, then continue with `cerebro-sched resume %s`", j->dir);
     } else if (r->valid_held) {
         err = r->valid_err;

@@ -154,9 +154,14 @@ static cd_code check_cfg(const cd_sim_cfg *c, cd_err *err)
     if (!(c->fail_prob >= 0 && c->fail_prob < 1))
         return cd_fail(err, CD_EINVAL, "failure probability %g is outside [0, 1)", c->fail_prob);
     for (long i = 0; i < (long)c->models * c->workers; i++)
-        if (!(c->cost[i] >= 0 && isfinite(c->cost[i])))
-            return cd_fail(err, CD_EINVAL, "unit cost %g of model %ld is not a finite value >= 0",
-                           c->cost[i], i / c->workers);
+        if (!(c->cost[i] >= 0 && c->cost[i] <= CD_SIM_MAX_SECONDS))
+            return cd_fail(err, CD_EINVAL, "unit cost %g of model %ld is not in [0, %g]",
+                           c->cost[i], i / c->workers, CD_SIM_MAX_SECONDS);
+    double units = (double)c->models * c->workers * c->epochs;
+    if (units > CD_SIM_MAX_UNITS || cd_sim_work(c->models, c->workers, c->epochs) > CD_SIM_MAX_WORK)
+        return cd_fail(err, CD_EINVAL,
+                       "%d models x %d workers x %d epochs are too many to simulate: %.3g units",
+                       c->models, c->workers, c->epochs, units);
     return CD_OK;
 }
 
@@ -270,7 +275,7 @@ static bool parse_seconds(const char *s, double *out)
 {
     char *end;
     *out = strtod(s, &end);
-    return *s != '\0' && *end == '\0' && isfinite(*out) && *out > 0;
+    return *s != '\0' && *end == '\0' && *out > 0 && *out <= CD_SIM_MAX_SECONDS;
 }
 
 /* s starts with a number. */
@@ -337,7 +342,7 @@ static cd_code add_row(cost_file *cf, char *line, long lineno, cd_err *err)
     if (n == 3 && !parse_long(f[1], &r.shard))
         return row_error(cf, lineno, "shard is not an integer >= 0", err);
     if (!parse_seconds(f[n - 1], &r.seconds))
-        return row_error(cf, lineno, "seconds is not a finite number > 0", err);
+        return row_error(cf, lineno, "seconds is not a number in (0, 1e9]", err);
     if (cf->n == cf->cap) {
         long cap = cf->cap ? 2 * cf->cap : 64;
         cost_row *rows = realloc(cf->rows, (size_t)cap * sizeof *rows);

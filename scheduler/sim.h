@@ -17,6 +17,20 @@
 #include "cd_err.h"
 #include "policy.h"
 
+/* The largest unit cost, in seconds (sums of 10^8 units stay finite), and the most work a
+ * simulation takes on: cd_sim_work, measured at about 7.5 ns a unit of work here, so at
+ * most about 2.5 minutes; and the most units. */
+#define CD_SIM_MAX_SECONDS 1e9
+#define CD_SIM_MAX_WORK 2e10
+#define CD_SIM_MAX_UNITS 1e8
+
+/* The work of simulating M models on W workers for E epochs: each of the M x W x E units
+ * takes a decision that looks at the M models and, for the workers, grows as W^2 / 100. */
+static inline double cd_sim_work(double m, double w, double e)
+{
+    return m * w * e * (m + w * w / 100);
+}
+
 typedef struct cd_sim_cfg {
     int models, workers, epochs; /* M, W (= S), E: all >= 1 */
     cd_policy policy;

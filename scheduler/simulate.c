@@ -32,6 +32,8 @@ static const char usage_text[] =
     "--policy all and two-mode costs also\n"
     "  proposition1 predicted=Tu/Tc simulated=SYNC/ASYNC\n"
     "(Tu/Tc by eq. (1) of the Cerebro-DS analysis, which assumes M >> W).\n"
+    "Refused: unit costs past 1e9 seconds, more than 1e8 units (M x W x E), or work\n"
+    "M x W x E x (M + W^2 / 100) past 2e10 (about 2.5 minutes).\n"
     "\n"
     "Options:\n"
     "  --models M          models (default 8; with --costs, the models of the file)\n"
@@ -85,8 +87,8 @@ static int real(const char *s, const char *opt, double lo, double hi, bool lo_op
         (lo_open ? *out > lo : *out >= lo))
         return 0;
     if (hi < INFINITY)
-        snprintf(msg, sizeof msg, "invalid value \"%s\" for %s: expected a number in [%g, %g]", s,
-                 opt, lo, hi);
+        snprintf(msg, sizeof msg, "invalid value \"%s\" for %s: expected a number in %c%g, %g]", s,
+                 opt, lo_open ? '(' : '[', lo, hi);
     else
         snprintf(msg, sizeof msg, "invalid value \"%s\" for %s: expected a number > %g", s, opt,
                  lo);
@@ -127,9 +129,9 @@ static int option(int ch, const char *arg, opts *o)
     case 'P':
         return policy_opt(arg, o);
     case 'f':
-        return real(arg, "--fast", 0, INFINITY, true, &o->fast);
+        return real(arg, "--fast", 0, CD_SIM_MAX_SECONDS, true, &o->fast);
     case 'l':
-        return real(arg, "--slow", 0, INFINITY, true, &o->slow);
+        return real(arg, "--slow", 0, CD_SIM_MAX_SECONDS, true, &o->slow);
     case 'p':
         return real(arg, "--p", 0, 1, false, &o->p);
     case 'c':
@@ -180,9 +182,27 @@ static int parse(int argc, char **argv, opts *o)
     return rc;
 }
 
+/* 0, or 2 (usage) when the simulation would take too long or too much memory. */
+static int check_size(const opts *o)
+{
+    double units = (double)o->models * (double)o->workers * (double)o->epochs;
+    double work = cd_sim_work((double)o->models, (double)o->workers, (double)o->epochs);
+    if (units <= CD_SIM_MAX_UNITS && work <= CD_SIM_MAX_WORK)
+        return 0;
+    char msg[300];
+    snprintf(msg, sizeof msg,
+             "%ld models x %ld workers x %ld epochs are too many to simulate (%.3g units, at "
+             "most %.0e; work %.3g, at most %.0e: models x workers x epochs x (models + "
+             "workers^2 / 100)): use fewer",
+             o->models, o->workers, o->epochs, units, CD_SIM_MAX_UNITS, work, CD_SIM_MAX_WORK);
+    return usage("%s", msg);
+}
+
 /* The costs: from the file, else two-mode draws. 0, 1 (error) or 2 (usage). */
 static int load_costs(opts *o, double **cost)
 {
+    if (o->costs == NULL && check_size(o) != 0)
+        return 2;
     if (o->costs == NULL) {
         *cost = malloc((size_t)o->models * (size_t)o->workers * sizeof **cost);
         if (*cost == NULL) {
@@ -208,7 +228,11 @@ static int load_costs(opts *o, double **cost)
     }
     o->models = m;
     o->workers = w;
-    return 0;
+    if (check_size(o) == 0)
+        return 0;
+    free(*cost);
+    *cost = NULL;
+    return 2;
 }
 
 static void write_schedule(FILE *f, cd_policy p, const cd_sim_result *r)

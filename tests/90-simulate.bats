@@ -150,13 +150,41 @@ field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
     [[ $output == *'--models 3 does not match the 2 models'* ]]
 }
 
+@test "sizes it cannot handle are refused at once: unit costs past 1e9 s, too many units or too much work" {
+    run S --fast 1e308 --p 0.5 # printed makespan=inf ratio=-nan, exit 0
+    [ "$status" -eq 2 ]
+    [[ $output == *'invalid value "1e308" for --fast: expected a number in (0, 1e+09]'* ]]
+    run S --slow 0
+    [ "$status" -eq 2 ]
+    # ran for hours, or allocated 32 GB of costs
+    run timeout 20 "$(command -v cerebro-sched)" simulate --models 1000000 --epochs 1000000
+    [ "$status" -eq 2 ]
+    [[ $output == *'1000000 models x 8 workers x 1000000 epochs are too many to simulate (8e+12 units, at most 1e+08'* ]]
+    run timeout 20 "$(command -v cerebro-sched)" simulate --models 1000000 --workers 4096 --epochs 1
+    [ "$status" -eq 2 ]
+    run timeout 20 "$(command -v cerebro-sched)" simulate --models 8 --workers 4096 --epochs 10
+    [ "$status" -eq 2 ]
+    [[ $output == *"work 5.5e+10, at most 2e+10"* ]]
+    # the same bound on a cost file's models and workers
+    "$PYTHON" -c "
+for m in range(2000):
+    print(','.join([str(m), '1']))" >"$BATS_TEST_TMPDIR/many.csv"
+    run timeout 20 "$(command -v cerebro-sched)" simulate --costs "$BATS_TEST_TMPDIR/many.csv" --workers 2000 --epochs 100
+    [ "$status" -eq 2 ]
+    [[ $output == *'2000 models x 2000 workers x 100 epochs are too many'* ]]
+}
+
 @test "a bad or missing cost file exits 1 naming the file and line" {
     f=$BATS_TEST_TMPDIR/bad.csv
     printf 'model,seconds\n0,1\n1,fast\n' >"$f"
     run S --costs "$f"
     [ "$status" -eq 1 ]
-    [[ $output == *'error: invalid cost line: seconds is not a finite number > 0'* ]]
+    [[ $output == *'error: invalid cost line: seconds is not a number in (0, 1e9]'* ]]
     [[ $output == *"DETAIL: file $f, line 3"* ]]
+    printf '0,1\n1,1e300\n' >"$f" # finite, but the sums would not be (inf, nan, exit 0)
+    run S --costs "$f"
+    [ "$status" -eq 1 ]
+    [[ $output == *"DETAIL: file $f, line 2"* ]]
     printf '0,1\n2,1\n' >"$f"
     run S --costs "$f"
     [ "$status" -eq 1 ]

@@ -605,3 +605,31 @@ orders() {
     # the top-level --help names each command's options too
     cerebro-sched --help | grep -q -- 'resume DIR \[--on-snapshot-change stop|continue\]'
 }
+
+@test "a trial that fails on every worker stops the job blaming the trial, not the workers" {
+    # every unit of t001 fails, wherever it runs (as with a damaged checkpoint): before, each
+    # worker was taken out in turn and the error said to fix the workers
+    printf '#!/bin/bash\nif [[ $1 == train && $* == */t001/* ]]; then echo "cerebro-train: error: checkpoint damaged" >&2; exit 1; fi\nexec %s "$@"\n' \
+        "$(command -v cerebro-train)" >"$D/badtrial-train"
+    chmod +x "$D/badtrial-train"
+    run env CEREBRO_TRAIN="$D/badtrial-train" cerebro-sched run "$D/grid.ini" --job "$D/badtrial"
+    [ "$status" -eq 1 ]
+    [[ $output == *"error: trial t001 fails on workers that train the other trials: exit status 1; cerebro-train: error: checkpoint damaged"* ]]
+    [[ $output == *"HINT: fix what the message names, then continue with \`cerebro-sched resume $D/badtrial\`"* ]]
+    # at most the first worker it met (which had trained nothing yet) is taken out
+    [ "$(grep -c '^out' "$D/badtrial/journal")" -le 1 ]
+    run ! grep -q $'^fail\t[02]\t' "$D/badtrial/journal"
+    cerebro-sched resume "$D/badtrial" # the real trainer: the trial trains
+    "$PYTHON" "$REPO/tests/lib/check_schedule.py" "$D/badtrial" 3 2
+    same_checkpoints "$D/badtrial"
+}
+
+@test "a trainer that leaves no message: the reason says its log is empty; the stop names the last failure" {
+    printf '#!/bin/bash\nif [[ $1 == train ]]; then exit 4; fi\nexec %s "$@"\n' \
+        "$(command -v cerebro-train)" >"$D/mute-train"
+    chmod +x "$D/mute-train"
+    run env CEREBRO_TRAIN="$D/mute-train" cerebro-sched run "$D/grid.ini" --job "$D/mute"
+    [ "$status" -eq 1 ]
+    grep -q $'^fail\t.*\texit status 4; no message: its log ".*" is empty\t' "$D/mute/journal"
+    [[ $output == *"DETAIL: workers taken out on localhost; the last failure: unit t0"*"exit status 4; no message: its log"* ]]
+}
