@@ -131,6 +131,11 @@ static void test_elementwise(void)
     relu_backward(da, b, y, n);
     GPU(relu_backward_cuda(dDa, dB, dY, n, 0));
     NEAR("relu dx", da, down(dDa, n), n, 0.0f);
+    float odd[6] = {NAN, -1.0f, -0.0f, 2.0f, INFINITY, -INFINITY}, oy[6];
+    float *dOdd = DEV(odd, 6);
+    relu_forward(oy, odd, 6); /* NaN stays NaN, -0 becomes +0: the same bits on both */
+    GPU(relu_forward_cuda(dOdd, dOdd, 6, 0));
+    CHECK(memcmp(oy, down(dOdd, 6), sizeof oy) == 0);
     float ps[] = {0.0f, 0.3f, 1.0f};
     for (int k = 0; k < 3; k++) {
         dropout_forward(y, a, n, ps[k], 42, 7 + k);

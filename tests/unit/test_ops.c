@@ -177,6 +177,22 @@ static void test_elementwise_grad(void)
     gradcheck("dropout dx", ew_fwd, &c, 40, r, c.x, dx, 40, 1e-2f);
 }
 
+/* PyTorch's relu: a NaN stays NaN (it was mapped to 0, which hid a NaN made in training),
+ * -0 and -inf become 0; the gradient is 0 where the output is not > 0. */
+static void test_relu_nan(void)
+{
+    float x[6] = {NAN, -1.0f, -0.0f, 2.0f, INFINITY, -INFINITY}, y[6], dy[6], dx[6];
+    relu_forward(y, x, 6);
+    CHECK(isnan(y[0]));
+    CHECK(y[1] == 0.0f && y[2] == 0.0f && !signbit(y[2]) && y[3] == 2.0f && isinf(y[4]) &&
+          y[5] == 0.0f);
+    for (int i = 0; i < 6; i++)
+        dy[i] = 1.0f;
+    relu_backward(dx, dy, y, 6);
+    CHECK(dx[0] == 0.0f && dx[1] == 0.0f && dx[2] == 0.0f && dx[3] == 1.0f && dx[4] == 1.0f &&
+          dx[5] == 0.0f);
+}
+
 static void test_dropout_mask(void)
 {
     enum { N = 10000 };
@@ -657,6 +673,7 @@ static void run_all(void)
     RUN(test_dense_known);
     RUN(test_dense_grad);
     RUN(test_elementwise_grad);
+    RUN(test_relu_nan);
     RUN(test_dropout_mask);
     RUN(test_loss_known);
     RUN(test_loss_grad);

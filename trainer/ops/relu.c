@@ -19,7 +19,7 @@ static void forward_range(void *arg, long lo, long hi, int t)
     float *y = j->out;
     const float *x = j->a;
     for (long i = lo; i < hi; i++)
-        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        y[i] = x[i] > 0.0f || x[i] != x[i] ? x[i] : 0.0f; /* NaN stays NaN, as in PyTorch */
 }
 
 void relu_forward(float *y, const float *x, size_t n)

@@ -1,5 +1,6 @@
 /*
- * relu.h: elementwise y = max(x, 0) over n floats (any layout).
+ * relu.h: elementwise y = max(x, 0) over n floats (any layout); a NaN stays NaN (PyTorch's
+ * relu), so that a NaN made in training reaches the loss instead of vanishing.
  *
  * Backward WRITES dx (=) from dy and the forward OUTPUT y (dx = dy where y > 0, else 0), so
  * the op can run in place (y == x, dx == dy). No parameters.
