@@ -140,17 +140,28 @@ static bool cpu_has(const char *feature)
 }
 #endif
 
+static int core_index(const char *core)
+{
+    for (size_t i = 0; i < sizeof core_needs / sizeof core_needs[0]; i++)
+        if (strcasecmp(core, core_needs[i].core) == 0)
+            return (int)i;
+    return -1;
+}
+
+bool cd_blas_core_known(const char *core)
+{
+    return strcasecmp(core, cd_blas_core()) == 0 || core_index(core) >= 0;
+}
+
 bool cd_blas_core_runs_here(const char *core)
 {
     if (strcasecmp(core, cd_blas_core()) == 0)
         return true;
-    for (size_t i = 0; i < sizeof core_needs / sizeof core_needs[0]; i++) {
-        if (strcasecmp(core, core_needs[i].core) != 0)
-            continue;
-        for (const char *const *f = core_needs[i].needs; *f != NULL; f++)
-            if (!cpu_has(*f))
-                return false;
-        return true;
-    }
-    return false;
+    int i = core_index(core);
+    if (i < 0)
+        return false;
+    for (const char *const *f = core_needs[i].needs; *f != NULL; f++)
+        if (!cpu_has(*f))
+            return false;
+    return true;
 }

@@ -25,6 +25,8 @@ const char *cd_blas_core(void);
 /* true when this CPU can run the OpenBLAS kernel called core (case-insensitive): it is
  * this process's own, or a known x86-64 kernel whose instructions the CPU has. */
 bool cd_blas_core_runs_here(const char *core);
+/* true when core names this process's kernel or a known x86-64 one (case-insensitive). */
+bool cd_blas_core_known(const char *core);
 /* "OpenBLAS-0.3.21": the library and its version. */
 void cd_blas_version(char *buf, size_t size);
 

@@ -136,6 +136,28 @@ a = np.load('$D/nan/x.npy'); a[3, 5] = np.nan; np.save('$D/nan/x.npy', a)"
     [[ $output == *"truncated"* ]]
     run T train --model "$m" --ckpt "$D/b0.ckpt" --epoch 0 --out "$D/x.ckpt"
     [ "$status" -eq 2 ]
+    # labels of shape (N, 1, 1): said "5120 labels for 5120 rows"
+    cp -r "$D/fm/part0" "$D/y3"
+    "$PYTHON" -c "
+import numpy as np
+a = np.load('$D/y3/y.npy'); np.save('$D/y3/y.npy', a.reshape(-1, 1, 1))"
+    run T train --model "$m" --ckpt "$D/b0.ckpt" --data "$D/y3" --epoch 0 --out "$D/x.ckpt"
+    [ "$status" -eq 1 ]
+    [[ $output == *'label "y" has 3 dimensions'*"HINT: labels are (N,) or one-hot (N, classes)"* ]]
+    # an --out whose directory is missing: refused before the pass, not after it
+    for mode in train predict; do
+        run T "$mode" --model "$m" --ckpt "$D/b0.ckpt" --data "$D/fm/part0" --epoch 0 --out "$D/nodir/x.out"
+        [ "$status" -eq 1 ]
+        [[ $output == *"cannot write --out \"$D/nodir/x.out\": directory \"$D/nodir\": No such file or directory"* ]]
+        [[ $output != *'"rows"'* ]] # no result line: nothing was trained
+    done
+    run T train --model "$m" --ckpt "$D/b0.ckpt" --data "$D/fm/part0" --epoch 0 --out "$D/b0.ckpt/x"
+    [ "$status" -eq 1 ]
+    [[ $output == *"directory \"$D/b0.ckpt\": not a directory"* ]]
+    # an unknown --blas-core: said "this CPU cannot run it"
+    run env -u OPENBLAS_CORETYPE cerebro-train eval --model "$m" --ckpt "$D/b0.ckpt" --data "$D/fm/part0" --blas-core NoSuchCore
+    [ "$status" -eq 0 ]
+    [[ $output == *"not the requested NoSuchCore: no OpenBLAS kernel known here has that name"* ]]
 }
 
 @test "hostile files and values: FIFOs, directories, huge numbers, a model too big, NaN weights" {

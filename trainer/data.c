@@ -104,10 +104,15 @@ static cd_code check_shard(const cd_data *d, shard *s, cd_err *err)
         return cd_hint(err, "labels are (N,) or one-hot (N, classes) with classes = %d",
                        d->cfg.classes);
     }
-    if (y->ndim < 1 || y->ndim > 2 || y->shape[0] != x->shape[0])
+    if (y->ndim < 1 || y->ndim > 2) {
+        cd_fail(err, CD_EINVAL, "shard \"%s\": label \"%s\" has %d dimensions", s->dir,
+                d->cfg.label, y->ndim);
+        return cd_hint(err, "labels are (N,) or one-hot (N, classes) with classes = %d",
+                       d->cfg.classes);
+    }
+    if (y->shape[0] != x->shape[0])
         return cd_fail(err, CD_EINVAL, "shard \"%s\": %llu labels for %llu rows", s->dir,
-                       (unsigned long long)(y->ndim ? y->shape[0] : 0),
-                       (unsigned long long)x->shape[0]);
+                       (unsigned long long)y->shape[0], (unsigned long long)x->shape[0]);
     s->rows = x->shape[0];
     s->ywidth = onehot ? (uint64_t)d->cfg.classes : 1;
     return CD_OK;

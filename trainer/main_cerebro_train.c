@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -211,6 +212,31 @@ static cd_train_args train_args(const cli *c, cd_train_mode mode)
     return a;
 }
 
+/* --out's directory must exist and be writable before the pass, not found missing after it. */
+static bool out_dir_missing(const char *out, cd_err *err)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", out);
+    char *slash = strrchr(dir, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else
+        slash[slash == dir] = '\0'; /* "/x": the root */
+    struct stat st;
+    const char *why = NULL;
+    if (stat(dir, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISDIR(st.st_mode))
+        why = "not a directory";
+    else if (access(dir, W_OK | X_OK) != 0)
+        why = strerror(errno);
+    if (why == NULL)
+        return false;
+    cd_fail(err, CD_EIO, "cannot write --out \"%s\": directory \"%s\": %s", out, dir, why);
+    cd_hint(err, "create the directory first, or give another --out");
+    return true;
+}
+
 static int run_unit(const cli *c, const cd_model_spec *m, cd_train_mode mode, cd_err *err)
 {
     cd_train_args a = train_args(c, mode);
@@ -223,6 +249,8 @@ static int run_unit(const cli *c, const cd_model_spec *m, cd_train_mode mode, cd
         rc = need(c->out, "--out");
     if (rc != EXIT_OK)
         return rc;
+    if (mode != CD_MODE_EVAL && out_dir_missing(c->out, err))
+        return EXIT_ERROR;
     cd_train_result r;
     if (cd_train_run(m, &a, &r, err) != CD_OK)
         return r.diverged ? EXIT_DIVERGED : EXIT_ERROR;
@@ -347,6 +375,8 @@ static void follow_blas_core(const char *core, char **argv)
         snprintf(why, sizeof why, "OpenBLAS did not select it");
     else if (host != NULL)
         snprintf(why, sizeof why, "this host sets OPENBLAS_CORETYPE=%.64s", host);
+    else if (!cd_blas_core_known(core))
+        snprintf(why, sizeof why, "no OpenBLAS kernel known here has that name");
     else if (!cd_blas_core_runs_here(core))
         snprintf(why, sizeof why, "this CPU cannot run it");
     else {
