@@ -139,6 +139,27 @@ wait_mounted() {
     [ "$status" -eq 2 ]
 }
 
+@test "doctor: --conninfo and --datadir override the file's; the other commands' options are refused" {
+    # they were accepted and ignored: the file's unreachable server, the right data directory
+    write_conf "host=127.0.0.1 port=1 user=postgres dbname=postgres" "public.t"
+    run cerebro-ds doctor --config "$CONF" --conninfo "$CONN"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    check_line ok "database postgres"
+    other=$BATS_TEST_TMPDIR/other
+    mkdir -p "$other/global"
+    head -c 8192 /dev/urandom >"$other/global/pg_control"
+    run cerebro-ds doctor --config "$CONF" --conninfo "$CONN" --datadir "$other"
+    echo "$output"
+    [ "$status" -eq 1 ]
+    check_line FAIL datadir | grep -q "$other belongs to another cluster"
+    for opt in "--shards 2" "-j 2" "--columns x" "--verify none" "--cluster" "--no-unpack"; do
+        run cerebro-ds doctor --config "$CONF" $opt
+        [ "$status" -eq 2 ]
+        [[ $output == *"doctor takes -c, --conninfo and --datadir, not --"* ]]
+    done
+}
+
 @test "under systemd: READY=1 once the mount serves, STOPPING=1 at SIGTERM, journal lines with priorities" {
     sock=$BATS_TEST_TMPDIR/notify.sock
     got=$BATS_TEST_TMPDIR/notify.txt

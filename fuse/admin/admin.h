@@ -48,9 +48,10 @@ cd_code cd_cmd_refresh_cluster(const cd_cluster_opts *o, char *const *tables, in
 
 /*
  * Is this host ready for cerebro-ds-fuse with the configuration at config_path (NULL: none
- * found)? conninfo, if not NULL, overrides its [database] conninfo. One line per check on
- * out, then a summary; returns the number of checks that failed or could not run (0: ready).
+ * found)? conninfo and datadir, if not NULL, override its [database] conninfo and datadir.
+ * One line per check on out, then a summary; returns the number of checks that failed or
+ * could not run (0: ready).
  */
-int cd_cmd_doctor(const char *config_path, const char *conninfo, FILE *out);
+int cd_cmd_doctor(const char *config_path, const char *conninfo, const char *datadir, FILE *out);
 
 #endif

@@ -488,17 +488,26 @@ static void check_databases(doctor *d, const cd_config *cfg)
     }
 }
 
-int cd_cmd_doctor(const char *config_path, const char *conninfo, FILE *out)
+/* --conninfo or --datadir (value, NULL: not given) over the file's [database] key; false (a
+ * failed check) when the value is refused. */
+static bool override(doctor *d, cd_config *cfg, const char *key, const char *value)
+{
+    cd_err err = {0};
+    if (value == NULL || cd_config_set(cfg, "database", key, value, &err) == CD_OK)
+        return true;
+    say(d, DOC_FAIL, "config", NULL, "--%s: %s", key, err.msg);
+    return false;
+}
+
+int cd_cmd_doctor(const char *config_path, const char *conninfo, const char *datadir, FILE *out)
 {
     doctor d = {.out = out};
     cd_config cfg = {0};
     check_fuse_device(&d);
     check_fusermount(&d);
     bool loaded = check_config(&d, config_path, &cfg);
-    cd_err err = {0};
-    if (loaded && conninfo != NULL &&
-        cd_config_set(&cfg, "database", "conninfo", conninfo, &err) != CD_OK)
-        loaded = false, say(&d, DOC_FAIL, "config", NULL, "--conninfo: %s", err.msg);
+    loaded = loaded && override(&d, &cfg, "conninfo", conninfo) &&
+             override(&d, &cfg, "datadir", datadir);
     if (loaded) {
         check_allow_other(&d, &cfg);
         check_databases(&d, &cfg);

@@ -45,7 +45,8 @@ static const char usage_text[] =
     "                         them on the [cluster] coordinator, refresh each host's mount\n"
     "                         through [cluster] ssh_command, unlock\n"
     "  doctor                 check that this host is ready to run cerebro-ds-fuse with the\n"
-    "                         configuration: one line per check, exit 0 only if all pass\n"
+    "                         configuration (-c, --conninfo, --datadir): one line per\n"
+    "                         check, exit 0 only if all pass\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE      configuration file ([database] conninfo, datadir); doctor\n"
@@ -330,6 +331,24 @@ static void catch_signals(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* doctor checks the configuration (-c, --conninfo, --datadir): an option of the other
+ * commands would be ignored, so it is refused. */
+static int doctor_options(const cli *c)
+{
+    const char *given = c->columns     ? "--columns"
+                        : c->verify    ? "--verify"
+                        : c->cut       ? "--cut"
+                        : c->mode      ? "--mode"
+                        : c->cluster   ? "--cluster"
+                        : c->shards    ? "--shards"
+                        : c->jobs      ? "--jobs"
+                        : c->no_unpack ? "--no-unpack"
+                                       : NULL;
+    if (given == NULL)
+        return EXIT_OK;
+    return usage_error("doctor takes -c, --conninfo and --datadir, not %s", given);
+}
+
 int main(int argc, char **argv)
 {
     cli c = {0};
@@ -345,8 +364,10 @@ int main(int argc, char **argv)
                          (strcmp(pos[0], "refresh") == 0 && (npos == 1 || c.cluster));
     if (c.config == NULL && wants_default && access(CD_CONFIG_DEFAULT_PATH, F_OK) == 0)
         c.config = CD_CONFIG_DEFAULT_PATH;
+    if (strcmp(pos[0], "doctor") == 0 && npos == 1 && (rc = doctor_options(&c)) != EXIT_OK)
+        return rc;
     if (strcmp(pos[0], "doctor") == 0 && npos == 1)
-        return cd_cmd_doctor(c.config, c.conninfo, stdout) == 0 ? EXIT_OK : EXIT_ERROR;
+        return cd_cmd_doctor(c.config, c.conninfo, c.datadir, stdout) == 0 ? EXIT_OK : EXIT_ERROR;
     cd_config cfg;
     cd_admin_opts o = {0};
     cd_err err = {0};
