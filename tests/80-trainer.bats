@@ -154,6 +154,30 @@ a = np.load('$D/y3/y.npy'); np.save('$D/y3/y.npy', a.reshape(-1, 1, 1))"
     run T train --model "$m" --ckpt "$D/b0.ckpt" --data "$D/fm/part0" --epoch 0 --out "$D/b0.ckpt/x"
     [ "$status" -eq 1 ]
     [[ $output == *"directory \"$D/b0.ckpt\": not a directory"* ]]
+    # channels-last image rows (N, 8, 8, 3) for input = 3,8,8: the right number of values in
+    # the wrong order, trained on silently before; channels first, flat or with size-1
+    # dimensions are rows of the input's shape
+    printf '[model]\ninput = 3,8,8\nlayers = conv2d:4:3:1:1, relu, flatten, dense:2\nclasses = 2\n[train]\nbatch_size = 16\n' >"$D/rgb.ini"
+    T init --model "$D/rgb.ini" --seed 1 --out "$D/rgb.ckpt"
+    for layout in "8,8,3" "3,8,8" "192" "1,3,8,8"; do
+        mkdir -p "$D/rgb-$layout/part0" # one shard name: the same shuffle
+        "$PYTHON" -c "
+import numpy as np
+r = np.random.default_rng(1)
+x = r.integers(0, 255, (64, 3, 8, 8), dtype=np.uint8)
+if '$layout' == '8,8,3':
+    x = x.transpose(0, 2, 3, 1)
+np.save('$D/rgb-$layout/part0/x.npy', np.ascontiguousarray(x).reshape(64, $layout))
+np.save('$D/rgb-$layout/part0/y.npy', r.integers(0, 2, 64).astype(np.int32))"
+    done
+    run T train --model "$D/rgb.ini" --ckpt "$D/rgb.ckpt" --data "$D/rgb-8,8,3/part0" --epoch 0 --out "$D/x.ckpt"
+    [ "$status" -eq 1 ]
+    [[ $output == *'feature "x" has rows of shape (8,8,3), not (3,8,8)'*"HINT: the model's input = 3,8,8 is channels first"* ]]
+    for layout in "3,8,8" "192" "1,3,8,8"; do
+        T train --model "$D/rgb.ini" --ckpt "$D/rgb.ckpt" --data "$D/rgb-$layout/part0" --epoch 0 --out "$D/rgb-$layout.ckpt" >/dev/null
+    done
+    cmp "$D/rgb-3,8,8.ckpt" "$D/rgb-192.ckpt"
+    cmp "$D/rgb-3,8,8.ckpt" "$D/rgb-1,3,8,8.ckpt"
     # an unknown --blas-core: said "this CPU cannot run it"
     run env -u OPENBLAS_CORETYPE cerebro-train eval --model "$m" --ckpt "$D/b0.ckpt" --data "$D/fm/part0" --blas-core NoSuchCore
     [ "$status" -eq 0 ]

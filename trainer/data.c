@@ -81,6 +81,35 @@ static bool dtype_ok(const char *descr)
     return false;
 }
 
+/* An image model's rows must have its input shape, size-1 dimensions aside ((N, 28, 28) or
+ * (N, 784) for 1,28,28): channels-last rows (N, 32, 32, 3) for 3,32,32 have the right number
+ * of values in the wrong order. A vector model flattens any row. */
+static bool row_shape_ok(const cd_data *d, const cd_npy *x)
+{
+    if (d->cfg.in_ndim < 2 || x->ndim <= 2)
+        return true;
+    int i = 1, k = 0;
+    for (;;) {
+        while (i < x->ndim && x->shape[i] == 1)
+            i++;
+        while (k < d->cfg.in_ndim && d->cfg.in_shape[k] == 1)
+            k++;
+        if (i == x->ndim || k == d->cfg.in_ndim)
+            return i == x->ndim && k == d->cfg.in_ndim;
+        if (x->shape[i++] != (uint64_t)d->cfg.in_shape[k++])
+            return false;
+    }
+}
+
+static void shape_text(char *buf, size_t size, const uint64_t *u, const int64_t *s, int from, int n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = from; i < n && len < size; i++)
+        len += (size_t)snprintf(buf + len, size - len, "%s%llu", i > from ? "," : "",
+                                u ? (unsigned long long)u[i] : (unsigned long long)s[i]);
+}
+
 static cd_code check_shard(const cd_data *d, shard *s, cd_err *err)
 {
     const cd_npy *x = &s->x, *y = &s->y;
@@ -96,6 +125,17 @@ static cd_code check_shard(const cd_data *d, shard *s, cd_err *err)
         cd_fail(err, CD_EINVAL, "shard \"%s\": feature \"%s\" has %llu values per row", s->dir,
                 d->cfg.feature, (unsigned long long)per_row);
         return cd_hint(err, "the model's input shape needs %llu", (unsigned long long)d->row_size);
+    }
+    if (!row_shape_ok(d, x)) {
+        char have[128], want[128];
+        shape_text(have, sizeof have, x->shape, NULL, 1, x->ndim);
+        shape_text(want, sizeof want, NULL, d->cfg.in_shape, 0, d->cfg.in_ndim);
+        cd_fail(err, CD_EINVAL, "shard \"%s\": feature \"%s\" has rows of shape (%s), not (%s)",
+                s->dir, d->cfg.feature, have, want);
+        return cd_hint(err,
+                       "the model's input = %s is channels first (C,H,W): store the rows "
+                       "so, or flat",
+                       want);
     }
     bool onehot = y->ndim == 2 && d->cfg.classes > 1 && y->shape[1] == (uint64_t)d->cfg.classes;
     if (y->ndim == 2 && !onehot && y->shape[1] != 1) {
