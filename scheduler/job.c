@@ -362,8 +362,6 @@ static cd_code apply_unit(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
     st->end = r->end;
     s->attempts = 0;
     j->worker_fails[r->worker] = 0;
-    j->worker_fail_trial[r->worker] = -1;
-    j->worker_trained[r->worker] = true;
     if (intermediate && !j->readonly)
         unlink(input); /* its successor is journaled */
     if (j->w.citus != NULL)
@@ -412,19 +410,6 @@ static cd_code apply_diverged(cd_job *j, const cd_jrec *r, bool live, cd_err *er
     return sync_trials(j, err);
 }
 
-/* A failed unit of trial t on worker w: in a row for both, and on which workers. */
-static void count_failure(cd_job *j, int t, int w)
-{
-    cd_trial_state *s = &j->trials[t];
-    if (s->attempts++ == 0) {
-        s->fail_worker = w;
-        s->failed_more = false;
-    } else if (s->fail_worker != w)
-        s->failed_more = true;
-    int *of = &j->worker_fail_trial[w];
-    *of = j->worker_fails[w]++ == 0 || *of == t ? t : -1;
-}
-
 static cd_code apply(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
 {
     bool model_ok = r->model >= 0 && r->model < j->ntrials;
@@ -441,7 +426,8 @@ static cd_code apply(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
         if (live)
             cd_sched_end(j->sched, &(cd_unit){r->model, r->epoch, r->shard, r->worker}, r->start,
                          r->end, false);
-        count_failure(j, r->model, r->worker);
+        j->trials[r->model].attempts++;
+        j->worker_fails[r->worker]++;
         return CD_OK;
     case CD_J_VALID:
         if (!model_ok)
@@ -506,16 +492,6 @@ static cd_code take_lock(cd_job *j, cd_err *err)
     return CD_OK;
 }
 
-/* The per-run worker state: no failures, none trained yet. */
-static void reset_workers(cd_job *j)
-{
-    for (int w = 0; w < j->w.nworkers; w++) {
-        j->worker_fails[w] = 0;
-        j->worker_fail_trial[w] = -1;
-        j->worker_trained[w] = false;
-    }
-}
-
 static cd_code make_sched(cd_job *j, cd_err *err)
 {
     cd_workload *w = &j->w;
@@ -529,14 +505,9 @@ static cd_code make_sched(cd_job *j, cd_err *err)
     j->worker_fails = calloc(nw, sizeof *j->worker_fails);
     j->worker_out = calloc(nw, sizeof *j->worker_out);
     j->worker_out_before = calloc(nw, sizeof *j->worker_out_before);
-    j->worker_fail_trial = calloc(nw, sizeof *j->worker_fail_trial);
-    j->worker_trained = calloc(nw, sizeof *j->worker_trained);
     if (rc == CD_OK &&
-        (j->worker_fails == NULL || j->worker_out == NULL || j->worker_out_before == NULL ||
-         j->worker_fail_trial == NULL || j->worker_trained == NULL))
+        (j->worker_fails == NULL || j->worker_out == NULL || j->worker_out_before == NULL))
         rc = cd_fail(err, CD_ENOMEM, "out of memory");
-    if (rc == CD_OK)
-        reset_workers(j);
     for (int a = 0; rc == CD_OK && a < w->nworkers; a++)
         if (w->workers[a].gone) { /* its placement moved: it never comes back in this run */
             j->worker_out[a] = true;
@@ -680,7 +651,7 @@ static cd_code replay(cd_job *j, cd_err *err)
     for (int i = 0; rc == CD_OK && i < n; i++)
         rc = apply(j, &recs[i], false, err);
     free(recs);
-    reset_workers(j); /* a new run: every worker starts afresh */
+    memset(j->worker_fails, 0, (size_t)j->w.nworkers * sizeof *j->worker_fails);
     if (rc != CD_OK)
         cd_context(err, "replaying \"%s\"", path);
     return rc;
@@ -720,8 +691,6 @@ void cd_job_close(cd_job *j)
     free(j->trials);
     free(j->pending_valid);
     free(j->est);
-    free(j->worker_trained);
-    free(j->worker_fail_trial);
     free(j->worker_out_before);
     free(j->worker_out);
     free(j->worker_fails);

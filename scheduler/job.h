@@ -60,10 +60,8 @@ typedef struct cd_trial_state {
     int cap_ep;
     int best_epoch; /* 0: none yet */
     double best_score;
-    int attempts;     /* failed attempts of the current unit */
-    int fail_worker;  /* the worker of the first of those attempts */
-    bool failed_more; /* and another worker failed it too */
-    bool diverged;    /* stopped: its loss became NaN or infinite in epoch epochs_done + 1 */
+    int attempts;  /* failed attempts of the current unit */
+    bool diverged; /* stopped: its loss became NaN or infinite in epoch epochs_done + 1 */
 } cd_trial_state;
 
 typedef struct cd_job {
@@ -75,10 +73,6 @@ typedef struct cd_job {
     int ntrials, cap_trials;
     int *worker_fails; /* [nworkers] consecutive failures */
     bool *worker_out;  /* [nworkers] */
-    /* [nworkers] in this run: the one trial its consecutive failures are of (-1: several or
-     * none), and whether it has trained a unit (a worker that did is not broken for all) */
-    int *worker_fail_trial;
-    bool *worker_trained;
     cd_journal *journal;
     int lock_fd;
     char trainer[PATH_MAX]; /* the cerebro-train to run */

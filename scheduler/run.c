@@ -273,32 +273,7 @@ static cd_jrec unit_record(const runner *r, const struct slot *s, cd_jkind kind,
     return rec;
 }
 
-/* Worker w has failed `retries` units in a row, all of trial t, after it trained other units
- * in this run; and another worker failed t too: the trial is at fault, not the workers. */
-static bool trial_at_fault(const cd_job *j, int t, int w)
-{
-    return j->worker_trained[w] && j->worker_fail_trial[w] == t && j->trials[t].failed_more;
-}
-
-/* Stop the job, blaming trial t (its unit in slot s failed with `reason`). */
-static void trial_failed(runner *r, const struct slot *s, const char *reason)
-{
-    cd_job *j = r->j;
-    int t = s->u.model;
-    cd_err e = {0};
-    cd_fail(&e, CD_EIO, "trial t%03d fails on workers that train the other trials: %s", t, reason);
-    cd_detail(&e,
-              "its unit of epoch %d on shard %s failed %d times in a row, on worker %d (%s) and "
-              "at least one other; the trial's checkpoints are in \"%s\", the trainer's "
-              "messages in \"%s/logs\"",
-              s->u.epoch, j->w.shards[s->u.shard], j->trials[t].attempts, s->u.worker,
-              j->w.workers[s->u.worker].host, j->trials[t].ckpt_dir, j->dir);
-    cd_hint(&e, "fix what the message names, then continue with `cerebro-sched resume %s`", j->dir);
-    cd_run_fail(r, &e);
-}
-
-/* A failed unit: journal it, and take the worker out after `retries` failures in a row,
- * unless they show that the trial is at fault (then the job stops). */
+/* A failed unit: journal it, and take the worker out after `retries` failures in a row. */
 static cd_code unit_failed(runner *r, struct slot *s, int status, double end, cd_err *err)
 {
     cd_job *j = r->j;
@@ -313,10 +288,6 @@ static cd_code unit_failed(runner *r, struct slot *s, int status, double end, cd
     cd_code rc = cd_job_record(j, &rec, err);
     if (rc != CD_OK || j->worker_fails[s->u.worker] < j->w.retries || j->worker_out[s->u.worker])
         return rc;
-    if (trial_at_fault(j, s->u.model, s->u.worker)) {
-        trial_failed(r, s, rec.reason);
-        return CD_OK;
-    }
     cd_jrec out = {.kind = CD_J_OUT, .worker = s->u.worker};
     snprintf(out.reason, sizeof out.reason, "%d failures in a row, the last: %s",
              j->worker_fails[s->u.worker], rec.reason);
