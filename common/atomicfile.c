@@ -10,6 +10,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "fsutil.h"
+
 bool (*cd_atomic_crash_hook)(int step, const char *path);
 
 static cd_code io_fail(cd_err *err, const char *what, const char *path, int e)
@@ -103,14 +105,7 @@ cd_code cd_atomic_fopen(cd_atomic *a, const char *path, mode_t mode, cd_err *err
 int cd_fsync_dir_of(const char *path)
 {
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
+    cd_dir_of(path, dir, sizeof dir);
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return errno;

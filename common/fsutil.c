@@ -60,20 +60,27 @@ int cd_open_regular(const char *path, struct stat *st, const char **why)
     return fd;
 }
 
+FILE *cd_fopen_regular(const char *path, const char **why)
+{
+    int fd = cd_open_regular(path, NULL, why);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (f == NULL && fd >= 0) {
+        int e = errno;
+        *why = strerror(e);
+        close(fd);
+        errno = e;
+    }
+    return f;
+}
+
 cd_code cd_read_file(const char *path, char **text, size_t *len, cd_err *err)
 {
     *text = NULL;
     const char *why = NULL;
-    int fd = cd_open_regular(path, NULL, &why);
-    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
-    if (f == NULL) {
-        cd_code code = errno == ENOENT ? CD_ENOTFOUND : CD_EIO;
-        if (fd >= 0) {
-            why = strerror(errno);
-            close(fd);
-        }
-        return cd_fail(err, code, "could not open \"%s\": %s", path, why);
-    }
+    FILE *f = cd_fopen_regular(path, &why);
+    if (f == NULL)
+        return cd_fail(err, errno == ENOENT ? CD_ENOTFOUND : CD_EIO, "could not open \"%s\": %s",
+                       path, why);
     size_t cap = 1 << 12, n = 0, got;
     char *buf = malloc(cap + 1);
     while (buf != NULL && (got = fread(buf + n, 1, cap - n, f)) > 0) {
@@ -127,6 +134,15 @@ ssize_t cd_pread_full(int fd, void *buf, size_t n, off_t off)
         got += (size_t)r;
     }
     return (ssize_t)got;
+}
+
+void cd_dir_of(const char *path, char *dir, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(dir, size, ".");
+    else
+        snprintf(dir, size, "%.*s", slash == path ? 1 : (int)(slash - path), path);
 }
 
 bool cd_exe_dir(char *buf, size_t size)

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -24,6 +25,8 @@ cd_code cd_mkdir_p_mode(const char *path, mode_t mode, cd_err *err);
  * what went wrong (strerror's text, or "not a regular file"; *why is static) and errno set
  * (EINVAL for a file of another type). */
 int cd_open_regular(const char *path, struct stat *st, const char **why);
+/* The same as a stream for reading: NULL with *why and errno as above (or fdopen's). */
+FILE *cd_fopen_regular(const char *path, const char **why);
 
 /* The whole file at path into *text (malloc'd, NUL-terminated; *len without the NUL, len may
  * be NULL). CD_ENOTFOUND when it does not exist, CD_EIO or CD_ENOMEM otherwise. */
@@ -35,6 +38,10 @@ cd_code cd_read_text(const char *path, char **text, cd_err *err);
 /* pread of n bytes at off, again after a short read or EINTR, until n bytes or the end of the
  * file: the bytes read (fewer than n only at the end of the file), or -1 with errno set. */
 ssize_t cd_pread_full(int fd, void *buf, size_t n, off_t off);
+
+/* The directory of path into dir: what comes before its last '/' ("/" for "/x", "." for a
+ * name without one). Truncated to size. */
+void cd_dir_of(const char *path, char *dir, size_t size);
 
 /* The directory of the running executable (no trailing '/') into buf; false when unknown. */
 bool cd_exe_dir(char *buf, size_t size);

@@ -11,6 +11,7 @@
 
 #include "discover.h"
 #include "data_pg.h"
+#include "fsutil.h"
 #include "remote.h"
 
 #include <dirent.h>
@@ -434,15 +435,11 @@ static cd_code parse_file(load_state *st)
 
 static cd_code state_init(load_state *st, const char *path)
 {
-    char *copy = strdup(path);
-    if (copy == NULL)
-        return cd_wl_oom(st);
-    char *slash = strrchr(copy, '/');
-    const char *dir = slash == NULL ? "." : slash == copy ? "/" : (*slash = '\0', copy);
+    char dir[PATH_MAX];
+    cd_dir_of(path, dir, sizeof dir);
     st->dir = realpath(dir, NULL);
     if (st->dir == NULL)
         st->dir = strdup(dir);
-    free(copy);
     st->cwd = getcwd(NULL, 0);
     char *real = realpath(path, NULL);
     st->w->path = real != NULL ? real : strdup(path);

@@ -13,6 +13,7 @@
 
 #include "backend.h"
 #include "fingerprint.h"
+#include "fsutil.h"
 #include "npy.h"
 #include "par.h"
 #include "trainer.h"
@@ -216,12 +217,7 @@ static cd_train_args train_args(const cli *c, cd_train_mode mode)
 static bool out_dir_missing(const char *out, cd_err *err)
 {
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", out);
-    char *slash = strrchr(dir, '/');
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else
-        slash[slash == dir] = '\0'; /* "/x": the root */
+    cd_dir_of(out, dir, sizeof dir);
     struct stat st;
     const char *why = NULL;
     if (stat(dir, &st) != 0)

@@ -105,15 +105,9 @@ static cd_code read_raw(const char *path, FILE *given, raw *r, cd_err *err)
     r->path = path;
     r->err = err;
     const char *why = NULL;
-    int fd = given ? -1 : cd_open_regular(path, NULL, &why);
-    FILE *f = given ? given : fd >= 0 ? fdopen(fd, "r") : NULL;
-    if (f == NULL) {
-        if (fd >= 0) {
-            why = strerror(errno);
-            close(fd);
-        }
+    FILE *f = given ? given : cd_fopen_regular(path, &why);
+    if (f == NULL)
         return cd_fail(err, CD_EINVAL, "could not open model file \"%s\": %s", path, why);
-    }
     r->lines = (cd_ini_lines){.f = f};
     int bad = ini_parse_stream(cd_ini_lines_read, &r->lines, on_key, r);
     r->lines.f = NULL; /* given's or closed below */

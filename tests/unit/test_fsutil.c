@@ -118,6 +118,21 @@ static void test_exe_dir(void)
     CHECK(!cd_exe_dir(d, 2)); /* does not fit */
 }
 
+/* The directory of a path, as the atomic writer, the trainer's --out check and the workload
+ * loader use it. */
+static void test_dir_of(void)
+{
+    static const char *const cases[][2] = {
+        {"/a/b/c.ckpt", "/a/b"}, {"/x", "/"}, {"x.ckpt", "."}, {"d/x", "d"}, {"a//b", "a/"}};
+    char got[64];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cd_dir_of(cases[i][0], got, sizeof got);
+        CHECK(strcmp(got, cases[i][1]) == 0);
+    }
+    cd_dir_of("/long/path/x", got, 4); /* truncated, terminated */
+    CHECK(strcmp(got, "/lo") == 0);
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL)
@@ -127,6 +142,7 @@ int main(void)
     RUN(test_read_text);
     RUN(test_trusted_dir);
     RUN(test_exe_dir);
+    RUN(test_dir_of);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
