@@ -130,7 +130,8 @@ static cd_code init_checkpoint(cd_job *j, int t, bool fresh, cd_err *err)
     cd_job_ckpt_epoch(j, t, 0, ckpt, sizeof ckpt);
     if (!fresh && access(ckpt, R_OK) == 0)
         return CD_OK;
-    trained_ckpt(j->trials[t].ckpt_dir, old, sizeof old);
+    if (fresh)
+        trained_ckpt(j->trials[t].ckpt_dir, old, sizeof old);
     if (fresh && old[0] != '\0') {
         cd_fail(err, CD_EINVAL, "\"%s\" already holds checkpoints of another job (%s)",
                 j->trials[t].ckpt_dir, old);

@@ -123,8 +123,9 @@ static void last_message(const char *log, char *last, size_t size)
 /* Why a process failed: its exit, and the last line of its stderr. */
 void cd_run_failure_reason(const struct slot *s, int status, char *buf, size_t size)
 {
-    char last[200];
-    last_message(s->log, last, sizeof last);
+    char last[200] = "";
+    if (s->why[0] == '\0') /* the reason is known: the log is not read */
+        last_message(s->log, last, sizeof last);
     if (s->why[0] != '\0')
         snprintf(buf, size, "%s", s->why);
     else if (s->timed_out)
@@ -279,12 +280,10 @@ static cd_code unit_failed(runner *r, struct slot *s, int status, double end, cd
     cd_job *j = r->j;
     cd_jrec rec = unit_record(r, s, CD_J_FAIL, end);
     cd_run_failure_reason(s, status, rec.reason, sizeof rec.reason);
-    snprintf(r->last_fail, sizeof r->last_fail, "unit t%03d epoch %d shard %s on worker %d: %s",
-             s->u.model, s->u.epoch, j->w.shards[s->u.shard], s->u.worker, rec.reason);
-    char event[512];
-    snprintf(event, sizeof event, "unit t%03d epoch %d shard %s failed on worker %d: %s",
-             s->u.model, s->u.epoch, j->w.shards[s->u.shard], s->u.worker, rec.reason);
-    cd_run_progress(r, event);
+    snprintf(r->last_fail, sizeof r->last_fail,
+             "unit t%03d epoch %d shard %s failed on worker %d: %s", s->u.model, s->u.epoch,
+             j->w.shards[s->u.shard], s->u.worker, rec.reason);
+    cd_run_progress(r, r->last_fail); /* the event, kept for the stop's message */
     cd_code rc = cd_job_record(j, &rec, err);
     if (rc != CD_OK || j->worker_fails[s->u.worker] < j->w.retries || j->worker_out[s->u.worker])
         return rc;

@@ -57,7 +57,7 @@ typedef struct runner {
     bool *unknown_told; /* [nshards] an unknown snapshot was told */
     cd_err snap_err;    /* a shard changed under on_snapshot_change = stop */
     bool tty;
-    char last_fail[400]; /* the last unit that failed, and why */
+    char last_fail[512]; /* the last unit that failed, and why */
 } runner;
 
 typedef struct unit_result {

@@ -158,7 +158,7 @@ static cd_code check_cfg(const cd_sim_cfg *c, cd_err *err)
             return cd_fail(err, CD_EINVAL, "unit cost %g of model %ld is not in [0, %g]",
                            c->cost[i], i / c->workers, CD_SIM_MAX_SECONDS);
     double units = (double)c->models * c->workers * c->epochs;
-    if (units > CD_SIM_MAX_UNITS || cd_sim_work(c->models, c->workers, c->epochs) > CD_SIM_MAX_WORK)
+    if (cd_sim_too_big(c->models, c->workers, c->epochs))
         return cd_fail(err, CD_EINVAL,
                        "%d models x %d workers x %d epochs are too many to simulate: %.3g units",
                        c->models, c->workers, c->epochs, units);

@@ -31,6 +31,12 @@ static inline double cd_sim_work(double m, double w, double e)
     return m * w * e * (m + w * w / 100);
 }
 
+/* More units or work than a simulation takes on. */
+static inline bool cd_sim_too_big(double m, double w, double e)
+{
+    return m * w * e > CD_SIM_MAX_UNITS || cd_sim_work(m, w, e) > CD_SIM_MAX_WORK;
+}
+
 typedef struct cd_sim_cfg {
     int models, workers, epochs; /* M, W (= S), E: all >= 1 */
     cd_policy policy;

@@ -185,10 +185,10 @@ static int parse(int argc, char **argv, opts *o)
 /* 0, or 2 (usage) when the simulation would take too long or too much memory. */
 static int check_size(const opts *o)
 {
-    double units = (double)o->models * (double)o->workers * (double)o->epochs;
-    double work = cd_sim_work((double)o->models, (double)o->workers, (double)o->epochs);
-    if (units <= CD_SIM_MAX_UNITS && work <= CD_SIM_MAX_WORK)
+    double m = (double)o->models, w = (double)o->workers, e = (double)o->epochs;
+    if (!cd_sim_too_big(m, w, e))
         return 0;
+    double units = m * w * e, work = cd_sim_work(m, w, e);
     char msg[300];
     snprintf(msg, sizeof msg,
              "%ld models x %ld workers x %ld epochs are too many to simulate (%.3g units, at "

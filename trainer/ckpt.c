@@ -442,10 +442,8 @@ static cd_code slurp(const char *path, uint8_t **buf, size_t *len, cd_err *err)
     const char *why = NULL;
     int fd = cd_open_regular(path, &st, &why);
     *buf = NULL;
-    if (fd < 0) {
-        cd_fail(err, CD_EIO, "could not open checkpoint file \"%s\": %s", path, why);
-        return err ? err->code : CD_EIO;
-    }
+    if (fd < 0)
+        return cd_fail(err, CD_EIO, "could not open checkpoint file \"%s\": %s", path, why);
     if ((*buf = malloc(st.st_size ? (size_t)st.st_size : 1)) == NULL) {
         close(fd);
         return io_fail(err, "read", path, ENOMEM);
@@ -516,8 +514,8 @@ static int same_shape(const cd_npy *a, int ndim, const uint64_t *dims)
     return 1;
 }
 
-/* Imported weights are finite: a NaN would be carried through every later checkpoint (a ReLU
- * maps it to 0, so the loss need not show it). */
+/* Imported weights are finite: a NaN or an infinity would be carried into every later
+ * checkpoint of the trial. */
 static cd_code check_finite(const char *path, const float *v, size_t n, cd_err *err)
 {
     for (size_t i = 0; i < n; i++)
