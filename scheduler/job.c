@@ -529,14 +529,50 @@ static cd_code load_estimates(cd_job *j, cd_err *err)
     return rc == CD_ENOTFOUND ? CD_OK : rc;
 }
 
+/* A resumed job's shards must be those its journal numbers (DIR/shards; a job of an earlier
+ * version has no list and is not checked). */
+static cd_code same_shards(const cd_job *j, cd_err *err)
+{
+    char path[PATH_MAX];
+    path_join(path, sizeof path, j->dir, "shards");
+    char **names;
+    int n;
+    cd_code rc = cd_shards_read(path, &names, &n, err);
+    if (rc == CD_ENOTFOUND) {
+        cd_err_clear(err);
+        return CD_OK;
+    }
+    int i = 0;
+    while (rc == CD_OK && i < n && i < j->w.nshards && strcmp(names[i], j->w.shards[i]) == 0)
+        i++;
+    if (rc == CD_OK && (i < n || i < j->w.nshards)) {
+        cd_fail(err, CD_EINVAL, "the shards of [data] train changed since job \"%s\" started",
+                j->dir);
+        if (i < n)
+            cd_detail(err, "shard %d was \"%s\", now %s%s%s", i, names[i],
+                      i < j->w.nshards ? "\"" : "", i < j->w.nshards ? j->w.shards[i] : "none",
+                      i < j->w.nshards ? "\"" : "");
+        else
+            cd_detail(err, "shard %d \"%s\" is new", i, j->w.shards[i]);
+        rc = cd_hint(err,
+                     "the job numbers its shards as \"%s\" lists them: restore the "
+                     "table as it was, or start a new job",
+                     path);
+    }
+    cd_shards_free(names, n);
+    return rc;
+}
+
 /* Workload (ov: values given instead of its file's), search, scheduler, the directories
  * and the first trials. */
-static cd_code setup(cd_job *j, const char *workload_path, const cd_workload_override *ov, int nov,
-                     cd_err *err)
+static cd_code setup(cd_job *j, const cd_workload_source *src, const cd_workload_override *ov,
+                     int nov, cd_err *err)
 {
     char sub[PATH_MAX];
     find_trainer(j);
-    cd_code rc = cd_workload_load_with(&j->w, workload_path, ov, nov, err);
+    cd_code rc = cd_workload_load_from(&j->w, src, ov, nov, err);
+    if (rc == CD_OK && !j->creating && !j->readonly)
+        rc = same_shards(j, err);
     if (rc == CD_OK && j->w.citus != NULL)
         rc = cd_cluster_workers(j->dir, &j->w, j->readonly, stderr, err);
     if (rc == CD_OK)
@@ -593,12 +629,16 @@ cd_code cd_job_create(cd_job *j, const char *workload_path, const char *dir, cd_
     if (rc == CD_OK)
         rc = take_lock(j, err);
     j->creating = true;
+    cd_workload_source src = {.path = abs};
     if (rc == CD_OK)
-        rc = setup(j, abs, NULL, 0, err);
+        rc = setup(j, &src, NULL, 0, err);
     j->creating = false;
     path_join(path, sizeof path, dir, "estimates");
     if (rc == CD_OK)
         rc = cd_estimate_write(path, j->est, j->nest, err);
+    path_join(path, sizeof path, dir, "shards");
+    if (rc == CD_OK && j->w.citus == NULL)
+        rc = cd_shards_write(path, &j->w, err);
     path_join(path, sizeof path, dir, "workload.ini");
     if (rc == CD_OK)
         rc = write_text(path, text, err);
@@ -613,8 +653,10 @@ cd_code cd_job_create(cd_job *j, const char *workload_path, const char *dir, cd_
     return rc;
 }
 
-/* The workload file the job was started with, unchanged since. */
-static cd_code job_workload(const char *dir, char *wpath, size_t size, cd_err *err)
+/* The workload file the job was started with, unchanged since; or, when *copy is not NULL
+ * (looking at the job), *from_copy set when it changed or vanished (the job's copy is to be read).
+ */
+static cd_code job_workload(const char *dir, char *wpath, size_t size, bool *from_copy, cd_err *err)
 {
     char path[PATH_MAX];
     path_join(path, sizeof path, dir, "workload.path");
@@ -633,8 +675,13 @@ static cd_code job_workload(const char *dir, char *wpath, size_t size, cd_err *e
     bool same = cd_read_file(path, &copy, &ncopy, &why) == CD_OK &&
                 cd_read_file(wpath, &now, &nnow, &why) == CD_OK && ncopy == nnow &&
                 memcmp(copy, now, ncopy) == 0;
+    bool have_copy = copy != NULL;
     free(copy);
     free(now);
+    if (!same && from_copy != NULL && have_copy) {
+        *from_copy = true;
+        return CD_OK;
+    }
     if (!same) {
         cd_fail(err, CD_EINVAL, "workload \"%s\" changed or vanished since the job started", wpath);
         return cd_hint(err, "restore it from \"%s\"", path);
@@ -668,12 +715,18 @@ cd_code cd_job_open_with(cd_job *j, const char *dir, bool lock, const cd_workloa
 {
     job_init(j, dir);
     j->readonly = !lock;
-    char wpath[PATH_MAX];
-    cd_code rc = job_workload(dir, wpath, sizeof wpath, err);
+    char wpath[PATH_MAX], copy[PATH_MAX], shards[PATH_MAX];
+    cd_code rc = job_workload(dir, wpath, sizeof wpath, lock ? NULL : &j->from_copy, err);
     if (rc == CD_OK && lock)
         rc = take_lock(j, err);
+    path_join(copy, sizeof copy, dir, "workload.ini");
+    path_join(shards, sizeof shards, dir, "shards");
+    cd_workload_source src = {.path = wpath,
+                              .copy = j->from_copy ? copy : NULL,
+                              .shards = lock ? NULL : shards,
+                              .lenient = !lock};
     if (rc == CD_OK)
-        rc = setup(j, wpath, ov, nov, err);
+        rc = setup(j, &src, ov, nov, err);
     if (rc == CD_OK)
         rc = replay(j, err);
     if (rc == CD_OK && lock)

@@ -18,6 +18,9 @@
  *                   the K-th unit of epoch E (input checkpoints are never overwritten)
  *   xfer/           model_store = copy: the request and answer of each running unit (store.h)
  *   workers         a citus: train: the workers of every run, by number (cluster.h)
+ *   shards          the shards of a directory or pg: train, in the order the journal numbers
+ *                   them (cd_shards_write): a resume refuses other shards; status reads them
+ *                   from here, so it works once the data is gone (unmounted, dropped)
  *   results.csv, schedule.csv, leaderboard.txt, best.ckpt, best.ini, *.png (report.h)
  *
  * Trial t is model t of the scheduler (policy.h). Live events and the journal's replay go
@@ -83,6 +86,8 @@ typedef struct cd_job {
     char cpu_numerics[CD_FP_MAX];
     bool done;               /* the journal says the job completed */
     bool readonly;           /* opened for status: writes nothing */
+    bool from_copy;          /* readonly: the workload file changed or vanished since the
+                              * job started, so its copy DIR/workload.ini was read */
     bool *worker_out_before; /* [nworkers] taken out in an earlier run (resume retries them) */
     bool live;               /* replayed (or created): what happens now is new to the job */
     int *pending_valid;      /* [cap_pending] trials with an epoch awaiting validation, FIFO */

@@ -84,6 +84,10 @@ int cd_cmd_status(int argc, char **argv)
     printf("job %s: %s\n", j.dir, state);
     printf("workload %s: policy %s, %d trials, %d shards, %d workers (%d taken out)\n", j.w.path,
            cd_policy_name(j.w.policy), j.ntrials, j.w.nshards, j.w.nworkers, out);
+    if (j.from_copy)
+        printf("  (the file changed or vanished since the job started: this is the job's copy, "
+               "%s/workload.ini)\n",
+               j.dir);
     printf("units %ld done, %ld to go\n", done, left);
     print_span(&j);
     if (bt >= 0)

@@ -75,7 +75,7 @@ static cd_code conv_shard(load_state *st, const char *name, const char *base, co
     if (cd_pg_is_spec(v) || cd_dist_is_spec(v)) /* checked with the shards of [data] train */
         return cd_wl_set_str(st, out, strdup(v));
     cd_code rc = cd_wl_resolve(st, name, base, v, true, out);
-    if (rc != CD_OK || has_npy(*out))
+    if (rc != CD_OK || has_npy(*out) || (st->lenient && access(*out, F_OK) != 0))
         return rc;
     cd_fail(st->err, CD_EINVAL, "%s: %s \"%s\" is not a shard directory", st->where, name, v);
     cd_detail(st->err, "no column file (.npy) in %s", *out);
@@ -458,12 +458,16 @@ static void state_free(load_state *st)
     free(st->cwd);
 }
 
-cd_code cd_workload_load_with(cd_workload *w, const char *path, const cd_workload_override *ov,
-                              int nov, cd_err *err)
+cd_code cd_workload_load_from(cd_workload *w, const cd_workload_source *src,
+                              const cd_workload_override *ov, int nov, cd_err *err)
 {
     memset(w, 0, sizeof *w);
-    load_state st = {.w = w, .path = path, .err = err};
-    cd_code rc = state_init(&st, path);
+    load_state st = {.w = w,
+                     .path = src->copy ? src->copy : src->path,
+                     .shards = src->shards,
+                     .lenient = src->lenient,
+                     .err = err};
+    cd_code rc = state_init(&st, src->path);
     if (rc == CD_OK)
         rc = set_defaults(&st);
     if (rc == CD_OK)
@@ -486,6 +490,13 @@ cd_code cd_workload_load_with(cd_workload *w, const char *path, const cd_workloa
     if (rc != CD_OK)
         cd_workload_free(w);
     return rc;
+}
+
+cd_code cd_workload_load_with(cd_workload *w, const char *path, const cd_workload_override *ov,
+                              int nov, cd_err *err)
+{
+    cd_workload_source src = {.path = path};
+    return cd_workload_load_from(w, &src, ov, nov, err);
 }
 
 cd_code cd_workload_load(cd_workload *w, const char *path, cd_err *err)

@@ -149,6 +149,28 @@ typedef struct cd_workload_override {
 cd_code cd_workload_load_with(cd_workload *w, const char *path, const cd_workload_override *ov,
                               int nov, cd_err *err);
 
+/* A workload to look at rather than run: a job's, for `cerebro-sched status`
+ * (cd_workload_load_from). */
+typedef struct cd_workload_source {
+    const char *path;   /* the workload file; relative paths resolve against its directory */
+    const char *copy;   /* NULL, or the file read instead of path (the job's copy of it) */
+    const char *shards; /* NULL, or the job's shard list (cd_shards_write): the shards of a
+                         * directory or pg: [data] train, which is then neither read nor
+                         * queried */
+    bool lenient;       /* a directory or file that no longer exists is kept as a path */
+} cd_workload_source;
+cd_code cd_workload_load_from(cd_workload *w, const cd_workload_source *src,
+                              const cd_workload_override *ov, int nov, cd_err *err);
+
+/*
+ * A job's shard list (DIR/shards): the names of w's shards in the order the job numbers
+ * them, a header line `cerebro-sched shards 1` then one name a line. Not written (CD_OK)
+ * when a name holds a newline. cd_shards_read gives CD_ENOTFOUND when path does not exist.
+ */
+cd_code cd_shards_write(const char *path, const cd_workload *w, cd_err *err);
+cd_code cd_shards_read(const char *path, char ***names, int *n, cd_err *err);
+void cd_shards_free(char **names, int n);
+
 /* One configuration: a value for every searched key. */
 typedef struct cd_config_values {
     char **values; /* [w->nkeys], in key order */

@@ -5,6 +5,8 @@
  * Does not: read the file or convert single values (workload.c).
  */
 #include "workload_int.h"
+#include "atomicfile.h"
+#include "fsutil.h"
 
 #include "discover.h"
 #include "data_pg.h"
@@ -301,9 +303,84 @@ static cd_code scan_citus_shards(load_state *st)
     return rc;
 }
 
+#define SHARDS_HEADER "cerebro-sched shards 1"
+
+cd_code cd_shards_write(const char *path, const cd_workload *w, cd_err *err)
+{
+    size_t len = sizeof SHARDS_HEADER + 1;
+    for (int i = 0; i < w->nshards; i++) {
+        if (strchr(w->shards[i], '\n') != NULL)
+            return CD_OK; /* cannot be a line: status then reads the shards from the data */
+        len += strlen(w->shards[i]) + 1;
+    }
+    char *text = malloc(len), *p = text;
+    if (text == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    p += sprintf(p, "%s\n", SHARDS_HEADER);
+    for (int i = 0; i < w->nshards; i++)
+        p += sprintf(p, "%s\n", w->shards[i]);
+    cd_code rc = cd_atomic_write(path, text, (size_t)(p - text), 0644, err);
+    free(text);
+    return rc;
+}
+
+void cd_shards_free(char **names, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+cd_code cd_shards_read(const char *path, char ***names, int *n, cd_err *err)
+{
+    *names = NULL;
+    *n = 0;
+    if (access(path, F_OK) != 0)
+        return cd_fail(err, CD_ENOTFOUND, "\"%s\" does not exist", path);
+    char *text = NULL;
+    cd_code rc = cd_read_text(path, &text, err);
+    char *save = NULL, *line = rc == CD_OK ? strtok_r(text, "\n", &save) : NULL;
+    if (rc == CD_OK && (line == NULL || strcmp(line, SHARDS_HEADER) != 0))
+        rc = cd_fail(err, CD_ECORRUPT, "\"%s\" is not a cerebro-sched shard list", path);
+    while (rc == CD_OK && (line = strtok_r(NULL, "\n", &save)) != NULL) {
+        char **grown = realloc(*names, (size_t)(*n + 1) * sizeof *grown);
+        if (grown == NULL || (grown[*n] = strdup(line)) == NULL)
+            rc = cd_fail(err, CD_ENOMEM, "out of memory");
+        if (grown != NULL)
+            *names = grown;
+        if (rc == CD_OK)
+            (*n)++;
+    }
+    if (rc == CD_OK && *n == 0)
+        rc = cd_fail(err, CD_ECORRUPT, "\"%s\" lists no shard", path);
+    free(text);
+    if (rc != CD_OK) {
+        cd_shards_free(*names, *n);
+        *names = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+/* Looking at a job: the shards it numbered, from its list (CD_ENOTFOUND: none kept). */
+static cd_code saved_shards(load_state *st)
+{
+    cd_workload *w = st->w;
+    if (st->shards == NULL || cd_dist_is_spec(w->train_dir))
+        return CD_ENOTFOUND;
+    cd_err e = {0};
+    cd_code rc = cd_shards_read(st->shards, &w->shards, &w->nshards, &e);
+    if (rc != CD_OK && rc != CD_ENOTFOUND && st->err != NULL)
+        *st->err = e;
+    return rc;
+}
+
 cd_code cd_wl_scan_shards(load_state *st)
 {
     cd_workload *w = st->w;
+    cd_code saved = saved_shards(st);
+    if (saved != CD_ENOTFOUND)
+        return saved;
     cd_code rc = w->valid_dir && cd_pg_is_spec(w->valid_dir) ? check_pg_valid(st) : CD_OK;
     if (rc == CD_OK && w->valid_dir && cd_dist_is_spec(w->valid_dir))
         rc = discover(st, K_data_valid, "[data] valid", w->valid_dir, &w->citus_valid);

@@ -59,11 +59,13 @@ typedef struct raw_item {
 
 typedef struct load_state {
     cd_workload *w;
-    const char *path; /* as given */
-    char *dir;        /* the workload file's directory, absolute */
-    char *cwd;        /* base of relative paths in overrides */
-    cd_ini_lines in;  /* the file being read; in.line: lines read */
-    int lines[NKEYS]; /* where each key was set: 0 default, -1 override, else its line */
+    const char *path;   /* the file read, as given: the workload's, or the job's copy */
+    const char *shards; /* cd_workload_source.shards */
+    bool lenient;       /* cd_workload_source.lenient */
+    char *dir;          /* the workload file's directory, absolute */
+    char *cwd;          /* base of relative paths in overrides */
+    cd_ini_lines in;    /* the file being read; in.line: lines read */
+    int lines[NKEYS];   /* where each key was set: 0 default, -1 override, else its line */
     raw_item *search, *workers;
     int nsearch, nworkers;
     char where[PATH_MAX + 64]; /* "file:line" or "override" of the value at hand */

@@ -61,7 +61,8 @@ bool cd_wl_parse_real(const char *v, double *out)
     return v[0] != '\0' && *end == '\0' && errno == 0 && isfinite(*out);
 }
 
-/* base/v must exist as a directory (want_dir) or regular file; *out its real path. */
+/* base/v must exist as a directory (want_dir) or regular file; *out its real path. Lenient
+ * (looking at a job): a path that does not exist is kept as base/v. */
 cd_code cd_wl_resolve(load_state *st, const char *name, const char *base, const char *v,
                       bool want_dir, char **out)
 {
@@ -74,6 +75,10 @@ cd_code cd_wl_resolve(load_state *st, const char *name, const char *base, const 
     char *real = realpath(p, NULL);
     struct stat sb;
     cd_code rc = CD_OK;
+    if ((real == NULL || stat(real, &sb) != 0) && st->lenient) {
+        free(real); /* looking at a job whose data is gone: the path as it was */
+        return cd_wl_set_str(st, out, p);
+    }
     if (real == NULL || stat(real, &sb) != 0)
         rc = cd_fail(st->err, CD_ENOTFOUND, "%s: %s \"%s\" for %s does not exist", st->where, what,
                      v, name);

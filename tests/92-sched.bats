@@ -507,6 +507,49 @@ orders() {
     refused
 }
 
+@test "status of a finished job whose workload changed and whose data is gone: the job's copy and shard list; resume refuses other shards" {
+    mkdir "$D/gone"
+    cp -r "$D/train" "$D/valid" "$D/tiny.ini" "$D/gone/"
+    # relative paths: the copy must resolve them against the workload file's directory
+    printf '[data]\ntrain = train\nvalid = valid/part0\n[model]\nfile = tiny.ini\n[search]\ntrain.lr = 0.001, 0.003\n[procedure]\nkind = grid\nepochs = 1\n[workers]\nthreads = 1\n' >"$D/gone/w.ini"
+    cerebro-sched run "$D/gone/w.ini" --job "$D/gone/job" 2>"$D/gone/run.log"
+    [ "$(sed -n 1p "$D/gone/job/shards")" = "cerebro-sched shards 1" ]
+    [ "$(sed 1d "$D/gone/job/shards" | tr '\n' ' ')" = "fm_p0 fm_p1 fm_p2 " ]
+    shown() {
+        run cerebro-sched status "$D/gone/job"
+        echo "$output"
+        [ "$status" -eq 0 ]
+        [[ $output == *"job $D/gone/job: finished"* ]]
+        [[ $output == *"workload $D/gone/w.ini: policy async, 2 trials, 3 shards, 3 workers (0 taken out)"* ]]
+        [[ $output == *"units 6 done, 0 to go"* ]]
+        [[ $output == *"t001  epochs 1/1  best"* ]]
+    }
+    shown
+    [[ $output != *"job's copy"* ]]
+    printf '[search]\ntrain.lr = 0.1, 0.2, 0.3\n' >>"$D/gone/w.ini" # edited for the next job
+    shown
+    [[ $output == *"this is the job's copy, $D/gone/job/workload.ini"* ]]
+    rm -r "$D/gone/w.ini" "$D/gone/train" "$D/gone/valid" "$D/gone/tiny.ini" # all gone
+    shown
+    # resume still needs the workload as it was and refuses a table whose shards changed
+    run cerebro-sched resume "$D/gone/job"
+    [ "$status" -eq 1 ]
+    [[ $output == *"changed or vanished since the job started"* ]]
+    cp "$D/gone/job/workload.ini" "$D/gone/w.ini"
+    cp -r "$D/train" "$D/valid" "$D/tiny.ini" "$D/gone/"
+    cp -r "$D/gone/train/fm_p2" "$D/gone/train/fm_p3"
+    run cerebro-sched resume "$D/gone/job"
+    echo "$output"
+    [ "$status" -eq 1 ]
+    [[ $output == *"the shards of [data] train changed since job \"$D/gone/job\" started"* ]]
+    [[ $output == *"shard 3 \"fm_p3\" is new"* ]]
+    [ "$(grep -c '^unit' "$D/gone/job/journal")" -eq 6 ] # nothing ran
+    rm -r "$D/gone/train/fm_p3"
+    run cerebro-sched resume "$D/gone/job"
+    [ "$status" -eq 0 ]
+    [[ $output == *"finished"* ]]
+}
+
 @test "a torn last journal line (a crash mid-append) is cut at resume: nothing glued to it, identical result" {
     slow_run torn 4
     kill -9 "$sched"
