@@ -176,6 +176,21 @@ static cd_code trial_estimate(cd_job *j, int t, const cd_model_spec *m, double *
     return CD_OK;
 }
 
+/* Which [search] values made trial t's model file, for an error found in that file. */
+static cd_code trial_context(const cd_job *j, int t, cd_err *err)
+{
+    const cd_trial *tr = cd_search_trial(j->search, t);
+    char values[384] = "";
+    size_t used = 0;
+    for (int i = 0; i < j->w.nkeys && used < sizeof values; i++)
+        used += (size_t)snprintf(values + used, sizeof values - used, "%s%s = %s (line %d)",
+                                 i ? ", " : "", j->w.keys[i].key, tr->config.values[i],
+                                 j->w.keys[i].line);
+    cd_context(err, "the model file of trial t%03d, made from the [search] values of \"%s\": %s", t,
+               j->w.path, values);
+    return err->hint[0] ? err->code : cd_hint(err, "fix those values in the workload's [search]");
+}
+
 static cd_code add_trial(cd_job *j, cd_err *err)
 {
     cd_code rc = grow_trials(j, err);
@@ -200,8 +215,8 @@ static cd_code add_trial(cd_job *j, cd_err *err)
     cd_model_spec *m = calloc(1, sizeof *m);
     if (rc == CD_OK && m == NULL)
         rc = cd_fail(err, CD_ENOMEM, "out of memory");
-    if (rc == CD_OK)
-        rc = cd_model_load(s->model_path, m, err);
+    if (rc == CD_OK && cd_model_load(s->model_path, m, err) != CD_OK)
+        rc = trial_context(j, t, err);
     s->mse = rc == CD_OK && m->loss == CD_LOSS_MSE;
     double hint = 0;
     if (rc == CD_OK || j->readonly)

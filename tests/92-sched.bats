@@ -482,6 +482,15 @@ orders() {
     run cerebro-sched run "$D/userat.ini" --job "$D/x4"
     [ "$status" -ne 0 ]
     [[ $output == *"userat.ini:"*"ssh_command"*"{host} and {command} as words of their own"* ]]
+    # a [search] value the model file refuses: the error names the workload's lines too
+    sed 's/^train.lr = .*/train.lr = 0.001, -1/' "$D/w.ini" >"$D/badlr.ini"
+    run cerebro-sched run "$D/badlr.ini" --job "$D/x5"
+    echo "$output"
+    [ "$status" -eq 1 ]
+    [[ $output == *"invalid value \"-1\" for lr"* ]]
+    line=$(grep -n '^train.lr' "$D/badlr.ini" | cut -d: -f1)
+    [[ $output == *"[search] values of \"$D/badlr.ini\": train.lr = -1 (line $line), train.batch_size = 64 (line $((line + 1)))"* ]]
+    [[ $output == *"HINT: expected a number"* ]]
     run cerebro-sched frobnicate
     [ "$status" -eq 2 ]
     run cerebro-sched run
