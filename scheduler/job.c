@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "data_pg.h"
 #include "estimate.h"
 #include "fsutil.h"
@@ -231,11 +232,25 @@ static cd_code add_trial(cd_job *j, cd_err *err)
 }
 
 /* New trials of the search, and the epochs every trial is now to train. */
+/* A search that takes longer than this to prepare says how far it is, at this interval. */
+#define CD_JOB_PROGRESS_S 2.0
+
 static cd_code sync_trials(cd_job *j, cd_err *err)
 {
     cd_code rc = CD_OK;
-    while (rc == CD_OK && j->ntrials < cd_search_ntrials(j->search))
+    int first = j->ntrials, n = cd_search_ntrials(j->search);
+    double start = cd_monotonic_s(), shown = start;
+    while (rc == CD_OK && j->ntrials < n) {
         rc = add_trial(j, err);
+        double now = cd_monotonic_s();
+        if (rc == CD_OK && !j->readonly && now - shown >= CD_JOB_PROGRESS_S) {
+            fprintf(stderr,
+                    "cerebro-sched: preparing trials: %d of %d have their model file and "
+                    "initial checkpoint (%.0f s)\n",
+                    j->ntrials - first, n - first, now - start);
+            shown = now;
+        }
+    }
     for (int t = 0; rc == CD_OK && t < j->ntrials; t++) {
         const cd_trial *tr = cd_search_trial(j->search, t);
         int done = j->trials[t].epochs_done;

@@ -559,6 +559,22 @@ orders() {
     [[ $output == *"finished"* ]]
 }
 
+@test "a search slow to prepare says how far it is" {
+    # each trial's initial checkpoint takes at least 0.25 s: 12 trials take over 2 s
+    printf '#!/bin/bash\n[[ $1 == init ]] && sleep 0.25\nexec %s "$@"\n' "$(command -v cerebro-train)" >"$D/slow-init"
+    chmod +x "$D/slow-init"
+    workload async | sed 's/^train.lr = .*/train.lr = 0.001, 0.002, 0.003, 0.004, 0.005, 0.006/; s/^epochs = 2$/epochs = 1/' >"$D/prep.ini"
+    CEREBRO_TRAIN=$D/slow-init run cerebro-sched run "$D/prep.ini" --job "$D/prep"
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ $output =~ "cerebro-sched: preparing trials: "([0-9]+)" of 12 have their model file and initial checkpoint" ]]
+    ((BASH_REMATCH[1] >= 1 && BASH_REMATCH[1] < 12))
+    # a resume prepares nothing new: no such line
+    run cerebro-sched resume "$D/prep"
+    [ "$status" -eq 0 ]
+    [[ $output != *"preparing trials"* ]]
+}
+
 @test "a torn last journal line (a crash mid-append) is cut at resume: nothing glued to it, identical result" {
     slow_run torn 4
     kill -9 "$sched"
