@@ -368,6 +368,13 @@ static cd_code too_large(const char *path, int i, cd_err *err)
     return cd_hint(err, "use smaller sizes, or strided layers or pools before flatten");
 }
 
+static cd_code too_many_params(const char *path, int i, int64_t params, cd_err *err)
+{
+    cd_fail(err, CD_EINVAL, "%s: layer %d has %lld parameters, more than %d", path, i + 1,
+            (long long)params, INT_MAX);
+    return cd_hint(err, "use fewer units or channels, or a smaller kernel");
+}
+
 static cd_code infer(cd_model_spec *m, const char *path, cd_err *err)
 {
     cd_shape s = m->input;
@@ -379,6 +386,8 @@ static cd_code infer(cd_model_spec *m, const char *path, cd_err *err)
         cd_code rc = infer_layer(&m->layers[i], path, i, err);
         if (rc != CD_OK)
             return rc;
+        if (m->layers[i].params > INT_MAX) /* the ops index a layer's weights with int */
+            return too_many_params(path, i, m->layers[i].params, err);
         s = m->layers[i].out;
         if (!shape_fits(&s))
             return too_large(path, i, err);

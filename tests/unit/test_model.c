@@ -147,6 +147,24 @@ static void test_errors(void)
                  "needs a flat input; add flatten");
     expect_error("[model]\ninput = 1,4,4\nlayers = maxpool:8, flatten, dense:2\nclasses = 2\n",
                  "below 1x1");
+    /* a layer's weights are indexed with int: a padded kernel wider than the image (its
+     * c * k * k overflowed), a wide residual, a dense layer; INT_MAX itself passes */
+    expect_error("[model]\ninput = 1,1,1\nlayers = conv2d:1:65537:1:32768, flatten, dense:2\n"
+                 "classes = 2\n",
+                 "m.ini: layer 1 has 4295098370 parameters, more than 2147483647");
+    expect_error("[model]\ninput = 1,2,2\nlayers = residual:16384, flatten, dense:2\nclasses = 2\n",
+                 "layer 1 has ");
+    expect_error("[model]\ninput = 65536\nlayers = dense:32768, dense:2\nclasses = 2\n",
+                 "layer 1 has 2147516416 parameters");
+    {
+        cd_model_spec m;
+        cd_err err = {0};
+        /* 1 x 46340 x 46340 weights + 1 bias = 2147395601 <= INT_MAX */
+        CHECK_CODE(load_text("[model]\ninput = 1,1,1\nlayers = conv2d:1:46340:1:23170, flatten, "
+                             "dense:2\nclasses = 2\n",
+                             &m, &err),
+                   CD_OK, &err);
+    }
     expect_error("[model]\ninput = 4\nlayers = dense:2\nclasses = 2\n[train]\nlr = fast\n",
                  "m.ini:6: invalid value \"fast\" for lr");
     expect_error("[model]\ninput = 4\nlayers = dense:2\nclasses = 2\n[train]\noptimizer = lbfgs\n",
