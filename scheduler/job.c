@@ -637,16 +637,24 @@ static void job_init(cd_job *j, const char *dir)
     snprintf(j->dir, sizeof j->dir, "%s", dir);
 }
 
+/* A job directory that holds a job (its journal) is not made again. */
+static cd_code no_job_yet(const char *dir, cd_err *err)
+{
+    char path[PATH_MAX];
+    path_join(path, sizeof path, dir, "journal");
+    if (access(path, F_OK) != 0)
+        return CD_OK;
+    cd_fail(err, CD_EINVAL, "job directory \"%s\" already holds a job", dir);
+    return cd_hint(err, "continue it with `cerebro-sched resume %s`, or choose another --job", dir);
+}
+
 cd_code cd_job_create(cd_job *j, const char *workload_path, const char *dir, cd_err *err)
 {
     job_init(j, dir);
     char path[PATH_MAX], abs[PATH_MAX];
-    path_join(path, sizeof path, dir, "journal");
-    if (access(path, F_OK) == 0) {
-        cd_fail(err, CD_EINVAL, "job directory \"%s\" already holds a job", dir);
-        return cd_hint(err, "continue it with `cerebro-sched resume %s`, or choose another --job",
-                       dir);
-    }
+    cd_code rc = no_job_yet(dir, err);
+    if (rc != CD_OK)
+        return rc;
     char *text = NULL;
     cd_err why = {0};
     if (cd_read_file(workload_path, &text, NULL, &why) != CD_OK ||
@@ -655,9 +663,11 @@ cd_code cd_job_create(cd_job *j, const char *workload_path, const char *dir, cd_
         cd_fail(err, CD_ENOTFOUND, "could not read workload \"%s\"", workload_path);
         return cd_detail(err, "%s", why.msg[0] ? why.msg : strerror(errno));
     }
-    cd_code rc = cd_mkdir_p(dir, err);
+    rc = cd_mkdir_p(dir, err);
     if (rc == CD_OK)
         rc = take_lock(j, err);
+    if (rc == CD_OK) /* again under the lock: another run may have made it since */
+        rc = no_job_yet(dir, err);
     j->creating = true;
     cd_workload_source src = {.path = abs};
     if (rc == CD_OK)

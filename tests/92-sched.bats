@@ -575,6 +575,32 @@ orders() {
     [[ $output != *"preparing trials"* ]]
 }
 
+@test "run --job into a directory where a job appears before the lock is taken: refused under the lock" {
+    # the run stops (SIGSTOP injected by strace) right after it took DIR/lock; meanwhile a job
+    # appears in DIR (another run's journal). Before, it ran on and appended to that journal
+    strace -o "$D/race.trace" -e trace=flock -e inject=flock:signal=STOP:when=1 \
+        cerebro-sched run "$D/grid.ini" --job "$D/race" 2>"$D/race.log" 3>&- &
+    local pid=$!
+    for _ in $(seq 400); do
+        grep -q 'stopped by SIGSTOP' "$D/race.trace" 2>/dev/null && break
+        sleep 0.05
+    done
+    if ! grep -q 'stopped by SIGSTOP' "$D/race.trace"; then # never left stopped behind
+        pkill -CONT -P "$pid" -x cerebro-sched || true
+        kill "$pid" || true
+        false
+    fi
+    cp "$D/ref/journal" "$D/race/journal"
+    pkill -CONT -P "$pid" -x cerebro-sched
+    local rc=0
+    wait "$pid" || rc=$?
+    cat "$D/race.log"
+    [ "$rc" -eq 1 ]
+    grep -q "job directory \"$D/race\" already holds a job" "$D/race.log"
+    cmp "$D/ref/journal" "$D/race/journal"
+    [ ! -e "$D/race/workload.ini" ]
+}
+
 @test "a torn last journal line (a crash mid-append) is cut at resume: nothing glued to it, identical result" {
     slow_run torn 4
     kill -9 "$sched"
