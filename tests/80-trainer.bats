@@ -211,13 +211,23 @@ np.save('$D/rgb-$layout/part0/y.npy', r.integers(0, 2, 64).astype(np.int32))"
     run T eval --model "$m" --ckpt "$D/h0.ckpt" --data "$D/fm/part0" --threads 65
     [ "$status" -eq 2 ]
     [[ $output == *"--threads: at most 64"* ]]
-    # weights that do not fit in memory: an error, not a write through a NULL (SIGSEGV)
-    printf '[model]\ninput = 8\nlayers = dense:1048576, relu, dense:1048576, dense:2\nclasses = 2\n' >"$D/huge.ini"
+    # weights that do not fit in memory: an error, not a write through a NULL (SIGSEGV). Each
+    # layer within the bound of 2^31 - 1 parameters, 12 of them: 103 GB, and at most 16 GB of
+    # address space (not under ASan, whose shadow needs more: there the 103 GB must fail)
+    printf '[model]\ninput = 8\nlayers = %sdense:2\nclasses = 2\n' "$(printf 'dense:46340, %.0s' {1..13})" >"$D/huge.ini"
     # (under ASan too: its allocator returns NULL for a size it cannot map, as malloc does)
+    local limit="ulimit -v 16000000;"
+    [[ -n ${ASAN_OPTIONS:-} ]] && limit=""
     ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1 \
-        run T init --model "$D/huge.ini" --seed 1 --out "$D/x.ckpt"
+        run bash -c "$limit exec cerebro-train init --model '$D/huge.ini' --seed 1 --out '$D/x.ckpt'"
+    echo "$output"
     [ "$status" -eq 1 ]
-    [[ $output == *"out of memory for a model of"* ]]
+    [[ $output == *"out of memory for a model of 25769813022 parameters"* ]]
+    # one layer past the bound: refused when the model is read
+    printf '[model]\ninput = 8\nlayers = dense:1048576, relu, dense:1048576, dense:2\nclasses = 2\n' >"$D/huge.ini"
+    run T init --model "$D/huge.ini" --seed 1 --out "$D/x.ckpt"
+    [ "$status" -eq 1 ]
+    [[ $output == *"layer 3 has 1099512676352 parameters, more than 2147483647"* ]]
     # a NaN among imported weights: refused (a ReLU hid it, and it was carried on)
     T export --ckpt "$D/h0.ckpt" --out "$D/hx"
     "$PYTHON" -c "
