@@ -212,13 +212,14 @@ np.save('$D/rgb-$layout/part0/y.npy', r.integers(0, 2, 64).astype(np.int32))"
     [ "$status" -eq 2 ]
     [[ $output == *"--threads: at most 64"* ]]
     # weights that do not fit in memory: an error, not a write through a NULL (SIGSEGV). Each
-    # layer within the bound of 2^31 - 1 parameters, 12 of them: 103 GB, and at most 16 GB of
-    # address space (not under ASan, whose shadow needs more: there the 103 GB must fail)
+    # layer within the bound of 2^31 - 1 parameters (8.6 GB), 12 of them: 103 GB, whatever the
+    # machine has: at most 16 GB of address space (ulimit -v), or under ASan, whose shadow
+    # needs more address space, allocations of at most 4 GB; its allocator then returns NULL
+    # for what it cannot give, as malloc does
     printf '[model]\ninput = 8\nlayers = %sdense:2\nclasses = 2\n' "$(printf 'dense:46340, %.0s' {1..13})" >"$D/huge.ini"
-    # (under ASan too: its allocator returns NULL for a size it cannot map, as malloc does)
     local limit="ulimit -v 16000000;"
     [[ -n ${ASAN_OPTIONS:-} ]] && limit=""
-    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1 \
+    ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}allocator_may_return_null=1:max_allocation_size_mb=4000 \
         run bash -c "$limit exec cerebro-train init --model '$D/huge.ini' --seed 1 --out '$D/x.ckpt'"
     echo "$output"
     [ "$status" -eq 1 ]
