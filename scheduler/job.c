@@ -231,10 +231,10 @@ static cd_code add_trial(cd_job *j, cd_err *err)
     return rc;
 }
 
-/* New trials of the search, and the epochs every trial is now to train. */
 /* A search that takes longer than this to prepare says how far it is, at this interval. */
 #define CD_JOB_PROGRESS_S 2.0
 
+/* New trials of the search, and the epochs every trial is now to train. */
 static cd_code sync_trials(cd_job *j, cd_err *err)
 {
     cd_code rc = CD_OK;
@@ -693,9 +693,9 @@ cd_code cd_job_create(cd_job *j, const char *workload_path, const char *dir, cd_
     return rc;
 }
 
-/* The workload file the job was started with, unchanged since; or, when *copy is not NULL
- * (looking at the job), *from_copy set when it changed or vanished (the job's copy is to be read).
- */
+/* The workload file the job was started with, unchanged since; or, when from_copy is not
+ * NULL (looking at the job), *from_copy set when it changed or vanished (the job's copy is to
+ * be read). */
 static cd_code job_workload(const char *dir, char *wpath, size_t size, bool *from_copy, cd_err *err)
 {
     char path[PATH_MAX];

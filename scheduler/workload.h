@@ -149,8 +149,8 @@ typedef struct cd_workload_override {
 cd_code cd_workload_load_with(cd_workload *w, const char *path, const cd_workload_override *ov,
                               int nov, cd_err *err);
 
-/* A workload to look at rather than run: a job's, for `cerebro-sched status`
- * (cd_workload_load_from). */
+/* Where cd_workload_load_from reads a workload: its file (cd_workload_load_with), or for
+ * looking at a job (`cerebro-sched status`) the job's copy, shard list and lenient paths. */
 typedef struct cd_workload_source {
     const char *path;   /* the workload file; relative paths resolve against its directory */
     const char *copy;   /* NULL, or the file read instead of path (the job's copy of it) */
