@@ -365,6 +365,30 @@ static cd_code epoch_ended(cd_job *j, int t, cd_err *err)
     return score_epoch(j, t, s->epochs_done, st->valid_loss, st->valid_acc, err);
 }
 
+/* Trial t failed on worker w: t is w's suspect when w's failures since its last success are
+ * all t's (-2: several trials failed there). */
+static void worker_failed(cd_job *j, int t, int w)
+{
+    if (j->worker_fails[w] == 0)
+        j->suspect[w] = t;
+    else if (j->suspect[w] != t)
+        j->suspect[w] = -2;
+}
+
+/* Trial t trained on worker w: w's suspect, if another trial, failed on a worker that works
+ * (one count against it); t's own failures were not its fault. */
+static void worker_worked(cd_job *j, int t, int w)
+{
+    int sus = j->suspect[w];
+    if (sus >= 0 && sus != t)
+        j->trials[sus].blame++;
+    j->suspect[w] = -1;
+    j->trials[t].blame = 0;
+    for (int v = 0; v < j->w.nworkers; v++)
+        if (j->suspect[v] == t)
+            j->suspect[v] = -1;
+}
+
 static cd_code apply_unit(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
 {
     cd_trial_state *s = &j->trials[r->model];
@@ -392,7 +416,9 @@ static cd_code apply_unit(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
     st->seconds += r->end - r->start;
     st->end = r->end;
     s->attempts = 0;
+    s->out_before = false; /* trained again since */
     j->worker_fails[r->worker] = 0;
+    worker_worked(j, r->model, r->worker);
     if (intermediate && !j->readonly)
         unlink(input); /* its successor is journaled */
     if (j->w.citus != NULL)
@@ -441,6 +467,19 @@ static cd_code apply_diverged(cd_job *j, const cd_jrec *r, bool live, cd_err *er
     return sync_trials(j, err);
 }
 
+/* The trial's units kept failing on workers that work: no more units in this run (a resumed
+ * job gives every trial a new chance, as every worker). */
+static void apply_trial_out(cd_job *j, const cd_jrec *r, bool live)
+{
+    cd_trial_state *s = &j->trials[r->model];
+    snprintf(s->out_reason, sizeof s->out_reason, "%s", r->reason);
+    s->out_before |= !live;
+    if (live) {
+        s->out = true;
+        cd_sched_model_out(j->sched, r->model);
+    }
+}
+
 static cd_code apply(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
 {
     bool model_ok = r->model >= 0 && r->model < j->ntrials;
@@ -458,6 +497,9 @@ static cd_code apply(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
             cd_sched_end(j->sched, &(cd_unit){r->model, r->epoch, r->shard, r->worker}, r->start,
                          r->end, false);
         j->trials[r->model].attempts++;
+        snprintf(j->trials[r->model].last_fail, sizeof j->trials[r->model].last_fail, "%s",
+                 r->reason);
+        worker_failed(j, r->model, r->worker);
         j->worker_fails[r->worker]++;
         return CD_OK;
     case CD_J_VALID:
@@ -477,6 +519,11 @@ static cd_code apply(cd_job *j, const cd_jrec *r, bool live, cd_err *err)
         if (!model_ok || (live && !worker_ok))
             break;
         return apply_diverged(j, r, live, err);
+    case CD_J_TRIAL_OUT:
+        if (!model_ok)
+            break;
+        apply_trial_out(j, r, live);
+        return CD_OK;
     case CD_J_DONE:
         j->done = true;
         return CD_OK;
@@ -534,11 +581,14 @@ static cd_code make_sched(cd_job *j, cd_err *err)
                 cd_sched_reach(j->sched, a, w->workers[b].shard_id);
     size_t nw = w->nworkers > 0 ? (size_t)w->nworkers : 1;
     j->worker_fails = calloc(nw, sizeof *j->worker_fails);
+    j->suspect = malloc(nw * sizeof *j->suspect);
     j->worker_out = calloc(nw, sizeof *j->worker_out);
     j->worker_out_before = calloc(nw, sizeof *j->worker_out_before);
-    if (rc == CD_OK &&
-        (j->worker_fails == NULL || j->worker_out == NULL || j->worker_out_before == NULL))
+    if (rc == CD_OK && (j->worker_fails == NULL || j->suspect == NULL || j->worker_out == NULL ||
+                        j->worker_out_before == NULL))
         rc = cd_fail(err, CD_ENOMEM, "out of memory");
+    for (size_t a = 0; rc == CD_OK && a < nw; a++)
+        j->suspect[a] = -1;
     for (int a = 0; rc == CD_OK && a < w->nworkers; a++)
         if (w->workers[a].gone) { /* its placement moved: it never comes back in this run */
             j->worker_out[a] = true;
@@ -739,7 +789,12 @@ static cd_code replay(cd_job *j, cd_err *err)
     for (int i = 0; rc == CD_OK && i < n; i++)
         rc = apply(j, &recs[i], false, err);
     free(recs);
+    /* a resumed run gives every worker and every trial a new chance */
     memset(j->worker_fails, 0, (size_t)j->w.nworkers * sizeof *j->worker_fails);
+    for (int w = 0; w < j->w.nworkers; w++)
+        j->suspect[w] = -1;
+    for (int t = 0; t < j->ntrials; t++)
+        j->trials[t].blame = 0;
     if (rc != CD_OK)
         cd_context(err, "replaying \"%s\"", path);
     return rc;
@@ -787,6 +842,7 @@ void cd_job_close(cd_job *j)
     free(j->est);
     free(j->worker_out_before);
     free(j->worker_out);
+    free(j->suspect);
     free(j->worker_fails);
     cd_sched_free(&j->sched);
     cd_seen_free(&j->seen);

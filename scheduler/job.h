@@ -6,7 +6,8 @@
  * Job directory DIR:
  *   workload.path   absolute path of the workload file; workload.ini a copy (resume checks
  *                   that the file did not change)
- *   journal         every completed unit, failure, validation and worker exclusion (journal.h)
+ *   journal         every completed unit, failure, validation, worker and trial exclusion
+ *                   (journal.h)
  *   lock            held (flock) by the scheduler running the job
  *   estimates       the cost estimate of a unit of every trial, from its model file and the
  *                   shards' rows (estimate.h), fixed when the job starts: the scheduler's
@@ -65,6 +66,15 @@ typedef struct cd_trial_state {
     double best_score;
     int attempts;  /* failed attempts of the current unit */
     bool diverged; /* stopped: its loss became NaN or infinite in epoch epochs_done + 1 */
+    /* failures counted against the trial in this run, reset by its next trained unit: each
+     * a failure on a worker that then trained another trial, with no failure of another
+     * trial there in between (the worker works; the trial does not). `retries` of them: run.c
+     * takes the trial out of the run (trialout, journal.h) */
+    int blame;
+    bool out;             /* taken out in this run */
+    bool out_before;      /* taken out in an earlier run (resume gives it a new chance) */
+    char out_reason[256]; /* why, as journaled ("" if never) */
+    char last_fail[256];  /* the reason of its last failed unit ("" if none) */
 } cd_trial_state;
 
 typedef struct cd_job {
@@ -75,6 +85,7 @@ typedef struct cd_job {
     cd_trial_state *trials;
     int ntrials, cap_trials;
     int *worker_fails; /* [nworkers] consecutive failures */
+    int *suspect;      /* [nworkers] the one trial of those failures (-1: none, -2: several) */
     bool *worker_out;  /* [nworkers] */
     cd_journal *journal;
     int lock_fd;

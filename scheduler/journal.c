@@ -21,8 +21,8 @@ struct cd_journal {
     char path[4096];
 };
 
-static const char *const kind_names[] = {"unit",     "fail", "valid", "out",
-                                         "diverged", "done", "cut",   "changed"};
+static const char *const kind_names[] = {"unit", "fail", "valid",   "out",     "diverged",
+                                         "done", "cut",  "changed", "trialout"};
 static const char *const check_names[] = {"none", "same", "differs"};
 
 const char *cd_numerics_check_name(cd_numerics_check c)
@@ -156,6 +156,8 @@ static int format(const cd_jrec *rec, char *buf, size_t size)
         return snprintf(buf, size, "%s\t%s\n", k, r->cut);
     case CD_J_CHANGED:
         return snprintf(buf, size, "%s\t%d\t%d\t%s\n", k, r->shard, r->worker, r->reason);
+    case CD_J_TRIAL_OUT:
+        return snprintf(buf, size, "%s\t%d\t%s\n", k, r->model, r->reason);
     }
     return -1;
 }
@@ -276,9 +278,9 @@ static bool parse_line(char *line, cd_jrec *r)
     int n = split(line, f, 18);
     memset(r, 0, sizeof *r);
     int k = 0;
-    while (k <= CD_J_CHANGED && strcmp(f[0], kind_names[k]) != 0)
+    while (k <= CD_J_TRIAL_OUT && strcmp(f[0], kind_names[k]) != 0)
         k++;
-    if (k > CD_J_CHANGED)
+    if (k > CD_J_TRIAL_OUT)
         return false;
     r->kind = (cd_jkind)k;
     switch (r->kind) {
@@ -300,6 +302,9 @@ static bool parse_line(char *line, cd_jrec *r)
     case CD_J_CHANGED:
         snprintf(r->reason, sizeof r->reason, "%s", n > 3 ? f[3] : "");
         return n == 4 && inum(f[1], &r->shard) && inum(f[2], &r->worker);
+    case CD_J_TRIAL_OUT:
+        snprintf(r->reason, sizeof r->reason, "%s", n > 2 ? f[2] : "");
+        return n == 3 && inum(f[1], &r->model);
     }
     return false;
 }

@@ -13,6 +13,9 @@
  *                                  first unit (a citus: train; cluster.h)
  *   changed SHARD WORKER REASON    a unit read another snapshot of the shard than the job's
  *                                  earlier units, and the job went on (on_snapshot_change)
+ *   trialout MODEL REASON          the trial was taken out of this run: its units kept
+ *                                  failing on workers that trained other trials in between
+ *                                  (job.h); a resume gives it a new chance
  *   done
  * CHECK (same | differs | none) and NUMERICS (the unit's numeric fingerprint, fingerprint.h)
  * are absent in journals of earlier versions (read as none and ""), and so are BYTES_IN and
@@ -41,7 +44,8 @@ typedef enum cd_jkind {
     CD_J_DIVERGED,
     CD_J_DONE,
     CD_J_CUT,
-    CD_J_CHANGED
+    CD_J_CHANGED,
+    CD_J_TRIAL_OUT
 } cd_jkind;
 
 typedef enum cd_numerics_check {

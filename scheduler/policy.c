@@ -30,6 +30,8 @@ typedef struct model {
     int row;                /* its row of the Latin square, 0..S-1 */
     bool held;              /* no new units */
     bool stopped;           /* cd_sched_stop: no more units, even mid-epoch */
+    bool out;               /* cd_sched_model_out: no more units in this run, still live */
+    int shun;               /* the worker its last unit failed on (-1: none; see shunned) */
     double start;           /* while running: when the unit started */
     double hint;            /* cost hint in seconds, 0: none */
     double sum;             /* seconds of its completed units */
@@ -115,7 +117,7 @@ static bool live(const model *x)
 
 static bool ready(const model *x)
 {
-    return live(x) && !x->held && x->worker < 0;
+    return live(x) && !x->held && !x->out && x->worker < 0;
 }
 
 /* Units of x not started yet. */
@@ -186,6 +188,59 @@ static int after_unit(cd_sched *s, int i)
 static bool reaches(const cd_sched *s, int w, int shard)
 {
     return shard >= 0 && s->reach[(size_t)w * (size_t)s->S + (size_t)shard];
+}
+
+/* Shards w serves that x has not visited in its current epoch: how many (pick < 0), or the
+ * pick-th of them (-1 if there are fewer). */
+static int open_shards(const cd_sched *s, const model *x, int w, int pick)
+{
+    int n = 0;
+    for (int sh = 0; sh < s->S; sh++)
+        if (!x->visited[sh] && reaches(s, w, sh) && n++ == pick)
+            return sh;
+    return pick >= 0 ? -1 : n;
+}
+
+/* Epochs completed by every live model: under random, epoch e + 1 of any model starts
+ * when every live model has completed epoch e (Cerebro's train_for_one_epoch). */
+static int barrier(const cd_sched *s)
+{
+    int least = -1;
+    for (int i = 0; i < s->nm; i++)
+        if (live(&s->m[i]) && !s->m[i].out && (least < 0 || s->m[i].done < least))
+            least = s->m[i].done;
+    return least;
+}
+
+/* Worker v could run a unit of x: under random one of the shards x has left in the
+ * barrier's epoch, else its next shard. */
+static bool can_take(const cd_sched *s, const model *x, int v)
+{
+    if (s->policy == CD_POLICY_RANDOM)
+        return x->done == barrier(s) && open_shards(s, x, v, -1) > 0;
+    return reaches(s, v, x->next);
+}
+
+/* Worker w passes over x, whose last unit failed on w, while a unit is running (its end may
+ * show w working for another model, or x on another worker), another free worker could take
+ * x, or w could take another model: a model that fails wherever it runs then fails on
+ * several workers that train other models in between, which shows it as the model's fault,
+ * not the workers' (job.h). When nothing else can happen, w takes it. */
+static bool shunned(const cd_sched *s, const model *x, int w)
+{
+    if (x->shun != w)
+        return false;
+    if (s->nrunning > 0)
+        return true;
+    for (int v = 0; v < s->W; v++)
+        if (v != w && !s->out[v] && s->running[v] < 0 && can_take(s, x, v))
+            return true;
+    for (int i = 0; i < s->nm; i++) {
+        const model *y = &s->m[i];
+        if (y != x && ready(y) && y->shun != w && can_take(s, y, w))
+            return true;
+    }
+    return false;
 }
 
 /* ---- creation ---- */
@@ -325,6 +380,7 @@ int cd_sched_add_model(cd_sched *s, int epochs, double cost_hint)
     x->visited = visited;
     x->row = -1;
     x->next = -1; /* place_rows */
+    x->shun = -1;
     return i;
 }
 
@@ -344,6 +400,12 @@ void cd_sched_hold(cd_sched *s, int m, bool held)
 {
     if (m >= 0 && m < s->nm)
         s->m[m].held = held;
+}
+
+void cd_sched_model_out(cd_sched *s, int m)
+{
+    if (m >= 0 && m < s->nm)
+        s->m[m].out = true;
 }
 
 /* ---- the policies ---- */
@@ -433,7 +495,7 @@ static int pick_async(cd_sched *s, int w, double now, int *shard)
     prio best_p = {0};
     for (int i = 0; i < s->nm; i++) {
         const model *x = &s->m[i];
-        if (!ready(x) || !reaches(s, w, x->next))
+        if (!ready(x) || !reaches(s, w, x->next) || shunned(s, x, w))
             continue;
         prio p = priority(s, x, now, end);
         if ((best >= 0 && !outranks(&p, &best_p)) ||
@@ -457,32 +519,10 @@ static uint64_t draw(cd_sched *s, uint64_t n)
     return cd_splitmix64(&st) % n;
 }
 
-/* Shards w serves that x has not visited in its current epoch: how many (pick < 0), or the
- * pick-th of them (-1 if there are fewer). */
-static int open_shards(const cd_sched *s, const model *x, int w, int pick)
-{
-    int n = 0;
-    for (int sh = 0; sh < s->S; sh++)
-        if (!x->visited[sh] && reaches(s, w, sh) && n++ == pick)
-            return sh;
-    return pick >= 0 ? -1 : n;
-}
-
-/* Epochs completed by every live model: under random, epoch e + 1 of any model starts
- * when every live model has completed epoch e (Cerebro's train_for_one_epoch). */
-static int barrier(const cd_sched *s)
-{
-    int least = -1;
-    for (int i = 0; i < s->nm; i++)
-        if (live(&s->m[i]) && (least < 0 || s->m[i].done < least))
-            least = s->m[i].done;
-    return least;
-}
-
 /* Random: models ready, in the barrier's epoch, with a shard w serves left to visit. */
 static int random_open(const cd_sched *s, const model *x, int w, int epoch)
 {
-    return ready(x) && x->done == epoch ? open_shards(s, x, w, -1) : 0;
+    return ready(x) && x->done == epoch && !shunned(s, x, w) ? open_shards(s, x, w, -1) : 0;
 }
 
 static int pick_random(cd_sched *s, int w, int *shard)
@@ -510,30 +550,24 @@ static int cmp_long(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* A live worker that serves shard and has no unit in the round, or -1. */
-static int round_worker(const cd_sched *s, int shard)
+/* A live worker other than `avoid` that serves shard and has no unit in the round, or -1. */
+static int round_worker(const cd_sched *s, int shard, int avoid)
 {
     for (int v = 0; v < s->W; v++)
-        if (!s->out[v] && s->running[v] < 0 && !s->planned[v] && reaches(s, v, shard))
+        if (v != avoid && !s->out[v] && s->running[v] < 0 && !s->planned[v] && reaches(s, v, shard))
             return v;
     return -1;
 }
 
-/* Sync: plan a round, at most one unit per shard and per worker, the ready models taken
- * by (epochs completed, id) so that every model ends epoch e before any starts e + 1. */
-static void open_round(cd_sched *s)
+/* Plan the n ready models of s->order; shun: not on the worker each last failed on. */
+static void plan_round(cd_sched *s, int n, bool shun)
 {
-    int n = 0;
-    for (int i = 0; i < s->nm; i++)
-        if (ready(&s->m[i]))
-            s->order[n++] = (long)s->m[i].done * s->nm + i;
-    qsort(s->order, (size_t)n, sizeof *s->order, cmp_long);
     memset(s->used, 0, (size_t)s->S * sizeof *s->used);
     s->nplanned = 0;
     for (int k = 0; k < n; k++) {
         int i = (int)(s->order[k] % s->nm);
         const model *x = &s->m[i];
-        int v = s->used[x->next] ? -1 : round_worker(s, x->next);
+        int v = s->used[x->next] ? -1 : round_worker(s, x->next, shun ? x->shun : -1);
         if (v < 0)
             continue;
         s->plan[v] = (cd_unit){.model = i, .epoch = x->done + 1, .shard = x->next, .worker = v};
@@ -541,6 +575,22 @@ static void open_round(cd_sched *s)
         s->used[x->next] = true;
         s->nplanned++;
     }
+}
+
+/* Sync: plan a round, at most one unit per shard and per worker, the ready models taken
+ * by (epochs completed, id) so that every model ends epoch e before any starts e + 1. A
+ * model is not planned on the worker its last unit failed on, unless the round would
+ * otherwise be empty (as under async: shunned). */
+static void open_round(cd_sched *s)
+{
+    int n = 0;
+    for (int i = 0; i < s->nm; i++)
+        if (ready(&s->m[i]))
+            s->order[n++] = (long)s->m[i].done * s->nm + i;
+    qsort(s->order, (size_t)n, sizeof *s->order, cmp_long);
+    plan_round(s, n, true);
+    if (s->nplanned == 0)
+        plan_round(s, n, false);
     s->round_open = s->nplanned > 0;
 }
 
@@ -629,6 +679,10 @@ void cd_sched_end(cd_sched *s, const cd_unit *u, double start, double end, bool 
     x->after = -1;
     s->running[u->worker] = -1;
     s->nrunning--;
+    x->shun = ok ? -1 : u->worker;
+    for (int i = 0; ok && i < s->nm; i++) /* the worker works: no need to pass over it */
+        if (s->m[i].shun == u->worker)
+            s->m[i].shun = -1;
     if (ok)
         complete(s, u->model, u->shard, end - start);
 }
@@ -660,7 +714,7 @@ static bool needed(const cd_sched *s, int shard)
 {
     for (int i = 0; i < s->nm; i++) {
         const model *x = &s->m[i];
-        if (!live(x))
+        if (!live(x) || x->out)
             continue;
         if (target(x) - x->done > 1)
             return true;

@@ -112,13 +112,19 @@ void cd_sched_set_epochs(cd_sched *s, int m, int epochs);
 void cd_sched_stop(cd_sched *s, int m);
 /* A held model gets no new units (waiting for a decision at an epoch boundary). */
 void cd_sched_hold(cd_sched *s, int m, bool held);
+/* Model m gets no more units (its units keep failing), but it is still to train what it has
+ * left: the scheduler is not finished without it. A shard only it needs is not unreachable,
+ * and under random it holds no other model back at the epoch barrier. */
+void cd_sched_model_out(cd_sched *s, int m);
 
 /* The unit worker w should start at time now: true and *u set, or false (nothing for w now;
  * ask again after the next event). */
 bool cd_sched_next(cd_sched *s, int w, double now, cd_unit *u);
 /* Unit u (from cd_sched_next) ended at `end` after starting at `start`. ok: trained (the
  * model advances; the time is recorded); !ok: failed (the model is idle again with the same
- * next shard, to be retried). */
+ * next shard, to be retried: not on the same worker while a unit is running or another
+ * free worker could take it, so that a model failing everywhere fails on several workers,
+ * each of which trains other models in between, and a failing worker fails other models). */
 void cd_sched_end(cd_sched *s, const cd_unit *u, double start, double end, bool ok);
 /* Resume: unit u, completed by an earlier run in `seconds`, as if it had just ended ok.
  * Units must be replayed in the order they completed; no unit may be running (a replay of a

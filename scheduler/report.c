@@ -148,6 +148,8 @@ static cd_code write_leaderboard(const cd_job *j, cd_err *err)
             fprintf(o.f, "  %s=%s", j->w.keys[k].key, tr->config.values[k]);
         if (s->diverged)
             fprintf(o.f, "  (diverged in epoch %d)", s->epochs_done + 1);
+        else if (s->out || s->out_before)
+            fprintf(o.f, "  (taken out in epoch %d: its units kept failing)", s->epochs_done + 1);
         fputc('\n', o.f);
     }
     free(order);

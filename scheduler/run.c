@@ -6,8 +6,12 @@
  * every outcome is journaled (fsync) before the next decision.
  *
  * Faults: a unit that fails or times out is journaled as a failure and runs again from the
- * same input checkpoint; a worker with `retries` consecutive failures is taken out, and the
- * job stops with an error naming the shard when no live worker reaches a shard still needed.
+ * same input checkpoint (on another worker, or after its worker trained another trial, when
+ * it can: policy.h); a worker with `retries` consecutive failures is taken out, and the job
+ * stops with an error naming the shard when no live worker reaches a shard still needed. A
+ * trial with `retries` failures counted against it (each on a worker that then trained
+ * another trial: job.h) is taken out of the run; the others go on, and the run ends with an
+ * error naming it.
  * SIGINT / SIGTERM stop the running trainers and exit 128 + signal; `resume` continues.
  *
  * Under model_store = copy a unit's trainer runs `train --stdio`: its request is written
@@ -447,6 +451,25 @@ static void unit_diverged(runner *r, struct slot *s, double end)
         cd_run_fail(r, &err);
 }
 
+/* Take out of this run every trial with `retries` failures counted against it (job.h). */
+static cd_code take_out_blamed(runner *r, cd_err *err)
+{
+    cd_job *j = r->j;
+    cd_code rc = CD_OK;
+    for (int t = 0; rc == CD_OK && t < j->ntrials; t++) {
+        cd_trial_state *s = &j->trials[t];
+        if (s->out || s->diverged || s->blame < j->w.retries)
+            continue;
+        cd_jrec rec = {.kind = CD_J_TRIAL_OUT, .model = t};
+        snprintf(rec.reason, sizeof rec.reason,
+                 "%d failures, each on a worker that then trained another trial; the last: %s",
+                 s->blame, s->last_fail);
+        fprintf(stderr, CD_SCHED_PROG ": trial t%03d taken out of this run: %s\n", t, rec.reason);
+        rc = cd_job_record(j, &rec, err);
+    }
+    return rc;
+}
+
 /* A training unit ended with status: journal its outcome. */
 static void unit_outcome(runner *r, struct slot *s, int status, double end)
 {
@@ -459,6 +482,8 @@ static void unit_outcome(runner *r, struct slot *s, int status, double end)
     cd_code rc = ok ? unit_succeeded(r, s, end, &err) : unit_failed(r, s, status, end, &err);
     if (rc == CD_ECORRUPT && ok)
         rc = unit_failed(r, s, status, end, &err);
+    if (rc == CD_OK)
+        rc = take_out_blamed(r, &err);
     if (rc != CD_OK)
         cd_run_fail(r, &err);
     if (r->snap_err.code != CD_OK) /* on_snapshot_change = stop */
@@ -513,6 +538,37 @@ static int unreachable(const cd_job *j, char *buf, size_t size, char *hosts, siz
     return n;
 }
 
+/* The trials taken out in this run, "t001, t004", into buf; how many. */
+static int trials_out(const cd_job *j, char *buf, size_t size)
+{
+    int n = 0;
+    buf[0] = '\0';
+    for (int t = 0; t < j->ntrials; t++)
+        if (j->trials[t].out && strlen(buf) + 8 < size)
+            snprintf(buf + strlen(buf), size - strlen(buf), "%st%03d", n++ ? ", " : "", t);
+    return n;
+}
+
+static void trials_out_error(const cd_job *j, const char *names, cd_err *err)
+{
+    int first = 0;
+    while (!j->trials[first].out)
+        first++;
+    bool one = strchr(names, ',') == NULL;
+    cd_fail(err, CD_EIO,
+            "%s %s %s taken out of this run: %s units kept failing on workers that trained "
+            "other trials in between",
+            one ? "trial" : "trials", names, one ? "was" : "were", one ? "its" : "their");
+    cd_detail(err,
+              "the other trials trained as far as they could; t%03d: %s; see the \"trialout\" "
+              "and \"fail\" records in \"%s/journal\" and the logs in \"%s/logs\"",
+              first, j->trials[first].out_reason, j->dir, j->dir);
+    cd_hint(err,
+            "fix what makes %s fail (the model files are in %s/models), then continue with "
+            "`cerebro-sched resume %s`, which gives %s a new chance",
+            one ? "it" : "them", j->dir, j->dir, one ? "it" : "them");
+}
+
 static void stalled(runner *r)
 {
     cd_job *j = r->j;
@@ -527,6 +583,8 @@ static void stalled(runner *r)
                   "\"fail\" records in \"%s/journal\" and the logs in \"%s/logs\"",
                   hosts, r->last_fail[0] ? r->last_fail : "(none in this run)", j->dir, j->dir);
         cd_hint(&err, "fix the workers, then continue with `cerebro-sched resume %s`", j->dir);
+    } else if (trials_out(j, shards, sizeof shards) > 0) {
+        trials_out_error(j, shards, &err);
     } else if (r->valid_held) {
         err = r->valid_err;
     } else {

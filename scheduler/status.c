@@ -41,6 +41,9 @@ static void print_trials(const cd_job *j)
             printf("  best %.4f at epoch %d", s->best_score, s->best_epoch);
         if (s->diverged)
             printf("  (diverged in epoch %d)", s->epochs_done + 1);
+        else if (s->out || s->out_before)
+            printf("  (taken out of the last run in epoch %d: %s)", s->epochs_done + 1,
+                   s->out_reason);
         putchar('\n');
     }
 }

@@ -61,6 +61,7 @@ static void test_round_trip(void)
         {.kind = CD_J_CUT, .cut = "7716087680425658409-731"},
         {.kind = CD_J_CHANGED, .shard = 3, .worker = 1, .reason = "cut a -> b, content\tx -> y"},
         {.kind = CD_J_UNIT, .model = 1, .epoch = 1, .numerics = "version=0.1.0 threads=1"},
+        {.kind = CD_J_TRIAL_OUT, .model = 4, .reason = "2 failures; the last:\texit status 1"},
         {.kind = CD_J_DONE},
     };
     for (size_t i = 0; i < sizeof recs / sizeof *recs; i++)
@@ -71,8 +72,8 @@ static void test_round_trip(void)
     cd_jrec *got = NULL;
     int n = 0;
     CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_OK, &err);
-    CHECK_EQ_INT(n, 8);
-    if (n == 8) {
+    CHECK_EQ_INT(n, 9);
+    if (n == 9) {
         CHECK(got[0].kind == CD_J_UNIT && got[0].model == 3 && got[0].rows == 512);
         CHECK(got[0].start == 1.5 && got[0].end == 2.25 && got[0].accuracy == 0.875);
         CHECK(got[0].check == CD_NUM_DIFFERS && strcmp(got[0].numerics, recs[0].numerics) == 0);
@@ -87,7 +88,9 @@ static void test_round_trip(void)
         CHECK(got[5].kind == CD_J_CHANGED && got[5].shard == 3 && got[5].worker == 1);
         CHECK(strcmp(got[5].reason, "cut a -> b, content x -> y") == 0);
         CHECK(got[6].kind == CD_J_UNIT && got[6].cut[0] == '\0' && got[6].content[0] == '\0');
-        CHECK(got[7].kind == CD_J_DONE);
+        CHECK(got[7].kind == CD_J_TRIAL_OUT && got[7].model == 4);
+        CHECK(strcmp(got[7].reason, "2 failures; the last: exit status 1") == 0);
+        CHECK(got[8].kind == CD_J_DONE);
     }
     free(got);
 }
@@ -140,6 +143,13 @@ static void test_damage(void)
     path_of(path, sizeof path, "bad");
     CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_ECORRUPT, &err);
     CHECK(strstr(err.msg, "line 3") != NULL);
+    write_file("badout", "cerebro-sched journal 1\ntrialout\t1\ttoo\tmany\n");
+    path_of(path, sizeof path, "badout"); /* a trialout's reason is one field */
+    CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_ECORRUPT, &err);
+    CHECK(strstr(err.msg, "line 2") != NULL);
+    write_file("badout2", "cerebro-sched journal 1\ntrialout\tx\twhy\n");
+    path_of(path, sizeof path, "badout2");
+    CHECK_CODE(cd_journal_read(path, &got, &n, &err), CD_ECORRUPT, &err);
     /* a unit line of an earlier version (no numerics) reads as "none" */
     write_file("old", "cerebro-sched journal 1\nunit\t1\t2\t0\t0\t1\t2\t1\t10\t0.5\t0.5\n");
     path_of(path, sizeof path, "old");

@@ -3,7 +3,8 @@
  * invariants on many random simulated workloads (one unit per model and per worker at a
  * time, every shard once per epoch in the Latin order, epochs in order, failures retried on
  * the same shard, the sync barrier, the random policy's epoch barrier), identical orders
- * under async and sync, workers taken out, unreachable shards, held, stopped and extended
+ * under async and sync, a failed model passed over by its worker while something else can
+ * run, models and workers taken out, unreachable shards, held, stopped and extended
  * models, replay reaching the state of the live run, rows packed from the cost hints, hints
  * scaled to seconds by measured units, and a shard's sole worker. Makespans are
  * test_sim.c's.
@@ -279,10 +280,18 @@ static void test_failure_retried_same_shard(void)
               cd_sched_next(s, 2, 0, &a));
         cd_sched_end(s, &a, 0, 0.5, false);
         CHECK_EQ_INT(cd_sched_units_left(s), 6);
-        CHECK(cd_sched_next(s, a.worker, 1, &b));
+        bool got = false;
+        for (int w = 0; w < 3 && !got; w++)
+            got = cd_sched_next(s, w, 1, &b);
+        CHECK(got);
         CHECK_EQ_INT(b.model, a.model);
-        CHECK_EQ_INT(b.shard, a.shard);
         CHECK_EQ_INT(b.epoch, 1);
+        if (policies[p] == CD_POLICY_RANDOM) { /* another worker can take it: not a.worker */
+            CHECK(b.worker != a.worker);
+        } else { /* its next shard, on the one worker that reaches it */
+            CHECK_EQ_INT(b.shard, a.shard);
+            CHECK_EQ_INT(b.worker, a.worker);
+        }
         cd_sched_end(s, &b, 1, 2, true);
         CHECK_EQ_INT(cd_sched_units_left(s), 5);
         double now = 2;
@@ -291,6 +300,78 @@ static void test_failure_retried_same_shard(void)
         CHECK_EQ_INT(cd_sched_epochs_done(s, 0), 2);
         cd_sched_free(&s);
         CHECK(s == NULL);
+    }
+}
+
+/* Two workers that both reach both shards, two models of one epoch. */
+static cd_sched *make_shared(cd_policy p, int m)
+{
+    cd_sched *s = make(p, 2, m, 1);
+    cd_sched_reach(s, 0, 1);
+    cd_sched_reach(s, 1, 0);
+    return s;
+}
+
+static void test_failed_model_passed_over(void)
+{
+    for (int p = 0; p < 2; p++) { /* async, random */
+        cd_sched *s = make_shared(policies[p], 2);
+        cd_unit u0, u1, v;
+        CHECK(cd_sched_next(s, 0, 0, &u0));
+        CHECK(cd_sched_next(s, 1, 0, &u1));
+        cd_sched_end(s, &u0, 0, 1, false);
+        CHECK(!cd_sched_next(s, 0, 1, &v)); /* a unit runs: worker 0 waits */
+        cd_sched_end(s, &u1, 0, 2, true);
+        CHECK(cd_sched_next(s, 0, 2, &v)); /* worker 1 could take the failed model */
+        CHECK_EQ_INT(v.model, u1.model);
+        cd_unit w;
+        CHECK(cd_sched_next(s, 1, 2, &w));
+        CHECK_EQ_INT(w.model, u0.model);
+        cd_sched_free(&s);
+    }
+
+    for (int p = 0; p < 3; p++) { /* one worker: another model goes first, then the retry */
+        cd_sched *s = make(policies[p], 1, 2, 1);
+        cd_unit a, b, c;
+        CHECK(cd_sched_next(s, 0, 0, &a));
+        cd_sched_end(s, &a, 0, 1, false);
+        CHECK(cd_sched_next(s, 0, 1, &b));
+        CHECK(b.model != a.model);
+        cd_sched_end(s, &b, 1, 2, true);
+        CHECK(cd_sched_next(s, 0, 2, &c));
+        CHECK_EQ_INT(c.model, a.model);
+        cd_sched_end(s, &c, 2, 3, false);
+        CHECK(cd_sched_next(s, 0, 3, &c)); /* nothing else can run: worker 0 takes it */
+        CHECK_EQ_INT(c.model, a.model);
+        cd_sched_free(&s);
+    }
+
+    cd_sched *s = make_shared(CD_POLICY_SYNC, 1); /* the round plans it on the other worker */
+    cd_unit a, b;
+    bool got = cd_sched_next(s, 0, 0, &a) || cd_sched_next(s, 1, 0, &a);
+    CHECK(got);
+    cd_sched_end(s, &a, 0, 1, false);
+    got = cd_sched_next(s, 0, 1, &b) || cd_sched_next(s, 1, 1, &b);
+    CHECK(got);
+    CHECK(b.worker != a.worker);
+    CHECK_EQ_INT(b.shard, a.shard);
+    cd_sched_free(&s);
+}
+
+static void test_model_out(void)
+{
+    for (int p = 0; p < 3; p++) {
+        cd_sched *s = make(policies[p], 2, 2, 2);
+        cd_sched_model_out(s, 1);
+        double now = 0;
+        run_to_end(s, 2, &now);
+        CHECK_EQ_INT(cd_sched_epochs_done(s, 0), 2); /* random: no barrier for it */
+        CHECK_EQ_INT(cd_sched_epochs_done(s, 1), 0);
+        CHECK(!cd_sched_finished(s)); /* it still has its epochs to train */
+        CHECK_EQ_INT(cd_sched_units_left(s), 4);
+        cd_sched_worker_out(s, 0);
+        CHECK_EQ_INT(cd_sched_unreachable(s), -1); /* only the model taken out needs it */
+        cd_sched_free(&s);
     }
 }
 
@@ -548,6 +629,8 @@ int main(void)
     RUN(test_invariants_random_workloads);
     RUN(test_async_sync_same_orders);
     RUN(test_failure_retried_same_shard);
+    RUN(test_failed_model_passed_over);
+    RUN(test_model_out);
     RUN(test_worker_out);
     RUN(test_unreachable);
     RUN(test_hold_and_epochs);
