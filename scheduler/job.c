@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -69,8 +70,8 @@ static void job_numerics(cd_job *j)
     cd_fp_make(j->cpu_numerics, sizeof j->cpu_numerics, cpu, true, j->w.threads);
 }
 
-/* Run argv to completion, stdout and stderr to log; 0 on exit status 0. */
-static int run_wait(char *const *argv, const char *log)
+/* Start argv, stdout and stderr to log; its pid, or -1 when it could not be started. */
+static pid_t spawn_logged(char *const *argv, const char *log)
 {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -79,13 +80,18 @@ static int run_wait(char *const *argv, const char *log)
     pid_t pid;
     int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        return -1;
+    return rc == 0 ? pid : -1;
+}
+
+/* Wait for the child pid (that one only: a running job's trainers are the loop's); true
+ * when it exited 0. */
+static bool waited_ok(pid_t pid)
+{
     int status;
     while (waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
-            return -1;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+            return false;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 /* ---- trials ---- */
@@ -123,33 +129,114 @@ static void trained_ckpt(const char *dir, char *name, size_t size)
         closedir(d);
 }
 
-/* The trial's init checkpoint. A trial new to the job gets a new one, whatever a failed run
- * left there; a trial the journal replays keeps its own. */
-static cd_code init_checkpoint(cd_job *j, int t, bool fresh, cd_err *err)
+/* Whether trial t's init checkpoint is to be made. A trial new to the job (fresh) gets a
+ * new one, whatever a failed run left there, unless its directory holds another job's
+ * trained checkpoints (an error); a trial the journal replays keeps its own. */
+static cd_code init_wanted(cd_job *j, int t, bool fresh, bool *want, cd_err *err)
 {
-    char ckpt[PATH_MAX], log[PATH_MAX], seed[32], old[NAME_MAX + 1];
+    char ckpt[PATH_MAX], old[NAME_MAX + 1];
     cd_job_ckpt_epoch(j, t, 0, ckpt, sizeof ckpt);
-    if (!fresh && access(ckpt, R_OK) == 0)
-        return CD_OK;
+    *want = fresh || access(ckpt, R_OK) != 0;
     if (fresh)
         trained_ckpt(j->trials[t].ckpt_dir, old, sizeof old);
-    if (fresh && old[0] != '\0') {
-        cd_fail(err, CD_EINVAL, "\"%s\" already holds checkpoints of another job (%s)",
-                j->trials[t].ckpt_dir, old);
-        return cd_hint(err,
-                       "give each job a model_dir of its own, or remove that job's checkpoints "
-                       "first");
-    }
-    snprintf(log, sizeof log, "%s/logs/t%03d-init.log", j->dir, t);
+    if (!fresh || old[0] == '\0')
+        return CD_OK;
+    *want = false;
+    cd_fail(err, CD_EINVAL, "\"%s\" already holds checkpoints of another job (%s)",
+            j->trials[t].ckpt_dir, old);
+    return cd_hint(err, "give each job a model_dir of its own, or remove that job's checkpoints "
+                        "first");
+}
+
+static void init_log(const cd_job *j, int t, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s/logs/t%03d-init.log", j->dir, t);
+}
+
+/* Start `cerebro-train init` of trial t; its pid, or -1. */
+static pid_t init_start(cd_job *j, int t)
+{
+    char ckpt[PATH_MAX], log[PATH_MAX], seed[32];
+    cd_job_ckpt_epoch(j, t, 0, ckpt, sizeof ckpt);
+    init_log(j, t, log, sizeof log);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)j->w.sched_seed);
     char *argv[] = {j->trainer, "init", "--model", j->trials[t].model_path, "--seed", seed,
                     "--out",    ckpt,   NULL};
-    if (run_wait(argv, log) != 0) {
-        cd_fail(err, CD_EIO, "could not initialise trial %d with \"%s\"", t, j->trainer);
-        cd_detail(err, "see \"%s\"", log);
-        return cd_hint(err, "set CEREBRO_TRAIN to the cerebro-train to use");
+    return spawn_logged(argv, log);
+}
+
+static cd_code init_failed(const cd_job *j, int t, cd_err *err)
+{
+    char log[PATH_MAX];
+    init_log(j, t, log, sizeof log);
+    cd_fail(err, CD_EIO, "could not initialise trial %d with \"%s\"", t, j->trainer);
+    cd_detail(err, "see \"%s\"", log);
+    return cd_hint(err, "set CEREBRO_TRAIN to the cerebro-train to use");
+}
+
+/* At most this many `cerebro-train init` at once (and no more than the CPUs this process
+ * may run on): each is short, and writes and fsyncs its checkpoint. */
+#define CD_JOB_INIT_PAR 8
+/* Preparing trials that takes longer than this says how far it is, at this interval. */
+#define CD_JOB_PROGRESS_S 2.0
+
+static int init_width(void)
+{
+    cpu_set_t set;
+    int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+    return n < 1 ? 1 : n > CD_JOB_INIT_PAR ? CD_JOB_INIT_PAR : n;
+}
+
+typedef struct init_batch {
+    pid_t pid[CD_JOB_INIT_PAR];
+    int trial[CD_JOB_INIT_PAR];
+    int head, n, width;
+    int done, total, failed; /* failed: the first trial whose init failed, -1 if none */
+    double start, shown;
+} init_batch;
+
+/* Wait for the oldest init of b (they take about as long as one another). */
+static void init_reap(const cd_job *j, init_batch *b)
+{
+    if (!waited_ok(b->pid[b->head]) && b->failed < 0)
+        b->failed = b->trial[b->head];
+    b->head = (b->head + 1) % b->width;
+    b->n--;
+    b->done++;
+    double now = cd_monotonic_s();
+    if (!j->readonly && now - b->shown >= CD_JOB_PROGRESS_S) {
+        fprintf(stderr,
+                "cerebro-sched: preparing trials: %d of %d have their model file and initial "
+                "checkpoint (%.0f s)\n",
+                b->done, b->total, now - b->start);
+        b->shown = now;
     }
-    return CD_OK;
+}
+
+/* The init checkpoints of trials [first, last), init_width() at a time. */
+static cd_code init_checkpoints(cd_job *j, int first, int last, cd_err *err)
+{
+    init_batch b = {.width = init_width(), .total = last - first, .failed = -1};
+    b.start = b.shown = cd_monotonic_s();
+    cd_code rc = CD_OK;
+    for (int t = first; t < last || b.n > 0;) {
+        bool want = false;
+        if (rc == CD_OK && b.failed < 0 && t < last && b.n < b.width) {
+            rc = init_wanted(j, t, j->creating || j->live, &want, err);
+            pid_t pid = want ? init_start(j, t) : 0;
+            int k = (b.head + b.n) % b.width;
+            b.pid[k] = pid;
+            b.trial[k] = t++;
+            b.n += want && pid > 0;
+            b.done += !want;
+            b.failed = pid < 0 && b.failed < 0 ? t - 1 : b.failed;
+        } else if (b.n > 0) {
+            init_reap(j, &b);
+        } else {
+            break;
+        }
+    }
+    return rc == CD_OK && b.failed >= 0 ? init_failed(j, b.failed, err) : rc;
 }
 
 /* The cost estimate of a unit of trial t: from its model file m (NULL: not loaded) when the
@@ -224,33 +311,21 @@ static cd_code add_trial(cd_job *j, cd_err *err)
         rc = trial_estimate(j, t, rc == CD_OK ? m : NULL, &hint, err);
     free(m);
     j->ntrials++;
-    if (rc == CD_OK && !j->readonly)
-        rc = init_checkpoint(j, t, j->creating || j->live, err);
     if (rc == CD_OK && cd_sched_add_model(j->sched, tr->stopped ? 0 : tr->target, hint) != t)
         rc = cd_fail(err, CD_EINVAL, "internal error: trial %d is not scheduler model %d", t, t);
     return rc;
 }
 
-/* A search that takes longer than this to prepare says how far it is, at this interval. */
-#define CD_JOB_PROGRESS_S 2.0
-
-/* New trials of the search, and the epochs every trial is now to train. */
+/* New trials of the search (their model files, then their init checkpoints, several at
+ * once), and the epochs every trial is now to train. */
 static cd_code sync_trials(cd_job *j, cd_err *err)
 {
     cd_code rc = CD_OK;
     int first = j->ntrials, n = cd_search_ntrials(j->search);
-    double start = cd_monotonic_s(), shown = start;
-    while (rc == CD_OK && j->ntrials < n) {
+    while (rc == CD_OK && j->ntrials < n)
         rc = add_trial(j, err);
-        double now = cd_monotonic_s();
-        if (rc == CD_OK && !j->readonly && now - shown >= CD_JOB_PROGRESS_S) {
-            fprintf(stderr,
-                    "cerebro-sched: preparing trials: %d of %d have their model file and "
-                    "initial checkpoint (%.0f s)\n",
-                    j->ntrials - first, n - first, now - start);
-            shown = now;
-        }
-    }
+    if (rc == CD_OK && !j->readonly)
+        rc = init_checkpoints(j, first, j->ntrials, err);
     for (int t = 0; rc == CD_OK && t < j->ntrials; t++) {
         const cd_trial *tr = cd_search_trial(j->search, t);
         int done = j->trials[t].epochs_done;

@@ -559,9 +559,12 @@ orders() {
     [[ $output == *"finished"* ]]
 }
 
-@test "a search slow to prepare says how far it is" {
-    # each trial's initial checkpoint takes at least 0.25 s: 12 trials take over 2 s
-    printf '#!/bin/bash\n[[ $1 == init ]] && sleep 0.25\nexec %s "$@"\n' "$(command -v cerebro-train)" >"$D/slow-init"
+@test "a search slow to prepare says how far it is; its init checkpoints are made several at once" {
+    # the first trial's initial checkpoint takes 2.5 s, every other one's 0.3 s: the line
+    # comes when the first is done, whatever the number of CPUs; each init records how many
+    # ran at once: one a CPU this process may use, at most 8
+    printf '#!/bin/bash\nif [[ $1 == init ]]; then\n  mkdir %s/init.$$; ls -d %s/init.* | wc -l >>%s/width\n  if [[ $* == */t000.ini* ]]; then sleep 2.5; else sleep 0.3; fi\n  rmdir %s/init.$$\nfi\nexec %s "$@"\n' \
+        "$D" "$D" "$D" "$D" "$(command -v cerebro-train)" >"$D/slow-init"
     chmod +x "$D/slow-init"
     workload async | sed 's/^train.lr = .*/train.lr = 0.001, 0.002, 0.003, 0.004, 0.005, 0.006/; s/^epochs = 2$/epochs = 1/' >"$D/prep.ini"
     CEREBRO_TRAIN=$D/slow-init run cerebro-sched run "$D/prep.ini" --job "$D/prep"
@@ -569,6 +572,9 @@ orders() {
     [ "$status" -eq 0 ]
     [[ $output =~ "cerebro-sched: preparing trials: "([0-9]+)" of 12 have their model file and initial checkpoint" ]]
     ((BASH_REMATCH[1] >= 1 && BASH_REMATCH[1] < 12))
+    cpus=$("$PYTHON" -c 'import os; print(len(os.sched_getaffinity(0)))')
+    [ "$(sort -n "$D/width" | tail -1)" -eq $((cpus < 8 ? cpus : 8)) ]
+    [ "$(wc -l <"$D/width")" -eq 12 ]
     # a resume prepares nothing new: no such line
     run cerebro-sched resume "$D/prep"
     [ "$status" -eq 0 ]
