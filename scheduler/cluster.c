@@ -51,22 +51,24 @@ static cd_code bad_workers(const char *path, int line, cd_err *err)
 }
 
 /* The shards line of DIR/workers (its first field "shards") against w's shards. */
-static cd_code same_shards(const char *path, char *line, const cd_workload *w, cd_err *err)
+static cd_code same_shards(const char *dir, const char *path, char *line, const cd_workload *w,
+                           cd_err *err)
 {
-    int i = 0;
-    char *save = NULL, *head = strtok_r(line, "\t", &save);
-    if (head == NULL || strcmp(head, "shards") != 0)
-        return bad_workers(path, 2, err);
-    bool same = true;
-    for (char *s; same && (s = strtok_r(NULL, "\t", &save)) != NULL; i++)
-        same = i < w->nshards && strcmp(s, w->shards[i]) == 0;
-    if (same && i == w->nshards)
-        return CD_OK;
-    cd_fail(err, CD_EINVAL, "the shards of %s changed since the job started",
-            w->citus ? w->citus->dir : w->train_dir);
-    cd_detail(err, "\"%s\" lists the shards of the job's first run; the coordinator lists %d now",
-              path, w->nshards);
-    return cd_hint(err, "a table split or created again is new data: start a new job");
+    int n = 0;
+    for (const char *p = line; *p; p++)
+        n += *p == '\t';
+    char **old = calloc((size_t)n + 1, sizeof *old), *save = NULL;
+    if (old == NULL)
+        return cd_fail(err, CD_ENOMEM, "out of memory");
+    char *head = strtok_r(line, "\t", &save);
+    int k = 0;
+    for (char *s; head != NULL && (s = strtok_r(NULL, "\t", &save)) != NULL;)
+        old[k++] = s;
+    cd_code rc = head == NULL || strcmp(head, "shards") != 0
+                     ? bad_workers(path, 2, err)
+                     : cd_shards_same(old, k, w, dir, path, err);
+    free(old);
+    return rc;
 }
 
 /* A worker line, "worker HOST SHARD_INDEX SHARD_DIR" (tab-separated, no field empty, the
@@ -92,7 +94,7 @@ static bool parse_worker(char *line, const cd_workload *w, cd_worker_spec *ws)
 
 /* Parse DIR/workers (text: its lines, changed in place) into old[*n]; blank lines are
  * skipped but counted. */
-static cd_code parse_workers(const char *path, char *text, const cd_workload *w,
+static cd_code parse_workers(const char *dir, const char *path, char *text, const cd_workload *w,
                              cd_worker_spec *old, int *n, int cap, cd_err *err)
 {
     int lineno = 0;
@@ -101,7 +103,7 @@ static cd_code parse_workers(const char *path, char *text, const cd_workload *w,
         if (++lineno == 1)
             rc = strcmp(line, WORKERS_MAGIC) == 0 ? CD_OK : bad_workers(path, lineno, err);
         else if (lineno == 2)
-            rc = same_shards(path, line, w, err);
+            rc = same_shards(dir, path, line, w, err);
         else if (line[0] == '\0')
             continue;
         else if (*n < cap && parse_worker(line, w, &old[*n]))
@@ -186,7 +188,7 @@ cd_code cd_cluster_workers(const char *dir, cd_workload *w, bool readonly, FILE 
     }
     int cap = 4096, nold = 0;
     cd_worker_spec *old = calloc((size_t)cap, sizeof *old);
-    rc = old ? parse_workers(path, text, w, old, &nold, cap, err)
+    rc = old ? parse_workers(dir, path, text, w, old, &nold, cap, err)
              : cd_fail(err, CD_ENOMEM, "out of memory");
     if (rc == CD_OK)
         rc = merge(w, old, nold, log, err);

@@ -697,23 +697,8 @@ static cd_code same_shards(const cd_job *j, cd_err *err)
         cd_err_clear(err);
         return CD_OK;
     }
-    int i = 0;
-    while (rc == CD_OK && i < n && i < j->w.nshards && strcmp(names[i], j->w.shards[i]) == 0)
-        i++;
-    if (rc == CD_OK && (i < n || i < j->w.nshards)) {
-        cd_fail(err, CD_EINVAL, "the shards of [data] train changed since job \"%s\" started",
-                j->dir);
-        if (i < n)
-            cd_detail(err, "shard %d was \"%s\", now %s%s%s", i, names[i],
-                      i < j->w.nshards ? "\"" : "", i < j->w.nshards ? j->w.shards[i] : "none",
-                      i < j->w.nshards ? "\"" : "");
-        else
-            cd_detail(err, "shard %d \"%s\" is new", i, j->w.shards[i]);
-        rc = cd_hint(err,
-                     "the job numbers its shards as \"%s\" lists them: restore the "
-                     "table as it was, or start a new job",
-                     path);
-    }
+    if (rc == CD_OK)
+        rc = cd_shards_same(names, n, &j->w, j->dir, path, err);
     cd_shards_free(names, n);
     return rc;
 }

@@ -170,6 +170,11 @@ cd_code cd_workload_load_from(cd_workload *w, const cd_workload_source *src,
 cd_code cd_shards_write(const char *path, const cd_workload *w, cd_err *err);
 cd_code cd_shards_read(const char *path, char ***names, int *n, cd_err *err);
 void cd_shards_free(char **names, int n);
+/* The shards job `dir` numbered (old[0..nold), kept in `path`: its shard list, or for a
+ * citus: train the shards line of DIR/workers) against w's now: CD_OK when they are the same
+ * names in the same order, else CD_EINVAL naming the first that differs. */
+cd_code cd_shards_same(char *const *old, int nold, const cd_workload *w, const char *dir,
+                       const char *path, cd_err *err);
 
 /* One configuration: a value for every searched key. */
 typedef struct cd_config_values {

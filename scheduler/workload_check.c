@@ -324,6 +324,26 @@ cd_code cd_shards_write(const char *path, const cd_workload *w, cd_err *err)
     return rc;
 }
 
+cd_code cd_shards_same(char *const *old, int nold, const cd_workload *w, const char *dir,
+                       const char *path, cd_err *err)
+{
+    int i = 0;
+    while (i < nold && i < w->nshards && strcmp(old[i], w->shards[i]) == 0)
+        i++;
+    if (i == nold && i == w->nshards)
+        return CD_OK;
+    cd_fail(err, CD_EINVAL, "the shards of [data] train changed since job \"%s\" started", dir);
+    if (i < nold)
+        cd_detail(err, "shard %d was \"%s\", now %s%s%s", i, old[i], i < w->nshards ? "\"" : "",
+                  i < w->nshards ? w->shards[i] : "none", i < w->nshards ? "\"" : "");
+    else
+        cd_detail(err, "shard %d \"%s\" is new", i, w->shards[i]);
+    return cd_hint(err,
+                   "the job numbers its shards as \"%s\" lists them: restore the table as it "
+                   "was, or start a new job",
+                   path);
+}
+
 void cd_shards_free(char **names, int n)
 {
     for (int i = 0; i < n; i++)

@@ -306,7 +306,9 @@ static void test_workers(void)
     cd_workers_free(w.workers, w.nworkers);
     const char *split = "cerebro-sched workers 1\nshards\ts1\ts2\ts3\n";
     CHECK_CODE(workers_read(split, strlen(split), &w, &err), CD_EINVAL, &err);
-    CHECK(strstr(err.msg, "changed since the job started") != NULL);
+    CHECK(strstr(err.msg, "the shards of [data] train changed since job") != NULL);
+    CHECK(strstr(err.detail, "shard 2 was \"s3\", now none") != NULL);
+    CHECK(strstr(err.hint, "restore the table as it was, or start a new job") != NULL);
     cd_workers_free(w.workers, w.nworkers);
     /* each of these was read as a list of workers before */
     const char *no_shards = "cerebro-sched workers 1\nworker\th1\t0\t" WTABLE "s1\n";
