@@ -451,23 +451,21 @@ static void unit_diverged(runner *r, struct slot *s, double end)
         cd_run_fail(r, &err);
 }
 
-/* Take out of this run every trial with `retries` failures counted against it (job.h). */
-static cd_code take_out_blamed(runner *r, cd_err *err)
+/* Take trial t out of this run once `retries` failures count against it (job.h). Only a
+ * worker's suspect gains a count, when that worker trains another trial: the caller passes
+ * the suspect of the worker whose unit ended (-1, -2: none). */
+static cd_code take_out_blamed(runner *r, int t, cd_err *err)
 {
     cd_job *j = r->j;
-    cd_code rc = CD_OK;
-    for (int t = 0; rc == CD_OK && t < j->ntrials; t++) {
-        cd_trial_state *s = &j->trials[t];
-        if (s->out || s->diverged || s->blame < j->w.retries)
-            continue;
-        cd_jrec rec = {.kind = CD_J_TRIAL_OUT, .model = t};
-        snprintf(rec.reason, sizeof rec.reason,
-                 "%d failures, each on a worker that then trained another trial; the last: %s",
-                 s->blame, s->last_fail);
-        fprintf(stderr, CD_SCHED_PROG ": trial t%03d taken out of this run: %s\n", t, rec.reason);
-        rc = cd_job_record(j, &rec, err);
-    }
-    return rc;
+    cd_trial_state *s = t >= 0 ? &j->trials[t] : NULL;
+    if (s == NULL || s->out || s->diverged || s->blame < j->w.retries)
+        return CD_OK;
+    cd_jrec rec = {.kind = CD_J_TRIAL_OUT, .model = t};
+    snprintf(rec.reason, sizeof rec.reason,
+             "%d failures, each on a worker that then trained another trial; the last: %s",
+             s->blame, s->last_fail);
+    fprintf(stderr, CD_SCHED_PROG ": trial t%03d taken out of this run: %s\n", t, rec.reason);
+    return cd_job_record(j, &rec, err);
 }
 
 /* A training unit ended with status: journal its outcome. */
@@ -479,11 +477,12 @@ static void unit_outcome(runner *r, struct slot *s, int status, double end)
         return;
     }
     bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    int suspect = r->j->suspect[s->u.worker];
     cd_code rc = ok ? unit_succeeded(r, s, end, &err) : unit_failed(r, s, status, end, &err);
     if (rc == CD_ECORRUPT && ok)
         rc = unit_failed(r, s, status, end, &err);
     if (rc == CD_OK)
-        rc = take_out_blamed(r, &err);
+        rc = take_out_blamed(r, suspect, &err);
     if (rc != CD_OK)
         cd_run_fail(r, &err);
     if (r->snap_err.code != CD_OK) /* on_snapshot_change = stop */
