@@ -221,23 +221,32 @@ static bool can_take(const cd_sched *s, const model *x, int v)
     return reaches(s, v, x->next);
 }
 
-/* Worker w passes over x, whose last unit failed on w, while a unit is running (its end may
- * show w working for another model, or x on another worker), another free worker could take
- * x, or w could take another model: a model that fails wherever it runs then fails on
- * several workers that train other models in between, which shows it as the model's fault,
- * not the workers' (job.h). When nothing else can happen, w takes it. */
+/* Running model y may come to worker w next: its next shard is one w serves (under random:
+ * any shard w serves that it has left in its epoch). */
+static bool may_come(const cd_sched *s, const model *y, int w)
+{
+    if (s->policy == CD_POLICY_RANDOM)
+        return open_shards(s, y, w, -1) > 0;
+    return reaches(s, w, y->after);
+}
+
+/* Worker w passes over x, whose last unit failed on w, while another free worker could take
+ * x, w could take another model, or a running model may come to w next: a model that fails
+ * wherever it runs then fails on several workers that train other models in between, which
+ * shows it as the model's fault, not the workers' (job.h). When none of these holds, waiting
+ * would only leave w idle: it takes x at once. */
 static bool shunned(const cd_sched *s, const model *x, int w)
 {
     if (x->shun != w)
         return false;
-    if (s->nrunning > 0)
-        return true;
     for (int v = 0; v < s->W; v++)
         if (v != w && !s->out[v] && s->running[v] < 0 && can_take(s, x, v))
             return true;
     for (int i = 0; i < s->nm; i++) {
         const model *y = &s->m[i];
         if (y != x && ready(y) && y->shun != w && can_take(s, y, w))
+            return true;
+        if (y != x && y->worker >= 0 && may_come(s, y, w))
             return true;
     }
     return false;

@@ -320,13 +320,29 @@ static void test_failed_model_passed_over(void)
         CHECK(cd_sched_next(s, 0, 0, &u0));
         CHECK(cd_sched_next(s, 1, 0, &u1));
         cd_sched_end(s, &u0, 0, 1, false);
-        CHECK(!cd_sched_next(s, 0, 1, &v)); /* a unit runs: worker 0 waits */
+        CHECK(!cd_sched_next(s, 0, 1, &v)); /* the running model comes next: worker 0 waits */
         cd_sched_end(s, &u1, 0, 2, true);
         CHECK(cd_sched_next(s, 0, 2, &v)); /* worker 1 could take the failed model */
         CHECK_EQ_INT(v.model, u1.model);
         cd_unit w;
         CHECK(cd_sched_next(s, 1, 2, &w));
         CHECK_EQ_INT(w.model, u0.model);
+        cd_sched_free(&s);
+    }
+
+    for (int p = 0; p < 2; p++) { /* nothing else will come to worker 0: it retries at once */
+        cd_sched *s = make(policies[p], 2, 2, 1);
+        cd_unit u0, u1, a, b, c;
+        CHECK(cd_sched_next(s, 0, 0, &u0));
+        CHECK(cd_sched_next(s, 1, 0, &u1));
+        cd_sched_end(s, &u0, 0, 1, true);
+        cd_sched_end(s, &u1, 0, 1, true);
+        CHECK(cd_sched_next(s, 0, 1, &a)); /* each model's last unit */
+        CHECK(cd_sched_next(s, 1, 1, &b));
+        cd_sched_end(s, &a, 1, 2, false);
+        CHECK(cd_sched_next(s, 0, 2, &c)); /* b, running on worker 1, has no unit after */
+        CHECK_EQ_INT(c.model, a.model);
+        CHECK_EQ_INT(c.shard, a.shard);
         cd_sched_free(&s);
     }
 
