@@ -122,9 +122,10 @@ void cd_sched_model_out(cd_sched *s, int m);
 bool cd_sched_next(cd_sched *s, int w, double now, cd_unit *u);
 /* Unit u (from cd_sched_next) ended at `end` after starting at `start`. ok: trained (the
  * model advances; the time is recorded); !ok: failed (the model is idle again with the same
- * next shard, to be retried: not on the same worker while a unit is running or another
- * free worker could take it, so that a model failing everywhere fails on several workers,
- * each of which trains other models in between, and a failing worker fails other models). */
+ * next shard, to be retried: not on the same worker while another free worker could take
+ * it, that worker could take another model, or a running model may come to it next, so that
+ * a model failing everywhere fails on several workers, each of which trains other models in
+ * between, and a failing worker fails other models). */
 void cd_sched_end(cd_sched *s, const cd_unit *u, double start, double end, bool ok);
 /* Resume: unit u, completed by an earlier run in `seconds`, as if it had just ended ok.
  * Units must be replayed in the order they completed; no unit may be running (a replay of a

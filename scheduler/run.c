@@ -6,8 +6,8 @@
  * every outcome is journaled (fsync) before the next decision.
  *
  * Faults: a unit that fails or times out is journaled as a failure and runs again from the
- * same input checkpoint (on another worker, or after its worker trained another trial, when
- * it can: policy.h); a worker with `retries` consecutive failures is taken out, and the job
+ * same input checkpoint (on another worker, or after its worker trained another trial,
+ * where it can: policy.h); a worker with `retries` consecutive failures is taken out, and the job
  * stops with an error naming the shard when no live worker reaches a shard still needed. A
  * trial with `retries` failures counted against it (each on a worker that then trained
  * another trial: job.h) is taken out of the run; the others go on, and the run ends with an
