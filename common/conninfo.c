@@ -40,7 +40,32 @@ static void walk_uri(const char *ci, size_t len, piece_fn *fn, void *ctx)
     }
 }
 
-/* key = value words; a value is 'quoted' (backslash escapes) or runs to the next blank. */
+/* The end of a quoted segment of a value starting at ci[i] (its opening quote): past its
+ * closing quote (backslash escapes), or at the end. */
+static size_t quoted_end(const char *ci, size_t len, size_t i)
+{
+    for (i++; i < len && ci[i] != '\'';)
+        i += ci[i] == '\\' && i + 1 < len ? 2 : 1;
+    return i < len ? i + 1 : i;
+}
+
+/* The end of the value starting at ci[i]: unquoted, it runs to the next blank (backslash
+ * escapes); quoted, to its closing quote, and on through anything glued to that quote up to
+ * the next blank (more quoted segments included). libpq refuses such glued text ("missing
+ * =") but it is part of what was meant as the value: a password's must be masked too. */
+static size_t value_end(const char *ci, size_t len, size_t i)
+{
+    if (i >= len || ci[i] != '\'') {
+        while (i < len && !isspace((unsigned char)ci[i]))
+            i += ci[i] == '\\' && i + 1 < len ? 2 : 1;
+        return i;
+    }
+    while (i < len && !isspace((unsigned char)ci[i]))
+        i = ci[i] == '\'' ? quoted_end(ci, len, i) : i + (ci[i] == '\\' && i + 1 < len ? 2 : 1);
+    return i;
+}
+
+/* key = value words; a value as value_end finds it. */
 static void walk_words(const char *ci, size_t len, piece_fn *fn, void *ctx)
 {
     size_t i = 0;
@@ -61,10 +86,7 @@ static void walk_words(const char *ci, size_t len, piece_fn *fn, void *ctx)
         while (i < len && isspace((unsigned char)ci[i]))
             fn(ctx, ci + i++, 1, false);
         size_t v = i;
-        bool quoted = i < len && ci[i] == '\'';
-        for (i += quoted; i < len && (quoted ? ci[i] != '\'' : !isspace((unsigned char)ci[i]));)
-            i += ci[i] == '\\' && i + 1 < len ? 2 : 1;
-        i += quoted && i < len;
+        i = value_end(ci, len, i);
         fn(ctx, ci + v, i - v, pw);
     }
 }
