@@ -213,11 +213,11 @@ static int barrier(const cd_sched *s)
 }
 
 /* Worker v could run a unit of x: under random one of the shards x has left in the
- * barrier's epoch, else its next shard. */
-static bool can_take(const cd_sched *s, const model *x, int v)
+ * barrier's epoch (`epoch`, barrier()), else its next shard. */
+static bool can_take(const cd_sched *s, const model *x, int v, int epoch)
 {
     if (s->policy == CD_POLICY_RANDOM)
-        return x->done == barrier(s) && open_shards(s, x, v, -1) > 0;
+        return x->done == epoch && open_shards(s, x, v, -1) > 0;
     return reaches(s, v, x->next);
 }
 
@@ -239,12 +239,13 @@ static bool shunned(const cd_sched *s, const model *x, int w)
 {
     if (x->shun != w)
         return false;
+    int epoch = s->policy == CD_POLICY_RANDOM ? barrier(s) : 0;
     for (int v = 0; v < s->W; v++)
-        if (v != w && !s->out[v] && s->running[v] < 0 && can_take(s, x, v))
+        if (v != w && !s->out[v] && s->running[v] < 0 && can_take(s, x, v, epoch))
             return true;
     for (int i = 0; i < s->nm; i++) {
         const model *y = &s->m[i];
-        if (y != x && ready(y) && y->shun != w && can_take(s, y, w))
+        if (y != x && ready(y) && y->shun != w && can_take(s, y, w, epoch))
             return true;
         if (y != x && y->worker >= 0 && may_come(s, y, w))
             return true;

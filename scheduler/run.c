@@ -127,17 +127,18 @@ static void last_message(const char *log, char *last, size_t size)
 /* Why a process failed: its exit, and the last line of its stderr. */
 void cd_run_failure_reason(const struct slot *s, int status, char *buf, size_t size)
 {
-    char last[200] = "";
-    if (s->why[0] == '\0') /* the reason is known: the log is not read */
-        last_message(s->log, last, sizeof last);
-    if (s->why[0] != '\0')
+    char last[200];
+    if (s->why[0] != '\0') { /* the reason is known: the log is not read */
         snprintf(buf, size, "%s", s->why);
-    else if (s->timed_out)
-        snprintf(buf, size, "timed out; %s", last);
-    else if (WIFSIGNALED(status))
-        snprintf(buf, size, "killed by signal %d; %s", WTERMSIG(status), last);
-    else
-        snprintf(buf, size, "exit status %d; %s", WEXITSTATUS(status), last);
+    } else {
+        last_message(s->log, last, sizeof last);
+        if (s->timed_out)
+            snprintf(buf, size, "timed out; %s", last);
+        else if (WIFSIGNALED(status))
+            snprintf(buf, size, "killed by signal %d; %s", WTERMSIG(status), last);
+        else
+            snprintf(buf, size, "exit status %d; %s", WEXITSTATUS(status), last);
+    }
     for (char *p = buf; *p; p++) /* one line, one journal field: no tab, CR or control */
         *p = (unsigned char)*p < ' ' ? ' ' : *p;
 }
@@ -548,12 +549,12 @@ static int trials_out(const cd_job *j, char *buf, size_t size)
     return n;
 }
 
-static void trials_out_error(const cd_job *j, const char *names, cd_err *err)
+static void trials_out_error(const cd_job *j, const char *names, int n, cd_err *err)
 {
     int first = 0;
     while (!j->trials[first].out)
         first++;
-    bool one = strchr(names, ',') == NULL;
+    bool one = n == 1;
     cd_fail(err, CD_EIO,
             "%s %s %s taken out of this run: %s units kept failing on workers that trained "
             "other trials in between",
@@ -582,8 +583,8 @@ static void stalled(runner *r)
                   "\"fail\" records in \"%s/journal\" and the logs in \"%s/logs\"",
                   hosts, r->last_fail[0] ? r->last_fail : "(none in this run)", j->dir, j->dir);
         cd_hint(&err, "fix the workers, then continue with `cerebro-sched resume %s`", j->dir);
-    } else if (trials_out(j, shards, sizeof shards) > 0) {
-        trials_out_error(j, shards, &err);
+    } else if ((n = trials_out(j, shards, sizeof shards)) > 0) {
+        trials_out_error(j, shards, n, &err);
     } else if (r->valid_held) {
         err = r->valid_err;
     } else {
