@@ -125,6 +125,17 @@ static int find_worker(const cd_workload *w, const char *host, const char *dir, 
     return -1;
 }
 
+/* A copy of ws for w->workers (device cpu); worker_copied tells whether it was made. */
+static cd_worker_spec worker_copy(const cd_worker_spec *ws, bool gone)
+{
+    return (cd_worker_spec){strdup(ws->host), strdup(ws->shard), strdup("cpu"), ws->shard_id, gone};
+}
+
+static bool worker_copied(const cd_worker_spec *ws)
+{
+    return ws->host != NULL && ws->shard != NULL && ws->device != NULL;
+}
+
 /* The merged list: old workers at their numbers (gone or not), then the new placements. */
 static cd_code merge(cd_workload *w, const cd_worker_spec *old, int nold, FILE *log, cd_err *err)
 {
@@ -134,8 +145,7 @@ static cd_code merge(cd_workload *w, const cd_worker_spec *old, int nold, FILE *
     cd_code rc = all && used ? CD_OK : cd_fail(err, CD_ENOMEM, "out of memory");
     for (int i = 0; rc == CD_OK && i < nold; i++, n++) {
         int k = find_worker(w, old[i].host, old[i].shard, used);
-        all[n] = (cd_worker_spec){strdup(old[i].host), strdup(old[i].shard), strdup("cpu"),
-                                  old[i].shard_id, k < 0};
+        all[n] = worker_copy(&old[i], k < 0);
         if (k >= 0)
             used[k] = true;
         else
@@ -148,14 +158,13 @@ static cd_code merge(cd_workload *w, const cd_worker_spec *old, int nold, FILE *
         if (used[k])
             continue;
         const cd_worker_spec *ws = &w->workers[k];
-        all[n] = (cd_worker_spec){strdup(ws->host), strdup(ws->shard), strdup("cpu"), ws->shard_id,
-                                  false};
+        all[n] = worker_copy(ws, false);
         fprintf(log, "cerebro-sched: worker %d (%s:%s) is new: shard %s is on %s now\n", n,
                 ws->host, ws->shard, w->shards[ws->shard_id], ws->host);
         n++;
     }
     for (int i = 0; rc == CD_OK && i < n; i++)
-        if (all[i].host == NULL || all[i].shard == NULL || all[i].device == NULL)
+        if (!worker_copied(&all[i]))
             rc = cd_fail(err, CD_ENOMEM, "out of memory");
     cd_worker_spec *drop = rc == CD_OK ? w->workers : all;
     int ndrop = rc == CD_OK ? w->nworkers : n;
@@ -168,15 +177,11 @@ static cd_code merge(cd_workload *w, const cd_worker_spec *old, int nold, FILE *
     return rc;
 }
 
-cd_code cd_cluster_workers(const char *dir, cd_workload *w, bool readonly, FILE *log, cd_err *err)
+/* The text of DIR/workers (path), malloc'd into *text. */
+static cd_code read_workers(const char *path, char **text, cd_err *err)
 {
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/workers", dir);
-    char *text = NULL;
     cd_err why = {0};
-    if (access(path, F_OK) != 0)
-        return readonly ? CD_OK : write_workers(path, w, err);
-    cd_code rc = cd_read_text(path, &text, &why);
+    cd_code rc = cd_read_text(path, text, &why);
     if (rc == CD_ECORRUPT) {
         if (err != NULL)
             *err = why;
@@ -186,6 +191,19 @@ cd_code cd_cluster_workers(const char *dir, cd_workload *w, bool readonly, FILE 
         cd_fail(err, rc, "could not read \"%s\"", path);
         return cd_detail(err, "%s", why.msg);
     }
+    return CD_OK;
+}
+
+cd_code cd_cluster_workers(const char *dir, cd_workload *w, bool readonly, FILE *log, cd_err *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/workers", dir);
+    char *text = NULL;
+    if (access(path, F_OK) != 0)
+        return readonly ? CD_OK : write_workers(path, w, err);
+    cd_code rc = read_workers(path, &text, err);
+    if (rc != CD_OK)
+        return rc;
     int cap = 4096, nold = 0;
     cd_worker_spec *old = calloc((size_t)cap, sizeof *old);
     rc = old ? parse_workers(dir, path, text, w, old, &nold, cap, err)
@@ -194,6 +212,57 @@ cd_code cd_cluster_workers(const char *dir, cd_workload *w, bool readonly, FILE 
         rc = merge(w, old, nold, log, err);
     if (rc == CD_OK && !readonly)
         rc = write_workers(path, w, err);
+    free(old);
+    free(text);
+    return rc;
+}
+
+/* w's shards from the shards line of DIR/workers (path; text: the file). */
+static cd_code take_shards(const char *path, const char *text, cd_workload *w, cd_err *err)
+{
+    size_t magic = strlen(WORKERS_MAGIC);
+    if (strncmp(text, WORKERS_MAGIC "\n", magic + 1) != 0)
+        return bad_workers(path, 1, err);
+    const char *line = text + magic + 1, *end = line + strcspn(line, "\n");
+    if (strncmp(line, "shards\t", 7) != 0)
+        return bad_workers(path, 2, err);
+    for (const char *p = line + 6; p < end;) {
+        size_t n = strcspn(++p, "\t\n");
+        if (n == 0)
+            return bad_workers(path, 2, err);
+        char **grown = realloc(w->shards, (size_t)(w->nshards + 1) * sizeof *grown);
+        if (grown == NULL)
+            return cd_fail(err, CD_ENOMEM, "out of memory");
+        w->shards = grown;
+        if ((w->shards[w->nshards] = strndup(p, n)) == NULL)
+            return cd_fail(err, CD_ENOMEM, "out of memory");
+        w->nshards++;
+        p += n;
+    }
+    return CD_OK;
+}
+
+cd_code cd_cluster_saved(const char *dir, cd_workload *w, cd_err *err)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/workers", dir);
+    char *text = NULL;
+    int cap = 4096, nold = 0;
+    cd_worker_spec *old = NULL;
+    cd_code rc = read_workers(path, &text, err);
+    if (rc == CD_OK)
+        rc = take_shards(path, text, w, err);
+    if (rc == CD_OK && (old = calloc((size_t)cap, sizeof *old)) == NULL)
+        rc = cd_fail(err, CD_ENOMEM, "out of memory");
+    if (rc == CD_OK)
+        rc = parse_workers(dir, path, text, w, old, &nold, cap, err);
+    if (rc == CD_OK && (w->workers = calloc((size_t)nold + 1, sizeof *w->workers)) == NULL)
+        rc = cd_fail(err, CD_ENOMEM, "out of memory");
+    for (int i = 0; rc == CD_OK && i < nold; i++) {
+        w->workers[w->nworkers++] = worker_copy(&old[i], false);
+        if (!worker_copied(&w->workers[i]))
+            rc = cd_fail(err, CD_ENOMEM, "out of memory");
+    }
     free(old);
     free(text);
     return rc;

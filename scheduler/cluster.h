@@ -14,7 +14,8 @@
  * A resume keeps the number of every worker it knew (the journal names workers by number),
  * marks a worker whose placement is gone (a shard moved to another host) as gone (it gets no
  * units: cd_worker_spec.gone) and appends the new placements as new workers. The table's
- * shards must stay the same (a split or re-created table is a new job).
+ * shards must stay the same (a split or re-created table is a new job). `cerebro-sched
+ * status` takes the shards and workers from DIR/workers alone (cd_cluster_saved).
  *
  * The cut. Before the first unit of a run or a resume, `cat` of the table's meta file on
  * every worker host (through the launcher, the validation table's too): every host must
@@ -45,6 +46,11 @@
 /* Merge DIR/workers (if any) with w's workers (just discovered), as above; write the result
  * back (atomically) unless readonly. Moves are printed to log. */
 cd_code cd_cluster_workers(const char *dir, cd_workload *w, bool readonly, FILE *log, cd_err *err);
+
+/* A look at a job (w->citus_saved, `cerebro-sched status`): w's shards and workers as
+ * DIR/workers keeps them, the coordinator not asked (whether a placement is gone since is
+ * then not known: every worker is listed as not gone). */
+cd_code cd_cluster_saved(const char *dir, cd_workload *w, cd_err *err);
 
 /* Check that every worker host of w shows one cut (as above); *cut (size bytes): that cut.
  * Logs of the reads go to logs_dir/cut-HOST.out and .err. timeout: seconds for all hosts. */

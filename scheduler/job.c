@@ -713,7 +713,9 @@ static cd_code setup(cd_job *j, const cd_workload_source *src, const cd_workload
     cd_code rc = cd_workload_load_from(&j->w, src, ov, nov, err);
     if (rc == CD_OK && !j->creating && !j->readonly)
         rc = same_shards(j, err);
-    if (rc == CD_OK && j->w.citus != NULL)
+    if (rc == CD_OK && j->w.citus_saved)
+        rc = cd_cluster_saved(j->dir, &j->w, err);
+    else if (rc == CD_OK && j->w.citus != NULL)
         rc = cd_cluster_workers(j->dir, &j->w, j->readonly, stderr, err);
     if (rc == CD_OK)
         job_numerics(j);
@@ -870,16 +872,18 @@ cd_code cd_job_open_with(cd_job *j, const char *dir, bool lock, const cd_workloa
 {
     job_init(j, dir);
     j->readonly = !lock;
-    char wpath[PATH_MAX], copy[PATH_MAX], shards[PATH_MAX];
+    char wpath[PATH_MAX], copy[PATH_MAX], shards[PATH_MAX], workers[PATH_MAX];
     cd_code rc = job_workload(dir, wpath, sizeof wpath, lock ? NULL : &j->from_copy, err);
     if (rc == CD_OK && lock)
         rc = take_lock(j, err);
     path_join(copy, sizeof copy, dir, "workload.ini");
     path_join(shards, sizeof shards, dir, "shards");
+    path_join(workers, sizeof workers, dir, "workers");
     cd_workload_source src = {.path = wpath,
                               .copy = j->from_copy ? copy : NULL,
                               .shards = lock ? NULL : shards,
-                              .lenient = !lock};
+                              .lenient = !lock,
+                              .citus_saved = !lock && access(workers, F_OK) == 0};
     if (rc == CD_OK)
         rc = setup(j, &src, ov, nov, err);
     if (rc == CD_OK)

@@ -91,6 +91,10 @@ int cd_cmd_status(int argc, char **argv)
         printf("  (the file changed or vanished since the job started: this is the job's copy, "
                "%s/workload.ini)\n",
                j.dir);
+    if (j.w.citus_saved)
+        printf("  (shards and workers as the job's last run found them, %s/workers: the "
+               "coordinator is not asked)\n",
+               j.dir);
     printf("units %ld done, %ld to go\n", done, left);
     print_span(&j);
     if (bt >= 0)

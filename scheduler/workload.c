@@ -466,6 +466,7 @@ cd_code cd_workload_load_from(cd_workload *w, const cd_workload_source *src,
                      .path = src->copy ? src->copy : src->path,
                      .shards = src->shards,
                      .lenient = src->lenient,
+                     .citus_saved = src->citus_saved,
                      .err = err};
     cd_code rc = state_init(&st, src->path);
     if (rc == CD_OK)

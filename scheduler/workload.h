@@ -129,8 +129,10 @@ typedef struct cd_workload {
     cd_valid_part *valid_parts; /* [nvalid_parts]; none without validation */
     int nvalid_parts;
     cd_dist_table *citus, *citus_valid; /* citus: train, valid (discover.h); NULL otherwise */
-    char *mountpoint;                   /* [workers] mountpoint: the mount on worker hosts */
-    bool snapshot_continue;             /* [scheduler] on_snapshot_change = continue */
+    bool citus_saved;       /* a citus: train not asked of its coordinator (cd_workload_source):
+                             * shards and workers are the job's, filled by its caller */
+    char *mountpoint;       /* [workers] mountpoint: the mount on worker hosts */
+    bool snapshot_continue; /* [scheduler] on_snapshot_change = continue */
 } cd_workload;
 
 /* Load and check path (data directories exist, shards found, search space not empty). */
@@ -158,6 +160,9 @@ typedef struct cd_workload_source {
                          * directory or pg: [data] train, which is then neither read nor
                          * queried */
     bool lenient;       /* a directory or file that no longer exists is kept as a path */
+    bool citus_saved;   /* a citus: train or valid is not asked of its coordinator: shards,
+                         * workers and validation parts are left empty and w->citus_saved
+                         * set, for the caller to take from the job (cd_cluster_saved) */
 } cd_workload_source;
 cd_code cd_workload_load_from(cd_workload *w, const cd_workload_source *src,
                               const cd_workload_override *ov, int nov, cd_err *err);

@@ -399,6 +399,10 @@ cd_code cd_wl_scan_shards(load_state *st)
     cd_code saved = saved_shards(st);
     if (saved != CD_ENOTFOUND)
         return saved;
+    if (st->citus_saved && cd_dist_is_spec(w->train_dir)) {
+        w->citus_saved = true; /* the caller takes the shards and workers from the job */
+        return CD_OK;
+    }
     cd_code rc = w->valid_dir && cd_pg_is_spec(w->valid_dir) ? check_pg_valid(st) : CD_OK;
     if (rc == CD_OK && w->valid_dir && cd_dist_is_spec(w->valid_dir))
         rc = discover(st, K_data_valid, "[data] valid", w->valid_dir, &w->citus_valid);
@@ -606,6 +610,8 @@ static cd_code citus_workers(load_state *st)
                            "(host, shard), found again at every run and resume");
         return cd_hint(st->err, "remove the worker lines");
     }
+    if (t == NULL) /* w->citus_saved */
+        return CD_OK;
     if ((w->workers = calloc((size_t)t->nplacements, sizeof *w->workers)) == NULL)
         return cd_wl_oom(st);
     for (int i = 0; i < t->nplacements; i++) {
@@ -626,7 +632,7 @@ static cd_code citus_workers(load_state *st)
 cd_code cd_wl_parse_workers(load_state *st)
 {
     cd_workload *w = st->w;
-    if (w->citus != NULL)
+    if (w->citus != NULL || w->citus_saved)
         return citus_workers(st);
     if (st->nworkers == 0)
         return default_workers(st);
@@ -705,6 +711,8 @@ cd_code cd_wl_valid_parts(load_state *st)
     const cd_dist_table *t = w->citus_valid;
     if (w->valid_dir == NULL)
         return CD_OK;
+    if (t == NULL && cd_dist_is_spec(w->valid_dir))
+        return CD_OK; /* a look at a job (st->citus_saved): not asked of the coordinator */
     if (t == NULL)
         return add_part(st, NULL, strdup(w->valid_dir));
     for (int s = 0; s < t->nshards; s++) { /* each shard once, at its first placement */

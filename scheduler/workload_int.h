@@ -62,6 +62,7 @@ typedef struct load_state {
     const char *path;   /* the file read, as given: the workload's, or the job's copy */
     const char *shards; /* cd_workload_source.shards */
     bool lenient;       /* cd_workload_source.lenient */
+    bool citus_saved;   /* cd_workload_source.citus_saved */
     char *dir;          /* the workload file's directory, absolute */
     char *cwd;          /* base of relative paths in overrides */
     cd_ini_lines in;    /* the file being read; in.line: lines read */

@@ -194,6 +194,17 @@ change_mid_job() {
     # per-unit ssh overhead: units here against the same units on the local launcher
     echo "# mean unit seconds: ssh + copy $(awk -F, 'NR > 1 {s += $7 - $6; n++} END {printf "%.3f", s / n}' "$J/a/schedule.csv")," \
         "local $(awk -F, 'NR > 1 {s += $7 - $6; n++} END {printf "%.3f", s / n}' "$J/ref/schedule.csv")" >&3
+    # status needs no coordinator: the shards and workers are the job's (DIR/workers)
+    cerebro-sched status "$J/a" >"$D/a.status"
+    pg_stop coord
+    run cerebro-sched status "$J/a"
+    _citus_node coord
+    echo "$output" >&3
+    [ "$status" -eq 0 ]
+    [ "$output" == "$(cat "$D/a.status")" ]
+    [[ $output == *"policy async, 4 trials, 4 shards, 4 workers (0 taken out)"* ]]
+    [[ $output == *"(shards and workers as the job's last run found them, $J/a/workers: the coordinator is not asked)"* ]]
+    [[ $output == *"units 32 done, 0 to go"* ]]
 }
 
 @test "a host's daemon killed mid-job: its unit fails, is retried after the remount, same result" {

@@ -11,7 +11,9 @@
  * placement found is exactly one worker that is not gone, with its own shard, and every worker
  * (gone or not) names a shard of the table whose directory ends in that shard's name; the
  * merged list, written back, merges with the same placements to itself (a resume of a resume
- * changes nothing).
+ * changes nothing). cd_cluster_saved (a look at the job, nothing found) of any input returns
+ * CD_OK or CD_ECORRUPT only, refuses a NUL byte, and gives workers that each name a shard it
+ * read; of the merged list written back, exactly that list's shards and workers, none gone.
  * Seeds: tests/fuzz/seeds/fuzz_workers/, files as cerebro-sched writes them: the same
  * placements, one moved, one added.
  * Does not: test the cut (cd_cluster_cut), which runs commands on the worker hosts.
@@ -88,6 +90,43 @@ static void write_file(const char *path, const uint8_t *data, size_t size)
         abort();
 }
 
+static void saved_free(cd_workload *w)
+{
+    for (int i = 0; i < w->nshards; i++)
+        free(w->shards[i]);
+    free(w->shards);
+    cd_workers_free(w->workers, w->nworkers);
+}
+
+/* cd_cluster_saved of the file as it is now; aborts when an invariant above does not hold.
+ * merged: the list the file was just written from, or NULL. */
+static void check_saved(const uint8_t *data, size_t size, const cd_workload *merged)
+{
+    cd_workload w = {.train_dir = TABLE};
+    cd_err err;
+    cd_code rc = cd_cluster_saved(fuzz_dir(), &w, &err);
+    if (rc != CD_OK && rc != CD_ECORRUPT)
+        abort();
+    if (rc == CD_OK && data != NULL && memchr(data, '\0', size) != NULL)
+        abort();
+    for (int i = 0; rc == CD_OK && i < w.nworkers; i++)
+        if (w.workers[i].shard_id < 0 || w.workers[i].shard_id >= w.nshards || w.workers[i].gone)
+            abort();
+    if (merged != NULL &&
+        (rc != CD_OK || w.nshards != merged->nshards || w.nworkers != merged->nworkers))
+        abort();
+    for (int i = 0; merged != NULL && i < w.nshards; i++)
+        if (strcmp(w.shards[i], merged->shards[i]) != 0)
+            abort();
+    for (int i = 0; merged != NULL && i < w.nworkers; i++) {
+        cd_worker_spec ws = merged->workers[i];
+        ws.gone = false;
+        if (!same_worker(&w.workers[i], &ws))
+            abort();
+    }
+    saved_free(&w);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static FILE *log;
@@ -98,12 +137,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     write_file(path, data, size);
     cd_workload w, again;
     cd_err err;
+    check_saved(data, size, NULL);
     init_workload(&w);
     cd_code rc = cd_cluster_workers(fuzz_dir(), &w, false, log, &err);
     if (rc == CD_OK) {
         if (memchr(data, '\0', size) != NULL)
             abort();
         check_merged(&w);
+        check_saved(NULL, 0, &w);
         init_workload(&again);
         if (cd_cluster_workers(fuzz_dir(), &again, true, log, &err) != CD_OK ||
             again.nworkers != w.nworkers)

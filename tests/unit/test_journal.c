@@ -327,6 +327,68 @@ static void test_workers(void)
     check_bad_workers("cerebro-sched workers 1", 23, "malformed line 2");
 }
 
+/* text as DIR/workers read by cd_cluster_saved into an empty workload: the code returned. */
+static cd_code saved_read(const char *text, size_t n, cd_workload *w, cd_err *err)
+{
+    char path[256];
+    path_of(path, sizeof path, "workers");
+    FILE *f = fopen(path, "w");
+    fwrite(text, 1, n, f);
+    fclose(f);
+    *w = (cd_workload){.train_dir = WTABLE};
+    return cd_cluster_saved(dir, w, err);
+}
+
+static void saved_free(cd_workload *w)
+{
+    for (int i = 0; i < w->nshards; i++)
+        free(w->shards[i]);
+    free(w->shards);
+    cd_workers_free(w->workers, w->nworkers);
+}
+
+static void check_bad_saved(const char *text, size_t n, const char *what)
+{
+    cd_workload w;
+    cd_err err = {0};
+    CHECK_CODE(saved_read(text, n, &w, &err), CD_ECORRUPT, &err);
+    CHECK(strstr(err.msg, what) != NULL || strstr(err.detail, what) != NULL);
+    CHECK(strstr(err.hint, "restore it") != NULL);
+    saved_free(&w);
+}
+
+/* A look at a job: the shards and workers as DIR/workers keeps them, none gone. */
+static void test_workers_saved(void)
+{
+    cd_workload w;
+    cd_err err = {0};
+    const char *moved = WHEAD "worker\th1\t0\t" WTABLE "s1\nworker\th3\t1\t" WTABLE "s2\n\n"
+                              "worker\th2\t1\t" WTABLE "s2\n";
+    CHECK_CODE(saved_read(moved, strlen(moved), &w, &err), CD_OK, &err);
+    CHECK(w.nshards == 2 && strcmp(w.shards[0], "s1") == 0 && strcmp(w.shards[1], "s2") == 0);
+    CHECK_EQ_INT(w.nworkers, 3);
+    static const char *host[] = {"h1", "h3", "h2"};
+    for (int i = 0; i < w.nworkers && i < 3; i++) {
+        CHECK(strcmp(w.workers[i].host, host[i]) == 0 && !w.workers[i].gone);
+        CHECK(w.workers[i].shard_id == (i > 0) && strcmp(w.workers[i].device, "cpu") == 0);
+        CHECK(strcmp(w.workers[i].shard, i ? WTABLE "s2" : WTABLE "s1") == 0);
+    }
+    saved_free(&w);
+    check_bad_saved("", 0, "malformed line 1");
+    check_bad_saved("cerebro-sched workers 1", 23, "malformed line 1");
+    check_bad_saved("cerebro-sched workers 1\n", 24, "malformed line 2");
+    const char *none = "cerebro-sched workers 1\nshards\n";
+    check_bad_saved(none, strlen(none), "malformed line 2");
+    const char *empty = "cerebro-sched workers 1\nshards\ts1\t\ts2\n";
+    check_bad_saved(empty, strlen(empty), "malformed line 2");
+    const char *trailing = "cerebro-sched workers 1\nshards\ts1\t\n";
+    check_bad_saved(trailing, strlen(trailing), "malformed line 2");
+    const char *other = WHEAD "worker\th1\t2\t" WTABLE "s1\n"; /* no shard 2 */
+    check_bad_saved(other, strlen(other), "malformed line 3");
+    const char nul[] = WHEAD "worker\th1\t0\t" WTABLE "s1\0\n";
+    check_bad_saved(nul, sizeof nul - 1, "line 3 holds a NUL byte");
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL)
@@ -336,6 +398,7 @@ int main(void)
     RUN(test_quote);
     RUN(test_seen);
     RUN(test_workers);
+    RUN(test_workers_saved);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
