@@ -256,6 +256,10 @@ cd_code cd_cluster_saved(const char *dir, cd_workload *w, cd_err *err)
         rc = cd_fail(err, CD_ENOMEM, "out of memory");
     if (rc == CD_OK)
         rc = parse_workers(dir, path, text, w, old, &nold, cap, err);
+    if (rc == CD_OK && nold == 0) { /* every run writes at least one */
+        cd_fail(err, CD_ECORRUPT, "\"%s\" lists no worker", path);
+        rc = cd_hint(err, WORKERS_HINT);
+    }
     if (rc == CD_OK && (w->workers = calloc((size_t)nold + 1, sizeof *w->workers)) == NULL)
         rc = cd_fail(err, CD_ENOMEM, "out of memory");
     for (int i = 0; rc == CD_OK && i < nold; i++) {

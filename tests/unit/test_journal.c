@@ -383,6 +383,7 @@ static void test_workers_saved(void)
     check_bad_saved(empty, strlen(empty), "malformed line 2");
     const char *trailing = "cerebro-sched workers 1\nshards\ts1\t\n";
     check_bad_saved(trailing, strlen(trailing), "malformed line 2");
+    check_bad_saved(WHEAD, strlen(WHEAD), "lists no worker");
     const char *other = WHEAD "worker\th1\t2\t" WTABLE "s1\n"; /* no shard 2 */
     check_bad_saved(other, strlen(other), "malformed line 3");
     const char nul[] = WHEAD "worker\th1\t0\t" WTABLE "s1\0\n";
