@@ -712,7 +712,7 @@ cd_code cd_wl_valid_parts(load_state *st)
     if (w->valid_dir == NULL)
         return CD_OK;
     if (t == NULL && cd_dist_is_spec(w->valid_dir))
-        return CD_OK; /* a look at a job (st->citus_saved): not asked of the coordinator */
+        return CD_OK; /* not discovered: a look at a job asks no coordinator */
     if (t == NULL)
         return add_part(st, NULL, strdup(w->valid_dir));
     for (int s = 0; s < t->nshards; s++) { /* each shard once, at its first placement */

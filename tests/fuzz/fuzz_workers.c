@@ -90,19 +90,11 @@ static void write_file(const char *path, const uint8_t *data, size_t size)
         abort();
 }
 
-static void saved_free(cd_workload *w)
-{
-    for (int i = 0; i < w->nshards; i++)
-        free(w->shards[i]);
-    free(w->shards);
-    cd_workers_free(w->workers, w->nworkers);
-}
-
 /* cd_cluster_saved of the file as it is now; aborts when an invariant above does not hold.
  * merged: the list the file was just written from, or NULL. */
 static void check_saved(const uint8_t *data, size_t size, const cd_workload *merged)
 {
-    cd_workload w = {.train_dir = TABLE};
+    cd_workload w = {0};
     cd_err err;
     cd_code rc = cd_cluster_saved(fuzz_dir(), &w, &err);
     if (rc != CD_OK && rc != CD_ECORRUPT)
@@ -124,7 +116,7 @@ static void check_saved(const uint8_t *data, size_t size, const cd_workload *mer
         if (!same_worker(&w.workers[i], &ws))
             abort();
     }
-    saved_free(&w);
+    cd_workload_free(&w);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

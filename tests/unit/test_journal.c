@@ -335,16 +335,8 @@ static cd_code saved_read(const char *text, size_t n, cd_workload *w, cd_err *er
     FILE *f = fopen(path, "w");
     fwrite(text, 1, n, f);
     fclose(f);
-    *w = (cd_workload){.train_dir = WTABLE};
+    *w = (cd_workload){0};
     return cd_cluster_saved(dir, w, err);
-}
-
-static void saved_free(cd_workload *w)
-{
-    for (int i = 0; i < w->nshards; i++)
-        free(w->shards[i]);
-    free(w->shards);
-    cd_workers_free(w->workers, w->nworkers);
 }
 
 static void check_bad_saved(const char *text, size_t n, const char *what)
@@ -354,7 +346,7 @@ static void check_bad_saved(const char *text, size_t n, const char *what)
     CHECK_CODE(saved_read(text, n, &w, &err), CD_ECORRUPT, &err);
     CHECK(strstr(err.msg, what) != NULL || strstr(err.detail, what) != NULL);
     CHECK(strstr(err.hint, "restore it") != NULL);
-    saved_free(&w);
+    cd_workload_free(&w);
 }
 
 /* A look at a job: the shards and workers as DIR/workers keeps them, none gone. */
@@ -373,7 +365,7 @@ static void test_workers_saved(void)
         CHECK(w.workers[i].shard_id == (i > 0) && strcmp(w.workers[i].device, "cpu") == 0);
         CHECK(strcmp(w.workers[i].shard, i ? WTABLE "s2" : WTABLE "s1") == 0);
     }
-    saved_free(&w);
+    cd_workload_free(&w);
     check_bad_saved("", 0, "malformed line 1");
     check_bad_saved("cerebro-sched workers 1", 23, "malformed line 1");
     check_bad_saved("cerebro-sched workers 1\n", 24, "malformed line 2");
